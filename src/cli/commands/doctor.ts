@@ -1,0 +1,91 @@
+import fs from 'node:fs'
+import type { Command } from 'commander'
+import { unprivilegedUser } from '../../cluster/os-user.js'
+import { tmpfsRoot } from '../../cluster/run-dir.js'
+import { cacheDir } from '../../engine/cache-dir.js'
+import { listInstalledEngines, resolveEngine } from '../../engine/index.js'
+import { embeddedPackageName } from '../../engine/platform.js'
+import { findPsql } from '../../engine/system.js'
+
+interface Check {
+  what: string
+  ok: boolean
+  detail: string
+  /** Missing but optional: reported, does not fail the doctor. */
+  optional?: boolean
+}
+
+async function attempt(what: string, fn: () => Promise<string> | string, optional = false): Promise<Check> {
+  try {
+    return { what, ok: true, detail: await fn() }
+  } catch (error) {
+    return { what, ok: false, detail: (error as Error).message, optional }
+  }
+}
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('check what pgrig needs on this machine and say how to get what is missing')
+    .action(async () => {
+      const checks: Check[] = [
+        await attempt('Node.js', () => {
+          const major = Number(process.versions.node.split('.')[0])
+          if (major < 20) throw new Error(`Node ${process.versions.node} is too old; install Node 20 or newer`)
+          return process.versions.node
+        }),
+        await attempt('platform', () => embeddedPackageName()),
+        await attempt('unprivileged user', () => {
+          const user = unprivilegedUser()
+          return user ? `servers run as ${user.name} (uid ${user.uid}) because pgrig runs as root` : 'not root: servers run as you'
+        }),
+        await attempt('cache', () => {
+          const dir = cacheDir()
+          fs.mkdirSync(dir, { recursive: true })
+          fs.accessSync(dir, fs.constants.W_OK)
+          return dir
+        }),
+        await attempt('embedded PostgreSQL', async () => {
+          const engine = await resolveEngine({ engine: 'embedded', version: undefined }, { install: false })
+          return `${engine.version} at ${engine.binDir}`
+        }),
+        await attempt(
+          'installed majors',
+          async () =>
+            (await listInstalledEngines()).map((e) => `${e.version} (${e.kind})`).join(', ') || 'none yet: pgrig install 17',
+          true,
+        ),
+        await attempt(
+          'system PostgreSQL',
+          async () => {
+            const engine = await resolveEngine({ engine: 'system', version: undefined }, { install: false })
+            return `${engine.version} at ${engine.binDir}`
+          },
+          true,
+        ),
+        await attempt(
+          'psql (for init SQL with meta-commands)',
+          () => {
+            const psql = findPsql()
+            if (!psql) throw new Error('not found; apt-get install postgresql-client (or brew install libpq)')
+            return psql
+          },
+          true,
+        ),
+        await attempt(
+          'tmpfs for data dirs',
+          () => {
+            const root = tmpfsRoot()
+            if (!root) throw new Error('no writable /dev/shm with 512 MB free; data dirs go to disk (slower starts)')
+            return root
+          },
+          true,
+        ),
+      ]
+      for (const check of checks) {
+        const mark = check.ok ? 'ok  ' : check.optional ? 'warn' : 'FAIL'
+        process.stdout.write(`${mark}  ${check.what}: ${check.detail}\n`)
+      }
+      if (checks.some((c) => !c.ok && !c.optional)) process.exitCode = 1
+    })
+}

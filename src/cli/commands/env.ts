@@ -1,0 +1,46 @@
+import type { Command } from 'commander'
+import { connectionEnv } from '../../cluster/connection-env.js'
+import { PgrigError } from '../../errors.js'
+import { runningServers } from '../running.js'
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`
+}
+
+export function formatEnv(env: Record<string, string>, format: string): string {
+  if (format === 'json') return JSON.stringify(env, null, 2) + '\n'
+  const entries = Object.entries(env)
+  if (format === 'dotenv') return entries.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n') + '\n'
+  return entries.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') + '\n'
+}
+
+export function registerEnv(program: Command): void {
+  program
+    .command('env')
+    .description('print connection variables of running servers (eval "$(npx pgrig env)")')
+    .option('--name <name>', 'the server whose values go into DATABASE_URL and PG*')
+    .option('--format <format>', 'sh | dotenv | json', 'sh')
+    .action((flags: { name?: string; format: string }) => {
+      if (!['sh', 'dotenv', 'json'].includes(flags.format)) {
+        throw new PgrigError('E_USAGE', `--format ${flags.format} is not known; use sh, dotenv or json`)
+      }
+      const servers = runningServers()
+        .filter((s) => s.alive)
+        .map((s) => s.server)
+      if (servers.length === 0) {
+        throw new PgrigError('E_NOT_RUNNING', 'no pgrig server is running; start one with npx pgrig up')
+      }
+      let ordered = servers
+      if (flags.name) {
+        const chosen = servers.filter((s) => s.name === flags.name)
+        if (chosen.length === 0) {
+          throw new PgrigError(
+            'E_NOT_RUNNING',
+            `no running server is named ${flags.name} (running: ${servers.map((s) => s.name).join(', ')})`,
+          )
+        }
+        ordered = [...chosen, ...servers.filter((s) => s.name !== flags.name)]
+      }
+      process.stdout.write(formatEnv(connectionEnv(ordered), flags.format))
+    })
+}

@@ -1,0 +1,67 @@
+import { spawn } from 'node:child_process'
+import os from 'node:os'
+import type { Command } from 'commander'
+import { startServers, type StartedCluster } from '../../cluster/cluster.js'
+import { connectionEnv } from '../../cluster/connection-env.js'
+import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
+import { PgrigError } from '../../errors.js'
+import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
+
+type RunFlags = ServerFlags & { keep?: boolean; quiet?: boolean }
+
+function runCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const [file, ...args] = argv as [string, ...string[]]
+    const child = spawn(file, args, { stdio: 'inherit', env })
+    // The terminal sends Ctrl-C to the child too; we only make sure we outlive it to clean up.
+    const forward = (sig: NodeJS.Signals) => () => child.kill(sig)
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const)
+    for (const [sig, handler] of handlers) process.on(sig, handler)
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'ENOENT'
+          ? new PgrigError('E_USAGE', `command ${file} was not found; check the spelling or PATH`)
+          : error,
+      )
+    })
+    child.on('exit', (code, signal) => {
+      for (const [sig, handler] of handlers) process.off(sig, handler)
+      resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 1) : 1))
+    })
+  })
+}
+
+export function registerRun(program: Command): void {
+  addServerFlags(
+    program
+      .command('run')
+      .description('start the servers, run a command with their connection in the environment, stop them')
+      .argument('<command...>', 'the command to run, after --'),
+  )
+    .option('--keep', 'leave the servers running afterwards (stop them with pgrig down)')
+    .option('--quiet', 'print nothing about the servers')
+    .passThroughOptions()
+    .action(async (argv: string[], flags: RunFlags) => {
+      const specs = await serversFromFlags(flags)
+      const started = Date.now()
+      let clusters: StartedCluster[] = []
+      let interrupted = false
+      const onSignal = () => (interrupted = true)
+      process.on('SIGINT', onSignal)
+      try {
+        clusters = await startServers(specs, {
+          detached: flags.keep === true,
+          explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
+        })
+        const servers = clusters.map((c) => c.info)
+        if (!flags.quiet) {
+          const list = servers.map((s) => `${s.name} (PostgreSQL ${s.version}, port ${s.port})`).join(', ')
+          process.stderr.write(`pgrig: ${list} up in ${Date.now() - started} ms\n`)
+        }
+        process.exitCode = interrupted ? 130 : await runCommand(argv, { ...process.env, ...connectionEnv(servers) })
+      } finally {
+        process.off('SIGINT', onSignal)
+        if (!flags.keep) await Promise.all(clusters.map((c) => c.stop()))
+      }
+    })
+}

@@ -1,0 +1,25 @@
+import type { Command } from 'commander'
+import { startServers } from '../../cluster/cluster.js'
+import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
+import { runningServers } from '../running.js'
+import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
+import { printStarted } from '../print.js'
+
+export function registerUp(program: Command): void {
+  addServerFlags(program.command('up').description('start PostgreSQL server(s) in the background'))
+    .option('--json', 'print the servers as one JSON object')
+    .action(async (flags: ServerFlags & { json?: boolean }) => {
+      const specs = await serversFromFlags(flags)
+      const started = Date.now()
+      const takenNames = new Set(runningServers().filter((s) => s.alive).map((s) => s.server.name))
+      const clusters = await startServers(specs, {
+        detached: true,
+        takenNames,
+        explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
+      })
+      const runId = clusters[0]?.runId ?? ''
+      const servers = clusters.map((c) => c.info)
+      if (flags.json) process.stdout.write(JSON.stringify({ runId, servers }, null, 2) + '\n')
+      else printStarted(servers, Date.now() - started, 'pgrig down')
+    })
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander'
+import { isPgrigError } from '../errors.js'
+import { registerDoctor } from './commands/doctor.js'
+import { registerDown } from './commands/down.js'
+import { registerEnv } from './commands/env.js'
+import { registerInstall } from './commands/install.js'
+import { registerRun } from './commands/run.js'
+import { registerStatus } from './commands/status.js'
+import { registerUp } from './commands/up.js'
+
+const program = new Command('pgrig')
+  .description('Real PostgreSQL for every test, in milliseconds, without Docker.')
+  .enablePositionalOptions()
+  .showHelpAfterError('(run pgrig --help for usage)')
+  .exitOverride()
+
+registerUp(program)
+registerRun(program)
+registerStatus(program)
+registerEnv(program)
+registerDown(program)
+registerDoctor(program)
+registerInstall(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // commander already printed its one-line message (or the help/version it was asked for)
+    process.exitCode = error.exitCode
+  } else if (isPgrigError(error)) {
+    process.stderr.write(`pgrig: ${error.message}\n`)
+    process.exitCode = 1
+  } else {
+    // not a user mistake: the stack is what a bug report needs
+    console.error(error)
+    process.exitCode = 1
+  }
+}

@@ -1,0 +1,279 @@
+import { X509Certificate, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto'
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type * as X509 from '@peculiar/x509'
+
+export interface CertFiles {
+  dir: string
+  caFile: string
+  caKeyFile: string
+  serverCertFile: string
+  serverKeyFile: string
+  clientCertFile: string
+  clientKeyFile: string
+}
+
+const EC_KEY = { name: 'ECDSA', namedCurve: 'P-256' }
+const SIGNING = { name: 'ECDSA', hash: 'SHA-256' }
+const HOUR = 3_600_000
+const VALIDITY = 2 * 365 * 24 * HOUR
+// Renew a week early so a reused directory never hands out a certificate that expires mid-run.
+const RENEW_MARGIN = 7 * 24 * HOUR
+// Generating everything takes milliseconds; a lock this old belongs to a process that died.
+const STALE_LOCK = 10_000
+
+/**
+ * @peculiar/x509 loads tsyringe, which throws at import unless the reflect-metadata API exists.
+ * The library only uses it for constructor-parameter metadata, which is never emitted, so a
+ * minimal store is enough; a real polyfill, if the host loaded one, is left untouched.
+ */
+function ensureReflectMetadata(): void {
+  const reflect = Reflect as unknown as Record<string, unknown>
+  if (typeof reflect.getMetadata === 'function') return
+  const store = new WeakMap<object, Map<unknown, unknown>>()
+  const own = (key: unknown, target: object) => store.get(target)?.get(key)
+  reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
+    const map = store.get(target) ?? new Map<unknown, unknown>()
+    store.set(target, map.set(key, value))
+  }
+  reflect.getOwnMetadata = own
+  reflect.getMetadata = (key: unknown, target: object) => {
+    for (let t: object | null = target; t; t = Object.getPrototypeOf(t) as object | null) {
+      if (store.get(t)?.has(key)) return own(key, t)
+    }
+    return undefined
+  }
+}
+
+let x509Module: Promise<typeof X509> | undefined
+function loadX509(): Promise<typeof X509> {
+  ensureReflectMetadata()
+  return (x509Module ??= import('@peculiar/x509'))
+}
+
+interface Pair {
+  cert: X509Certificate
+  key: KeyObject
+}
+
+interface Ca extends Pair {
+  name: X509.Name
+  signingKey: CryptoKey
+}
+
+/** A certificate and its key from disk, or undefined when either is missing, unreadable or they don't match. */
+async function readPair(certFile: string, keyFile: string): Promise<Pair | undefined> {
+  try {
+    const cert = new X509Certificate(await readFile(certFile))
+    const key = createPrivateKey(await readFile(keyFile))
+    return cert.checkPrivateKey(key) ? { cert, key } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function fresh(cert: X509Certificate): boolean {
+  const now = Date.now()
+  return Date.parse(cert.validFrom) <= now && Date.parse(cert.validTo) - now > RENEW_MARGIN
+}
+
+function issuedBy(cert: X509Certificate, ca: X509Certificate): boolean {
+  return cert.checkIssued(ca) && cert.verify(ca.publicKey)
+}
+
+async function commonName(cert: X509Certificate): Promise<string | undefined> {
+  const x509 = await loadX509()
+  return new x509.X509Certificate(cert.raw).subjectName.getField('CN')[0]
+}
+
+/** Positive (top bit clear) and minimally encoded (first byte non-zero). */
+function serialNumber(): string {
+  const bytes = randomBytes(16)
+  bytes[0] = (bytes.readUInt8(0) & 0x7f) | 0x01
+  return bytes.toString('hex')
+}
+
+function validity(): { notBefore: Date; notAfter: Date } {
+  // Backdated so a client whose clock lags a little still accepts the certificate.
+  const now = Date.now()
+  return { notBefore: new Date(now - HOUR), notAfter: new Date(now + VALIDITY) }
+}
+
+/** Temp file + rename: a concurrent reader sees the old file or the new one, never half of one. */
+async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  try {
+    await writeFile(tmp, data, { mode })
+    // The umask may have cleared bits of `mode`; libpq and PostgreSQL check key modes exactly.
+    await chmod(tmp, mode)
+    await rename(tmp, file)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
+}
+
+/** Key first: a crash between the two renames leaves a mismatched pair, which readPair rejects. */
+async function writePair(certFile: string, keyFile: string, cert: X509.X509Certificate, key: CryptoKey) {
+  const x509 = await loadX509()
+  const pkcs8 = await globalThis.crypto.subtle.exportKey('pkcs8', key)
+  await writeAtomic(keyFile, x509.PemConverter.encode(pkcs8, 'PRIVATE KEY'), 0o600)
+  await writeAtomic(certFile, cert.toString('pem'), 0o644)
+}
+
+function generateKeys(): Promise<CryptoKeyPair> {
+  return globalThis.crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify'])
+}
+
+async function loadCa(certFile: string, keyFile: string): Promise<Ca | undefined> {
+  const pair = await readPair(certFile, keyFile)
+  if (!pair || !pair.cert.ca || !fresh(pair.cert)) return undefined
+  const x509 = await loadX509()
+  const der = pair.key.export({ type: 'pkcs8', format: 'der' })
+  const signingKey = await globalThis.crypto.subtle.importKey('pkcs8', der, EC_KEY, false, ['sign'])
+  return { ...pair, name: new x509.X509Certificate(pair.cert.raw).subjectName, signingKey }
+}
+
+async function createCa(certFile: string, keyFile: string): Promise<Ca> {
+  const x509 = await loadX509()
+  const keys = await generateKeys()
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    name: [{ CN: [`pgrig test CA ${randomBytes(4).toString('hex')}`] }],
+    keys,
+    serialNumber: serialNumber(),
+    ...validity(),
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  })
+  await writePair(certFile, keyFile, cert, keys.privateKey)
+  return (await loadCa(certFile, keyFile))!
+}
+
+async function issue(
+  ca: Ca,
+  certFile: string,
+  keyFile: string,
+  commonName: string,
+  extensions: X509.Extension[],
+): Promise<void> {
+  const x509 = await loadX509()
+  const keys = await generateKeys()
+  const cert = await x509.X509CertificateGenerator.create({
+    subject: [{ CN: [commonName] }],
+    issuer: ca.name,
+    publicKey: keys.publicKey,
+    signingKey: ca.signingKey,
+    serialNumber: serialNumber(),
+    ...validity(),
+    signingAlgorithm: SIGNING,
+    extensions: [
+      await x509.AuthorityKeyIdentifierExtension.create(
+        ca.cert.publicKey.export({ type: 'spki', format: 'der' }),
+      ),
+      ...extensions,
+    ],
+  })
+  await writePair(certFile, keyFile, cert, keys.privateKey)
+}
+
+async function generate(dir: string, clientUser: string): Promise<CertFiles> {
+  const x509 = await loadX509()
+  const file = (name: string) => join(dir, name)
+  const caFile = file('ca.crt')
+  const caKeyFile = file('ca.key')
+  const ca = (await loadCa(caFile, caKeyFile)) ?? (await createCa(caFile, caKeyFile))
+  const usable = (pair: Pair | undefined): pair is Pair =>
+    pair !== undefined && fresh(pair.cert) && issuedBy(pair.cert, ca.cert)
+
+  const serverCertFile = file('server.crt')
+  const serverKeyFile = file('server.key')
+  if (!usable(await readPair(serverCertFile, serverKeyFile))) {
+    await issue(ca, serverCertFile, serverKeyFile, 'localhost', [
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'dns', value: 'localhost' },
+        { type: 'ip', value: '127.0.0.1' },
+        { type: 'ip', value: '::1' },
+      ]),
+    ])
+  }
+
+  // client.crt belongs to whichever user asked first; other users get their own file beside it
+  // rather than taking it over from under a server or client already configured with it.
+  let clientCertFile = file('client.crt')
+  let clientKeyFile = file('client.key')
+  const shared = await readPair(clientCertFile, clientKeyFile)
+  if (shared && (await commonName(shared.cert)) !== clientUser) {
+    // Encoded so a role name can't escape the directory or collide with another role's file.
+    const suffix = encodeURIComponent(clientUser)
+    clientCertFile = file(`client-${suffix}.crt`)
+    clientKeyFile = file(`client-${suffix}.key`)
+  }
+  const client = await readPair(clientCertFile, clientKeyFile)
+  if (!usable(client) || (await commonName(client.cert)) !== clientUser) {
+    await issue(ca, clientCertFile, clientKeyFile, clientUser, [
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+    ])
+  }
+
+  return { dir, caFile, caKeyFile, serverCertFile, serverKeyFile, clientCertFile, clientKeyFile }
+}
+
+/** Cross-process mutual exclusion: mkdir is atomic, and a lock older than STALE_LOCK is broken. */
+async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const lock = join(dir, '.lock')
+  for (;;) {
+    try {
+      await mkdir(lock)
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      )
+      if (age > STALE_LOCK) await rm(lock, { recursive: true, force: true })
+      else await sleep(20 + Math.random() * 30)
+    }
+  }
+  try {
+    return await fn()
+  } finally {
+    await rm(lock, { recursive: true, force: true })
+  }
+}
+
+// Calls in one process queue per directory, so the lock is only ever contended across processes.
+const queues = new Map<string, Promise<unknown>>()
+
+/**
+ * Makes `dir` hold a test CA plus a server certificate (localhost, 127.0.0.1, ::1) and a client
+ * certificate for `clientUser`, all signed by that CA, reusing whatever valid files are already
+ * there so servers started separately share one CA. Returned paths are absolute, because
+ * PostgreSQL resolves relative ssl_*_file settings against its data directory.
+ */
+export async function ensureCertificates(dir: string, options: { clientUser: string }): Promise<CertFiles> {
+  const abs = resolve(dir)
+  const run = (queues.get(abs) ?? Promise.resolve())
+    .catch(() => undefined)
+    .then(async () => {
+      await mkdir(abs, { recursive: true })
+      return withLock(abs, () => generate(abs, options.clientUser))
+    })
+  queues.set(abs, run)
+  const forget = () => {
+    if (queues.get(abs) === run) queues.delete(abs)
+  }
+  run.then(forget, forget)
+  return run
+}

@@ -1,0 +1,420 @@
+import type { ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import pg from 'pg'
+import { resolveServer, type ServerSpec } from '../config/resolve.js'
+import type { ServerOptions } from '../config/schema.js'
+import { resolveEngine } from '../engine/index.js'
+import type { Engine } from '../engine/types.js'
+import { PgrigError } from '../errors.js'
+import { ensureCertificates, type CertFiles } from './certs.js'
+import { connectionEnv } from './connection-env.js'
+import { copyTemplate, dataDirTemplate } from './datadir-template.js'
+import { collectInitScripts, runInitScripts } from './init-scripts.js'
+import { unprivilegedUser, type RunAs } from './os-user.js'
+import { freePort, isPortFree } from './ports.js'
+import { killGroup, lastError, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
+import { ownedRun, detachedRun, type Run } from './run.js'
+import { tmpfsRoot } from './run-dir.js'
+import { renderHba, renderSettings } from './server-config.js'
+import { buildUrl, type ServerInfo } from './server-info.js'
+import { generatePassword } from './password.js'
+
+export interface LifecycleOptions {
+  /** Keep the server running after this process exits (what `pgrig up` does). */
+  detached?: boolean
+  /** The run to start in; by default the process's own run (or a new detached one). */
+  run?: Run
+  /** Names already used by other runs, which a default name should step around. */
+  takenNames?: Set<string>
+  quiet?: boolean
+}
+
+export type StartClusterOptions = ServerOptions & LifecycleOptions
+
+/** A running server pgrig started; stop it with `stop()` or `await using`. */
+export class StartedCluster implements AsyncDisposable {
+  private stopped = false
+  private stopping: Promise<void> | undefined
+
+  /** @internal */
+  constructor(
+    private state: ServerInfo,
+    private child: ChildProcess | undefined,
+    private readonly ctx: ServerContext,
+  ) {}
+
+  get info(): ServerInfo {
+    return structuredClone(this.state)
+  }
+  get name(): string {
+    return this.state.name
+  }
+  get url(): string {
+    return this.state.url
+  }
+  get host(): string {
+    return this.state.host
+  }
+  get port(): number {
+    return this.state.port
+  }
+  get user(): string {
+    return this.state.user
+  }
+  get password(): string {
+    return this.state.password
+  }
+  get database(): string {
+    return this.state.database
+  }
+  get superuser(): ServerInfo['superuser'] {
+    return { ...this.state.superuser }
+  }
+  get tls(): ServerInfo['tls'] {
+    return this.state.tls && { ...this.state.tls }
+  }
+  get version(): string {
+    return this.state.version
+  }
+  get pid(): number {
+    return this.state.pid ?? 0
+  }
+  get dataDir(): string {
+    return this.state.dataDir ?? ''
+  }
+  get logFile(): string {
+    return this.state.logFile ?? ''
+  }
+  get runId(): string {
+    return this.ctx.run.runId
+  }
+
+  /** `DATABASE_URL`, `PGHOST`… for this server, as `pgrig run` exports them. */
+  env(): Record<string, string> {
+    return connectionEnv([this.state])
+  }
+
+  /** Fast shutdown; the data dir is thrown away. Calling it again does nothing. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.stopped = true
+      await stopPostmaster(this.pid)
+      fs.rmSync(this.dataDir, { recursive: true, force: true })
+      fs.rmSync(this.ctx.serverDir, { recursive: true, force: true })
+      this.ctx.run.releaseName(this.name)
+      this.ctx.run.closeIfEmpty()
+    })()
+    return this.stopping
+  }
+
+  /** Clean shutdown and start on the same port and data. */
+  async restart(): Promise<void> {
+    this.assertRunning('restart')
+    await stopPostmaster(this.pid)
+    await this.startAgain()
+  }
+
+  /**
+   * SIGKILL to the postmaster and its backends, then a start that has to go through crash
+   * recovery, as after a power cut.
+   */
+  async crash(): Promise<void> {
+    this.assertRunning('crash')
+    await killGroup(this.pid)
+    await this.startAgain()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop()
+  }
+
+  private assertRunning(what: string): void {
+    if (this.stopped) {
+      throw new PgrigError('E_NOT_RUNNING', `cannot ${what} server ${this.name}: it was stopped; start a new one`)
+    }
+  }
+
+  private async startAgain(): Promise<void> {
+    const { child, client } = await launch(this.ctx, this.state.port, (pid) => {
+      this.state = { ...this.state, pid }
+      this.ctx.run.record(this.state)
+    })
+    await client.end()
+    this.child = child
+  }
+
+  /** @internal the postmaster child, when this process started it */
+  get process(): ChildProcess | undefined {
+    return this.child
+  }
+}
+
+interface ServerContext {
+  spec: ServerSpec
+  engine: Engine
+  runAs: RunAs | undefined
+  run: Run
+  serverDir: string
+  socketDir: string
+  dataDir: string
+  logFile: string
+}
+
+/** Starts one PostgreSQL server and returns once it answers a real connection. */
+export async function startCluster(options: StartClusterOptions = {}): Promise<StartedCluster> {
+  const { detached, run, takenNames, quiet, ...serverOptions } = options
+  const spec = resolveServer(serverOptions)
+  return startServer(spec, { detached, run, takenNames, quiet, explicitName: serverOptions.name !== undefined })
+}
+
+export interface StartServerOptions extends LifecycleOptions {
+  explicitName?: boolean
+}
+
+export async function startServer(spec: ServerSpec, options: StartServerOptions = {}): Promise<StartedCluster> {
+  if (spec.engine === 'external') {
+    throw new PgrigError(
+      'E_EXTERNAL_SERVER',
+      `server ${spec.name} is external (${spec.url ? 'url given' : 'no url'}); pgrig does not start external servers, use connectExternal()`,
+    )
+  }
+  // Everything a user can get wrong is checked before anything starts.
+  const initScripts = collectInitScripts(spec.initSql)
+  if (spec.port !== 0 && !(await isPortFree(spec.host, spec.port))) throw portTaken(spec)
+  const runAs = unprivilegedUser()
+  const engine = await resolveEngine(
+    { engine: spec.engine, version: spec.version },
+    { runAs, ...(options.quiet !== undefined ? { quiet: options.quiet } : {}) },
+  )
+  const run = options.run ?? (options.detached ? await detachedRun() : await ownedRun())
+  const name = run.claimName(spec.name, options.explicitName ?? true, options.takenNames)
+  if (!name) {
+    throw new PgrigError(
+      'E_NAME_TAKEN',
+      `a server named ${spec.name} is already running; stop it (pgrig down ${spec.name}) or choose another name`,
+    )
+  }
+  spec = { ...spec, name }
+  const serverDir = path.join(run.dir, name)
+  const tmpfs = spec.tmpfs ? tmpfsRoot() : undefined
+  const ctx: ServerContext = {
+    spec,
+    engine,
+    runAs,
+    run,
+    serverDir,
+    socketDir: path.join(serverDir, 'socket'),
+    dataDir: tmpfs ? path.join(tmpfs, run.runId, name) : path.join(serverDir, 'data'),
+    logFile: path.join(serverDir, 'postgres.log'),
+  }
+  try {
+    return await provision(ctx, initScripts)
+  } catch (error) {
+    const pid = readPid(ctx.dataDir)
+    if (pid) await killGroup(pid)
+    fs.rmSync(ctx.dataDir, { recursive: true, force: true })
+    run.releaseName(name)
+    if (!options.run) run.closeIfEmpty()
+    throw error
+  }
+}
+
+function readPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+    return pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function portTaken(spec: ServerSpec): PgrigError {
+  return new PgrigError(
+    'E_PORT_IN_USE',
+    `port ${spec.port} on ${spec.host} is already in use, so server ${spec.name} cannot listen there; pick another --port or leave it out for a free one`,
+  )
+}
+
+function own(target: string, runAs: RunAs | undefined): void {
+  if (runAs) fs.chownSync(target, runAs.uid, runAs.gid)
+}
+
+async function provision(ctx: ServerContext, initScripts: string[]): Promise<StartedCluster> {
+  const { spec, engine, runAs } = ctx
+  fs.mkdirSync(ctx.socketDir, { recursive: true, mode: 0o700 })
+  own(ctx.socketDir, runAs)
+  const wantsTls = spec.tls !== 'off'
+  const [template, certs] = await Promise.all([
+    dataDirTemplate({
+      engine,
+      locale: spec.locale,
+      encoding: spec.encoding,
+      dataChecksums: spec.dataChecksums,
+      superuser: spec.superuser.user,
+      user: spec.user,
+      database: spec.database,
+      runAs,
+    }),
+    wantsTls ? ensureCertificates(spec.certDir ?? ctx.run.certDir, { clientUser: spec.user }) : undefined,
+  ])
+  await copyTemplate(template, ctx.dataDir, runAs)
+  if (certs) installServerCerts(ctx, certs)
+  fs.writeFileSync(path.join(ctx.dataDir, 'pg_hba.conf'), renderHba(spec))
+  own(path.join(ctx.dataDir, 'pg_hba.conf'), runAs)
+
+  const password = spec.password ?? generatePassword()
+  const superPassword = spec.superuser.password ?? generatePassword()
+  let port = spec.port || (await freePort(spec.host))
+  let launched: Awaited<ReturnType<typeof launch>> | undefined
+  for (let attempt = 1; !launched; attempt++) {
+    try {
+      const spawnedOn = port
+      launched = await launch(ctx, port, (pid) => ctx.run.record({ ...placeholder(ctx, spawnedOn), pid }))
+    } catch (error) {
+      // A free port can be taken between our probe and the server's bind; try another one.
+      const raced = spec.port === 0 && attempt < 4 && /already in use|could not bind/i.test(lastError(ctx.logFile))
+      if (!raced) {
+        if (spec.port !== 0 && /already in use/i.test(lastError(ctx.logFile))) throw portTaken(spec)
+        throw error
+      }
+      port = await freePort(spec.host)
+    }
+  }
+  const { child, client } = launched
+  try {
+    await client.query(`ALTER ROLE ${pg.escapeIdentifier(spec.superuser.user)} PASSWORD ${pg.escapeLiteral(superPassword)}`)
+    await client.query(`ALTER ROLE ${pg.escapeIdentifier(spec.user)} PASSWORD ${pg.escapeLiteral(password)}`)
+  } finally {
+    await client.end()
+  }
+  const info = describe(ctx, { port, pid: child.pid ?? null, password, superPassword, certs })
+  ctx.run.record(info)
+  if (initScripts.length) {
+    await runInitScripts(
+      initScripts,
+      {
+        socketDir: ctx.socketDir,
+        port,
+        superuser: { user: spec.superuser.user, password: superPassword },
+        database: spec.database,
+        env: connectionEnv([info]),
+      },
+      spec.name,
+    )
+  }
+  return new StartedCluster(info, child, ctx)
+}
+
+/** PostgreSQL only reads a key owned by its own user with a strict mode, so the server gets its own copies. */
+function installServerCerts(ctx: ServerContext, certs: CertFiles): void {
+  const copies: [string, string, number][] = [
+    [certs.serverCertFile, 'server.crt', 0o644],
+    [certs.serverKeyFile, 'server.key', 0o600],
+    [certs.caFile, 'ca.crt', 0o644],
+  ]
+  for (const [from, to, mode] of copies) {
+    const target = path.join(ctx.dataDir, to)
+    fs.copyFileSync(from, target)
+    fs.chmodSync(target, mode)
+    own(target, ctx.runAs)
+  }
+}
+
+async function launch(
+  ctx: ServerContext,
+  port: number,
+  onSpawn: (pid: number | null) => void,
+): Promise<{ child: ChildProcess; client: pg.Client }> {
+  const { spec, runAs } = ctx
+  const tls =
+    spec.tls === 'off'
+      ? undefined
+      : {
+          certFile: path.join(ctx.dataDir, 'server.crt'),
+          keyFile: path.join(ctx.dataDir, 'server.key'),
+          caFile: path.join(ctx.dataDir, 'ca.crt'),
+        }
+  const conf = path.join(ctx.dataDir, 'pgrig.conf')
+  fs.writeFileSync(conf, renderSettings({ spec, port, socketDir: ctx.socketDir, tls }))
+  own(conf, runAs)
+  const child = spawnPostmaster({ binDir: ctx.engine.binDir, dataDir: ctx.dataDir, logFile: ctx.logFile, runAs })
+  // Recorded before readiness, so a reaper or `pgrig down` can find a server that hangs in startup.
+  onSpawn(child.pid ?? null)
+  const client = await waitReady({
+    child,
+    socketDir: ctx.socketDir,
+    port,
+    user: spec.superuser.user,
+    logFile: ctx.logFile,
+    timeoutMs: spec.startupTimeout,
+    label: spec.name,
+  })
+  // The server's lifetime is managed explicitly (stop(), the reaper, `pgrig down`), never by our event loop.
+  child.unref()
+  return { child, client }
+}
+
+function placeholder(ctx: ServerContext, port: number): ServerInfo {
+  return describe(ctx, { port, pid: null, password: '', superPassword: '', certs: undefined })
+}
+
+function describe(
+  ctx: ServerContext,
+  parts: { port: number; pid: number | null; password: string; superPassword: string; certs: CertFiles | undefined },
+): ServerInfo {
+  const { spec } = ctx
+  const host = spec.host
+  const tls = parts.certs
+    ? {
+        mode: spec.tls as 'on' | 'required',
+        caFile: parts.certs.caFile,
+        certFile: parts.certs.clientCertFile,
+        keyFile: parts.certs.clientKeyFile,
+      }
+    : null
+  const params: Record<string, string> = tls ? { sslmode: 'verify-full', sslrootcert: tls.caFile } : {}
+  if (tls && (spec.clientCert !== 'off' || spec.auth === 'cert')) {
+    params.sslcert = tls.certFile
+    params.sslkey = tls.keyFile
+  }
+  const url = (user: string, password: string) =>
+    buildUrl({ user, password, host, port: parts.port, database: spec.database, params })
+  return {
+    name: spec.name,
+    version: ctx.engine.version,
+    host,
+    port: parts.port,
+    user: spec.user,
+    password: parts.password,
+    database: spec.database,
+    url: url(spec.user, parts.password),
+    superuser: {
+      user: spec.superuser.user,
+      password: parts.superPassword,
+      url: url(spec.superuser.user, parts.superPassword),
+    },
+    tls,
+    pid: parts.pid,
+    dataDir: ctx.dataDir,
+    logFile: ctx.logFile,
+    engine: ctx.engine.kind,
+    socketDir: ctx.socketDir,
+    clientCert: spec.clientCert,
+    auth: spec.auth,
+  }
+}
+
+/** Starts several servers at once (the plain / tls / client-cert trio in parallel), all or none. */
+export async function startServers(specs: ServerSpec[], options: StartServerOptions = {}): Promise<StartedCluster[]> {
+  const run = options.run ?? (options.detached ? await detachedRun() : await ownedRun())
+  const results = await Promise.allSettled(specs.map((spec) => startServer(spec, { ...options, run })))
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  if (failed) {
+    await Promise.all(started.map((cluster) => cluster.stop()))
+    run.closeIfEmpty()
+    throw failed.reason
+  }
+  return started
+}

@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import pg from 'pg'
+import { PgrigError } from '../errors.js'
+import type { RunAs } from './os-user.js'
+import { isAlive, isGroupAlive, signal, waitUntil } from './process-alive.js'
+
+export interface SpawnOptions {
+  binDir: string
+  dataDir: string
+  logFile: string
+  runAs: RunAs | undefined
+}
+
+/** Environment for server processes: English messages and nothing of the caller's PG* variables. */
+export function serverEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C', TZ: process.env.TZ ?? 'UTC' }
+}
+
+/**
+ * Spawns `postgres` itself rather than `pg_ctl start -w`, which polls every 100 ms. It gets its own
+ * process group, so a Ctrl-C meant for the caller does not reach it and a crash can take the whole
+ * server (postmaster and backends) down at once.
+ */
+export function spawnPostmaster(options: SpawnOptions): ChildProcess {
+  const log = fs.openSync(options.logFile, 'a', 0o644)
+  try {
+    const child = spawn(path.join(options.binDir, 'postgres'), ['-D', options.dataDir], {
+      stdio: ['ignore', log, log],
+      detached: true,
+      env: serverEnv(),
+      ...(options.runAs ? { uid: options.runAs.uid, gid: options.runAs.gid } : {}),
+    })
+    child.on('error', () => {
+      // surfaced by waitReady through the exit code and the log
+    })
+    return child
+  } finally {
+    fs.closeSync(log)
+  }
+}
+
+export function logTail(logFile: string, lines = 8): string {
+  try {
+    const text = fs.readFileSync(logFile, 'utf8').trimEnd()
+    return text.split('\n').slice(-lines).join('\n')
+  } catch {
+    return '(no log written)'
+  }
+}
+
+export interface ReadyOptions {
+  child: ChildProcess
+  socketDir: string
+  port: number
+  user: string
+  logFile: string
+  timeoutMs: number
+  /** For messages: which server this is. */
+  label: string
+}
+
+const RETRYABLE = new Set(['ENOENT', 'ECONNREFUSED', '57P03'])
+
+/**
+ * Waits until the server accepts a real superuser session on its socket, and returns it
+ * connected. Fails fast when the postmaster exits (bad setting, taken port) with the log's reason.
+ */
+export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
+  const started = Date.now()
+  const { child } = options
+  let exitCode: number | null | undefined =
+    child.exitCode !== null || child.signalCode !== null ? child.exitCode : undefined
+  const onExit = (code: number | null) => (exitCode = code)
+  options.child.once('exit', onExit)
+  try {
+    for (;;) {
+      if (exitCode !== undefined) {
+        throw new PgrigError(
+          'E_SERVER_EXITED',
+          `PostgreSQL server ${options.label} exited during startup (code ${exitCode}): ${lastError(options.logFile)}`,
+        )
+      }
+      const client = new pg.Client({
+        host: options.socketDir,
+        port: options.port,
+        user: options.user,
+        database: 'postgres',
+      })
+      client.on('error', () => {})
+      try {
+        await client.connect()
+        return client
+      } catch (error) {
+        await client.end().catch(() => {})
+        const code = (error as { code?: string }).code ?? ''
+        if (!RETRYABLE.has(code)) throw error
+      }
+      const waited = Date.now() - started
+      if (waited > options.timeoutMs) {
+        throw new PgrigError(
+          'E_STARTUP_TIMEOUT',
+          `PostgreSQL server ${options.label} did not accept a connection on ${options.socketDir} (port ${options.port}) after ${options.timeoutMs} ms; raise startupTimeout if the machine is busy. Last log lines:\n${logTail(options.logFile)}`,
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, waited < 200 ? 3 : 20))
+    }
+  } finally {
+    options.child.off('exit', onExit)
+  }
+}
+
+/** The FATAL/ERROR line that explains a failed start, or the log's last line. */
+export function lastError(logFile: string): string {
+  const tail = logTail(logFile, 30).split('\n')
+  const fatal = tail.filter((line) => /\b(FATAL|PANIC|ERROR):/.test(line))
+  const line = (fatal[0] ?? tail[tail.length - 1] ?? '').replace(/^.*?\b(FATAL|PANIC|ERROR):\s*/, '')
+  return line.trim() || `see ${logFile}`
+}
+
+/**
+ * Fast shutdown (SIGINT: disconnect clients, checkpoint, exit); if that does not finish in time,
+ * the whole process group is killed so nothing is left behind.
+ */
+export async function stopPostmaster(pid: number, timeoutMs = 10_000): Promise<void> {
+  if (!isAlive(pid)) return
+  signal(pid, 'SIGINT')
+  if (await waitUntil(() => !isAlive(pid), timeoutMs)) {
+    await waitUntil(() => !isGroupAlive(pid), 2_000)
+    return
+  }
+  await killGroup(pid)
+}
+
+/** SIGKILL to postmaster and backends at once: what a power cut or OOM kill looks like to PostgreSQL. */
+export async function killGroup(pid: number): Promise<void> {
+  signal(-pid, 'SIGKILL')
+  signal(pid, 'SIGKILL')
+  await waitUntil(() => !isGroupAlive(pid) && !isAlive(pid), 10_000)
+}

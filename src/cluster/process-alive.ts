@@ -1,0 +1,65 @@
+import fs from 'node:fs'
+
+/** True when `pid` is a live process; a zombie waiting for its parent to reap it counts as dead. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return true
+  }
+}
+
+/** True while any process of the group led by `pgid` is still around. */
+export function isGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export function signal(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export async function waitUntil(check: () => boolean, timeoutMs: number, stepMs = 10): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) return false
+    await new Promise((resolve) => setTimeout(resolve, stepMs))
+  }
+  return true
+}
+
+/**
+ * The postmaster pid recorded in a data dir, if that process is alive and really a postgres:
+ * pids get reused, and pgrig must never signal a process it did not start.
+ */
+export function livePostmasterPid(dataDir: string): number | undefined {
+  let pid: number
+  try {
+    pid = Number(fs.readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0])
+  } catch {
+    return undefined
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined
+  try {
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    if (!cmdline.includes('postgres')) return undefined
+  } catch {
+    // no /proc (macOS): the pid file plus a live pid is the best evidence there is
+  }
+  return pid
+}

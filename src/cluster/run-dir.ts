@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { ServerInfo } from './server-info.js'
+
+/** What `pgrig status` / `down` in another shell read to find a run's servers. */
+export interface RunState {
+  runId: string
+  /** The process whose death ends the run; for detached runs (`pgrig up`), the process that started it. */
+  ownerPid: number
+  detached: boolean
+  createdAt: string
+  servers: ServerInfo[]
+}
+
+const uid = () => (typeof process.getuid === 'function' ? process.getuid() : 0)
+
+export function runsRoot(): string {
+  return path.join(process.env.PGRIG_RUN_ROOT ?? os.tmpdir(), `pgrig-${uid()}`)
+}
+
+/** Where throwaway data dirs go when tmpfs is used: copying and fsync-free writes there cost almost nothing. */
+export function tmpfsRoot(): string | undefined {
+  const base = process.env.PGRIG_TMPFS_DIR ?? '/dev/shm'
+  try {
+    fs.accessSync(base, fs.constants.W_OK)
+    const stats = fs.statfsSync(base)
+    // Leave the data dir on disk when the tmpfs is nearly full rather than fail mid-test with ENOSPC.
+    if (stats.bavail * stats.bsize < 512 * 1024 * 1024) return undefined
+    return path.join(base, `pgrig-${uid()}`)
+  } catch {
+    return undefined
+  }
+}
+
+export function newRunId(): string {
+  // Lower-case letters and digits only, so the id can be part of database names later.
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789'
+  return Array.from(randomBytes(8), (b) => alphabet[b % alphabet.length]).join('')
+}
+
+export function runDirOf(runId: string): string {
+  return path.join(runsRoot(), runId)
+}
+
+export function createRunDir(runId: string): string {
+  const dir = runDirOf(runId)
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
+  // Parent folders are made with the umask; the unprivileged server user must traverse them.
+  fs.chmodSync(runsRoot(), 0o755)
+  fs.chmodSync(dir, 0o755)
+  return dir
+}
+
+export function writeState(state: RunState): void {
+  const dir = runDirOf(state.runId)
+  const file = path.join(dir, 'state.json')
+  const temp = `${file}.${process.pid}.tmp`
+  // The state holds passwords: readable by the owner only.
+  fs.writeFileSync(temp, JSON.stringify(state, null, 2), { mode: 0o600 })
+  fs.renameSync(temp, file)
+}
+
+export function readState(runId: string): RunState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(runDirOf(runId), 'state.json'), 'utf8')) as RunState
+  } catch {
+    return undefined
+  }
+}
+
+export function listRunIds(): string[] {
+  try {
+    return fs
+      .readdirSync(runsRoot(), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name)
+  } catch {
+    return []
+  }
+}
+
+export function listRuns(): RunState[] {
+  return listRunIds()
+    .map(readState)
+    .filter((state): state is RunState => state !== undefined)
+}
+
+/** Removes a run's folders, and the per-user roots once they are empty. */
+export function removeRunDirs(runId: string): void {
+  const roots = [runsRoot(), tmpfsRoot()].filter((root): root is string => root !== undefined)
+  for (const root of roots) {
+    fs.rmSync(path.join(root, runId), { recursive: true, force: true })
+    try {
+      fs.rmdirSync(root)
+    } catch {
+      // not empty: other runs still live there
+    }
+  }
+}

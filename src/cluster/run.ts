@@ -1,0 +1,88 @@
+import path from 'node:path'
+import { spawnReaper } from './reaper.js'
+import { createRunDir, newRunId, removeRunDirs, writeState } from './run-dir.js'
+import { reapStaleRunsOnce } from './teardown.js'
+import type { ServerInfo } from './server-info.js'
+
+/**
+ * A run: the servers one owner started, their folders and the state file other shells read.
+ * An owned run dies with its process (a reaper sees to it); a detached run (`pgrig up`) lives
+ * until `pgrig down`.
+ */
+export class Run {
+  readonly runId = newRunId()
+  readonly dir: string
+  readonly createdAt = new Date().toISOString()
+  private readonly servers = new Map<string, ServerInfo>()
+  private readonly names = new Set<string>()
+
+  constructor(readonly detached: boolean) {
+    this.dir = createRunDir(this.runId)
+    if (!detached) spawnReaper(this.runId)
+    this.save()
+  }
+
+  get certDir(): string {
+    return path.join(this.dir, 'certs')
+  }
+
+  /** Reserves a server name in this run: `main`, then `main-2`, … unless the caller insisted on one. */
+  claimName(name: string, explicit: boolean, takenElsewhere: Set<string> = new Set()): string | undefined {
+    const taken = (n: string) => this.names.has(n) || takenElsewhere.has(n)
+    let chosen = name
+    if (taken(chosen)) {
+      if (explicit) return undefined
+      for (let i = 2; taken(chosen); i++) chosen = `${name}-${i}`
+    }
+    this.names.add(chosen)
+    return chosen
+  }
+
+  releaseName(name: string): void {
+    this.names.delete(name)
+    this.servers.delete(name)
+    this.save()
+  }
+
+  record(server: ServerInfo): void {
+    this.servers.set(server.name, server)
+    this.save()
+  }
+
+  list(): ServerInfo[] {
+    return [...this.servers.values()]
+  }
+
+  /** Removes the run's folders once no server of it is left. */
+  closeIfEmpty(): void {
+    if (this.names.size > 0) return
+    removeRunDirs(this.runId)
+    if (owned === this) owned = undefined
+  }
+
+  private save(): void {
+    writeState({
+      runId: this.runId,
+      ownerPid: process.pid,
+      detached: this.detached,
+      createdAt: this.createdAt,
+      servers: this.list(),
+    })
+  }
+}
+
+let owned: Run | undefined
+
+/** The run that library calls in this process share; created on first use. */
+export async function ownedRun(): Promise<Run> {
+  if (!owned) {
+    await reapStaleRunsOnce()
+    owned = new Run(false)
+  }
+  return owned
+}
+
+export async function detachedRun(): Promise<Run> {
+  await reapStaleRunsOnce()
+  return new Run(true)
+}

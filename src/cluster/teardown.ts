@@ -1,0 +1,93 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { livePostmasterPid, isAlive } from './process-alive.js'
+import { stopPostmaster } from './postmaster.js'
+import { listRunIds, readState, removeRunDirs, runDirOf, tmpfsRoot, writeState, type RunState } from './run-dir.js'
+
+/** Every data dir a run may hold, from its state and from disk: a server may have started before the state was written. */
+function dataDirsOf(runId: string, state: RunState | undefined): string[] {
+  const dirs = new Set<string>()
+  for (const server of state?.servers ?? []) if (server.dataDir) dirs.add(server.dataDir)
+  for (const root of [tmpfsRoot(), runDirOf(runId)]) {
+    if (!root) continue
+    const base = root === runDirOf(runId) ? root : path.join(root, runId)
+    try {
+      for (const entry of fs.readdirSync(base, { withFileTypes: true })) {
+        if (!entry.isDirectory()) continue
+        dirs.add(path.join(base, entry.name))
+        dirs.add(path.join(base, entry.name, 'data'))
+      }
+    } catch {
+      // no such folder
+    }
+  }
+  return [...dirs]
+}
+
+/** Stops whatever still runs in a run's data dirs and removes the run's folders. */
+export async function teardownRun(runId: string): Promise<void> {
+  const state = readState(runId)
+  const pids = dataDirsOf(runId, state)
+    .map(livePostmasterPid)
+    .filter((pid): pid is number => pid !== undefined)
+  await Promise.all(pids.map((pid) => stopPostmaster(pid)))
+  removeRunDirs(runId)
+}
+
+/** Stops one named server of a run and drops it from the run's state; the run goes when it is empty. */
+export async function teardownServer(runId: string, name: string): Promise<void> {
+  const state = readState(runId)
+  if (!state) return
+  const server = state.servers.find((s) => s.name === name)
+  if (server?.dataDir) {
+    const pid = livePostmasterPid(server.dataDir)
+    if (pid) await stopPostmaster(pid)
+    fs.rmSync(server.dataDir, { recursive: true, force: true })
+    fs.rmSync(path.join(runDirOf(runId), name), { recursive: true, force: true })
+  }
+  const rest = state.servers.filter((s) => s.name !== name)
+  if (rest.length === 0 && (state.detached || !isAlive(state.ownerPid))) removeRunDirs(runId)
+  else writeState({ ...state, servers: rest })
+}
+
+function serversAlive(runId: string, state: RunState | undefined): boolean {
+  return dataDirsOf(runId, state).some((dir) => livePostmasterPid(dir) !== undefined)
+}
+
+/**
+ * Cleans up runs whose owner died without a reaper finishing the job (machine reboot, reaper
+ * killed too) and detached runs whose servers are all gone. Never touches a live owner's run.
+ */
+export async function reapStaleRuns(): Promise<void> {
+  const now = Date.now()
+  for (const runId of listRunIds()) {
+    const state = readState(runId)
+    if (!state) {
+      // A run being created has no state for a moment; only old stateless folders are debris.
+      const age = now - safeMtime(runDirOf(runId))
+      if (age > 60_000 && !serversAlive(runId, undefined)) removeRunDirs(runId)
+      continue
+    }
+    if (state.detached) {
+      if (!serversAlive(runId, state) && now - Date.parse(state.createdAt) > 5_000) removeRunDirs(runId)
+    } else if (!isAlive(state.ownerPid)) {
+      await teardownRun(runId)
+    }
+  }
+}
+
+function safeMtime(dir: string): number {
+  try {
+    return fs.statSync(dir).mtimeMs
+  } catch {
+    return 0
+  }
+}
+
+let reaped: Promise<void> | undefined
+
+/** Once per process is enough: stale runs do not appear while we run. */
+export function reapStaleRunsOnce(): Promise<void> {
+  reaped ??= reapStaleRuns().catch(() => {})
+  return reaped
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod'
+
+export const PROFILES = ['plain', 'tls', 'client-cert'] as const
+export const TLS_MODES = ['off', 'on', 'required'] as const
+export const CLIENT_CERT_MODES = ['off', 'verify-ca', 'verify-full'] as const
+export const AUTH_METHODS = ['scram-sha-256', 'md5', 'trust', 'cert'] as const
+export const ENGINES = ['embedded', 'system', 'external'] as const
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '::1'] as const
+
+export type Profile = (typeof PROFILES)[number]
+export type TlsMode = (typeof TLS_MODES)[number]
+export type ClientCertMode = (typeof CLIENT_CERT_MODES)[number]
+export type AuthMethod = (typeof AUTH_METHODS)[number]
+export type EngineKind = (typeof ENGINES)[number]
+
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'use letters, digits and _ only, not starting with a digit')
+  .max(63, 'PostgreSQL identifiers are at most 63 bytes')
+
+const serverName = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'use letters, digits, - and _ only, starting with a letter')
+  .max(40)
+
+const version = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d+(\.\d+){0,2}(-[0-9A-Za-z.]+)?$/, 'expected a major such as 17 or a version such as 17.6'),
+])
+
+const port = z
+  .number({ error: 'expected a port number' })
+  .int('expected a whole port number')
+  .min(0, 'ports go from 1 to 65535 (0 picks a free one)')
+  .max(65535, 'ports go from 1 to 65535 (0 picks a free one)')
+
+const settingValue = z.union([z.string(), z.number(), z.boolean()])
+
+/** What a user may say about one server, in a config file or through `up`/`run` flags. */
+export const serverOptionsSchema = z.strictObject({
+  name: serverName.optional(),
+  engine: z.enum(ENGINES).optional(),
+  pg: version.optional(),
+  version: version.optional(),
+  url: z.string().optional(),
+  port: port.optional(),
+  host: z
+    .enum(LOOPBACK_HOSTS, { error: 'pgrig servers listen on loopback only: 127.0.0.1, localhost or ::1' })
+    .optional(),
+  user: identifier.optional(),
+  password: z.string().min(1).optional(),
+  database: identifier.optional(),
+  superuser: z.strictObject({ user: identifier.optional(), password: z.string().min(1).optional() }).optional(),
+  initSql: z.union([z.string(), z.array(z.string())]).optional(),
+  settings: z.record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'not a PostgreSQL setting name'), settingValue).optional(),
+  locale: z.string().optional(),
+  encoding: z.string().optional(),
+  profile: z.enum(PROFILES).optional(),
+  tls: z.enum(TLS_MODES).optional(),
+  clientCert: z.enum(CLIENT_CERT_MODES).optional(),
+  auth: z.enum(AUTH_METHODS).optional(),
+  certDir: z.string().optional(),
+  tmpfs: z.boolean().optional(),
+  dataChecksums: z.boolean().optional(),
+  startupTimeout: z.number().int().positive().optional(),
+})
+
+export type ServerOptions = z.input<typeof serverOptionsSchema>
+
+/** A config file: server defaults at the top level, named servers under `servers`. */
+export const configSchema = serverOptionsSchema.omit({ name: true }).extend({
+  servers: z.record(serverName, serverOptionsSchema.omit({ name: true })).optional(),
+  versions: z.array(version).min(1).optional(),
+})
+
+export type PgrigConfig = z.input<typeof configSchema>
+
+export function defineConfig(config: PgrigConfig): PgrigConfig {
+  return config
+}

@@ -1,0 +1,14 @@
+export interface Engine {
+  kind: 'embedded' | 'system'
+  /** Full PostgreSQL version as the server reports it, e.g. `18.4`. */
+  version: string
+  major: number
+  /** Folder holding `initdb` and `postgres` (and `psql` where the engine ships one). */
+  binDir: string
+}
+
+export interface EngineRequest {
+  engine: 'embedded' | 'system'
+  /** A major (`'17'`), a minor (`'17.6'`), a full package version, or undefined for the newest. */
+  version: string | undefined
+}
