@@ -23,33 +23,11 @@ const RENEW_MARGIN = 7 * 24 * HOUR
 // Generating everything takes milliseconds; a lock this old belongs to a process that died.
 const STALE_LOCK = 10_000
 
-/**
- * @peculiar/x509 loads tsyringe, which throws at import unless the reflect-metadata API exists.
- * The library only uses it for constructor-parameter metadata, which is never emitted, so a
- * minimal store is enough; a real polyfill, if the host loaded one, is left untouched.
- */
-function ensureReflectMetadata(): void {
-  const reflect = Reflect as unknown as Record<string, unknown>
-  if (typeof reflect.getMetadata === 'function') return
-  const store = new WeakMap<object, Map<unknown, unknown>>()
-  const own = (key: unknown, target: object) => store.get(target)?.get(key)
-  reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
-    const map = store.get(target) ?? new Map<unknown, unknown>()
-    store.set(target, map.set(key, value))
-  }
-  reflect.getOwnMetadata = own
-  reflect.getMetadata = (key: unknown, target: object) => {
-    for (let t: object | null = target; t; t = Object.getPrototypeOf(t) as object | null) {
-      if (store.get(t)?.has(key)) return own(key, t)
-    }
-    return undefined
-  }
-}
-
 let x509Module: Promise<typeof X509> | undefined
+/** Loaded on first use: only TLS servers need it, and it is not small. */
 function loadX509(): Promise<typeof X509> {
-  ensureReflectMetadata()
-  return (x509Module ??= import('@peculiar/x509'))
+  // @peculiar/x509 loads tsyringe, which needs the reflect-metadata API in place first.
+  return (x509Module ??= import('reflect-metadata').then(() => import('@peculiar/x509')))
 }
 
 interface Pair {

@@ -242,7 +242,8 @@ function own(target: string, runAs: RunAs | undefined): void {
 
 async function provision(ctx: ServerContext, initScripts: string[]): Promise<StartedCluster> {
   const { spec, engine, runAs } = ctx
-  fs.mkdirSync(ctx.socketDir, { recursive: true, mode: 0o700 })
+  fs.mkdirSync(ctx.serverDir, { recursive: true, mode: 0o755 })
+  fs.mkdirSync(ctx.socketDir, { mode: 0o700 })
   own(ctx.socketDir, runAs)
   const wantsTls = spec.tls !== 'off'
   const [template, certs] = await Promise.all([

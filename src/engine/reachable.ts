@@ -1,0 +1,46 @@
+import { realpath, stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import type { RunAs } from '../cluster/os-user.js'
+import { executable, packageRootOf } from './package-files.js'
+
+const READ = 4
+const EXECUTE = 1
+
+/** Classic Unix permission check for a uid whose only group is `gid` (we drop supplementary groups). */
+async function allows(path: string, who: RunAs, wanted: number): Promise<boolean> {
+  let info
+  try {
+    info = await stat(path)
+  } catch {
+    return false
+  }
+  const shift = info.uid === who.uid ? 6 : info.gid === who.gid ? 3 : 0
+  return ((info.mode >> shift) & wanted) === wanted
+}
+
+/**
+ * Whether `who` can run the server in `binDir`: every folder from / down must be traversable,
+ * the binaries executable, and the engine's lib and share folders listable, since postgres
+ * loads libraries and timezone/encoding files from them.
+ */
+export async function isReachableBy(binDir: string, who: RunAs): Promise<boolean> {
+  if (process.platform === 'win32') return true
+  let bin: string
+  try {
+    bin = await realpath(binDir)
+  } catch {
+    return false
+  }
+  for (let dir = bin; ; dir = dirname(dir)) {
+    if (!(await allows(dir, who, EXECUTE))) return false
+    if (dir === dirname(dir)) break
+  }
+  for (const name of ['postgres', 'initdb']) {
+    if (!(await allows(join(bin, executable(name)), who, READ | EXECUTE))) return false
+  }
+  const native = join(packageRootOf(bin), 'native')
+  for (const dir of [join(native, 'lib'), join(native, 'share')]) {
+    if (!(await allows(dir, who, READ | EXECUTE))) return false
+  }
+  return true
+}
