@@ -98,7 +98,7 @@ describe('startCluster (embedded, newest major)', () => {
     fs.writeFileSync(`${dir}/02-more.sh`, 'psql -X -q -c "insert into seeded values (3)"\n')
     const pgc = await startCluster({ name: 'lib-init', initSql: dir })
     started.push(pgc)
-    expect(await query(pgc.url, 'select count(*)::int as n from seeded')).toEqual([{ n: 3 }])
+    expect(await query(pgc.superuser.url, 'select count(*)::int as n from seeded')).toEqual([{ n: 3 }])
     fs.writeFileSync(`${dir}/bad.sql`, 'select * from missing_table;\n')
     await expect(startCluster({ name: 'lib-init-bad', initSql: `${dir}/bad.sql` })).rejects.toMatchObject({
       code: 'E_INIT_SCRIPT',

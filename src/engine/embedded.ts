@@ -68,7 +68,8 @@ async function nodeModulesInstall(): Promise<LocalInstall | undefined> {
   const root = findInNodeModules(packageName)
   if (!root) return undefined
   const packageVersion = await readPackageVersion(root)
-  if (!packageVersion || !isPackageVersion(packageVersion) || !hasServerBinaries(binDirOf(root))) return undefined
+  if (!packageVersion || !isPackageVersion(packageVersion) || !hasServerBinaries(binDirOf(root)))
+    return undefined
   return { packageVersion, root: await realpath(root), source: 'node_modules' }
 }
 
@@ -137,13 +138,19 @@ function unknownVersion(request: VersionRequest, versions: string[]): PgrigError
   const packageName = embeddedPackageName()
   const wanted = describeRequest(request)
   const majors = majorsOf(versions)
-  const major = request.kind === 'exact' ? serverVersionOf(request.version).major : request.kind === 'prefix' ? request.parts[0] : undefined
+  const major =
+    request.kind === 'exact'
+      ? serverVersionOf(request.version).major
+      : request.kind === 'prefix'
+        ? request.parts[0]
+        : undefined
   let available: string
   if (major === undefined || !majors.includes(major)) {
     available = `available: ${majors.join(', ') || 'none'}`
   } else {
     const sameMajor = versions.filter((v) => serverVersionOf(v).major === major).sort(compareVersions)
-    const shown = request.kind === 'exact' ? sameMajor : [...new Set(sameMajor.map((v) => serverVersionOf(v).version))]
+    const shown =
+      request.kind === 'exact' ? sameMajor : [...new Set(sameMajor.map((v) => serverVersionOf(v).version))]
     available = `${major} is available as ${shown.join(', ')}`
   }
   return new PgrigError(

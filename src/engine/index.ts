@@ -21,7 +21,10 @@ export interface ResolveEngineOptions {
   runAs?: RunAs
 }
 
-export async function resolveEngine(request: EngineRequest, options: ResolveEngineOptions = {}): Promise<Engine> {
+export async function resolveEngine(
+  request: EngineRequest,
+  options: ResolveEngineOptions = {},
+): Promise<Engine> {
   const engine =
     request.engine === 'system'
       ? findSystemEngine(request.version)

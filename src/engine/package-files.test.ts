@@ -6,9 +6,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { listInstalledEngines } from './embedded.js'
 import { packageRootOf, restoreSymlinks } from './package-files.js'
 
-/** What `postgres --version` prints for the server in `binDir`, run as `as` when given. */
-function postgresVersion(binDir: string, as?: { uid: number; gid: number }): string {
-  const result = spawnSync(join(binDir, 'postgres'), ['--version'], { encoding: 'utf8', ...as })
+function postgresVersion(binDir: string): string {
+  const result = spawnSync(join(binDir, 'postgres'), ['--version'], { encoding: 'utf8' })
   if (result.error) throw result.error
   if (result.status !== 0) throw new Error(`postgres --version exited ${result.status}: ${result.stderr}`)
   return result.stdout.trim()

@@ -24,7 +24,9 @@ export function hasServerBinaries(binDir: string): boolean {
 
 export async function readPackageVersion(packageRoot: string): Promise<string | undefined> {
   try {
-    const json = JSON.parse(await readFile(join(packageRoot, 'package.json'), 'utf8')) as { version?: unknown }
+    const json = JSON.parse(await readFile(join(packageRoot, 'package.json'), 'utf8')) as {
+      version?: unknown
+    }
     return typeof json.version === 'string' ? json.version : undefined
   } catch {
     return undefined
@@ -45,7 +47,9 @@ interface SymlinkEntry {
 export async function restoreSymlinks(packageRoot: string): Promise<number> {
   let entries: SymlinkEntry[]
   try {
-    entries = JSON.parse(await readFile(join(packageRoot, 'native', 'pg-symlinks.json'), 'utf8')) as SymlinkEntry[]
+    entries = JSON.parse(
+      await readFile(join(packageRoot, 'native', 'pg-symlinks.json'), 'utf8'),
+    ) as SymlinkEntry[]
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0
     throw error
@@ -115,7 +119,8 @@ export async function removeStaleStaging(parent: string, olderThanMs = 3_600_000
   for (const name of names.filter((n) => n.startsWith('.staging-'))) {
     const path = join(parent, name)
     try {
-      if (Date.now() - (await lstat(path)).mtimeMs > olderThanMs) await rm(path, { recursive: true, force: true })
+      if (Date.now() - (await lstat(path)).mtimeMs > olderThanMs)
+        await rm(path, { recursive: true, force: true })
     } catch {
       // Another process may be removing it too.
     }

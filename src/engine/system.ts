@@ -56,7 +56,10 @@ function subdirs(parent: string, pattern: RegExp): { dir: string; major: number 
  */
 function versionedLayouts(): { binDir: string; major: number }[] {
   return [
-    ...subdirs('/usr/lib/postgresql', /^(\d+)$/).map(({ dir, major }) => ({ binDir: join(dir, 'bin'), major })),
+    ...subdirs('/usr/lib/postgresql', /^(\d+)$/).map(({ dir, major }) => ({
+      binDir: join(dir, 'bin'),
+      major,
+    })),
     ...subdirs('/usr', /^pgsql-(\d+)$/).map(({ dir, major }) => ({ binDir: join(dir, 'bin'), major })),
     ...['/opt/homebrew/opt', '/usr/local/opt'].flatMap((parent) =>
       subdirs(parent, /^postgresql@(\d+)$/).map(({ dir, major }) => ({ binDir: join(dir, 'bin'), major })),
@@ -66,7 +69,10 @@ function versionedLayouts(): { binDir: string; major: number }[] {
 
 function pgConfigBinDir(): string | undefined {
   try {
-    return execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    return execFileSync('pg_config', ['--bindir'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim()
   } catch {
     return undefined
   }

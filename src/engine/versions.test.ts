@@ -31,7 +31,9 @@ describe('parseVersionRequest', () => {
   })
 
   test('rejects what is not a version', () => {
-    expect(() => parseVersionRequest('latest')).toThrow(expect.objectContaining({ code: 'E_UNKNOWN_VERSION' }))
+    expect(() => parseVersionRequest('latest')).toThrow(
+      expect.objectContaining({ code: 'E_UNKNOWN_VERSION' }),
+    )
     expect(() => parseVersionRequest('17.x')).toThrow(/not a PostgreSQL version/)
   })
 })
