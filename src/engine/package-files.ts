@@ -108,8 +108,8 @@ export async function placeAtomically(
   }
 }
 
-/** Staging folders a killed process left behind; an hour is far longer than any install takes. */
-export async function removeStaleStaging(parent: string, olderThanMs = 3_600_000): Promise<void> {
+/** Staging folders a killed process left behind; a day is far longer than any install takes. */
+export async function removeStaleStaging(parent: string, olderThanMs = 86_400_000): Promise<void> {
   let names: string[]
   try {
     names = await readdir(parent)

@@ -1,0 +1,206 @@
+import { execFile, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import pg from 'pg'
+import { afterAll, describe, expect, test } from 'vitest'
+import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
+import { listRuns } from '../src/cluster/run-dir.js'
+
+const exec = promisify(execFile)
+const CLI = path.resolve('dist/cli/main.js')
+
+async function pgrig(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+    })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+async function selectOne(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  const { rows } = await client.query('select 1 as one')
+  await client.end()
+  return rows[0].one
+}
+
+const runIds = new Set<string>()
+afterAll(async () => {
+  for (const runId of runIds) await pgrig(['down', '--all'])
+})
+
+describe('pgrig up / status / env / down', () => {
+  test('three up calls add three servers; down --all stops every one', async () => {
+    const names = ['cli-plain', 'cli-tls', 'cli-cert']
+    const profiles = ['plain', 'tls', 'client-cert']
+    const outs = await Promise.all(
+      names.map((name, i) => pgrig(['up', '--json', '--name', name, '--profile', profiles[i]!])),
+    )
+    const servers = outs.map((out) => {
+      expect(out.code, out.stderr).toBe(0)
+      const parsed = JSON.parse(out.stdout)
+      runIds.add(parsed.runId)
+      return parsed.servers[0]
+    })
+    for (const server of servers) expect(await selectOne(server.url)).toBe(1)
+    expect(servers[1].tls).toMatchObject({ mode: 'on' })
+    expect(servers[2].tls).toMatchObject({ mode: 'required' })
+
+    const status = await pgrig(['status'])
+    for (const name of names) expect(status.stdout).toMatch(new RegExp(`^${name}\\s+running`, 'm'))
+    expect(status.stdout).not.toContain(servers[0].password)
+
+    const env = JSON.parse((await pgrig(['env', '--format', 'json', '--name', 'cli-tls'])).stdout)
+    expect(env.DATABASE_URL).toBe(servers[1].url)
+    expect(env.PGSSLROOTCERT).toBe(servers[1].tls.caFile)
+    expect(env.PGRIG_CLI_CERT_URL).toBe(servers[2].url)
+    const sh = (await pgrig(['env', '--name', 'cli-plain'])).stdout
+    const { stdout } = await exec('sh', ['-c', `${sh}\necho "$PGPORT"`])
+    expect(stdout.trim()).toBe(String(servers[0].port))
+
+    const taken = await pgrig(['up', '--name', 'cli-plain'])
+    expect(taken.code).toBe(1)
+    expect(taken.stderr).toMatch(/cli-plain is already running/)
+
+    const down = await pgrig(['down', 'cli-plain'])
+    expect(down.code).toBe(0)
+    expect(await waitUntil(() => !isAlive(servers[0].pid), 5000)).toBe(true)
+    expect(isAlive(servers[1].pid)).toBe(true)
+
+    expect((await pgrig(['down', '--all'])).code).toBe(0)
+    for (const server of servers) expect(isAlive(server.pid)).toBe(false)
+    for (const server of servers) expect(fs.existsSync(server.dataDir)).toBe(false)
+    expect(listRuns().filter((r) => runIds.has(r.runId))).toEqual([])
+  })
+})
+
+describe('pgrig run', () => {
+  test('exports the connection, propagates the exit code and stops its servers', async () => {
+    const script = 'console.log(JSON.stringify({url: process.env.DATABASE_URL, named: process.env.PGRIG_WEB_URL, port: process.env.PGPORT}))'
+    const out = await pgrig(['run', '--name', 'web', '--', process.execPath, '-e', script])
+    expect(out.code, out.stderr).toBe(0)
+    const seen = JSON.parse(out.stdout)
+    expect(seen.named).toBe(seen.url)
+    await expect(selectOne(seen.url)).rejects.toThrow()
+    expect((await pgrig(['run', '--', 'sh', '-c', 'exit 7'])).code).toBe(7)
+  })
+
+  test('a config file starts the trio, one line each, seeded by the same init SQL', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-config-'))
+    fs.writeFileSync(path.join(dir, 'seed.sql'), 'create table seeded (v int); insert into seeded values (7);\n')
+    fs.writeFileSync(
+      path.join(dir, 'pgrig.config.ts'),
+      `import type { PgrigConfig } from '${path.resolve('src/index.js')}'
+const config: PgrigConfig = {
+  initSql: ['seed.sql'],
+  servers: {
+    plain: { profile: 'plain' },
+    tls: { profile: 'tls' },
+    cert: { profile: 'client-cert' },
+  },
+}
+export default config
+`,
+    )
+    // Each server's superuser sees the seeded row through the exported PGRIG_<NAME>_* variables.
+    const script = `
+      const pg = require(${JSON.stringify(path.resolve('node_modules/pg'))});
+      (async () => {
+        const seen = []
+        for (const n of ['PLAIN', 'TLS', 'CERT']) {
+          const url = new URL(process.env['PGRIG_' + n + '_URL'])
+          const c = new pg.Client({ connectionString: process.env['PGRIG_' + n + '_URL'] })
+          await c.connect()
+          seen.push((await c.query('select current_user as u')).rows[0].u + '@' + url.port)
+          await c.end()
+        }
+        console.log(seen.length === 3 && process.env.DATABASE_URL === process.env.PGRIG_PLAIN_URL ? 'yyy' : 'no')
+      })()`
+    const out = await pgrig(['run', '--', process.execPath, '-e', script], { cwd: dir })
+    expect(out.code, out.stderr).toBe(0)
+    expect(out.stdout.trim()).toBe('yyy')
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('--keep leaves the server up for pgrig down', async () => {
+    const out = await pgrig(['run', '--keep', '--name', 'kept', '--', 'sh', '-c', 'echo $DATABASE_URL'])
+    expect(out.code, out.stderr).toBe(0)
+    expect(await selectOne(out.stdout.trim())).toBe(1)
+    expect((await pgrig(['down', 'kept'])).code).toBe(0)
+    await expect(selectOne(out.stdout.trim())).rejects.toThrow()
+  })
+})
+
+function postmasterOf(runId: string): number | undefined {
+  return listRuns().find((r) => r.runId === runId)?.servers[0]?.pid ?? undefined
+}
+
+describe('servers die with their owner, even on SIGKILL', () => {
+  async function ownerKilled(args: string[]): Promise<void> {
+    const before = new Set(listRuns().map((r) => r.runId))
+    const owner = spawn(process.execPath, args, { stdio: 'ignore' })
+    let runId: string | undefined
+    let pid: number | undefined
+    await waitUntil(() => {
+      runId = listRuns().find((r) => !before.has(r.runId) && r.ownerPid === owner.pid && r.servers[0]?.pid)?.runId
+      pid = runId ? postmasterOf(runId) : undefined
+      return pid !== undefined
+    }, 20_000, 20)
+    expect(pid).toBeDefined()
+    // ready: the url answers
+    await waitUntil(() => fs.existsSync(path.join(listRuns().find((r) => r.runId === runId)!.servers[0]!.socketDir!)), 5000)
+    owner.kill('SIGKILL')
+    expect(await waitUntil(() => !isAlive(pid!), 15_000, 50)).toBe(true)
+    expect(await waitUntil(() => !listRuns().some((r) => r.runId === runId), 5_000, 50)).toBe(true)
+  }
+
+  test('pgrig run killed with SIGKILL', async () => {
+    await ownerKilled([CLI, 'run', '--', 'sleep', '60'])
+  })
+
+  test('a library user killed with SIGKILL', async () => {
+    const code = `import { startCluster } from ${JSON.stringify(path.resolve('dist/index.js'))}; await startCluster(); setInterval(() => {}, 1000)`
+    await ownerKilled(['--input-type=module', '-e', code])
+  })
+})
+
+describe('user mistakes end in one line and a non-zero exit, with nothing left running', () => {
+  const cases: [string, string[], RegExp, NodeJS.ProcessEnv?][] = [
+    ['unknown major', ['up', '--pg', '99'], /PostgreSQL 99 is not published/],
+    ['unknown profile', ['up', '--profile', 'nonsense'], /profile/],
+    ['port out of range', ['up', '--port', '70000'], /port/],
+    ['unreadable init SQL', ['run', '--init-sql', '/nonexistent.sql', '--', 'true'], /cannot be read/],
+    ['client cert without TLS', ['up', '--client-cert', 'verify-ca', '--tls', 'off'], /needs TLS/],
+    ['missing config file', ['up', '--config', '/nonexistent/pgrig.config.json'], /does not exist/],
+    ['no unprivileged user', ['up'], /PGRIG_RUN_AS=nosuchuser/, { PGRIG_RUN_AS: 'nosuchuser' }],
+    ['unknown command', ['run', '--quiet', '--', 'no-such-command-pgrig'], /was not found/],
+  ]
+  test.each(cases)('%s', async (_label, args, message, env) => {
+    if (env?.PGRIG_RUN_AS && process.getuid?.() !== 0) return
+    const before = listRuns().length
+    const out = await pgrig(args, env ? { env } : {})
+    expect(out.code).not.toBe(0)
+    const lines = out.stderr.trim().split('\n')
+    expect(lines, out.stderr).toHaveLength(1)
+    expect(lines[0]).toMatch(message)
+    expect(out.stderr).not.toMatch(/^\s+at /m)
+    expect(listRuns().length).toBe(before)
+  })
+
+  test('a bad key in a config file names the key', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-badconfig-'))
+    fs.writeFileSync(path.join(dir, 'pgrig.config.json'), JSON.stringify({ servers: { a: { prot: 5441 } } }))
+    const out = await pgrig(['up'], { cwd: dir })
+    expect(out.code).toBe(1)
+    expect(out.stderr.trim()).toMatch(/unknown option prot at servers\.a/)
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+})
