@@ -4,7 +4,14 @@ export { connectionEnv } from './cluster/connection-env.js'
 export type { ServerInfo } from './cluster/server-info.js'
 export { redactUrl } from './cluster/server-info.js'
 export { defineConfig } from './config/schema.js'
-export type { PgrigConfig, ServerOptions, Profile, TlsMode, ClientCertMode, AuthMethod } from './config/schema.js'
+export type {
+  PgrigConfig,
+  ServerOptions,
+  Profile,
+  TlsMode,
+  ClientCertMode,
+  AuthMethod,
+} from './config/schema.js'
 export { resolveServers, type ServerSpec } from './config/resolve.js'
 export { loadConfig } from './config/load.js'
 export { resolveEngine } from './engine/index.js'

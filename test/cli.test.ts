@@ -34,7 +34,7 @@ async function selectOne(url: string): Promise<number> {
 
 const runIds = new Set<string>()
 afterAll(async () => {
-  for (const runId of runIds) await pgrig(['down', '--all'])
+  if (runIds.size) await pgrig(['down', '--all'])
 })
 
 describe('pgrig up / status / env / down', () => {
@@ -84,7 +84,8 @@ describe('pgrig up / status / env / down', () => {
 
 describe('pgrig run', () => {
   test('exports the connection, propagates the exit code and stops its servers', async () => {
-    const script = 'console.log(JSON.stringify({url: process.env.DATABASE_URL, named: process.env.PGRIG_WEB_URL, port: process.env.PGPORT}))'
+    const script =
+      'console.log(JSON.stringify({url: process.env.DATABASE_URL, named: process.env.PGRIG_WEB_URL, port: process.env.PGPORT}))'
     const out = await pgrig(['run', '--name', 'web', '--', process.execPath, '-e', script])
     expect(out.code, out.stderr).toBe(0)
     const seen = JSON.parse(out.stdout)
@@ -95,7 +96,10 @@ describe('pgrig run', () => {
 
   test('a config file starts the trio, one line each, seeded by the same init SQL', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-config-'))
-    fs.writeFileSync(path.join(dir, 'seed.sql'), 'create table seeded (v int); insert into seeded values (7);\n')
+    fs.writeFileSync(
+      path.join(dir, 'seed.sql'),
+      'create table seeded (v int); insert into seeded values (7);\n',
+    )
     fs.writeFileSync(
       path.join(dir, 'pgrig.config.ts'),
       `import type { PgrigConfig } from '${path.resolve('src/index.js')}'
@@ -149,14 +153,23 @@ describe('servers die with their owner, even on SIGKILL', () => {
     const owner = spawn(process.execPath, args, { stdio: 'ignore' })
     let runId: string | undefined
     let pid: number | undefined
-    await waitUntil(() => {
-      runId = listRuns().find((r) => !before.has(r.runId) && r.ownerPid === owner.pid && r.servers[0]?.pid)?.runId
-      pid = runId ? postmasterOf(runId) : undefined
-      return pid !== undefined
-    }, 20_000, 20)
+    await waitUntil(
+      () => {
+        runId = listRuns().find(
+          (r) => !before.has(r.runId) && r.ownerPid === owner.pid && r.servers[0]?.pid,
+        )?.runId
+        pid = runId ? postmasterOf(runId) : undefined
+        return pid !== undefined
+      },
+      20_000,
+      20,
+    )
     expect(pid).toBeDefined()
     // ready: the url answers
-    await waitUntil(() => fs.existsSync(path.join(listRuns().find((r) => r.runId === runId)!.servers[0]!.socketDir!)), 5000)
+    await waitUntil(
+      () => fs.existsSync(path.join(listRuns().find((r) => r.runId === runId)!.servers[0]!.socketDir!)),
+      5000,
+    )
     owner.kill('SIGKILL')
     expect(await waitUntil(() => !isAlive(pid!), 15_000, 50)).toBe(true)
     expect(await waitUntil(() => !listRuns().some((r) => r.runId === runId), 5_000, 50)).toBe(true)

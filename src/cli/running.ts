@@ -16,7 +16,9 @@ export function runningServers(): RunningServer[] {
       run.servers.map((server) => ({
         run,
         server,
-        alive: server.engine === 'external' || (server.dataDir !== null && livePostmasterPid(server.dataDir) !== undefined),
+        alive:
+          server.engine === 'external' ||
+          (server.dataDir !== null && livePostmasterPid(server.dataDir) !== undefined),
       })),
     )
 }

@@ -64,7 +64,11 @@ function parseSettings(pairs: string[] | undefined): Record<string, string> | un
   const settings: Record<string, string> = {}
   for (const pair of pairs) {
     const at = pair.indexOf('=')
-    if (at <= 0) throw new PgrigError('E_USAGE', `--setting ${pair} is not key=value; write e.g. --setting work_mem=64MB`)
+    if (at <= 0)
+      throw new PgrigError(
+        'E_USAGE',
+        `--setting ${pair} is not key=value; write e.g. --setting work_mem=64MB`,
+      )
     settings[pair.slice(0, at).trim()] = pair.slice(at + 1).trim()
   }
   return settings

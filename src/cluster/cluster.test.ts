@@ -29,7 +29,10 @@ describe('startCluster (embedded, newest major)', () => {
     )
     expect(row).toEqual({ one: 1, su: false, owner: 'app' })
     await query(pgc.url, 'create table t (id int primary key)')
-    const [su] = await query<{ rolsuper: boolean }>(pgc.superuser.url, 'select rolsuper from pg_roles where rolname = current_user')
+    const [su] = await query<{ rolsuper: boolean }>(
+      pgc.superuser.url,
+      'select rolsuper from pg_roles where rolname = current_user',
+    )
     expect(su?.rolsuper).toBe(true)
     const [settings] = await query<{ fsync: string; lc: string }>(
       pgc.url,
@@ -62,7 +65,9 @@ describe('startCluster (embedded, newest major)', () => {
     const beforeCrash = pgc.pid
     await pgc.crash()
     expect(isAlive(beforeCrash)).toBe(false)
-    expect(fs.readFileSync(pgc.logFile, 'utf8')).toMatch(/not properly shut down; automatic recovery in progress/)
+    expect(fs.readFileSync(pgc.logFile, 'utf8')).toMatch(
+      /not properly shut down; automatic recovery in progress/,
+    )
     expect(await query(pgc.url, 'select v from kept')).toEqual([{ v: 'x' }])
 
     const { pid, dataDir } = pgc
@@ -94,7 +99,10 @@ describe('startCluster (embedded, newest major)', () => {
 
   test('init SQL runs as superuser in the database; a failing script stops everything', async () => {
     const dir = fs.mkdtempSync('/tmp/pgrig-init-')
-    fs.writeFileSync(`${dir}/01-schema.sql`, 'create table seeded (id int);\ninsert into seeded values (1), (2);\n')
+    fs.writeFileSync(
+      `${dir}/01-schema.sql`,
+      'create table seeded (id int);\ninsert into seeded values (1), (2);\n',
+    )
     fs.writeFileSync(`${dir}/02-more.sh`, 'psql -X -q -c "insert into seeded values (3)"\n')
     const pgc = await startCluster({ name: 'lib-init', initSql: dir })
     started.push(pgc)

@@ -131,7 +131,10 @@ export class StartedCluster implements AsyncDisposable {
 
   private assertRunning(what: string): void {
     if (this.stopped) {
-      throw new PgrigError('E_NOT_RUNNING', `cannot ${what} server ${this.name}: it was stopped; start a new one`)
+      throw new PgrigError(
+        'E_NOT_RUNNING',
+        `cannot ${what} server ${this.name}: it was stopped; start a new one`,
+      )
     }
   }
 
@@ -165,14 +168,23 @@ interface ServerContext {
 export async function startCluster(options: StartClusterOptions = {}): Promise<StartedCluster> {
   const { detached, run, takenNames, quiet, ...serverOptions } = options
   const spec = resolveServer(serverOptions)
-  return startServer(spec, { detached, run, takenNames, quiet, explicitName: serverOptions.name !== undefined })
+  return startServer(spec, {
+    detached,
+    run,
+    takenNames,
+    quiet,
+    explicitName: serverOptions.name !== undefined,
+  })
 }
 
 export interface StartServerOptions extends LifecycleOptions {
   explicitName?: boolean
 }
 
-export async function startServer(spec: ServerSpec, options: StartServerOptions = {}): Promise<StartedCluster> {
+export async function startServer(
+  spec: ServerSpec,
+  options: StartServerOptions = {},
+): Promise<StartedCluster> {
   if (spec.engine === 'external') {
     throw new PgrigError(
       'E_EXTERNAL_SERVER',
@@ -274,7 +286,8 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
       launched = await launch(ctx, port, (pid) => ctx.run.record({ ...placeholder(ctx, spawnedOn), pid }))
     } catch (error) {
       // A free port can be taken between our probe and the server's bind; try another one.
-      const raced = spec.port === 0 && attempt < 4 && /already in use|could not bind/i.test(lastError(ctx.logFile))
+      const raced =
+        spec.port === 0 && attempt < 4 && /already in use|could not bind/i.test(lastError(ctx.logFile))
       if (!raced) {
         if (spec.port !== 0 && /already in use/i.test(lastError(ctx.logFile))) throw portTaken(spec)
         throw error
@@ -284,7 +297,9 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
   }
   const { child, client } = launched
   try {
-    await client.query(`ALTER ROLE ${pg.escapeIdentifier(spec.superuser.user)} PASSWORD ${pg.escapeLiteral(superPassword)}`)
+    await client.query(
+      `ALTER ROLE ${pg.escapeIdentifier(spec.superuser.user)} PASSWORD ${pg.escapeLiteral(superPassword)}`,
+    )
     await client.query(`ALTER ROLE ${pg.escapeIdentifier(spec.user)} PASSWORD ${pg.escapeLiteral(password)}`)
   } finally {
     await client.end()
@@ -339,7 +354,12 @@ async function launch(
   const conf = path.join(ctx.dataDir, 'pgrig.conf')
   fs.writeFileSync(conf, renderSettings({ spec, port, socketDir: ctx.socketDir, tls }))
   own(conf, runAs)
-  const child = spawnPostmaster({ binDir: ctx.engine.binDir, dataDir: ctx.dataDir, logFile: ctx.logFile, runAs })
+  const child = spawnPostmaster({
+    binDir: ctx.engine.binDir,
+    dataDir: ctx.dataDir,
+    logFile: ctx.logFile,
+    runAs,
+  })
   // Recorded before readiness, so a reaper or `pgrig down` can find a server that hangs in startup.
   onSpawn(child.pid ?? null)
   const client = await waitReady({
@@ -362,7 +382,13 @@ function placeholder(ctx: ServerContext, port: number): ServerInfo {
 
 function describe(
   ctx: ServerContext,
-  parts: { port: number; pid: number | null; password: string; superPassword: string; certs: CertFiles | undefined },
+  parts: {
+    port: number
+    pid: number | null
+    password: string
+    superPassword: string
+    certs: CertFiles | undefined
+  },
 ): ServerInfo {
   const { spec } = ctx
   const host = spec.host
@@ -407,7 +433,10 @@ function describe(
 }
 
 /** Starts several servers at once (the plain / tls / client-cert trio in parallel), all or none. */
-export async function startServers(specs: ServerSpec[], options: StartServerOptions = {}): Promise<StartedCluster[]> {
+export async function startServers(
+  specs: ServerSpec[],
+  options: StartServerOptions = {},
+): Promise<StartedCluster[]> {
   const run = options.run ?? (options.detached ? await detachedRun() : await ownedRun())
   const results = await Promise.allSettled(specs.map((spec) => startServer(spec, { ...options, run })))
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')

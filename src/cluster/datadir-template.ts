@@ -28,7 +28,15 @@ export interface TemplateInput {
 
 function templateKey(input: TemplateInput): string {
   const { engine, locale, encoding, dataChecksums, superuser, user, database, runAs } = input
-  const shape = { TEMPLATE_FORMAT, bin: engine.binDir, v: engine.version, locale, encoding, dataChecksums, uid: runAs?.uid }
+  const shape = {
+    TEMPLATE_FORMAT,
+    bin: engine.binDir,
+    v: engine.version,
+    locale,
+    encoding,
+    dataChecksums,
+    uid: runAs?.uid,
+  }
   return createHash('sha256')
     .update(JSON.stringify({ ...shape, superuser, user, database }))
     .digest('hex')
@@ -167,7 +175,11 @@ async function createAppRoleAndDatabase(
 }
 
 /** Copies the template into `target` as the server user, so ownership and modes come out right. */
-export async function copyTemplate(template: string, target: string, runAs: RunAs | undefined): Promise<void> {
+export async function copyTemplate(
+  template: string,
+  target: string,
+  runAs: RunAs | undefined,
+): Promise<void> {
   fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 })
   chownTo(path.dirname(target), runAs)
   await run('cp', ['-a', template, target], runAs ? { uid: runAs.uid, gid: runAs.gid } : {})

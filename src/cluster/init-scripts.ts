@@ -84,10 +84,15 @@ export async function runInitScripts(scripts: string[], target: InitTarget, labe
     } catch (error) {
       if (error instanceof PgrigError) throw error
       const stderr = String((error as { stderr?: string }).stderr ?? '').trim()
-      const reason = stderr.split('\n').find((line) => /ERROR|FATAL|error/.test(line)) ?? (error as Error).message
-      throw new PgrigError('E_INIT_SCRIPT', `init script ${script} failed on server ${label}: ${reason.trim()}`, {
-        cause: error,
-      })
+      const reason =
+        stderr.split('\n').find((line) => /ERROR|FATAL|error/.test(line)) ?? (error as Error).message
+      throw new PgrigError(
+        'E_INIT_SCRIPT',
+        `init script ${script} failed on server ${label}: ${reason.trim()}`,
+        {
+          cause: error,
+        },
+      )
     }
   }
 }

@@ -28,7 +28,10 @@ describe('the classic trio: plain / tls / client-cert from one config, sharing i
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-trio-'))
 
   beforeAll(async () => {
-    fs.writeFileSync(path.join(dir, 'seed.sql'), 'create table seeded (v int);\ninsert into seeded values (42);\n')
+    fs.writeFileSync(
+      path.join(dir, 'seed.sql'),
+      'create table seeded (v int);\ninsert into seeded values (42);\n',
+    )
     const specs = resolveServers(
       {
         initSql: 'seed.sql',
@@ -37,7 +40,11 @@ describe('the classic trio: plain / tls / client-cert from one config, sharing i
       {},
       dir,
     )
-    ;[plain, tlsOn, clientCert] = (await startServers(specs)) as [StartedCluster, StartedCluster, StartedCluster]
+    ;[plain, tlsOn, clientCert] = (await startServers(specs)) as [
+      StartedCluster,
+      StartedCluster,
+      StartedCluster,
+    ]
   })
   afterAll(async () => {
     await Promise.all([plain, tlsOn, clientCert].map((c) => c?.stop()))
@@ -56,9 +63,9 @@ describe('the classic trio: plain / tls / client-cert from one config, sharing i
   test('plain: no TLS offered', async () => {
     expect(plain.tls).toBeNull()
     expect(await selectOne(plain.url)).toBe(1)
-    await expect(selectOne({ connectionString: plain.url, ssl: { rejectUnauthorized: false } })).rejects.toThrow(
-      /does not support SSL/,
-    )
+    await expect(
+      selectOne({ connectionString: plain.url, ssl: { rejectUnauthorized: false } }),
+    ).rejects.toThrow(/does not support SSL/)
   })
 
   test('tls: verify-full works, plain connections are still accepted', async () => {
@@ -71,15 +78,26 @@ describe('the classic trio: plain / tls / client-cert from one config, sharing i
   test('client-cert: refused without a certificate, accepted with one', async () => {
     const { caFile, certFile, keyFile } = clientCert.tls!
     expect(await selectOne(clientCert.url)).toBe(1)
-    const base = { host: '127.0.0.1', port: clientCert.port, user: 'app', password: clientCert.password, database: 'app' }
-    await expect(selectOne({ ...base, ssl: { ca: fs.readFileSync(caFile), servername: 'localhost' } })).rejects.toThrow(
-      /certificate|connection requires a valid client certificate/i,
-    )
+    const base = {
+      host: '127.0.0.1',
+      port: clientCert.port,
+      user: 'app',
+      password: clientCert.password,
+      database: 'app',
+    }
+    await expect(
+      selectOne({ ...base, ssl: { ca: fs.readFileSync(caFile), servername: 'localhost' } }),
+    ).rejects.toThrow(/certificate|connection requires a valid client certificate/i)
     await expect(selectOne(base)).rejects.toThrow(/no encryption|rejects|pg_hba/i)
     expect(
       await selectOne({
         ...base,
-        ssl: { ca: fs.readFileSync(caFile), cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile), servername: 'localhost' },
+        ssl: {
+          ca: fs.readFileSync(caFile),
+          cert: fs.readFileSync(certFile),
+          key: fs.readFileSync(keyFile),
+          servername: 'localhost',
+        },
       }),
     ).toBe(1)
   })
@@ -89,18 +107,21 @@ describe('the classic trio: plain / tls / client-cert from one config, sharing i
   })
 
   const psql = findPsql()
-  test.skipIf(!psql)('psql connects to every profile, verify-full included, and is refused without a client cert', async () => {
-    for (const server of [plain, tlsOn, clientCert]) {
-      const { stdout } = await exec(psql!, ['-X', '-At', '-c', 'select 1', server.url])
-      expect(stdout.trim()).toBe('1')
-    }
-    const url = new URL(clientCert.url)
-    url.searchParams.delete('sslcert')
-    url.searchParams.delete('sslkey')
-    await expect(
-      exec(psql!, ['-X', '-At', '-c', 'select 1', url.toString()], { env: { ...process.env, HOME: dir } }),
-    ).rejects.toMatchObject({ stderr: expect.stringMatching(/certificate/i) })
-  })
+  test.skipIf(!psql)(
+    'psql connects to every profile, verify-full included, and is refused without a client cert',
+    async () => {
+      for (const server of [plain, tlsOn, clientCert]) {
+        const { stdout } = await exec(psql!, ['-X', '-At', '-c', 'select 1', server.url])
+        expect(stdout.trim()).toBe('1')
+      }
+      const url = new URL(clientCert.url)
+      url.searchParams.delete('sslcert')
+      url.searchParams.delete('sslkey')
+      await expect(
+        exec(psql!, ['-X', '-At', '-c', 'select 1', url.toString()], { env: { ...process.env, HOME: dir } }),
+      ).rejects.toMatchObject({ stderr: expect.stringMatching(/certificate/i) })
+    },
+  )
 
   test('PostgreSQL 17+ direct TLS negotiation (ALPN "postgresql") is accepted', async () => {
     const reply = await new Promise<string>((resolve, reject) => {
@@ -140,7 +161,9 @@ describe('other auth methods', () => {
       expect(await selectOne(url.toString())).toBe(1)
       const client = new pg.Client({ connectionString: md5!.superuser.url })
       await client.connect()
-      const { rows } = await client.query("select left(rolpassword, 3) as p from pg_authid where rolname = 'app'")
+      const { rows } = await client.query(
+        "select left(rolpassword, 3) as p from pg_authid where rolname = 'app'",
+      )
       await client.end()
       expect(rows).toEqual([{ p: 'md5' }])
       expect(await selectOne(md5!.url)).toBe(1)

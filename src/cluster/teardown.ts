@@ -2,7 +2,15 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { livePostmasterPid, isAlive } from './process-alive.js'
 import { stopPostmaster } from './postmaster.js'
-import { listRunIds, readState, removeRunDirs, runDirOf, tmpfsRoot, writeState, type RunState } from './run-dir.js'
+import {
+  listRunIds,
+  readState,
+  removeRunDirs,
+  runDirOf,
+  tmpfsRoot,
+  writeState,
+  type RunState,
+} from './run-dir.js'
 
 /** Every data dir a run may hold, from its state and from disk: a server may have started before the state was written. */
 function dataDirsOf(runId: string, state: RunState | undefined): string[] {

@@ -42,7 +42,10 @@ export async function loadConfig(explicit?: string, cwd = process.cwd()): Promis
   } catch (error) {
     if (error instanceof PgrigError) throw error
     const reason = (error as Error).message.split('\n')[0]
-    throw new PgrigError('E_CONFIG_INVALID', `${name} could not be loaded: ${reason}; fix the file so it exports a config`)
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `${name} could not be loaded: ${reason}; fix the file so it exports a config`,
+    )
   }
   return { file, config: parseConfig(raw, name) }
 }

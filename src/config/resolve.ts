@@ -81,7 +81,11 @@ export function resolveServer(options: ServerOptions, baseDir = process.cwd()): 
   const parsed = parseServerOptions(options, options.name ? `server ${options.name}` : 'server options')
   const name = parsed.name ?? DEFAULT_SERVER_NAME
   const where = `server ${name}`
-  if (parsed.pg !== undefined && parsed.version !== undefined && String(parsed.pg) !== String(parsed.version)) {
+  if (
+    parsed.pg !== undefined &&
+    parsed.version !== undefined &&
+    String(parsed.pg) !== String(parsed.version)
+  ) {
     throw new PgrigError(
       'E_CONFIG_INVALID',
       `${where}: pg (${parsed.pg}) and version (${parsed.version}) disagree; give only one of them`,
@@ -98,11 +102,17 @@ export function resolveServer(options: ServerOptions, baseDir = process.cwd()): 
     )
   }
   if (auth === 'cert' && tls === 'off') {
-    throw new PgrigError('E_CONFIG_INVALID', `${where}: auth cert needs TLS, but tls is off; set tls to on or required`)
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `${where}: auth cert needs TLS, but tls is off; set tls to on or required`,
+    )
   }
   const engine = parsed.engine ?? (parsed.url ? 'external' : 'embedded')
   if (engine === 'external' && !parsed.url) {
-    throw new PgrigError('E_CONFIG_INVALID', `${where}: engine external needs a url such as postgres://user@host/db`)
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `${where}: engine external needs a url such as postgres://user@host/db`,
+    )
   }
   if (parsed.url && engine !== 'external') {
     throw new PgrigError('E_CONFIG_INVALID', `${where}: url is only for engine external; drop url or engine`)

@@ -25,7 +25,9 @@ const serverName = z
 
 const version = z.union([
   z.number().int().positive(),
-  z.string().regex(/^\d+(\.\d+){0,2}(-[0-9A-Za-z.]+)?$/, 'expected a major such as 17 or a version such as 17.6'),
+  z
+    .string()
+    .regex(/^\d+(\.\d+){0,2}(-[0-9A-Za-z.]+)?$/, 'expected a major such as 17 or a version such as 17.6'),
 ])
 
 const port = z
@@ -50,9 +52,13 @@ export const serverOptionsSchema = z.strictObject({
   user: identifier.optional(),
   password: z.string().min(1).optional(),
   database: identifier.optional(),
-  superuser: z.strictObject({ user: identifier.optional(), password: z.string().min(1).optional() }).optional(),
+  superuser: z
+    .strictObject({ user: identifier.optional(), password: z.string().min(1).optional() })
+    .optional(),
   initSql: z.union([z.string(), z.array(z.string())]).optional(),
-  settings: z.record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'not a PostgreSQL setting name'), settingValue).optional(),
+  settings: z
+    .record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'not a PostgreSQL setting name'), settingValue)
+    .optional(),
   locale: z.string().optional(),
   encoding: z.string().optional(),
   profile: z.enum(PROFILES).optional(),

@@ -31,13 +31,16 @@ export function registerDoctor(program: Command): void {
       const checks: Check[] = [
         await attempt('Node.js', () => {
           const major = Number(process.versions.node.split('.')[0])
-          if (major < 20) throw new Error(`Node ${process.versions.node} is too old; install Node 20 or newer`)
+          if (major < 20)
+            throw new Error(`Node ${process.versions.node} is too old; install Node 20 or newer`)
           return process.versions.node
         }),
         await attempt('platform', () => embeddedPackageName()),
         await attempt('unprivileged user', () => {
           const user = unprivilegedUser()
-          return user ? `servers run as ${user.name} (uid ${user.uid}) because pgrig runs as root` : 'not root: servers run as you'
+          return user
+            ? `servers run as ${user.name} (uid ${user.uid}) because pgrig runs as root`
+            : 'not root: servers run as you'
         }),
         await attempt('cache', () => {
           const dir = cacheDir()
@@ -52,7 +55,8 @@ export function registerDoctor(program: Command): void {
         await attempt(
           'installed majors',
           async () =>
-            (await listInstalledEngines()).map((e) => `${e.version} (${e.kind})`).join(', ') || 'none yet: pgrig install 17',
+            (await listInstalledEngines()).map((e) => `${e.version} (${e.kind})`).join(', ') ||
+            'none yet: pgrig install 17',
           true,
         ),
         await attempt(
@@ -76,7 +80,8 @@ export function registerDoctor(program: Command): void {
           'tmpfs for data dirs',
           () => {
             const root = tmpfsRoot()
-            if (!root) throw new Error('no writable /dev/shm with 512 MB free; data dirs go to disk (slower starts)')
+            if (!root)
+              throw new Error('no writable /dev/shm with 512 MB free; data dirs go to disk (slower starts)')
             return root
           },
           true,

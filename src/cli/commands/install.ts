@@ -11,7 +11,10 @@ export function registerInstall(program: Command): void {
     .action(async (versions: string[]) => {
       if (versions.length === 0) versions = ((await loadConfig())?.config.versions ?? []).map(String)
       if (versions.length === 0) {
-        throw new PgrigError('E_USAGE', 'name the majors to install (pgrig install 15 16) or list versions in the config')
+        throw new PgrigError(
+          'E_USAGE',
+          'name the majors to install (pgrig install 15 16) or list versions in the config',
+        )
       }
       for (const version of versions) {
         const engine = await resolveEngine({ engine: 'embedded', version })

@@ -58,7 +58,9 @@ export function registerRun(program: Command): void {
           const list = servers.map((s) => `${s.name} (PostgreSQL ${s.version}, port ${s.port})`).join(', ')
           process.stderr.write(`pgrig: ${list} up in ${Date.now() - started} ms\n`)
         }
-        process.exitCode = interrupted ? 130 : await runCommand(argv, { ...process.env, ...connectionEnv(servers) })
+        process.exitCode = interrupted
+          ? 130
+          : await runCommand(argv, { ...process.env, ...connectionEnv(servers) })
       } finally {
         process.off('SIGINT', onSignal)
         if (!flags.keep) await Promise.all(clusters.map((c) => c.stop()))

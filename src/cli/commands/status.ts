@@ -10,7 +10,12 @@ export function registerStatus(program: Command): void {
     .action((flags: { json?: boolean }) => {
       const servers = runningServers()
       if (flags.json) {
-        const rows = servers.map(({ run, server, alive }) => ({ runId: run.runId, detached: run.detached, alive, ...server }))
+        const rows = servers.map(({ run, server, alive }) => ({
+          runId: run.runId,
+          detached: run.detached,
+          alive,
+          ...server,
+        }))
         process.stdout.write(JSON.stringify({ servers: rows }, null, 2) + '\n')
         return
       }
@@ -30,7 +35,11 @@ export function registerStatus(program: Command): void {
       ])
       const header = ['NAME', 'STATE', 'VERSION', 'ADDRESS', 'PID', 'TLS', 'RUN', 'URL']
       const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]?.length ?? 0)))
-      const format = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+      const format = (row: string[]) =>
+        row
+          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+          .join('  ')
+          .trimEnd()
       process.stdout.write([header, ...table].map(format).join('\n') + '\n')
     })
 }

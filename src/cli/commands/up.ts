@@ -11,7 +11,11 @@ export function registerUp(program: Command): void {
     .action(async (flags: ServerFlags & { json?: boolean }) => {
       const specs = await serversFromFlags(flags)
       const started = Date.now()
-      const takenNames = new Set(runningServers().filter((s) => s.alive).map((s) => s.server.name))
+      const takenNames = new Set(
+        runningServers()
+          .filter((s) => s.alive)
+          .map((s) => s.server.name),
+      )
       const clusters = await startServers(specs, {
         detached: true,
         takenNames,
