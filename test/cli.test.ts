@@ -198,14 +198,17 @@ describe('user mistakes end in one line and a non-zero exit, with nothing left r
   ]
   test.each(cases)('%s', async (_label, args, message, env) => {
     if (env?.PGRIG_RUN_AS && process.getuid?.() !== 0) return
-    const before = listRuns().length
-    const out = await pgrig(args, env ? { env } : {})
+    // A run root of its own, so other test files' runs do not blur what this one leaves behind.
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-mistake-'))
+    fs.chmodSync(root, 0o755)
+    const out = await pgrig(args, { env: { ...env, PGRIG_RUN_ROOT: root } })
     expect(out.code).not.toBe(0)
     const lines = out.stderr.trim().split('\n')
     expect(lines, out.stderr).toHaveLength(1)
     expect(lines[0]).toMatch(message)
     expect(out.stderr).not.toMatch(/^\s+at /m)
-    expect(listRuns().length).toBe(before)
+    expect(fs.readdirSync(root)).toEqual([])
+    fs.rmSync(root, { recursive: true, force: true })
   })
 
   test('a bad key in a config file names the key', async () => {
