@@ -15,8 +15,27 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** True while any process of the group led by `pgid` is still around. */
+/** True while any live (non-zombie) process of the group led by `pgid` is still around. */
 export function isGroupAlive(pgid: number): boolean {
+  // Zombies count as members for kill(-pgid, 0), and an orphaned postmaster may wait long for a
+  // busy init to reap it, so read /proc where there is one.
+  let entries: string[] | undefined
+  try {
+    entries = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    entries = undefined
+  }
+  if (entries) {
+    return entries.some((pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        return fields[0] !== 'Z' && Number(fields[2]) === pgid
+      } catch {
+        return false
+      }
+    })
+  }
   try {
     process.kill(-pgid, 0)
     return true
