@@ -134,6 +134,30 @@ export default config
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
+  test('--url passes an external server through untouched; a non-PostgreSQL URL is refused', async () => {
+    const up = JSON.parse((await pgrig(['up', '--json', '--name', 'ext-target'])).stdout)
+    const target = up.servers[0]
+    const out = await pgrig([
+      'run',
+      '--url',
+      target.url,
+      '--name',
+      'shared',
+      '--',
+      'sh',
+      '-c',
+      'echo "$PGRIG_SHARED_URL $PGPORT"',
+    ])
+    expect(out.code, out.stderr).toBe(0)
+    expect(out.stdout.trim()).toBe(`${target.url} ${target.port}`)
+    expect(isAlive(target.pid)).toBe(true)
+    expect(await selectOne(target.url)).toBe(1)
+    await pgrig(['down', 'ext-target'])
+    const sqlite = await pgrig(['run', '--url', 'sqlite:///tmp/app.db', '--', 'true'])
+    expect(sqlite.code).toBe(1)
+    expect(sqlite.stderr.trim()).toMatch(/sqlite URLs are not PostgreSQL/)
+  })
+
   test('--keep leaves the server up for pgrig down', async () => {
     const out = await pgrig(['run', '--keep', '--name', 'kept', '--', 'sh', '-c', 'echo $DATABASE_URL'])
     expect(out.code, out.stderr).toBe(0)

@@ -14,6 +14,7 @@ export function addServerFlags(command: Command): Command {
     .option('--name <name>', 'server name (with a config: start only that server)')
     .option('--pg <version>', 'PostgreSQL major or version, e.g. 17 or 16.4 (default: newest)')
     .addOption(new Option('--engine <engine>', 'where binaries come from').choices(['embedded', 'system']))
+    .option('--url <url>', 'an external server pgrig does not run (never started, stopped or altered)')
     .option('--port <port>', 'TCP port (default: a free one)')
     .option('--host <host>', 'loopback address to listen on (127.0.0.1, localhost, ::1)')
     .option('--user <user>', 'app user (default: app)')
@@ -39,6 +40,7 @@ export interface ServerFlags {
   name?: string
   pg?: string
   engine?: 'embedded' | 'system'
+  url?: string
   port?: string
   host?: string
   user?: string
@@ -87,6 +89,7 @@ export function flagsToOptions(flags: ServerFlags): ServerOptions {
     name: flags.name,
     pg: flags.pg,
     engine: flags.engine,
+    url: flags.url,
     port: numberFlag('--port', flags.port),
     host: flags.host,
     user: flags.user,

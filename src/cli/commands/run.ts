@@ -3,6 +3,7 @@ import os from 'node:os'
 import type { Command } from 'commander'
 import { startServers, type StartedCluster } from '../../cluster/cluster.js'
 import { connectionEnv } from '../../cluster/connection-env.js'
+import { connectExternal } from '../../cluster/external.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
 import { PgrigError } from '../../errors.js'
 import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
@@ -49,11 +50,15 @@ export function registerRun(program: Command): void {
       const onSignal = () => (interrupted = true)
       process.on('SIGINT', onSignal)
       try {
-        clusters = await startServers(specs, {
-          detached: flags.keep === true,
-          explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
-        })
-        const servers = clusters.map((c) => c.info)
+        const external = await Promise.all(specs.filter((s) => s.engine === 'external').map(connectExternal))
+        clusters = await startServers(
+          specs.filter((s) => s.engine !== 'external'),
+          {
+            detached: flags.keep === true,
+            explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
+          },
+        )
+        const servers = [...clusters.map((c) => c.info), ...external]
         if (!flags.quiet) {
           const list = servers.map((s) => `${s.name} (PostgreSQL ${s.version}, port ${s.port})`).join(', ')
           process.stderr.write(`pgrig: ${list} up in ${Date.now() - started} ms\n`)

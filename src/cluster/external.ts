@@ -1,0 +1,64 @@
+import pg from 'pg'
+import type { ServerSpec } from '../config/resolve.js'
+import { PgrigError } from '../errors.js'
+import { redactUrl, type ServerInfo } from './server-info.js'
+
+/**
+ * Describes a server pgrig does not run. pgrig only reads the URL and checks that it answers; it
+ * never starts, stops or alters such a server.
+ */
+export async function connectExternal(spec: ServerSpec): Promise<ServerInfo> {
+  const raw = spec.url ?? ''
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `server ${spec.name}: url is not a URL; write postgres://user:password@host:5432/db`,
+    )
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `server ${spec.name}: ${url.protocol.replace(/:$/, '')} URLs are not PostgreSQL; pgrig needs postgres://user:password@host:5432/db`,
+    )
+  }
+  const client = new pg.Client({ connectionString: raw, connectionTimeoutMillis: spec.startupTimeout })
+  client.on('error', () => {})
+  let version: string
+  try {
+    await client.connect()
+    version = (await client.query('show server_version')).rows[0].server_version as string
+  } catch (error) {
+    throw new PgrigError(
+      'E_EXTERNAL_SERVER',
+      `external server ${spec.name} (${redactUrl(raw)}) does not answer: ${(error as Error).message}; check the URL and that the server runs`,
+    )
+  } finally {
+    await client.end().catch(() => {})
+  }
+  const user = decodeURIComponent(url.username)
+  const password = decodeURIComponent(url.password)
+  const database = decodeURIComponent(url.pathname.slice(1)) || user
+  return {
+    name: spec.name,
+    version: version.split(' ')[0] ?? version,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port || 5432),
+    user,
+    password,
+    database,
+    url: raw,
+    // pgrig holds no superuser of a server it does not run.
+    superuser: { user, password, url: raw },
+    tls: null,
+    pid: null,
+    dataDir: null,
+    logFile: null,
+    engine: 'external',
+    socketDir: null,
+    clientCert: 'off',
+    auth: 'external',
+  }
+}
