@@ -346,7 +346,7 @@ function initdbPgCtl(shmRoot) {
     } finally {
       if (postmasterPid(dir)) await run(['stop', '-D', dir, '-m', 'fast', '-w']).catch(() => {})
       const pid = postmasterPid(dir)
-      if (pid) await waitGone([pid], 0)
+      if (pid) await waitGone([pid], 5_000)
       fs.rmSync(dir, { recursive: true, force: true })
       fs.rmSync(logFile, { force: true })
     }
