@@ -114,4 +114,22 @@ describe('startCluster (embedded, newest major)', () => {
     })
     fs.rmSync(dir, { recursive: true })
   })
+
+  test('a startup timeout names what it waited for, how long, and the log; nothing is left running', async () => {
+    const error = await startCluster({ name: 'lib-timeout', startupTimeout: 1 }).catch((e: unknown) => e)
+    expect(error).toMatchObject({ code: 'E_STARTUP_TIMEOUT' })
+    expect((error as Error).message).toMatch(
+      /did not accept a connection on .*socket \(port \d+\) after 1 ms/,
+    )
+    expect((error as Error).message).toMatch(/Last log lines/)
+  })
+
+  test('a bad setting fails fast with the reason the server gives', async () => {
+    await expect(
+      startCluster({ name: 'lib-badsetting', settings: { shared_buffers: 'lots' } }),
+    ).rejects.toMatchObject({
+      code: 'E_SERVER_EXITED',
+      message: expect.stringMatching(/shared_buffers/),
+    })
+  })
 })

@@ -111,12 +111,16 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
   }
 }
 
-/** The FATAL/ERROR line that explains a failed start, or the log's last line. */
+/** The log lines that explain a failed start (a bad setting is logged before the FATAL that follows it). */
 export function lastError(logFile: string): string {
   const tail = logTail(logFile, 30).split('\n')
-  const fatal = tail.filter((line) => /\b(FATAL|PANIC|ERROR):/.test(line))
-  const line = (fatal[0] ?? tail[tail.length - 1] ?? '').replace(/^.*?\b(FATAL|PANIC|ERROR):\s*/, '')
-  return line.trim() || `see ${logFile}`
+  const telling = tail.filter((line) =>
+    /\b(FATAL|PANIC|ERROR):|invalid value for parameter|unrecognized configuration parameter/.test(line),
+  )
+  const lines = (telling.length ? telling.slice(0, 2) : tail.slice(-1)).map((line) =>
+    line.replace(/^.*?\b(FATAL|PANIC|ERROR|LOG):\s*/, '').trim(),
+  )
+  return lines.filter(Boolean).join('; ') || `see ${logFile}`
 }
 
 /**
