@@ -254,21 +254,25 @@ function own(target: string, runAs: RunAs | undefined): void {
 
 async function provision(ctx: ServerContext, initScripts: string[]): Promise<StartedCluster> {
   const { spec, engine, runAs } = ctx
+  const tmpfs = spec.tmpfs ? tmpfsRoot() : undefined
   fs.mkdirSync(ctx.serverDir, { recursive: true, mode: 0o755 })
   fs.mkdirSync(ctx.socketDir, { mode: 0o700 })
   own(ctx.socketDir, runAs)
   const wantsTls = spec.tls !== 'off'
   const [template, certs] = await Promise.all([
-    dataDirTemplate({
-      engine,
-      locale: spec.locale,
-      encoding: spec.encoding,
-      dataChecksums: spec.dataChecksums,
-      superuser: spec.superuser.user,
-      user: spec.user,
-      database: spec.database,
-      runAs,
-    }),
+    dataDirTemplate(
+      {
+        engine,
+        locale: spec.locale,
+        encoding: spec.encoding,
+        dataChecksums: spec.dataChecksums,
+        superuser: spec.superuser.user,
+        user: spec.user,
+        database: spec.database,
+        runAs,
+      },
+      tmpfs,
+    ),
     wantsTls ? ensureCertificates(spec.certDir ?? ctx.run.certDir, { clientUser: spec.user }) : undefined,
   ])
   await copyTemplate(template, ctx.dataDir, runAs)
