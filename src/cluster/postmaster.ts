@@ -132,9 +132,18 @@ export async function stopPostmaster(pid: number, timeoutMs = 10_000): Promise<v
   signal(pid, 'SIGINT')
   if (await waitUntil(() => !isAlive(pid), timeoutMs)) {
     await waitUntil(() => !isGroupAlive(pid), 2_000)
-    return
+  } else {
+    await killGroup(pid)
   }
-  await killGroup(pid)
+  await waitReaped(pid)
+}
+
+/**
+ * A detached server's parent is init, which may take a second to reap it; until then the pid still
+ * exists as a zombie and `kill -0` in a user's script says it is alive. Wait it out, briefly.
+ */
+async function waitReaped(pid: number): Promise<void> {
+  await waitUntil(() => !signal(pid, 0), 5_000, 25)
 }
 
 /** SIGKILL to postmaster and backends at once: what a power cut or OOM kill looks like to PostgreSQL. */
@@ -142,4 +151,5 @@ export async function killGroup(pid: number): Promise<void> {
   signal(-pid, 'SIGKILL')
   signal(pid, 'SIGKILL')
   await waitUntil(() => !isGroupAlive(pid) && !isAlive(pid), 10_000)
+  await waitReaped(pid)
 }

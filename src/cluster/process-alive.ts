@@ -44,7 +44,7 @@ export function isGroupAlive(pgid: number): boolean {
   }
 }
 
-export function signal(pid: number, sig: NodeJS.Signals): boolean {
+export function signal(pid: number, sig: NodeJS.Signals | 0): boolean {
   try {
     process.kill(pid, sig)
     return true
