@@ -53,11 +53,14 @@ export class Run {
     return [...this.servers.values()]
   }
 
-  /** Removes the run's folders once no server of it is left. */
+  /**
+   * Removes a detached run's folders once no server of it is left. The process's own run stays
+   * (with its reaper and CA) for the next start; its reaper removes it when the process exits, or
+   * `closeOwnedRun()` does earlier.
+   */
   closeIfEmpty(): void {
-    if (this.names.size > 0) return
+    if (this.names.size > 0 || !this.detached) return
     removeRunDirs(this.runId)
-    if (owned === this) owned = undefined
   }
 
   private save(): void {
@@ -80,6 +83,13 @@ export async function ownedRun(): Promise<Run> {
     owned = new Run(false)
   }
   return owned
+}
+
+/** Removes this process's run now when it has no servers left (the CLI does this before exiting). */
+export function closeOwnedRun(): void {
+  if (!owned || owned.list().length > 0) return
+  removeRunDirs(owned.runId)
+  owned = undefined
 }
 
 export async function detachedRun(): Promise<Run> {

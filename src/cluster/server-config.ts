@@ -9,6 +9,8 @@ export const TEST_SPEED_DEFAULTS: Record<string, string | number | boolean> = {
   synchronous_commit: false,
   full_page_writes: false,
   shared_buffers: '32MB',
+  // Segments in the data dir go away with it; POSIX ones in /dev/shm outlive a SIGKILLed server.
+  dynamic_shared_memory_type: 'mmap',
   max_wal_size: '1GB',
   checkpoint_timeout: '30min',
   lc_messages: 'C',

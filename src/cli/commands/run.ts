@@ -4,6 +4,7 @@ import type { Command } from 'commander'
 import { startServers, type StartedCluster } from '../../cluster/cluster.js'
 import { connectionEnv } from '../../cluster/connection-env.js'
 import { connectExternal } from '../../cluster/external.js'
+import { closeOwnedRun } from '../../cluster/run.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
 import { PgrigError } from '../../errors.js'
 import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
@@ -69,6 +70,7 @@ export function registerRun(program: Command): void {
       } finally {
         process.off('SIGINT', onSignal)
         if (!flags.keep) await Promise.all(clusters.map((c) => c.stop()))
+        closeOwnedRun()
       }
     })
 }
