@@ -226,13 +226,14 @@ describe('user mistakes end in one line and a non-zero exit, with nothing left r
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-mistake-'))
     fs.chmodSync(root, 0o755)
     const out = await pgrig(args, { env: { ...env, PGRIG_RUN_ROOT: root } })
+    const left = fs.readdirSync(root)
+    fs.rmSync(root, { recursive: true, force: true })
     expect(out.code).not.toBe(0)
     const lines = out.stderr.trim().split('\n')
     expect(lines, out.stderr).toHaveLength(1)
     expect(lines[0]).toMatch(message)
     expect(out.stderr).not.toMatch(/^\s+at /m)
-    expect(fs.readdirSync(root)).toEqual([])
-    fs.rmSync(root, { recursive: true, force: true })
+    expect(left).toEqual([])
   })
 
   test('a bad key in a config file names the key', async () => {

@@ -99,20 +99,23 @@ describe('startCluster (embedded, newest major)', () => {
 
   test('init SQL runs as superuser in the database; a failing script stops everything', async () => {
     const dir = fs.mkdtempSync('/tmp/pgrig-init-')
-    fs.writeFileSync(
-      `${dir}/01-schema.sql`,
-      'create table seeded (id int);\ninsert into seeded values (1), (2);\n',
-    )
-    fs.writeFileSync(`${dir}/02-more.sh`, 'psql -X -q -c "insert into seeded values (3)"\n')
-    const pgc = await startCluster({ name: 'lib-init', initSql: dir })
-    started.push(pgc)
-    expect(await query(pgc.superuser.url, 'select count(*)::int as n from seeded')).toEqual([{ n: 3 }])
-    fs.writeFileSync(`${dir}/bad.sql`, 'select * from missing_table;\n')
-    await expect(startCluster({ name: 'lib-init-bad', initSql: `${dir}/bad.sql` })).rejects.toMatchObject({
-      code: 'E_INIT_SCRIPT',
-      message: expect.stringMatching(/bad\.sql failed .*missing_table/),
-    })
-    fs.rmSync(dir, { recursive: true })
+    try {
+      fs.writeFileSync(
+        `${dir}/01-schema.sql`,
+        'create table seeded (id int);\ninsert into seeded values (1), (2);\n',
+      )
+      fs.writeFileSync(`${dir}/02-more.sh`, 'psql -X -q -c "insert into seeded values (3)"\n')
+      const pgc = await startCluster({ name: 'lib-init', initSql: dir })
+      started.push(pgc)
+      expect(await query(pgc.superuser.url, 'select count(*)::int as n from seeded')).toEqual([{ n: 3 }])
+      fs.writeFileSync(`${dir}/bad.sql`, 'select * from missing_table;\n')
+      await expect(startCluster({ name: 'lib-init-bad', initSql: `${dir}/bad.sql` })).rejects.toMatchObject({
+        code: 'E_INIT_SCRIPT',
+        message: expect.stringMatching(/bad\.sql failed .*missing_table/),
+      })
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('a startup timeout names what it waited for, how long, and the log; nothing is left running', async () => {
