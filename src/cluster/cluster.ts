@@ -13,6 +13,7 @@ import { copyTemplate, dataDirTemplate } from './datadir-template.js'
 import { collectInitScripts, runInitScripts } from './init-scripts.js'
 import { unprivilegedUser, type RunAs } from './os-user.js'
 import { freePort, isPortFree } from './ports.js'
+import { livePostmasterPid } from './process-alive.js'
 import { killGroup, lastError, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
 import { ownedRun, detachedRun, type Run } from './run.js'
 import { tmpfsRoot } from './run-dir.js'
@@ -223,21 +224,12 @@ export async function startServer(
   try {
     return await provision(ctx, initScripts)
   } catch (error) {
-    const pid = readPid(ctx.dataDir)
+    const pid = livePostmasterPid(ctx.dataDir)
     if (pid) await killGroup(pid)
     fs.rmSync(ctx.dataDir, { recursive: true, force: true })
     run.releaseName(name)
     if (!options.run) run.closeIfEmpty()
     throw error
-  }
-}
-
-function readPid(dataDir: string): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
-    return pid > 0 ? pid : undefined
-  } catch {
-    return undefined
   }
 }
 

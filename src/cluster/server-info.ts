@@ -17,7 +17,7 @@ export interface ServerInfo {
   engine: 'embedded' | 'system' | 'external'
   /** Folder of the server's unix socket (superuser trust over it); null for an external server. */
   socketDir: string | null
-  /** Options that differ from what the data dir template was built with, kept for restarts. */
+  /** The profile's client-certificate and auth settings, for status output. */
   clientCert: 'off' | 'verify-ca' | 'verify-full'
   auth: string
 }
