@@ -19,16 +19,22 @@ export type PgrigErrorCode =
   | 'E_NAME_TAKEN'
   | 'E_NOT_RUNNING'
   | 'E_EXTERNAL_SERVER'
+  | 'E_RUN_DIR_UNREACHABLE'
+  | 'E_COMMAND_NOT_FOUND'
   | 'E_USAGE'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'
+  /** The exit status the CLI ends with; 1 unless a convention says otherwise (127: command not found). */
+  readonly exitCode: number
+
   constructor(
     readonly code: PgrigErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; exitCode?: number },
   ) {
     super(message, options)
+    this.exitCode = options?.exitCode ?? 1
   }
 }
 
