@@ -20,6 +20,9 @@ export type PgrigErrorCode =
   | 'E_NOT_RUNNING'
   | 'E_EXTERNAL_SERVER'
   | 'E_USAGE'
+  | 'E_MIGRATION_FAILED'
+  | 'E_POOL_CLOSED'
+  | 'E_BROKER'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'
