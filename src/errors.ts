@@ -21,6 +21,9 @@ export type PgrigErrorCode =
   | 'E_EXTERNAL_SERVER'
   | 'E_USAGE'
   | 'E_REDIS_NOT_FOUND'
+  | 'E_MIGRATION_FAILED'
+  | 'E_POOL_CLOSED'
+  | 'E_BROKER'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'
