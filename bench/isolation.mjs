@@ -17,11 +17,19 @@
  * the suite size (default 500), `--sample N` the PGlite sample (default 5). The machine's other load
  * shows up in the numbers directly.
  */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { URL } from 'node:url'
 import pg from 'pg'
 import { PGlite } from '@electric-sql/pglite'
 import * as pgrig from '../dist/index.js'
+// The pool and its broker are not part of the public API; the bench drives them as pgrig/vitest does.
+import { startSession } from '../dist/databases/session.js'
+import { startBroker } from '../dist/databases/broker.js'
+import { BrokerClient } from '../dist/databases/broker-client.js'
 
 function intArg(name, fallback) {
   const argv = process.argv.slice(2)
@@ -65,22 +73,26 @@ const SEED = tableNames
   )
   .join('\n')
 
-const TRUNCATE_AND_RESEED = `TRUNCATE ${tableNames.join(', ')} RESTART IDENTITY CASCADE;\n${SEED}`
+const TRUNCATE_ALL = `TRUNCATE ${tableNames.join(', ')} RESTART IDENTITY CASCADE`
 
-/** One synthetic test: an insert, an update, a join, on tables that vary with the test. */
+/**
+ * One synthetic test: an insert into a parent and a child table, an update, a join. It brings its
+ * own parent row, so it passes on the seeded template and on an emptied (truncated) database alike.
+ */
 async function testBody(query, n) {
   const child = tableNames[1 + (n % (TABLES - 1))]
   const parent = tableNames[n % (TABLES - 1)]
-  const { rows } = await query(
-    `INSERT INTO ${child} (parent_id, name, qty) VALUES ($1, $2, 1) RETURNING id`,
-    [1 + (n % ROWS_PER_TABLE), `test ${n}`],
-  )
-  await query(`UPDATE ${parent} SET qty = qty + 1 WHERE id = $1`, [1 + (n % ROWS_PER_TABLE)])
+  const { rows: parents } = await query(`INSERT INTO ${parent} (name, qty) VALUES ($1, 20) RETURNING id`, [
+    `parent ${n}`,
+  ])
+  const parentId = parents[0].id
+  await query(`INSERT INTO ${child} (parent_id, name, qty) VALUES ($1, $2, 1)`, [parentId, `test ${n}`])
+  await query(`UPDATE ${parent} SET qty = qty + 1 WHERE id = $1`, [parentId])
   const joined = await query(
     `SELECT count(*)::int AS n FROM ${child} c JOIN ${parent} p ON p.id = c.parent_id WHERE p.qty > $1`,
     [10],
   )
-  if (!rows[0] || joined.rows[0].n < 1) throw new Error(`test ${n} saw no rows: isolation broken`)
+  if (joined.rows[0].n < 1) throw new Error(`test ${n} saw no rows: isolation broken`)
 }
 
 function stats(samples) {
@@ -188,7 +200,7 @@ async function main() {
       row('(a) CREATE DATABASE … TEMPLATE per test, no pool', { overhead: stats(overhead).p50, wall })
     }
 
-    // (c) one shared database, TRUNCATE + seed reload after every test, one worker.
+    // (c) one shared database, TRUNCATE of every table after every test, one worker.
     {
       await admin.query(`CREATE DATABASE bench_shared TEMPLATE bench_template OWNER ${owner}`)
       const client = await connect(dbUrl(server.url, 'bench_shared'))
@@ -197,23 +209,22 @@ async function main() {
       for (let n = 0; n < TESTS; n++) {
         await testBody((t, p) => client.query(t, p), n)
         const t1 = performance.now()
-        await client.query(TRUNCATE_AND_RESEED)
+        await client.query(TRUNCATE_ALL)
         overhead.push(performance.now() - t1)
       }
       const wall = performance.now() - t0
       await client.end()
       await admin.query('DROP DATABASE bench_shared')
-      row('(c) one shared database, TRUNCATE + reseed per test (1 worker)', {
+      row('(c) one shared database, TRUNCATE all tables per test (1 worker)', {
         overhead: stats(overhead).p50,
         wall,
       })
     }
-
-    await pgrigRows(server, admin, owner)
   } finally {
     await admin.end()
     await server.stop()
   }
+  await pgrigRows()
 
   // (b) PGlite, in-process: sampled, then extrapolated to the whole suite.
   {
@@ -264,10 +275,167 @@ async function main() {
   print()
 }
 
-/** pgrig's own modes; filled in from the library's pool and isolation APIs. */
+/** The bench schema as a migrations folder and seed file, the way a user hands them to pgrig. */
+function schemaFiles() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-bench-isolation-'))
+  fs.mkdirSync(path.join(dir, 'migrations'))
+  fs.writeFileSync(path.join(dir, 'migrations', '001_schema.sql'), SCHEMA)
+  fs.writeFileSync(path.join(dir, 'seed.sql'), SEED)
+  return dir
+}
+
+/** pgrig's modes, through the same broker socket Vitest workers use. */
 async function pgrigRows() {
-  for (const mode of ['database', 'transaction', 'truncate']) {
-    rows.push({ name: `pgrig ${mode} mode`, missing: true })
+  const dir = schemaFiles()
+  const POOL_SIZE = 4
+  const session = await startSession({
+    cwd: dir,
+    migrations: './migrations',
+    seed: './seed.sql',
+    pool: { size: POOL_SIZE },
+  })
+  const broker = await startBroker(
+    session.pool,
+    path.join(session.runDir, `bench-broker-${process.pid}.sock`),
+  )
+  const clients = Array.from({ length: WORKERS }, () => new BrokerClient(broker.socketPath))
+  const ready = async () => {
+    const deadline = Date.now() + 30_000
+    while (session.pool.stats().ready < POOL_SIZE && Date.now() < deadline) await sleep(5)
+  }
+  try {
+    // Acquire latency once warm: the pool is full before each acquire, as between two tests of a suite.
+    const acquire = []
+    for (let i = 0; i < 40; i++) {
+      await ready()
+      const t0 = performance.now()
+      const lease = await clients[0].acquire()
+      acquire.push(performance.now() - t0)
+      await clients[0].release(lease.name)
+    }
+    const warm = stats(acquire)
+    extras.push({ name: 'pool acquire, warm, p50 (ms)', value: fmt(warm.p50), target: '≤ 1 ms' })
+    extras.push({ name: 'pool acquire, warm, p95 (ms)', value: fmt(warm.p95) })
+
+    // database mode: acquire, connect, test, disconnect, release (the drop runs in the background).
+    const overhead = []
+    const firstConnect = []
+    for (let n = 0; n < 30; n++) {
+      await ready()
+      const t0 = performance.now()
+      const lease = await clients[0].acquire()
+      const tc = performance.now()
+      const client = await connect(lease.url)
+      const t1 = performance.now()
+      firstConnect.push(t1 - tc)
+      await testBody((t, p) => client.query(t, p), n)
+      const t2 = performance.now()
+      await client.end()
+      await clients[0].release(lease.name)
+      overhead.push(t1 - t0 + (performance.now() - t2))
+    }
+    await ready()
+    const suiteAcquire = []
+    const wall = await runSuite(WORKERS, async (n, w) => {
+      const t0 = performance.now()
+      const lease = await clients[w].acquire()
+      suiteAcquire.push(performance.now() - t0)
+      const client = await connect(lease.url)
+      await testBody((t, p) => client.query(t, p), n)
+      await client.end()
+      await clients[w].release(lease.name)
+    })
+    row('pgrig database mode (clone per test, pool)', { overhead: stats(overhead).p50, wall })
+    extras.push({
+      name: 'first connection to a fresh clone, p50 (ms; part of the database-mode overhead)',
+      value: fmt(stats(firstConnect).p50),
+    })
+    const pressed = stats(suiteAcquire)
+    extras.push({
+      name: `pool acquire during the ${TESTS}-test suite, p50 / p95 (ms)`,
+      value: `${fmt(pressed.p50)} / ${fmt(pressed.p95)}`,
+    })
+
+    // Sustained clones per second: tests that do nothing, as fast as the pool can serve them.
+    await ready()
+    const churn = 200
+    let served = 0
+    const t0 = performance.now()
+    await Promise.all(
+      clients.map(async (c) => {
+        while (served < churn) {
+          served++
+          const lease = await c.acquire()
+          await c.release(lease.name)
+        }
+      }),
+    )
+    const perSecond = churn / ((performance.now() - t0) / 1000)
+    extras.push({
+      name: `sustained clones per second (${churn} empty tests, ${WORKERS} workers)`,
+      value: perSecond.toFixed(0),
+    })
+
+    // Per-worker databases for the transaction and truncate modes.
+    const workerDbs = await Promise.all(clients.map((c, w) => c.workerDatabase(`bench-${w}`)))
+
+    // transaction mode
+    {
+      if (typeof pgrig.createTransactionIsolation !== 'function') {
+        rows.push({ name: 'pgrig transaction mode', missing: true })
+      }
+      // What transaction mode costs at its core: BEGIN before and ROLLBACK after each test, one
+      // connection per worker database.
+      const conns = await Promise.all(workerDbs.map((l) => connect(l.url)))
+      const overhead = []
+      for (let n = 0; n < 200; n++) {
+        const t0 = performance.now()
+        await conns[0].query('BEGIN')
+        const t1 = performance.now()
+        await testBody((t, p) => conns[0].query(t, p), n)
+        const t2 = performance.now()
+        await conns[0].query('ROLLBACK')
+        overhead.push(t1 - t0 + (performance.now() - t2))
+      }
+      const wall = await runSuite(WORKERS, async (n, w) => {
+        await conns[w].query('BEGIN')
+        await testBody((t, p) => conns[w].query(t, p), n)
+        await conns[w].query('ROLLBACK')
+      })
+      await Promise.all(conns.map((c) => c.end()))
+      row('BEGIN … ROLLBACK per test on a worker database (core of transaction mode)', {
+        overhead: stats(overhead).p50,
+        wall,
+      })
+    }
+
+    // truncate mode
+    {
+      const resets = await Promise.all(
+        workerDbs.map((l) => pgrig.createTruncateIsolation({ url: l.url, runId: session.runId })),
+      )
+      const conns = await Promise.all(workerDbs.map((l) => connect(l.url)))
+      for (const r of resets) await r.reset()
+      const overhead = []
+      for (let n = 0; n < 100; n++) {
+        await testBody((t, p) => conns[0].query(t, p), n)
+        const t0 = performance.now()
+        await resets[0].reset()
+        overhead.push(performance.now() - t0)
+      }
+      const wall = await runSuite(WORKERS, async (n, w) => {
+        await testBody((t, p) => conns[w].query(t, p), n)
+        await resets[w].reset()
+      })
+      await Promise.all(conns.map((c) => c.end()))
+      await Promise.all(resets.map((r) => r.close()))
+      row('pgrig truncate mode (worker database, reset per test)', { overhead: stats(overhead).p50, wall })
+    }
+  } finally {
+    clients.forEach((c) => c.close())
+    await broker.close()
+    await session.close()
+    fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 
