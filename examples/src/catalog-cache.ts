@@ -1,7 +1,12 @@
-import type { createClient } from 'redis'
+import { createClient } from 'redis'
 import type { Product, ShopRepository } from './shop.js'
 
-type Redis = ReturnType<typeof createClient>
+/** The app's Redis connection (not yet connected: call `connect()`). */
+export function createRedis(url: string) {
+  return createClient({ url })
+}
+
+export type Redis = ReturnType<typeof createRedis>
 
 /**
  * Product lookups served from Redis, read through to PostgreSQL on a miss; a price change writes

@@ -1,6 +1,6 @@
 import { connect, expect, test } from './fixtures.js'
 
-interface AuditRow {
+type AuditRow = {
   id: string
   operation: string
   row_id: string
@@ -55,12 +55,12 @@ test('deleting a row from the middle is detected at the row after it', async ({ 
 })
 
 test('concurrent writers still build one unbroken chain', async ({ db, shop }) => {
-  const [{ n: before }] = await db.sql<{ n: number }>`SELECT count(*)::int AS n FROM audit_log`
+  const [{ n: before } = { n: 0 }] = await db.sql<{ n: number }>`SELECT count(*)::int AS n FROM audit_log`
   const ada = (await shop.customerByEmail('ada@acme.test'))!
   await Promise.all(
     Array.from({ length: 8 }, () => shop.placeOrder(ada.id, [{ sku: 'CB-USB', quantity: 1 }])),
   )
 
-  expect(await db.sql`SELECT count(*)::int AS n FROM audit_log`).toEqual([{ n: before! + 16 }])
+  expect(await db.sql`SELECT count(*)::int AS n FROM audit_log`).toEqual([{ n: before + 16 }])
   expect(await db.sql`SELECT audit_verify() AS broken`).toEqual([{ broken: null }])
 })

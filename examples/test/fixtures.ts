@@ -3,9 +3,8 @@
  * database and Redis index, closed after the test. This is how a user extends `pgrig/vitest`.
  */
 import pg from 'pg'
-import { createClient } from 'redis'
 import { test as pgrigTest } from 'pgrig/vitest'
-import { CatalogCache } from '../src/catalog-cache.js'
+import { CatalogCache, createRedis, type Redis } from '../src/catalog-cache.js'
 import { ShopRepository } from '../src/shop.js'
 
 export { expect } from 'pgrig/vitest'
@@ -17,7 +16,7 @@ export const test = pgrigTest.extend<{
   defer: Defer
   pool: pg.Pool
   shop: ShopRepository
-  redisClient: ReturnType<typeof createClient>
+  redisClient: Redis
   cache: CatalogCache
 }>({
   // A fixture rather than onTestFinished: Vitest tears fixtures down before onTestFinished runs, and
@@ -42,7 +41,7 @@ export const test = pgrigTest.extend<{
     await use(new ShopRepository(pool))
   },
   redisClient: async ({ redis }, use) => {
-    const client = createClient({ url: redis.url })
+    const client = createRedis(redis.url)
     await client.connect()
     await use(client)
     client.destroy()

@@ -44,8 +44,8 @@ test('the template database has the whole schema and the seed', async ({ db }) =
     'tenants',
   ])
   expect(await db.sql`SELECT count(*)::int AS n FROM customers`).toEqual([{ n: 3 }])
-  const [{ id }] = await db.sql<{ id: string }>`SELECT gen_random_uuid()::text AS id`
-  expect(id).toMatch(/^[0-9a-f-]{36}$/)
+  const [uuid] = await db.sql<{ id: string }>`SELECT gen_random_uuid()::text AS id`
+  expect(uuid?.id).toMatch(/^[0-9a-f-]{36}$/)
 })
 
 test('applying the migrations again changes nothing', async ({ db }) => {
