@@ -18,3 +18,27 @@ export { loadConfig } from './config/load.js'
 export { resolveEngine } from './engine/index.js'
 export type { Engine } from './engine/types.js'
 export { PgrigError, isPgrigError, type PgrigErrorCode } from './errors.js'
+export { startRedis, StartedRedis, type StartRedisOptions } from './services/redis.js'
+export {
+  assertPostgresUrl,
+  assertExternalAllowed,
+  assertOwned,
+  markOwned,
+  readOwner,
+  ownerMarker,
+  parseOwnerMarker,
+  quoteIdentifier,
+  quoteLiteral,
+  cloneDatabaseName,
+  workerDatabaseName,
+  templateDatabaseName,
+  type OwnerInfo,
+  type OwnedKind,
+  type ExternalOptions,
+} from './databases/guard.js'
+export {
+  createTruncateIsolation,
+  type TruncateIsolation,
+  type TruncateIsolationOptions,
+  type ResetResult,
+} from './databases/truncate-mode.js'
