@@ -1,6 +1,14 @@
+import {
+  cloneDatabaseName,
+  ownerMarker,
+  parseOwnerMarker,
+  templateDatabaseName,
+  workerDatabaseName as guardedWorkerName,
+} from './guard.js'
+
 /**
- * How pgrig recognises its own databases. Every database it creates carries this comment; nothing
- * without it is ever dropped or truncated. The format is shared with the safety guard: keep it exact.
+ * How pgrig names and recognises its own databases. Every database it creates carries the
+ * ownership marker (format and checks live in the guard); nothing without it is ever dropped.
  */
 export type DatabaseKind = 'template' | 'clone' | 'worker'
 
@@ -9,26 +17,17 @@ export interface OwnershipMarker {
   kind: DatabaseKind
 }
 
-const MARKER_PREFIX = 'pgrig '
-
+/** `pgrig {"runId":"<runId>","kind":"template|clone|worker"}` */
 export function markerComment(marker: OwnershipMarker): string {
-  return `${MARKER_PREFIX}${JSON.stringify({ runId: marker.runId, kind: marker.kind })}`
+  return ownerMarker(marker)
 }
 
 export function parseMarker(comment: string | null | undefined): OwnershipMarker | undefined {
-  if (!comment?.startsWith(MARKER_PREFIX)) return undefined
-  try {
-    const value = JSON.parse(comment.slice(MARKER_PREFIX.length)) as Partial<OwnershipMarker>
-    const kinds: DatabaseKind[] = ['template', 'clone', 'worker']
-    if (typeof value.runId !== 'string' || !kinds.includes(value.kind as DatabaseKind)) return undefined
-    return { runId: value.runId, kind: value.kind as DatabaseKind }
-  } catch {
-    return undefined
-  }
+  return parseOwnerMarker(comment) ?? undefined
 }
 
 export function templateName(hash: string): string {
-  return `pgrig_tpl_${hash.slice(0, 16)}`
+  return templateDatabaseName(hash.slice(0, 16))
 }
 
 /** Where a template is built before it is renamed into place, so a half-built one is never used. */
@@ -37,11 +36,11 @@ export function templateBuildName(hash: string, runId: string): string {
 }
 
 export function cloneName(runId: string, n: number): string {
-  return `pgrig_${runId}_${n}`
+  return cloneDatabaseName(runId, n)
 }
 
 export function workerDatabaseName(runId: string, n: number): string {
-  return `pgrig_${runId}_w${n}`
+  return guardedWorkerName(runId, n)
 }
 
 /** The same server and credentials, another database. */

@@ -3,6 +3,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { listRuns } from '../../cluster/run-dir.js'
+import { teardownRun } from '../../cluster/teardown.js'
 import { withClient } from '../../databases/admin.js'
 import { markerComment } from '../../databases/names.js'
 import { fixtureProject, repoRoot, runIn } from '../../../test/support/fixture-project.js'
@@ -155,6 +157,30 @@ describe('pgrig/vitest', () => {
     expect(transaction.output).toMatch(/Tests\s+2 passed/)
     // Worker databases go with their runs.
     expect((await pgrigDatabases()).filter((d) => /_w\d+$/.test(d.datname))).toEqual([])
+  })
+
+  test('reuse: the server outlives the run and the next run clones the same template', async () => {
+    const reused = () => listRuns().find((r) => r.detached && r.servers.some((s) => s.name === 'pgrig-reuse'))
+    const first = await vitest(dir, ['a.spec.ts'], { FIXTURE_REUSE: '1' })
+    expect(first.code, first.output).toBe(0)
+    const run = reused()
+    expect(run).toBeDefined()
+    try {
+      const server = run!.servers[0]!
+      const templates = () =>
+        rows<{ datname: string; oid: number }>(
+          server.superuser.url,
+          "select datname, oid from pg_database where datname like 'pgrig\\_%' order by datname",
+        )
+      const before = await templates()
+      expect(before).toHaveLength(1)
+      const second = await vitest(dir, ['a.spec.ts'], { FIXTURE_REUSE: '1' })
+      expect(second.code, second.output).toBe(0)
+      expect(reused()?.servers[0]?.pid).toBe(server.pid)
+      expect(await templates()).toEqual(before)
+    } finally {
+      await teardownRun(run!.runId)
+    }
   })
 
   test('a broken migration stops the run with one line naming the file', async () => {
