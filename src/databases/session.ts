@@ -1,5 +1,6 @@
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { connectExternal } from '../cluster/external.js'
+import { isAlive } from '../cluster/process-alive.js'
 import { ownedRun } from '../cluster/run.js'
 import { listRuns, readState } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
@@ -54,6 +55,8 @@ interface Server {
   stop?: () => Promise<void>
 }
 
+const REUSE_NAME = 'pgrig-reuse'
+
 function serverOfRun(runId: string, name?: string): ServerInfo | undefined {
   const state = readState(runId)
   return state?.servers.find((s) => (name ? s.name === name : true))
@@ -70,14 +73,20 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
     if (info) return { info }
   }
   if (options.reuse) {
-    for (const run of listRuns()) {
-      if (!run.detached) continue
-      const info = serverOfRun(run.runId, options.server?.name ?? 'pgrig-reuse')
-      if (info) return { info }
-    }
+    // A server of a detached run (`pgrig up`, or a previous run with reuse): the named one, else
+    // the one reuse started before, else any that is still running.
+    const servers = listRuns()
+      .filter((run) => run.detached)
+      .flatMap((run) => run.servers)
+      .filter((server) => server.pid !== null && isAlive(server.pid))
+    const wanted = options.server?.name
+    const info = wanted
+      ? servers.find((s) => s.name === wanted)
+      : (servers.find((s) => s.name === REUSE_NAME) ?? servers[0])
+    if (info) return { info }
   }
   const cluster: StartedCluster = await startCluster({
-    ...(options.reuse ? { name: 'pgrig-reuse' } : {}),
+    ...(options.reuse ? { name: REUSE_NAME } : {}),
     ...options.server,
     quiet: true,
     detached: options.reuse === true,

@@ -27,6 +27,9 @@ async function vitest(dir: string, args: string[], env: Record<string, string> =
 
 const rows = <T>(url: string, sql: string) => withClient(url, async (c) => (await c.query(sql)).rows as T[])
 
+// Each of these runs Vitest two or three times; `npm run test:slow` runs them (PGRIG_SLOW=1).
+const slowTest = test.runIf(process.env.PGRIG_SLOW === '1')
+
 describe('pgrig/vitest', () => {
   let dir: string
   let pgc: StartedCluster
@@ -56,32 +59,35 @@ describe('pgrig/vitest', () => {
     expect(new Set(result.tests.map((t) => t.pid)).size).toBeGreaterThan(1)
   })
 
-  test('threads and shards on a kept server: the template is reused, leftovers of dead runs dropped', async () => {
-    // Shards in parallel, one on threads, one on forks: two runs of one schema on one server.
-    const [one, two] = await Promise.all([
-      vitest(dir, ['--shard', '1/2', '--pool', 'threads'], onServer()),
-      vitest(dir, ['--shard', '2/2'], onServer()),
-    ])
-    for (const shard of [one!, two!]) expect(shard.code, shard.output).toBe(0)
-    const tests = [one!, two!].flatMap((s) => s.tests.map((t) => t.test)).sort()
-    expect(tests).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'c1', 'c2', 'c3'])
-    const after = await pgrigDatabases()
-    const templates = after.filter((d) => d.datname.startsWith('pgrig_tpl_'))
-    expect(templates).toHaveLength(1)
-    // Clones are gone once the runs end.
-    expect(after).toEqual(templates)
-    // A clone some crashed run left behind.
-    await rows(pgc.superuser.url, 'create database pgrig_deadrun1_1')
-    await rows(
-      pgc.superuser.url,
-      `comment on database pgrig_deadrun1_1 is '${markerComment({ runId: 'deadrun1', kind: 'clone' })}'`,
-    )
-    const again = await vitest(dir, ['--pool', 'threads'], onServer())
-    expect(again.code, again.output).toBe(0)
-    expect(again.tests).toHaveLength(9)
-    // Same template database (same oid): not rebuilt; the dead run's clone is gone.
-    expect(await pgrigDatabases()).toEqual(templates)
-  })
+  slowTest(
+    'threads and shards on a kept server: the template is reused, leftovers of dead runs dropped',
+    async () => {
+      // Shards in parallel, one on threads, one on forks: two runs of one schema on one server.
+      const [one, two] = await Promise.all([
+        vitest(dir, ['--shard', '1/2', '--pool', 'threads'], onServer()),
+        vitest(dir, ['--shard', '2/2'], onServer()),
+      ])
+      for (const shard of [one!, two!]) expect(shard.code, shard.output).toBe(0)
+      const tests = [one!, two!].flatMap((s) => s.tests.map((t) => t.test)).sort()
+      expect(tests).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'c1', 'c2', 'c3'])
+      const after = await pgrigDatabases()
+      const templates = after.filter((d) => d.datname.startsWith('pgrig_tpl_'))
+      expect(templates).toHaveLength(1)
+      // Clones are gone once the runs end.
+      expect(after).toEqual(templates)
+      // A clone some crashed run left behind.
+      await rows(pgc.superuser.url, 'create database pgrig_deadrun1_1')
+      await rows(
+        pgc.superuser.url,
+        `comment on database pgrig_deadrun1_1 is '${markerComment({ runId: 'deadrun1', kind: 'clone' })}'`,
+      )
+      const again = await vitest(dir, ['--pool', 'threads'], onServer())
+      expect(again.code, again.output).toBe(0)
+      expect(again.tests).toHaveLength(9)
+      // Same template database (same oid): not rebuilt; the dead run's clone is gone.
+      expect(await pgrigDatabases()).toEqual(templates)
+    },
+  )
 
   test('a failed test keeps its database, prints its URL and carries the server log of the test', async () => {
     const result = await vitest(dir, ['fail.spec.ts'], {
@@ -106,7 +112,7 @@ describe('pgrig/vitest', () => {
     expect((await pgrigDatabases()).map((d) => d.datname)).toContain(name)
   })
 
-  test('watch mode: a rerun is served by the same pool', async () => {
+  slowTest('watch mode: a rerun is served by the same pool', async () => {
     const out = path.join(dir, 'watch.jsonl')
     fs.writeFileSync(out, '')
     const child = spawn(process.execPath, [vitestBin, '--watch', 'a.spec.ts'], {
@@ -143,23 +149,26 @@ describe('pgrig/vitest', () => {
     expect(new Set(tests.map((t) => t.name)).size).toBe(6)
   })
 
-  test('truncate and transaction modes reset the worker database between tests; redis is flushed per test', async () => {
-    const [truncate, transaction] = await Promise.all([
-      vitest(dir, ['modes.spec.ts'], { ...onServer(), FIXTURE_ISOLATION: 'truncate', FIXTURE_REDIS: '1' }),
-      vitest(dir, ['modes.spec.ts', '--pool', 'threads'], {
-        ...onServer(),
-        FIXTURE_ISOLATION: 'transaction',
-      }),
-    ])
-    expect(truncate.code, truncate.output).toBe(0)
-    expect(truncate.output).toMatch(/Tests\s+4 passed/)
-    expect(transaction.code, transaction.output).toBe(0)
-    expect(transaction.output).toMatch(/Tests\s+2 passed/)
-    // Worker databases go with their runs.
-    expect((await pgrigDatabases()).filter((d) => /_w\d+$/.test(d.datname))).toEqual([])
-  })
+  slowTest(
+    'truncate and transaction modes reset the worker database between tests; redis is flushed per test',
+    async () => {
+      const [truncate, transaction] = await Promise.all([
+        vitest(dir, ['modes.spec.ts'], { ...onServer(), FIXTURE_ISOLATION: 'truncate', FIXTURE_REDIS: '1' }),
+        vitest(dir, ['modes.spec.ts', '--pool', 'threads'], {
+          ...onServer(),
+          FIXTURE_ISOLATION: 'transaction',
+        }),
+      ])
+      expect(truncate.code, truncate.output).toBe(0)
+      expect(truncate.output).toMatch(/Tests\s+4 passed/)
+      expect(transaction.code, transaction.output).toBe(0)
+      expect(transaction.output).toMatch(/Tests\s+2 passed/)
+      // Worker databases go with their runs.
+      expect((await pgrigDatabases()).filter((d) => /_w\d+$/.test(d.datname))).toEqual([])
+    },
+  )
 
-  test('reuse: the server outlives the run and the next run clones the same template', async () => {
+  slowTest('reuse: the server outlives the run and the next run clones the same template', async () => {
     const reused = () => listRuns().find((r) => r.detached && r.servers.some((s) => s.name === 'pgrig-reuse'))
     const first = await vitest(dir, ['a.spec.ts'], { FIXTURE_REUSE: '1' })
     expect(first.code, first.output).toBe(0)
