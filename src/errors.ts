@@ -22,6 +22,14 @@ export type PgrigErrorCode =
   | 'E_RUN_DIR_UNREACHABLE'
   | 'E_COMMAND_NOT_FOUND'
   | 'E_USAGE'
+  | 'E_REDIS_NOT_FOUND'
+  | 'E_MIGRATION_FAILED'
+  | 'E_POOL_CLOSED'
+  | 'E_BROKER'
+  | 'E_NOT_POSTGRES'
+  | 'E_UNSAFE_TARGET'
+  | 'E_TRANSACTION_MODE'
+  | 'E_RESET_FAILED'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

@@ -18,3 +18,36 @@ export { loadConfig } from './config/load.js'
 export { resolveEngine } from './engine/index.js'
 export type { Engine } from './engine/types.js'
 export { PgrigError, isPgrigError, type PgrigErrorCode } from './errors.js'
+export { startRedis, StartedRedis, type StartRedisOptions } from './services/redis.js'
+export {
+  assertPostgresUrl,
+  assertExternalAllowed,
+  assertOwned,
+  markOwned,
+  readOwner,
+  ownerMarker,
+  parseOwnerMarker,
+  quoteIdentifier,
+  quoteLiteral,
+  cloneDatabaseName,
+  workerDatabaseName,
+  templateDatabaseName,
+  type OwnerInfo,
+  type OwnedKind,
+  type ExternalOptions,
+} from './databases/guard.js'
+export {
+  createTruncateIsolation,
+  type TruncateIsolation,
+  type TruncateIsolationOptions,
+  type ResetResult,
+} from './databases/truncate-mode.js'
+export { ensureTemplate, type Template, type TemplateOptions } from './databases/template.js'
+export { ClonePool, type ClonePoolOptions, type Lease, type PoolStats } from './databases/clone-pool.js'
+export { dropLeftovers } from './databases/leftovers.js'
+export { readLogSlice } from './databases/log-slice.js'
+export { startBroker, type Broker, type BrokerRoutes } from './databases/broker.js'
+export { BrokerClient } from './databases/broker-client.js'
+export { startSession, type Session, type PgrigOptions, type IsolationMode } from './databases/session.js'
+export { openTestDatabase, type TestDatabase } from './databases/test-database.js'
+export type { Migrations, SchemaSource } from './databases/migrations.js'

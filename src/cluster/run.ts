@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { listCompanions } from './companions.js'
 import { spawnReaper } from './reaper.js'
 import { createRunDir, newRunId, removeRunDirs, writeState } from './run-dir.js'
 import { reapStaleRunsOnce } from './teardown.js'
@@ -87,7 +88,7 @@ export async function ownedRun(): Promise<Run> {
 
 /** Removes this process's run now when it has no servers left (the CLI does this before exiting). */
 export function closeOwnedRun(): void {
-  if (!owned || owned.list().length > 0) return
+  if (!owned || owned.list().length > 0 || listCompanions(owned.runId).length > 0) return
   removeRunDirs(owned.runId)
   owned = undefined
 }

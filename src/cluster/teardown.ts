@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { isCompanionAlive, listCompanions, stopCompanions } from './companions.js'
 import { livePostmasterPid, isAlive } from './process-alive.js'
 import { stopPostmaster } from './postmaster.js'
 import {
@@ -38,7 +39,7 @@ export async function teardownRun(runId: string): Promise<void> {
   const pids = dataDirsOf(runId, state)
     .map(livePostmasterPid)
     .filter((pid): pid is number => pid !== undefined)
-  await Promise.all(pids.map((pid) => stopPostmaster(pid)))
+  await Promise.all([...pids.map((pid) => stopPostmaster(pid)), stopCompanions(runId)])
   removeRunDirs(runId)
 }
 
@@ -59,7 +60,10 @@ export async function teardownServer(runId: string, name: string): Promise<void>
 }
 
 function serversAlive(runId: string, state: RunState | undefined): boolean {
-  return dataDirsOf(runId, state).some((dir) => livePostmasterPid(dir) !== undefined)
+  return (
+    dataDirsOf(runId, state).some((dir) => livePostmasterPid(dir) !== undefined) ||
+    listCompanions(runId).some(isCompanionAlive)
+  )
 }
 
 /**

@@ -72,7 +72,12 @@ export function registerRun(program: Command): void {
         }
         process.exitCode = interrupted
           ? 130
-          : await runCommand(argv, { ...process.env, ...connectionEnv(servers) })
+          : await runCommand(argv, {
+              ...process.env,
+              ...connectionEnv(servers),
+              // Lets pgrig/vitest (and the other integrations) find the run's superuser in its state file.
+              ...(clusters[0] ? { PGRIG_RUN_ID: clusters[0].runId } : {}),
+            })
       } finally {
         process.off('SIGINT', onSignal)
         if (!flags.keep) await Promise.all(clusters.map((c) => c.stop()))

@@ -1,0 +1,167 @@
+import fs from 'node:fs'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { withClient } from './admin.js'
+import { ClonePool } from './clone-pool.js'
+import { dropLeftovers } from './leftovers.js'
+import { readLogSlice } from './log-slice.js'
+import { markerComment } from './names.js'
+import { ensureTemplate, type Template } from './template.js'
+import { privateRunRoot } from '../../test/support/run-root.js'
+
+privateRunRoot('clone-pool')
+
+let pgc: StartedCluster
+let template: Template
+
+beforeAll(async () => {
+  pgc = await startCluster({ name: 'pool-test', quiet: true })
+  template = await ensureTemplate({
+    adminUrl: pgc.superuser.url,
+    appUrl: pgc.url,
+    runId: 'pooltest',
+    migrations: async (url) => {
+      await rows(
+        url,
+        "create table items (id serial primary key, v text); insert into items (v) values ('seeded')",
+      )
+    },
+  })
+})
+afterAll(() => pgc?.stop())
+
+const rows = <T = Record<string, unknown>>(url: string, sql: string) =>
+  withClient(url, async (c) => (await c.query(sql)).rows as T[])
+
+const databases = async (pattern: string) =>
+  (
+    await rows<{ datname: string }>(
+      pgc.superuser.url,
+      `select datname from pg_database where datname like '${pattern}' order by datname`,
+    )
+  ).map((r) => r.datname)
+
+function newPool(runId: string, size: number, max?: number) {
+  return new ClonePool({
+    adminUrl: pgc.superuser.url,
+    appUrl: pgc.url,
+    template: template.name,
+    runId,
+    serverVersionNum: template.serverVersionNum,
+    size,
+    max,
+    logFile: pgc.logFile,
+  })
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+describe('ClonePool', () => {
+  test('hands out migrated, marked clones that no other test sees, and drops them after', async () => {
+    const pool = newPool('pa', 2)
+    try {
+      await until(() => pool.stats().ready === 2, 'the pool to fill')
+      const [a, b] = await Promise.all([pool.acquire(), pool.acquire()])
+      expect(pool.stats().waited).toBe(0)
+      expect(a!.name).toMatch(/^pgrig_pa_\d+$/)
+      expect(a!.name).not.toBe(b!.name)
+      await rows(a!.url, "insert into items (v) values ('only in a')")
+      expect(await rows(a!.url, 'select v from items order by id')).toEqual([
+        { v: 'seeded' },
+        { v: 'only in a' },
+      ])
+      expect(await rows(b!.url, 'select v from items order by id')).toEqual([{ v: 'seeded' }])
+      const [meta] = await rows<{ owner: string; comment: string }>(
+        pgc.superuser.url,
+        `select pg_get_userbyid(datdba) as owner, shobj_description(oid, 'pg_database') as comment from pg_database where datname = '${a!.name}'`,
+      )
+      expect(meta).toEqual({ owner: 'app', comment: markerComment({ runId: 'pa', kind: 'clone' }) })
+      // adminUrl is the superuser on the same database.
+      expect(
+        await rows(
+          a!.adminUrl,
+          'select current_database() as d, (select rolsuper from pg_roles where rolname = current_user) as su',
+        ),
+      ).toEqual([{ d: a!.name, su: true }])
+      pool.release(a!.name)
+      await until(
+        async () => !(await databases('pgrig_pa_%')).includes(a!.name),
+        'the used clone to be dropped',
+      )
+      expect(() => pool.release(a!.name)).toThrow(/not leased/)
+      pool.release(b!.name)
+    } finally {
+      await pool.close()
+    }
+    expect(await databases('pgrig_pa_%')).toEqual([])
+  })
+
+  test('caps clones alive and makes acquires wait until a clone is released', async () => {
+    const pool = newPool('pb', 1, 2)
+    try {
+      const first = await pool.acquire()
+      const second = await pool.acquire()
+      let third: string | undefined
+      const waiting = pool.acquire().then((l) => (third = l.name))
+      await new Promise((r) => setTimeout(r, 300))
+      expect(third).toBeUndefined()
+      expect((await databases('pgrig_pb_%')).length).toBeLessThanOrEqual(2)
+      pool.release(first.name)
+      await waiting
+      expect(third).toMatch(/^pgrig_pb_/)
+      expect(pool.stats().alive).toBeLessThanOrEqual(2)
+      pool.release(second.name)
+      pool.release(third!)
+    } finally {
+      await pool.close()
+    }
+  })
+
+  test('a kept clone survives the pool; the server log written while it was leased can be read back', async () => {
+    const pool = newPool('pc', 1)
+    let kept: string
+    try {
+      const lease = await pool.acquire()
+      kept = lease.name
+      await rows(lease.url, 'select 1/0').catch(() => {})
+      const slice = readLogSlice(lease.logFile, lease.logOffset)
+      expect(slice).toContain('division by zero')
+      pool.release(lease.name, { keep: true })
+      expect(pool.stats().kept).toEqual([lease.name])
+    } finally {
+      await pool.close()
+    }
+    expect(await databases('pgrig_pc_%')).toEqual([kept])
+    // A later pool on this server drops it once its run is gone, and only databases pgrig marked.
+    await rows(pgc.superuser.url, 'create database pgrig_pc_999')
+    await rows(pgc.superuser.url, `comment on database pgrig_pc_999 is 'someone else''s'`)
+    const dropped = await dropLeftovers(pgc.superuser.url, (runId) => runId !== 'pc')
+    expect(dropped).toContain(kept)
+    expect(await databases('pgrig_pc_%')).toEqual(['pgrig_pc_999'])
+    expect(await databases(template.name)).toEqual([template.name])
+    await rows(pgc.superuser.url, 'drop database pgrig_pc_999')
+  })
+
+  test('leftovers of live runs are kept', async () => {
+    const pool = newPool('pd', 1)
+    try {
+      await until(() => pool.stats().ready === 1, 'a clone')
+      const dropped = await dropLeftovers(pgc.superuser.url, (runId) => runId === 'pd')
+      expect(dropped.filter((n) => n.startsWith('pgrig_pd_'))).toEqual([])
+    } finally {
+      await pool.close()
+    }
+  })
+
+  test('log slice is empty without a log file and reads only what came after the offset', () => {
+    expect(readLogSlice(null, 0)).toBe('')
+    const size = fs.statSync(pgc.logFile).size
+    expect(readLogSlice(pgc.logFile, size)).toBe('')
+  })
+})

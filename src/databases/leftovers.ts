@@ -1,0 +1,37 @@
+import { isAlive } from '../cluster/process-alive.js'
+import { listRuns } from '../cluster/run-dir.js'
+import { ident, withClient } from './admin.js'
+import { parseMarker } from './names.js'
+
+/** Run ids whose owner still lives (or that were started detached and not yet taken down). */
+export function liveRunIds(): Set<string> {
+  return new Set(listRuns().flatMap((run) => (run.detached || isAlive(run.ownerPid) ? [run.runId] : [])))
+}
+
+/**
+ * Drops the clones, worker databases and half-built templates of runs that are gone. Only
+ * databases carrying pgrig's ownership marker are considered; finished templates are kept for reuse.
+ */
+export async function dropLeftovers(
+  adminUrl: string,
+  alive: (runId: string) => boolean = (
+    (live) => (id: string) =>
+      live.has(id)
+  )(liveRunIds()),
+): Promise<string[]> {
+  return withClient(adminUrl, async (client) => {
+    const { rows } = await client.query<{ datname: string; comment: string | null }>(
+      "select datname, shobj_description(oid, 'pg_database') as comment from pg_database where datname like 'pgrig\\_%'",
+    )
+    const dropped: string[] = []
+    for (const row of rows) {
+      const marker = parseMarker(row.comment)
+      if (!marker || alive(marker.runId)) continue
+      const halfBuilt = marker.kind === 'template' && row.datname.startsWith('pgrig_tplb_')
+      if (marker.kind === 'template' && !halfBuilt) continue
+      await client.query(`drop database if exists ${ident(row.datname)} with (force)`)
+      dropped.push(row.datname)
+    }
+    return dropped
+  })
+}

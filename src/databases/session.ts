@@ -1,0 +1,145 @@
+import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { connectExternal } from '../cluster/external.js'
+import { isAlive } from '../cluster/process-alive.js'
+import { ownedRun } from '../cluster/run.js'
+import { listRuns, readState } from '../cluster/run-dir.js'
+import type { ServerInfo } from '../cluster/server-info.js'
+import { resolveServer } from '../config/resolve.js'
+import type { ServerOptions } from '../config/schema.js'
+import { ClonePool, type Lease } from './clone-pool.js'
+import { assertExternalAllowed } from './guard.js'
+import { dropLeftovers } from './leftovers.js'
+import type { Migrations } from './migrations.js'
+import { ensureTemplate, type Template } from './template.js'
+
+export type IsolationMode = 'database' | 'transaction' | 'truncate'
+
+/** Everything the test integrations (Vitest, node:test, Jest) accept. */
+export interface PgrigOptions {
+  /** A folder of `.sql` files, a function `(url) => Promise<void>`, or `{ command }` run with DATABASE_URL set. */
+  migrations?: Migrations
+  /** A `.sql` file run after the migrations. */
+  seed?: string
+  isolation?: IsolationMode
+  /** The server pgrig starts when none is given (`pg`, `settings`, `profile`…). */
+  server?: ServerOptions
+  /** Use this server instead of starting one; needs `allowExternal: true`. */
+  url?: string
+  allowExternal?: boolean
+  /** Keep using a server a previous run left up (`pgrig up`), and leave a new one up for the next run. */
+  reuse?: boolean
+  pool?: { size?: number; max?: number }
+  /** Keep a failed test's database and print its URL (default: on in watch mode). */
+  keepFailed?: boolean
+  redis?: boolean
+  /** Folder that migrations and seed paths are relative to. */
+  cwd?: string
+}
+
+/** The main-process half of a test run: a server, the template and the clone pool. */
+export interface Session {
+  server: ServerInfo
+  template: Template
+  pool: ClonePool
+  runId: string
+  /** The run's own folder (sockets for the broker go here). */
+  runDir: string
+  /** Leftover databases of dead runs dropped when the session started. */
+  droppedLeftovers: string[]
+  acquire(): Promise<Lease>
+  close(): Promise<void>
+}
+
+interface Server {
+  info: ServerInfo
+  stop?: () => Promise<void>
+}
+
+const REUSE_NAME = 'pgrig-reuse'
+
+function serverOfRun(runId: string, name?: string): ServerInfo | undefined {
+  const state = readState(runId)
+  return state?.servers.find((s) => (name ? s.name === name : true))
+}
+
+async function resolveTarget(options: PgrigOptions): Promise<Server> {
+  if (options.url !== undefined) {
+    assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
+    return { info: await connectExternal(resolveServer({ engine: 'external', url: options.url })) }
+  }
+  const fromRun = process.env.PGRIG_RUN_ID
+  if (fromRun) {
+    const info = serverOfRun(fromRun, options.server?.name)
+    if (info) return { info }
+  }
+  if (options.reuse) {
+    // A server of a detached run (`pgrig up`, or a previous run with reuse): the named one, else
+    // the one reuse started before, else any that is still running.
+    const servers = listRuns()
+      .filter((run) => run.detached)
+      .flatMap((run) => run.servers)
+      .filter((server) => server.pid !== null && isAlive(server.pid))
+    const wanted = options.server?.name
+    const info = wanted
+      ? servers.find((s) => s.name === wanted)
+      : (servers.find((s) => s.name === REUSE_NAME) ?? servers[0])
+    if (info) return { info }
+  }
+  const cluster: StartedCluster = await startCluster({
+    ...(options.reuse ? { name: REUSE_NAME } : {}),
+    ...options.server,
+    quiet: true,
+    detached: options.reuse === true,
+  })
+  return { info: cluster.info, stop: options.reuse ? undefined : () => cluster.stop() }
+}
+
+/** Starts (or finds) the server, builds or reuses the template, cleans leftovers, and fills the pool. */
+export async function startSession(options: PgrigOptions = {}): Promise<Session> {
+  const run = await ownedRun()
+  const server = await resolveTarget(options)
+  try {
+    const adminUrl = server.info.superuser.url
+    const droppedLeftovers = await dropLeftovers(adminUrl)
+    const template = await ensureTemplate({
+      adminUrl,
+      appUrl: server.info.url,
+      runId: run.runId,
+      migrations: options.migrations,
+      seed: options.seed,
+      cwd: options.cwd,
+      settings: options.server?.settings,
+    })
+    const pool = new ClonePool({
+      adminUrl,
+      appUrl: server.info.url,
+      template: template.name,
+      runId: run.runId,
+      serverVersionNum: template.serverVersionNum,
+      size: options.pool?.size,
+      max: options.pool?.max,
+      logFile: server.info.logFile,
+    })
+    let closing: Promise<void> | undefined
+    return {
+      server: server.info,
+      template,
+      pool,
+      runId: run.runId,
+      runDir: run.dir,
+      droppedLeftovers,
+      acquire: () => pool.acquire(),
+      close: () =>
+        (closing ??= (async () => {
+          try {
+            await pool.close()
+          } finally {
+            await server.stop?.()
+          }
+        })()),
+    }
+  } catch (error) {
+    await server.stop?.()
+    throw error
+  }
+}

@@ -1,0 +1,180 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { withClient } from './admin.js'
+import { withDatabase } from './names.js'
+import { ensureTemplate } from './template.js'
+import { privateRunRoot } from '../../test/support/run-root.js'
+
+privateRunRoot('template')
+
+let pgc: StartedCluster
+let dir: string
+
+beforeAll(async () => {
+  pgc = await startCluster({ name: 'tpl-test', quiet: true })
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-tpl-'))
+  fs.mkdirSync(path.join(dir, 'migrations'))
+  fs.writeFileSync(
+    path.join(dir, 'migrations', '001_users.sql'),
+    'create table users (id serial primary key, name text not null);',
+  )
+  fs.writeFileSync(
+    path.join(dir, 'migrations', '002_orders.sql'),
+    'create table orders (id serial primary key, user_id int references users);',
+  )
+  fs.writeFileSync(path.join(dir, 'migrations', 'README.md'), 'not sql, ignored')
+  fs.writeFileSync(path.join(dir, 'seed.sql'), "insert into users (name) values ('ada'), ('grace');")
+})
+
+afterAll(async () => {
+  await pgc?.stop()
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const rows = <T>(url: string, sql: string) => withClient(url, async (c) => (await c.query(sql)).rows as T[])
+
+describe('ensureTemplate', () => {
+  test('builds from .sql files in name order plus seed, owned by the app user, then reuses it', async () => {
+    const options = {
+      adminUrl: pgc.superuser.url,
+      appUrl: pgc.url,
+      runId: 'runa',
+      migrations: 'migrations',
+      seed: 'seed.sql',
+      cwd: dir,
+    }
+    const first = await ensureTemplate(options)
+    expect(first.built).toBe(true)
+    expect(first.name).toMatch(/^pgrig_tpl_[0-9a-f]{16}$/)
+    const [meta] = await rows<{ oid: number; owner: string; comment: string; allow: boolean }>(
+      pgc.superuser.url,
+      `select oid, pg_get_userbyid(datdba) as owner, shobj_description(oid, 'pg_database') as comment, datallowconn as allow
+       from pg_database where datname = '${first.name}'`,
+    )
+    expect(meta).toMatchObject({
+      owner: 'app',
+      comment: 'pgrig {"runId":"runa","kind":"template"}',
+      allow: false,
+    })
+    // Another run with the same inputs: same database, not rebuilt.
+    const second = await ensureTemplate({ ...options, runId: 'runb' })
+    expect(second).toMatchObject({ name: first.name, built: false })
+    const [again] = await rows<{ oid: number }>(
+      pgc.superuser.url,
+      `select oid from pg_database where datname = '${first.name}'`,
+    )
+    expect(again?.oid).toBe(meta?.oid)
+    // Contents: both tables owned by the app user, seed rows present (checked through a clone).
+    await rows(pgc.superuser.url, `create database check_tpl template ${first.name}`)
+    const tables = await rows<{ tablename: string; tableowner: string }>(
+      withDatabase(pgc.superuser.url, 'check_tpl'),
+      "select tablename, tableowner from pg_tables where schemaname = 'public' order by 1",
+    )
+    expect(tables).toEqual([
+      { tablename: 'orders', tableowner: 'app' },
+      { tablename: 'users', tableowner: 'app' },
+    ])
+    expect(await rows(withDatabase(pgc.url, 'check_tpl'), 'select name from users order by id')).toEqual([
+      { name: 'ada' },
+      { name: 'grace' },
+    ])
+    await rows(pgc.superuser.url, 'drop database check_tpl')
+    // A changed seed is a different key.
+    fs.writeFileSync(path.join(dir, 'seed2.sql'), "insert into users (name) values ('linus');")
+    const third = await ensureTemplate({ ...options, seed: 'seed2.sql' })
+    expect(third.built).toBe(true)
+    expect(third.name).not.toBe(first.name)
+  })
+
+  test('concurrent builders of the same key build once (function migrations, run as the app user)', async () => {
+    let builds = 0
+    const migrations = async (url: string) => {
+      builds++
+      await rows(url, 'create table counted (who text default current_user)')
+      await new Promise((r) => setTimeout(r, 200))
+      await rows(url, 'insert into counted default values')
+    }
+    const results = await Promise.all(
+      ['r1', 'r2', 'r3'].map((runId) =>
+        ensureTemplate({ adminUrl: pgc.superuser.url, appUrl: pgc.url, runId, migrations }),
+      ),
+    )
+    expect(builds).toBe(1)
+    expect(results.filter((r) => r.built)).toHaveLength(1)
+    expect(new Set(results.map((r) => r.name)).size).toBe(1)
+  })
+
+  test('a shell command migrates with DATABASE_URL set; its inputs are part of the key', async () => {
+    fs.writeFileSync(path.join(dir, 'schema.txt'), 'v1')
+    const migrations = {
+      command: `node -e "const pg=require('pg');const c=new pg.Client(process.env.DATABASE_URL);c.connect().then(()=>c.query('create table from_cmd(x int)')).then(()=>c.end())"`,
+      inputs: [path.join(dir, 'schema.txt')],
+    }
+    const cwd = process.cwd()
+    const a = await ensureTemplate({
+      adminUrl: pgc.superuser.url,
+      appUrl: pgc.url,
+      runId: 'c1',
+      migrations,
+      cwd,
+    })
+    expect(a.built).toBe(true)
+    const same = await ensureTemplate({
+      adminUrl: pgc.superuser.url,
+      appUrl: pgc.url,
+      runId: 'c2',
+      migrations,
+      cwd,
+    })
+    expect(same).toMatchObject({ name: a.name, built: false })
+    fs.writeFileSync(path.join(dir, 'schema.txt'), 'v2')
+    const b = await ensureTemplate({
+      adminUrl: pgc.superuser.url,
+      appUrl: pgc.url,
+      runId: 'c3',
+      migrations,
+      cwd,
+    })
+    expect(b.built).toBe(true)
+    expect(b.name).not.toBe(a.name)
+  })
+
+  test('a failing migration is one line naming the file, the line and the server error; nothing is left behind', async () => {
+    fs.mkdirSync(path.join(dir, 'bad'))
+    fs.writeFileSync(path.join(dir, 'bad', '001_ok.sql'), 'create table ok (id int);')
+    fs.writeFileSync(
+      path.join(dir, 'bad', '002_broken.sql'),
+      'create table t2 (id int);\nselect * from missing_table;',
+    )
+    const error = await ensureTemplate({
+      adminUrl: pgc.superuser.url,
+      appUrl: pgc.url,
+      runId: 'bad',
+      migrations: 'bad',
+      cwd: dir,
+    }).catch((e: Error) => e)
+    expect(error).toMatchObject({ code: 'E_MIGRATION_FAILED' })
+    expect((error as Error).message).toBe(
+      'migration bad/002_broken.sql failed (line 2): relation "missing_table" does not exist; fix the file and run again',
+    )
+    expect((error as Error).message).not.toContain('\n')
+    const left = await rows(
+      pgc.superuser.url,
+      "select datname from pg_database where datname like 'pgrig_tplb_%'",
+    )
+    expect(left).toEqual([])
+  })
+
+  test('a failing command names the command and its last output line', async () => {
+    const error = await ensureTemplate({
+      adminUrl: pgc.superuser.url,
+      appUrl: pgc.url,
+      runId: 'cmd',
+      migrations: { command: 'echo "migrate: boom" >&2; exit 3' },
+    }).catch((e: Error) => e)
+    expect((error as Error).message).toMatch(/^migration command `.*` exited with 3: migrate: boom;/)
+  })
+})

@@ -1,0 +1,91 @@
+import { createHash } from 'node:crypto'
+import { PgrigError } from '../errors.js'
+import { ident, literal, withClient } from './admin.js'
+import { applySource, fingerprintSource, type SchemaSource } from './migrations.js'
+import { markerComment, templateBuildName, templateName, withDatabase } from './names.js'
+
+export interface TemplateOptions extends SchemaSource {
+  /** Superuser URL: creates, renames and locks. */
+  adminUrl: string
+  /** The app user's URL: migrations run as this user, so objects are owned as in production. */
+  appUrl: string
+  /** The run building it, written into the ownership marker. */
+  runId: string
+  /** Server settings the template was built under; part of the key. */
+  settings?: Record<string, unknown> | undefined
+}
+
+export interface Template {
+  name: string
+  hash: string
+  /** False when an existing template with the same key was reused. */
+  built: boolean
+  serverVersionNum: number
+}
+
+// First half of the two-int advisory lock key; the second is the template hash.
+const LOCK_SPACE = 0x70677267
+
+async function exists(client: import('pg').Client, name: string): Promise<boolean> {
+  const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name])
+  return (rowCount ?? 0) > 0
+}
+
+/**
+ * The template database for this schema, built once per key and reused by later runs on the same
+ * server. Builders of the same key wait on an advisory lock; the one that builds does it under a
+ * temporary name and renames it into place, so a half-built template is never cloned.
+ */
+export async function ensureTemplate(options: TemplateOptions): Promise<Template> {
+  return withClient(options.adminUrl, async (admin) => {
+    const facts = (
+      await admin.query<{ v: string; enc: string }>(
+        "select current_setting('server_version_num') as v, pg_encoding_to_char(encoding) as enc from pg_database where datname = 'template1'",
+      )
+    ).rows[0]
+    const serverVersionNum = Number(facts?.v)
+    const owner = decodeURIComponent(new URL(options.appUrl).username)
+    const hash = createHash('sha256')
+    hash.update(`pgrig-template-v1\nserver:${serverVersionNum}\nencoding:${facts?.enc}\nowner:${owner}\n`)
+    hash.update(`settings:${JSON.stringify(Object.entries(options.settings ?? {}).sort())}\n`)
+    fingerprintSource(options, hash)
+    const digest = hash.digest('hex')
+    const name = templateName(digest)
+    if (await exists(admin, name)) return { name, hash: digest, built: false, serverVersionNum }
+
+    const lockKey = Number.parseInt(digest.slice(0, 8), 16) | 0
+    await admin.query('select pg_advisory_lock($1, $2)', [LOCK_SPACE, lockKey])
+    try {
+      if (await exists(admin, name)) return { name, hash: digest, built: false, serverVersionNum }
+      const building = templateBuildName(digest, options.runId)
+      await admin.query(`drop database if exists ${ident(building)} with (force)`)
+      await admin.query(`create database ${ident(building)} owner ${ident(owner)}`)
+      await admin.query(
+        `comment on database ${ident(building)} is ${literal(markerComment({ runId: options.runId, kind: 'template' }))}`,
+      )
+      try {
+        await applySource(options, withDatabase(options.appUrl, building))
+        // A migration tool may leave connections behind; a template must have none to be cloned.
+        await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
+          building,
+        ])
+        await admin.query(`alter database ${ident(building)} rename to ${ident(name)}`)
+        // Stray connections to a template make every clone fail, so it accepts none.
+        await admin.query(`alter database ${ident(name)} with allow_connections false`)
+      } catch (error) {
+        await admin.query(`drop database if exists ${ident(building)} with (force)`).catch(() => {})
+        throw error
+      }
+      return { name, hash: digest, built: true, serverVersionNum }
+    } finally {
+      await admin.query('select pg_advisory_unlock($1, $2)', [LOCK_SPACE, lockKey]).catch(() => {})
+    }
+  }).catch((error: unknown) => {
+    if (error instanceof PgrigError) throw error
+    throw new PgrigError(
+      'E_MIGRATION_FAILED',
+      `could not build the template database: ${(error as Error).message}`,
+      { cause: error },
+    )
+  })
+}

@@ -1,0 +1,7 @@
+export { pgrig } from './plugin.js'
+export { test, type PgrigFixtures } from './fixtures.js'
+export { expect, describe, beforeAll, afterAll, beforeEach, afterEach } from 'vitest'
+export type { PgrigOptions, IsolationMode } from '../../databases/session.js'
+export type { TestDatabase } from '../../databases/test-database.js'
+export type { Migrations } from '../../databases/migrations.js'
+export type { PgrigProvided } from '../shared.js'

@@ -1,0 +1,212 @@
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { listRuns } from '../../cluster/run-dir.js'
+import { teardownRun } from '../../cluster/teardown.js'
+import { withClient } from '../../databases/admin.js'
+import { markerComment } from '../../databases/names.js'
+import { fixtureProject, repoRoot, runIn } from '../../../test/support/fixture-project.js'
+import { privateRunRoot } from '../../../test/support/run-root.js'
+
+privateRunRoot('vitest')
+
+const vitestBin = path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs')
+
+interface Result {
+  code: number
+  output: string
+  tests: { test: string; name: string; pid?: number }[]
+}
+
+async function vitest(dir: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const ran = await runIn(dir, [process.execPath, vitestBin, 'run', ...args], env)
+  return { code: ran.code, output: ran.output, tests: ran.records }
+}
+
+const rows = <T>(url: string, sql: string) => withClient(url, async (c) => (await c.query(sql)).rows as T[])
+
+// Each of these runs Vitest two or three times; `npm run test:slow` runs them (PGRIG_SLOW=1).
+const slowTest = test.runIf(process.env.PGRIG_SLOW === '1')
+
+describe('pgrig/vitest', () => {
+  let dir: string
+  let pgc: StartedCluster
+  beforeAll(async () => {
+    dir = fixtureProject('vitest-project')
+    pgc = await startCluster({ name: 'vitest-int', quiet: true })
+  })
+  afterAll(async () => {
+    await pgc?.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+  const onServer = () => ({ PGRIG_RUN_ID: pgc.runId })
+  const pgrigDatabases = () =>
+    rows<{ datname: string; oid: number }>(
+      pgc.superuser.url,
+      "select datname, oid from pg_database where datname like 'pgrig\\_%' order by datname",
+    )
+
+  test('a server of its own, forks pool: every test gets its own migrated, seeded database', async () => {
+    const result = await vitest(dir, [])
+    expect(result.output).toMatch(/Tests\s+9 passed/)
+    expect(result.code).toBe(0)
+    expect(result.tests).toHaveLength(9)
+    expect(new Set(result.tests.map((t) => t.name)).size).toBe(9)
+    for (const t of result.tests) expect(t.name).toMatch(/^pgrig_[a-z0-9]{8}_\d+$/)
+    // forks: files ran in several worker processes, all served by one pool.
+    expect(new Set(result.tests.map((t) => t.pid)).size).toBeGreaterThan(1)
+  })
+
+  slowTest(
+    'threads and shards on a kept server: the template is reused, leftovers of dead runs dropped',
+    async () => {
+      // Shards in parallel, one on threads, one on forks: two runs of one schema on one server.
+      const [one, two] = await Promise.all([
+        vitest(dir, ['--shard', '1/2', '--pool', 'threads'], onServer()),
+        vitest(dir, ['--shard', '2/2'], onServer()),
+      ])
+      for (const shard of [one!, two!]) expect(shard.code, shard.output).toBe(0)
+      const tests = [one!, two!].flatMap((s) => s.tests.map((t) => t.test)).sort()
+      expect(tests).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'c1', 'c2', 'c3'])
+      const after = await pgrigDatabases()
+      const templates = after.filter((d) => d.datname.startsWith('pgrig_tpl_'))
+      expect(templates).toHaveLength(1)
+      // Clones are gone once the runs end.
+      expect(after).toEqual(templates)
+      // A clone some crashed run left behind.
+      await rows(pgc.superuser.url, 'create database pgrig_deadrun1_1')
+      await rows(
+        pgc.superuser.url,
+        `comment on database pgrig_deadrun1_1 is '${markerComment({ runId: 'deadrun1', kind: 'clone' })}'`,
+      )
+      const again = await vitest(dir, ['--pool', 'threads'], onServer())
+      expect(again.code, again.output).toBe(0)
+      expect(again.tests).toHaveLength(9)
+      // Same template database (same oid): not rebuilt; the dead run's clone is gone.
+      expect(await pgrigDatabases()).toEqual(templates)
+    },
+  )
+
+  test('a failed test keeps its database, prints its URL and carries the server log of the test', async () => {
+    const result = await vitest(dir, ['fail.spec.ts'], {
+      ...onServer(),
+      FIXTURE_FAIL: '1',
+      FIXTURE_KEEP: '1',
+    })
+    expect(result.code).toBe(1)
+    const kept =
+      /pgrig: kept database (pgrig_\w+) of failed test "breaks on purpose": (postgres:\/\/\S+)/.exec(
+        result.output,
+      )
+    expect(kept, result.output).not.toBeNull()
+    expect(result.output).toContain('pgrig: server log during this test:')
+    expect(result.output).toMatch(/relation "no_such_table" does not exist/)
+    const [name, url] = [kept![1]!, kept![2]!]
+    expect(await rows<{ body: string }>(url, 'select body from notes order by id')).toEqual([
+      { body: 'first' },
+      { body: 'second' },
+      { body: 'evidence' },
+    ])
+    expect((await pgrigDatabases()).map((d) => d.datname)).toContain(name)
+  })
+
+  slowTest('watch mode: a rerun is served by the same pool', async () => {
+    const out = path.join(dir, 'watch.jsonl')
+    fs.writeFileSync(out, '')
+    const child = spawn(process.execPath, [vitestBin, '--watch', 'a.spec.ts'], {
+      cwd: dir,
+      env: { ...process.env, ...onServer(), FIXTURE_OUT: out, NO_COLOR: '1' },
+    })
+    let output = ''
+    child.stdout.on('data', (c: Buffer) => (output += c))
+    child.stderr.on('data', (c: Buffer) => (output += c))
+    const runs = () => (output.match(/Tests\s+3 passed/g) ?? []).length
+    const waitFor = async (n: number) => {
+      const deadline = Date.now() + 30_000
+      while (runs() < n) {
+        if (Date.now() > deadline) throw new Error(`watch run ${n} did not finish:\n${output}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+    try {
+      await waitFor(1)
+      fs.appendFileSync(path.join(dir, 'a.spec.ts'), '\n// touched\n')
+      await waitFor(2)
+    } finally {
+      child.kill('SIGTERM')
+    }
+    const tests = fs
+      .readFileSync(out, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { name: string })
+    expect(tests).toHaveLength(6)
+    // One pool across both runs: clone numbers keep counting up under one run id.
+    const runIds = new Set(tests.map((t) => /^pgrig_([a-z0-9]+)_\d+$/.exec(t.name)?.[1]))
+    expect(runIds.size).toBe(1)
+    expect(new Set(tests.map((t) => t.name)).size).toBe(6)
+  })
+
+  slowTest(
+    'truncate and transaction modes reset the worker database between tests; redis is flushed per test',
+    async () => {
+      const [truncate, transaction] = await Promise.all([
+        vitest(dir, ['modes.spec.ts'], { ...onServer(), FIXTURE_ISOLATION: 'truncate', FIXTURE_REDIS: '1' }),
+        vitest(dir, ['modes.spec.ts', '--pool', 'threads'], {
+          ...onServer(),
+          FIXTURE_ISOLATION: 'transaction',
+        }),
+      ])
+      expect(truncate.code, truncate.output).toBe(0)
+      expect(truncate.output).toMatch(/Tests\s+4 passed/)
+      expect(transaction.code, transaction.output).toBe(0)
+      expect(transaction.output).toMatch(/Tests\s+2 passed/)
+      // Worker databases go with their runs.
+      expect((await pgrigDatabases()).filter((d) => /_w\d+$/.test(d.datname))).toEqual([])
+    },
+  )
+
+  slowTest('reuse: the server outlives the run and the next run clones the same template', async () => {
+    const reused = () => listRuns().find((r) => r.detached && r.servers.some((s) => s.name === 'pgrig-reuse'))
+    const first = await vitest(dir, ['a.spec.ts'], { FIXTURE_REUSE: '1' })
+    expect(first.code, first.output).toBe(0)
+    const run = reused()
+    expect(run).toBeDefined()
+    try {
+      const server = run!.servers[0]!
+      const templates = () =>
+        rows<{ datname: string; oid: number }>(
+          server.superuser.url,
+          "select datname, oid from pg_database where datname like 'pgrig\\_%' order by datname",
+        )
+      const before = await templates()
+      expect(before).toHaveLength(1)
+      const second = await vitest(dir, ['a.spec.ts'], { FIXTURE_REUSE: '1' })
+      expect(second.code, second.output).toBe(0)
+      expect(reused()?.servers[0]?.pid).toBe(server.pid)
+      expect(await templates()).toEqual(before)
+    } finally {
+      await teardownRun(run!.runId)
+    }
+  })
+
+  test('a broken migration stops the run with one line naming the file', async () => {
+    const broken = fixtureProject('vitest-project')
+    try {
+      fs.writeFileSync(
+        path.join(broken, 'migrations', '003_broken.sql'),
+        'alter table nope add column x int;',
+      )
+      const result = await vitest(broken, [], onServer())
+      expect(result.code).not.toBe(0)
+      expect(result.output).toContain(
+        'migration migrations/003_broken.sql failed: relation "nope" does not exist; fix the file and run again',
+      )
+      expect(result.output).not.toMatch(/template\.(js|ts):\d+/)
+    } finally {
+      fs.rmSync(broken, { recursive: true, force: true })
+    }
+  })
+})
