@@ -176,6 +176,28 @@ describe('transaction isolation', () => {
     expect(await count(outside)).toBe(0)
   })
 
+  test('COPY in and out pass through the session', async () => {
+    const sql = postgres(iso.url, { max: 1, onnotice: () => {} })
+    opened.push(sql)
+    const writable = await sql`copy accounts (name, balance) from stdin`.writable()
+    await new Promise<void>((resolve, reject) => {
+      writable.on('finish', resolve)
+      writable.on('error', reject)
+      writable.write('c1\t1\nc2\t2\n')
+      writable.end()
+    })
+    const app = await connect()
+    expect((await app.query('select name, balance from accounts order by name')).rows).toEqual([
+      { name: 'c1', balance: 1 },
+      { name: 'c2', balance: 2 },
+    ])
+    const chunks: Buffer[] = []
+    for await (const chunk of await sql`copy (select name from accounts order by name) to stdout`.readable()) {
+      chunks.push(chunk as Buffer)
+    }
+    expect(Buffer.concat(chunks).toString()).toBe('c1\nc2\n')
+  })
+
   test('a multi-statement query with BEGIN and COMMIT works as in autocommit', async () => {
     const app = await connect()
     await app.query(

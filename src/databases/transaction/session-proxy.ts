@@ -294,6 +294,12 @@ export class SessionProxy {
         fe.socket.destroy()
         return
       }
+      if ('dcfH'.includes(first.type)) {
+        // Copy messages after a COPY ended (postgres.js sends a CopyFail when its stream closes)
+        // and a lone Flush get no reply from the server either.
+        fe.queue.shift()
+        return
+      }
       if (this.broken) return this.reject(fe, pgError('08006', `the test session is gone (${this.broken})`))
       if (!this.testActive) {
         return this.reject(
@@ -377,9 +383,12 @@ export class SessionProxy {
     let failed = false
     let completed = 0
     let effects: Statement[] = []
-    const done = new Promise<void>((resolve) => {
+    let copyIn = (): void => {}
+    const copyStarted = new Promise<'copy'>((resolve) => (copyIn = () => resolve('copy')))
+    const done = new Promise<'done'>((resolve) => {
       this.sinks.push({
         message: (m) => {
+          if (m.type === 'G') copyIn()
           if (m.type === 'C' || m.type === 'I') completed++
           if (m.type === 'E') {
             failed = true
@@ -388,11 +397,13 @@ export class SessionProxy {
             fe.write(m.raw)
           }
         },
-        ready: () => resolve(),
+        ready: () => resolve('done'),
       })
     })
+    let extended = false
     for (;;) {
       const m = await fe.next()
+      extended ||= m?.type !== 'Q'
       if (!m || m.type === 'X') {
         // The client left mid-unit: close the unit so the session stays usable.
         this.backend.write(encode.sync())
@@ -406,6 +417,21 @@ export class SessionProxy {
       }
       this.backend.write(this.renamed(fe, m))
       if (m.type === 'Q' || m.type === 'S') break
+    }
+    if ((await Promise.race([done, copyStarted])) === 'copy') {
+      // COPY … FROM STDIN: the client's data belongs to this unit. The server ignores a Sync
+      // sent before the data, so an extended-protocol client sends another after CopyDone.
+      let copying = true
+      for (;;) {
+        const m = await fe.next()
+        if (!m) {
+          this.backend.write(copying ? encode.copyFail('the client disconnected') : encode.sync())
+          break
+        }
+        this.backend.write(m.raw)
+        if (m.type === 'c' || m.type === 'f') copying = false
+        if (!copying && (!extended || m.type === 'S')) break
+      }
     }
     await done
     if (effects.length > 0) this.applyEffects(fe, effects.slice(0, failed ? completed : effects.length))

@@ -92,6 +92,7 @@ export function startupParameters(body: Buffer): Record<string, string> {
 export const encode = {
   query: (text: string) => frame('Q', cstring(text)),
   sync: () => frame('S', Buffer.alloc(0)),
+  copyFail: (why: string) => frame('f', cstring(why)),
   authCleartext: () => frame('R', Buffer.from([0, 0, 0, 3])),
   authOk: () => frame('R', Buffer.from([0, 0, 0, 0])),
   parameterStatus: (name: string, value: string) =>
