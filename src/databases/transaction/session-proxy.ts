@@ -55,6 +55,7 @@ export class SessionProxy {
   private readonly frontends = new Set<Frontend>()
   private server: net.Server | undefined
   private testActive = false
+  private pendingBegin = false
   private txOwner: Frontend | null = null
   private statementSavepoint = false
   private backendStatus: Status = 'I'
@@ -100,13 +101,16 @@ export class SessionProxy {
     return run
   }
 
+  /**
+   * Costs no round trip: the test's BEGIN goes out with its first statement, so a test that
+   * never touches the database pays nothing, and now() is the time of that first statement.
+   */
   beginTest(): Promise<void> {
     return this.serial(async () => {
       this.assertUsable()
-      if (this.testActive) await this.exec('ROLLBACK')
-      const { error } = await this.exec('BEGIN')
-      if (error) throw new Error(`could not begin the test transaction: ${error.M}`)
+      if (this.testActive) await this.rollbackTest()
       this.testActive = true
+      this.pendingBegin = true
       this.txOwner = null
       this.statementSavepoint = false
     })
@@ -116,13 +120,29 @@ export class SessionProxy {
     return this.serial(async () => {
       this.assertUsable()
       const leftOpen = this.txOwner !== null
-      // Session-level advisory locks survive ROLLBACK; the next test must not inherit them.
-      await this.exec('ROLLBACK; SELECT pg_advisory_unlock_all()')
+      await this.rollbackTest()
       this.testActive = false
       this.txOwner = null
       this.statementSavepoint = false
       return { leftOpen }
     })
+  }
+
+  private async rollbackTest(): Promise<void> {
+    if (this.pendingBegin) {
+      this.pendingBegin = false
+      return
+    }
+    // Session-level advisory locks survive ROLLBACK; the next test must not inherit them.
+    const { error } = await this.exec('ROLLBACK; SELECT pg_advisory_unlock_all()')
+    if (error) throw new Error(`could not roll back the test transaction: ${error.M}`)
+  }
+
+  /** The test's BEGIN, sent ahead of the first statement that needs the transaction. */
+  private opening(): string {
+    if (!this.pendingBegin) return ''
+    this.pendingBegin = false
+    return 'BEGIN; '
   }
 
   async close(): Promise<void> {
@@ -157,6 +177,12 @@ export class SessionProxy {
 
   private send(raw: Buffer, sink?: Sink): void {
     if (sink) this.sinks.push(sink)
+    this.toBackend(raw)
+  }
+
+  /** Writes made in one turn of the event loop leave as one packet, not one per message. */
+  private toBackend(raw: Buffer): void {
+    corked(this.backend)
     this.backend.write(raw)
   }
 
@@ -374,7 +400,8 @@ export class SessionProxy {
       // Pipelined ahead of the unit: no extra round trip.
       this.send(
         encode.query(
-          this.statementSavepoint ? `RELEASE SAVEPOINT ${STMT}; SAVEPOINT ${STMT}` : `SAVEPOINT ${STMT}`,
+          this.opening() +
+            (this.statementSavepoint ? `RELEASE SAVEPOINT ${STMT}; SAVEPOINT ${STMT}` : `SAVEPOINT ${STMT}`),
         ),
         { message: () => {}, ready: () => {} },
       )
@@ -406,16 +433,16 @@ export class SessionProxy {
       extended ||= m?.type !== 'Q'
       if (!m || m.type === 'X') {
         // The client left mid-unit: close the unit so the session stays usable.
-        this.backend.write(encode.sync())
+        this.toBackend(encode.sync())
         break
       }
       if (m.type === 'Q' && multi) {
         const rewritten = this.rewriteMulti(readCStrings(m.body, 1).values[0] ?? '')
         effects = rewritten.effects
-        this.backend.write(encode.query(rewritten.text))
+        this.toBackend(encode.query(rewritten.text))
         break
       }
-      this.backend.write(this.renamed(fe, m))
+      this.toBackend(this.renamed(fe, m))
       if (m.type === 'Q' || m.type === 'S') break
     }
     if ((await Promise.race([done, copyStarted])) === 'copy') {
@@ -425,10 +452,10 @@ export class SessionProxy {
       for (;;) {
         const m = await fe.next()
         if (!m) {
-          this.backend.write(copying ? encode.copyFail('the client disconnected') : encode.sync())
+          this.toBackend(copying ? encode.copyFail('the client disconnected') : encode.sync())
           break
         }
-        this.backend.write(m.raw)
+        this.toBackend(m.raw)
         if (m.type === 'c' || m.type === 'f') copying = false
         if (!copying && (!extended || m.type === 'S')) break
       }
@@ -607,7 +634,7 @@ export class SessionProxy {
           }
         }
         if (this.txOwner === fe) return { tag: 'BEGIN' }
-        const { error } = await this.exec(`SAVEPOINT ${TX}`)
+        const { error } = await this.exec(`${this.opening()}SAVEPOINT ${TX}`)
         if (!error) this.txOwner = fe
         return fail(error, 'BEGIN')
       }
@@ -648,6 +675,19 @@ function explainError(m: Message): Buffer {
   })
 }
 
+const corkedStreams = new WeakSet<Duplex>()
+
+function corked(stream: Duplex): void {
+  if (corkedStreams.has(stream)) return
+  corkedStreams.add(stream)
+  stream.cork()
+  // After the promise jobs of this turn, so a whole unit read from one chunk goes out together.
+  setImmediate(() => {
+    corkedStreams.delete(stream)
+    stream.uncork()
+  })
+}
+
 function quoteText(text: string): string {
   return `'${text.replace(/'/g, "''")}'`
 }
@@ -684,7 +724,9 @@ class Frontend {
   }
 
   write(raw: Buffer): void {
-    if (!this.closed) this.socket.write(raw)
+    if (this.closed) return
+    corked(this.socket)
+    this.socket.write(raw)
   }
 
   wake(): void {
