@@ -283,10 +283,41 @@ describe('transaction isolation', () => {
   })
 })
 
-describe('transaction isolation refuses', () => {
-  test('a database pgrig did not create', async () => {
-    await using server = await startCluster({ name: 'txmode-guard' })
+describe('transaction isolation on a server that goes away', () => {
+  test('refuses a database pgrig did not create; after a restart the next test gets a fresh session', async () => {
+    await using server = await startCluster({ name: 'txmode-restart' })
     const error = await createTransactionIsolation({ url: server.url }).catch((e: unknown) => e)
     expect(isPgrigError(error) && error.code).toBe('E_UNSAFE_TARGET')
+
+    const admin = new pg.Client({ connectionString: server.superuser.url })
+    await admin.connect()
+    const name = workerDatabaseName(runId, 2)
+    await admin.query(`create database ${name} owner ${quoteIdentifier(server.user)}`)
+    await markOwned(admin, name, { runId, kind: 'worker' })
+    await admin.end()
+    const url = new URL(server.url)
+    url.pathname = `/${name}`
+    const iso = await createTransactionIsolation({ url: url.toString(), runId })
+    try {
+      await iso.beginTest()
+      const before = new pg.Client({ connectionString: iso.url })
+      before.on('error', () => {})
+      await before.connect()
+      await before.query('create table t (v int); insert into t values (1)')
+      await server.restart()
+      await expect(before.query('select 1')).rejects.toThrow()
+      expect(await iso.endTest()).toEqual({ leftOpen: false })
+
+      await iso.beginTest()
+      const after = new pg.Client({ connectionString: iso.url })
+      await after.connect()
+      // The table was part of the dropped transaction.
+      await expect(after.query('select * from t')).rejects.toThrow(/relation "t" does not exist/)
+      await after.query('select 1')
+      await after.end()
+      await iso.endTest()
+    } finally {
+      await iso.close()
+    }
   })
 })

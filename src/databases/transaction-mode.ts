@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import pg from 'pg'
 import { PgrigError } from '../errors.js'
 import { assertOwned, assertPostgresUrl } from './guard.js'
-import { SessionProxy, type ProxyAddress } from './transaction/session-proxy.js'
+import { SessionProxy, type Backend, type ProxyAddress } from './transaction/session-proxy.js'
 
 export interface TransactionIsolationOptions {
   /** URL of the per-worker database (`pgrig_<runId>_w<n>`, marked by pgrig). */
@@ -41,30 +41,12 @@ export async function createTransactionIsolation(
   options: TransactionIsolationOptions,
 ): Promise<TransactionIsolation> {
   assertPostgresUrl(options.url, 'url')
-  const client = new pg.Client({ connectionString: options.url })
-  client.on('error', () => {})
-  const parameters: Record<string, string> = {}
-  const connection = (client as unknown as { connection: ConnectionInternals }).connection
-  connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) => {
-    parameters[m.parameterName] = m.parameterValue
-  })
-  await client.connect()
-  let identity: { user: string; database: string }
-  try {
-    const { rows } = await client.query<{ user: string; database: string }>(
-      'select current_user as user, current_database() as database',
-    )
-    identity = rows[0] ?? { user: '', database: '' }
-    await assertOwned(client, identity.database, options.runId)
-  } catch (error) {
-    await client.end().catch(() => {})
-    throw error
-  }
-  // From here on pgrig speaks the protocol on this connection itself; node-postgres did the
-  // part that is hard to get right (authentication, TLS).
-  const stream = connection.stream
-  stream.removeAllListeners('data')
-  const proxy = new SessionProxy(stream, parameters, identity)
+  const first = await openSession(options)
+  const proxy = new SessionProxy(
+    first.backend,
+    first.identity,
+    async () => (await openSession(options)).backend,
+  )
   const address = await proxy.listen()
   const url = proxyUrl(address)
   const saved = new Map<string, string | undefined>()
@@ -112,6 +94,37 @@ export async function createTransactionIsolation(
     async close() {
       await proxy.close()
     },
+  }
+}
+
+/**
+ * Connects with node-postgres, which does the part that is hard to get right (authentication,
+ * TLS), checks the database is pgrig's, then takes the socket over: from here on pgrig speaks
+ * the protocol on it itself.
+ */
+async function openSession(
+  options: TransactionIsolationOptions,
+): Promise<{ backend: Backend; identity: { user: string; database: string } }> {
+  const client = new pg.Client({ connectionString: options.url })
+  client.on('error', () => {})
+  const parameters: Record<string, string> = {}
+  const connection = (client as unknown as { connection: ConnectionInternals }).connection
+  connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) => {
+    parameters[m.parameterName] = m.parameterValue
+  })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ user: string; database: string }>(
+      'select current_user as user, current_database() as database',
+    )
+    const identity = rows[0] ?? { user: '', database: '' }
+    await assertOwned(client, identity.database, options.runId)
+    const stream = connection.stream
+    stream.removeAllListeners('data')
+    return { backend: { stream, parameters }, identity }
+  } catch (error) {
+    await client.end().catch(() => {})
+    throw error
   }
 }
 

@@ -40,6 +40,13 @@ interface Exec {
   error: ErrorFields | null
 }
 
+export interface Backend {
+  /** A connection that finished startup and authentication, owned from here on by the proxy. */
+  stream: Duplex
+  /** The ParameterStatus values the server sent at startup, replayed to every client. */
+  parameters: Record<string, string>
+}
+
 export interface ProxyAddress {
   host: string
   port: number
@@ -49,7 +56,7 @@ export interface ProxyAddress {
 }
 
 export class SessionProxy {
-  private readonly reader = new MessageReader()
+  private reader = new MessageReader()
   private readonly sinks: Sink[] = []
   private chain: Promise<unknown> = Promise.resolve()
   private readonly frontends = new Set<Frontend>()
@@ -64,16 +71,33 @@ export class SessionProxy {
   readonly password = randomBytes(18).toString('base64url')
   address: ProxyAddress | undefined
 
+  private backend!: Duplex
+  private parameters: Record<string, string> = {}
+  private closed = false
+
   constructor(
-    private readonly backend: Duplex,
-    private readonly parameters: Record<string, string>,
+    backend: Backend,
     private readonly identity: { user: string; database: string },
+    /** Opens a new session when the server dropped the old one (a restart, a crash). */
+    private readonly reopen: () => Promise<Backend>,
   ) {
-    backend.on('data', (chunk: Buffer) => {
+    this.attach(backend)
+  }
+
+  private attach({ stream, parameters }: Backend): void {
+    this.backend = stream
+    this.parameters = parameters
+    this.reader = new MessageReader()
+    this.sinks.length = 0
+    this.broken = null
+    stream.on('data', (chunk: Buffer) => {
+      if (stream !== this.backend) return
       for (const m of this.reader.push(chunk)) this.dispatch(m)
     })
-    backend.on('error', () => {})
-    backend.on('close', () => this.fail('the server closed the test session'))
+    stream.on('error', () => {})
+    stream.on('close', () => {
+      if (stream === this.backend) this.fail('the server closed the test session')
+    })
   }
 
   async listen(): Promise<ProxyAddress> {
@@ -107,6 +131,12 @@ export class SessionProxy {
    */
   beginTest(): Promise<void> {
     return this.serial(async () => {
+      if (this.broken && !this.closed) {
+        // The test before saw the session die; this one starts on a fresh session.
+        this.attach(await this.reopen())
+        this.testActive = false
+        this.pendingBegin = false
+      }
       this.assertUsable()
       if (this.testActive) await this.rollbackTest()
       this.testActive = true
@@ -118,6 +148,12 @@ export class SessionProxy {
 
   endTest(): Promise<{ leftOpen: boolean }> {
     return this.serial(async () => {
+      if (this.broken && !this.closed) {
+        // The server dropped the session, and with it the test's transaction: nothing to undo.
+        this.testActive = false
+        this.txOwner = null
+        return { leftOpen: false }
+      }
       this.assertUsable()
       const leftOpen = this.txOwner !== null
       await this.rollbackTest()
@@ -146,6 +182,7 @@ export class SessionProxy {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     for (const fe of this.frontends) fe.socket.destroy()
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
     this.broken ??= 'closed'
