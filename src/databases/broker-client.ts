@@ -21,6 +21,11 @@ export class BrokerClient {
     return this.call<Lease>('POST', '/worker', { key })
   }
 
+  /** A route added by an integration (see BrokerRoutes). */
+  post<T>(path: string, input: Record<string, unknown> = {}): Promise<T> {
+    return this.call<T>('POST', path, input)
+  }
+
   stats(): Promise<PoolStats> {
     return this.call<PoolStats>('GET', '/stats')
   }

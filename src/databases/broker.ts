@@ -25,7 +25,14 @@ async function body(req: http.IncomingMessage): Promise<Record<string, unknown>>
   return text ? (JSON.parse(text) as Record<string, unknown>) : {}
 }
 
-export async function startBroker(pool: ClonePool, socketPath: string): Promise<Broker> {
+/** Extra routes the integrations add (a companion service's per-test reset, say). */
+export type BrokerRoutes = Record<string, (input: Record<string, unknown>) => Promise<unknown>>
+
+export async function startBroker(
+  pool: ClonePool,
+  socketPath: string,
+  routes: BrokerRoutes = {},
+): Promise<Broker> {
   fs.rmSync(socketPath, { force: true })
   const server = http.createServer(async (req, res) => {
     const reply = (status: number, value: unknown) => {
@@ -42,6 +49,8 @@ export async function startBroker(pool: ClonePool, socketPath: string): Promise<
       }
       if (req.url === '/worker') return reply(200, await pool.workerDatabase(String(input.key)))
       if (req.url === '/stats') return reply(200, pool.stats())
+      const route = routes[req.url ?? '']
+      if (route) return reply(200, (await route(input)) ?? {})
       reply(404, { code: 'E_BROKER', message: `no such broker route ${req.url}` })
     } catch (error) {
       const e = error as Error

@@ -7,6 +7,9 @@ import { dropLeftovers } from './leftovers.js'
 import { readLogSlice } from './log-slice.js'
 import { markerComment } from './names.js'
 import { ensureTemplate, type Template } from './template.js'
+import { privateRunRoot } from '../../test/support/run-root.js'
+
+privateRunRoot('clone-pool')
 
 let pgc: StartedCluster
 let template: Template

@@ -5,8 +5,8 @@ import { listRuns, readState } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
 import { resolveServer } from '../config/resolve.js'
 import type { ServerOptions } from '../config/schema.js'
-import { PgrigError } from '../errors.js'
 import { ClonePool, type Lease } from './clone-pool.js'
+import { assertExternalAllowed } from './guard.js'
 import { dropLeftovers } from './leftovers.js'
 import type { Migrations } from './migrations.js'
 import { ensureTemplate, type Template } from './template.js'
@@ -61,12 +61,7 @@ function serverOfRun(runId: string, name?: string): ServerInfo | undefined {
 
 async function resolveTarget(options: PgrigOptions): Promise<Server> {
   if (options.url !== undefined) {
-    if (!options.allowExternal) {
-      throw new PgrigError(
-        'E_EXTERNAL_SERVER',
-        'url points pgrig at a server it did not start; pass allowExternal: true to let it create its own databases there (it never touches existing ones)',
-      )
-    }
+    assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
     return { info: await connectExternal(resolveServer({ engine: 'external', url: options.url })) }
   }
   const fromRun = process.env.PGRIG_RUN_ID

@@ -6,6 +6,9 @@ import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { withClient } from './admin.js'
 import { withDatabase } from './names.js'
 import { ensureTemplate } from './template.js'
+import { privateRunRoot } from '../../test/support/run-root.js'
+
+privateRunRoot('template')
 
 let pgc: StartedCluster
 let dir: string

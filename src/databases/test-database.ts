@@ -26,13 +26,11 @@ export interface OpenTestDatabase extends TestDatabase {
   close(): Promise<void>
 }
 
-export async function openTestDatabase(
+/** A TestDatabase over a client someone else connects and ends. */
+export function testDatabaseOf(
   lease: Pick<Lease, 'name' | 'url' | 'adminUrl'>,
-): Promise<OpenTestDatabase> {
-  const client = new pg.Client({ connectionString: lease.url })
-  // Errors of an idle client (server restarted by a chaos test, say) surface on the next query instead.
-  client.on('error', () => {})
-  await client.connect()
+  client: pg.Client,
+): TestDatabase {
   const query = async <R extends Record<string, unknown>>(text: string, params?: unknown[]) =>
     (await client.query<R>(text, params)).rows
   return {
@@ -46,6 +44,20 @@ export async function openTestDatabase(
         strings.reduce((text, part, i) => `${text}$${i}${part}`),
         values,
       ),
-    close: () => client.end().catch(() => {}),
   }
+}
+
+export async function connectClient(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url })
+  // Errors of an idle client (server restarted by a chaos test, say) surface on the next query instead.
+  client.on('error', () => {})
+  await client.connect()
+  return client
+}
+
+export async function openTestDatabase(
+  lease: Pick<Lease, 'name' | 'url' | 'adminUrl'>,
+): Promise<OpenTestDatabase> {
+  const client = await connectClient(lease.url)
+  return { ...testDatabaseOf(lease, client), close: () => client.end().catch(() => {}) }
 }

@@ -8,6 +8,8 @@ export interface PgrigProvided {
   keepFailed: boolean
   runId: string
   templateName: string
+  /** Present when the plugin was asked for Redis: worker index i uses logical database i. */
+  redis?: { host: string; port: number; databases: number }
 }
 
 /** An error printed by a test runner as its one line, without a stack trace into pgrig. */

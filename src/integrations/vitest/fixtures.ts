@@ -1,19 +1,35 @@
+import type pg from 'pg'
 import { inject, test as base } from 'vitest'
-import { BrokerClient } from '../../databases/broker-client.js'
-import { readLogSlice } from '../../databases/log-slice.js'
-import { openTestDatabase, type TestDatabase } from '../../databases/test-database.js'
 import { redactUrl } from '../../cluster/server-info.js'
+import { BrokerClient } from '../../databases/broker-client.js'
+import type { Lease } from '../../databases/clone-pool.js'
+import { readLogSlice } from '../../databases/log-slice.js'
+import {
+  connectClient,
+  openTestDatabase,
+  testDatabaseOf,
+  type TestDatabase,
+} from '../../databases/test-database.js'
+import { createTruncateIsolation, type TruncateIsolation } from '../../databases/truncate-mode.js'
 import { PgrigError } from '../../errors.js'
+import type { PgrigProvided } from '../shared.js'
 import './provided.js'
 
+export interface TestRedis {
+  /** `redis://host:port/<index>`: this worker's logical database, flushed before each test. */
+  url: string
+  index: number
+}
+
 export interface PgrigFixtures {
-  /** A database no other test sees, migrated and seeded. */
+  /** A database no other test sees, migrated and seeded (`database` mode), or the worker's database reset for this test. */
   db: TestDatabase
+  redis: TestRedis
 }
 
 let broker: BrokerClient | undefined
 
-function connect(): { broker: BrokerClient; provided: ReturnType<typeof inject<'pgrig'>> } {
+function connect(): { broker: BrokerClient; provided: PgrigProvided } {
   const provided = inject('pgrig')
   if (!provided) {
     throw new PgrigError(
@@ -25,8 +41,44 @@ function connect(): { broker: BrokerClient; provided: ReturnType<typeof inject<'
   return { broker, provided }
 }
 
+/** The worker slot: reused by later workers, never by two at once. */
+const slot = () => process.env.VITEST_POOL_ID ?? '1'
+
+/** Per worker process: its long-lived database and what resets it between tests. */
+let worker: { lease: Lease; client: pg.Client; truncate?: TruncateIsolation | undefined } | undefined
+
+async function workerState(broker: BrokerClient, provided: PgrigProvided) {
+  const lease = await broker.workerDatabase(slot())
+  if (worker?.lease.name !== lease.name) {
+    const client = await connectClient(lease.url)
+    const truncate =
+      provided.isolation === 'truncate'
+        ? await createTruncateIsolation({ url: lease.url, runId: provided.runId })
+        : undefined
+    worker = { lease, client, truncate }
+  }
+  return { ...worker, lease: { ...worker.lease, logOffset: lease.logOffset } }
+}
+
 interface FailedError {
   message?: string
+}
+
+function attachForensics(
+  task: { name: string; result?: { state?: string; errors?: unknown[] } },
+  lease: Lease,
+  keep: boolean,
+): void {
+  const notes: string[] = []
+  if (keep) {
+    const line = `pgrig: kept database ${lease.name} of failed test "${task.name}": ${lease.url}`
+    notes.push(line.replace(lease.url, redactUrl(lease.url)))
+    console.error(line)
+  }
+  const log = readLogSlice(lease.logFile, lease.logOffset).trimEnd()
+  if (log) notes.push(`pgrig: server log during this test:\n${log}`)
+  const first = task.result?.errors?.[0] as FailedError | undefined
+  if (first && notes.length) first.message = `${first.message ?? ''}\n\n${notes.join('\n')}`
 }
 
 function extend() {
@@ -34,10 +86,17 @@ function extend() {
     db: async ({ task }, use) => {
       const { broker, provided } = connect()
       if (provided.isolation !== 'database') {
-        throw new PgrigError(
-          'E_USAGE',
-          `isolation '${provided.isolation}' is not available in this build; use isolation: 'database'`,
-        )
+        const state = await workerState(broker, provided)
+        if (state.truncate) await state.truncate.reset()
+        const inTransaction = provided.isolation === 'transaction'
+        if (inTransaction) await state.client.query('begin')
+        try {
+          await use(testDatabaseOf(state.lease, state.client))
+        } finally {
+          if (inTransaction) await state.client.query('rollback').catch(() => {})
+          if (task.result?.state === 'fail') attachForensics(task, state.lease, false)
+        }
+        return
       }
       const lease = await broker.acquire()
       let db: Awaited<ReturnType<typeof openTestDatabase>> | undefined
@@ -48,20 +107,23 @@ function extend() {
         await db?.close()
         const failed = task.result?.state === 'fail'
         const keep = failed && provided.keepFailed
-        if (failed) {
-          const notes: string[] = []
-          if (keep) {
-            const line = `pgrig: kept database ${lease.name} of failed test "${task.name}": ${lease.url}`
-            notes.push(line.replace(lease.url, redactUrl(lease.url)))
-            console.error(line)
-          }
-          const log = readLogSlice(lease.logFile, lease.logOffset).trimEnd()
-          if (log) notes.push(`pgrig: server log during this test:\n${log}`)
-          const first = task.result?.errors?.[0] as FailedError | undefined
-          if (first && notes.length) first.message = `${first.message ?? ''}\n\n${notes.join('\n')}`
-        }
+        if (failed) attachForensics(task, lease, keep)
         await broker.release(lease.name, { keep })
       }
+    },
+    // eslint-disable-next-line no-empty-pattern -- Vitest reads a fixture's dependencies from this pattern
+    redis: async ({}, use) => {
+      const { broker, provided } = connect()
+      if (!provided.redis) {
+        throw new PgrigError(
+          'E_USAGE',
+          'the redis fixture needs Redis: pass redis: true to pgrig() in vitest.config',
+        )
+      }
+      const { host, port, databases } = provided.redis
+      const index = (Number(slot()) % (databases - 1)) + 1
+      await broker.post('/redis/flush', { index })
+      await use({ url: `redis://${host.includes(':') ? `[${host}]` : host}:${port}/${index}`, index })
     },
   })
 }

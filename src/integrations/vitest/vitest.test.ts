@@ -1,53 +1,26 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
 import { withClient } from '../../databases/admin.js'
 import { markerComment } from '../../databases/names.js'
+import { fixtureProject, repoRoot, runIn } from '../../../test/support/fixture-project.js'
+import { privateRunRoot } from '../../../test/support/run-root.js'
 
-const repo = fileURLToPath(new URL('../../..', import.meta.url))
-const vitestBin = path.join(repo, 'node_modules', 'vitest', 'vitest.mjs')
+privateRunRoot('vitest')
 
-/** A copy of the fixture project that resolves `pgrig` to this checkout, as an installed package would. */
-export function fixtureProject(name: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pgrig-${name}-`))
-  fs.cpSync(path.join(repo, 'test', 'fixtures', name), dir, { recursive: true })
-  fs.mkdirSync(path.join(dir, 'node_modules'))
-  fs.symlinkSync(repo, path.join(dir, 'node_modules', 'pgrig'))
-  fs.symlinkSync(path.join(repo, 'node_modules', 'vitest'), path.join(dir, 'node_modules', 'vitest'))
-  return dir
-}
+const vitestBin = path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs')
 
 interface Result {
   code: number
   output: string
-  tests: { test: string; name: string; pid: number }[]
+  tests: { test: string; name: string; pid?: number }[]
 }
 
-function vitest(dir: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const out = path.join(dir, `out-${Date.now()}-${Math.random()}.jsonl`)
-  fs.writeFileSync(out, '')
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [vitestBin, 'run', ...args], {
-      cwd: dir,
-      env: { ...process.env, FIXTURE_OUT: out, CI: 'true', NO_COLOR: '1', ...env },
-    })
-    let output = ''
-    child.stdout.on('data', (c: Buffer) => (output += c))
-    child.stderr.on('data', (c: Buffer) => (output += c))
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const tests = fs
-        .readFileSync(out, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as Result['tests'][number])
-      resolve({ code: code ?? -1, output, tests })
-    })
-  })
+async function vitest(dir: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const ran = await runIn(dir, [process.execPath, vitestBin, 'run', ...args], env)
+  return { code: ran.code, output: ran.output, tests: ran.records }
 }
 
 const rows = <T>(url: string, sql: string) => withClient(url, async (c) => (await c.query(sql)).rows as T[])
@@ -166,6 +139,22 @@ describe('pgrig/vitest', () => {
     const runIds = new Set(tests.map((t) => /^pgrig_([a-z0-9]+)_\d+$/.exec(t.name)?.[1]))
     expect(runIds.size).toBe(1)
     expect(new Set(tests.map((t) => t.name)).size).toBe(6)
+  })
+
+  test('truncate and transaction modes reset the worker database between tests; redis is flushed per test', async () => {
+    const [truncate, transaction] = await Promise.all([
+      vitest(dir, ['modes.spec.ts'], { ...onServer(), FIXTURE_ISOLATION: 'truncate', FIXTURE_REDIS: '1' }),
+      vitest(dir, ['modes.spec.ts', '--pool', 'threads'], {
+        ...onServer(),
+        FIXTURE_ISOLATION: 'transaction',
+      }),
+    ])
+    expect(truncate.code, truncate.output).toBe(0)
+    expect(truncate.output).toMatch(/Tests\s+4 passed/)
+    expect(transaction.code, transaction.output).toBe(0)
+    expect(transaction.output).toMatch(/Tests\s+2 passed/)
+    // Worker databases go with their runs.
+    expect((await pgrigDatabases()).filter((d) => /_w\d+$/.test(d.datname))).toEqual([])
   })
 
   test('a broken migration stops the run with one line naming the file', async () => {

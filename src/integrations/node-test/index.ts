@@ -1,0 +1,33 @@
+import { after, afterEach, before, beforeEach } from 'node:test'
+import { startSession, type PgrigOptions, type Session } from '../../databases/session.js'
+import { CurrentDatabase } from '../current-database.js'
+import { oneLine } from '../shared.js'
+
+export type { PgrigOptions } from '../../databases/session.js'
+export type { TestDatabase } from '../../databases/test-database.js'
+
+/**
+ * Call once at the top of a node:test file: every test in the file gets its own database behind
+ * the returned handle. node:test runs each file in its own process, so run the suite under
+ * `pgrig run -- node --test` to share one server (and one template) between files.
+ */
+export function usePgrig(options: PgrigOptions = {}): CurrentDatabase {
+  const current = new CurrentDatabase()
+  let session: Session | undefined
+  before(async () => {
+    session = await startSession({ pool: { size: 2 }, ...options }).catch((error: unknown) => {
+      throw oneLine(error)
+    })
+  })
+  beforeEach(async () => {
+    await current.open(await session!.acquire())
+  })
+  afterEach(async () => {
+    const lease = await current.close()
+    if (lease) session?.pool.release(lease.name)
+  })
+  after(async () => {
+    await session?.close()
+  })
+  return current
+}

@@ -1,0 +1,59 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { withClient } from '../databases/admin.js'
+import { fixtureProject, repoRoot, runIn } from '../../test/support/fixture-project.js'
+import { privateRunRoot } from '../../test/support/run-root.js'
+
+privateRunRoot('runners')
+
+let pgc: StartedCluster
+const dirs: string[] = []
+beforeAll(async () => {
+  pgc = await startCluster({ name: 'runners', quiet: true })
+})
+afterAll(async () => {
+  await pgc?.stop()
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const clonesLeft = () =>
+  withClient(
+    pgc.superuser.url,
+    async (c) =>
+      (
+        await c.query(
+          "select datname from pg_database where datname like 'pgrig\\_%' and datname not like 'pgrig\\_tpl\\_%'",
+        )
+      ).rows,
+  )
+
+describe('other runners', () => {
+  test('node:test: usePgrig gives every test its own migrated, seeded database; files share the server', async () => {
+    const dir = fixtureProject('node-test-project')
+    dirs.push(dir)
+    const ran = await runIn(dir, [process.execPath, '--test', 'a.test.mjs', 'b.test.mjs'], {
+      PGRIG_RUN_ID: pgc.runId,
+    })
+    expect(ran.code, ran.output).toBe(0)
+    expect(ran.records.map((r) => r.test).sort()).toEqual(['a1', 'a2', 'b1', 'b2'])
+    expect(new Set(ran.records.map((r) => r.name)).size).toBe(4)
+    expect(await clonesLeft()).toEqual([])
+  })
+
+  test('Jest: globalSetup serves every worker from one pool; useTestDatabase hands each test a database', async () => {
+    const dir = fixtureProject('jest-project')
+    dirs.push(dir)
+    const jest = path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js')
+    const ran = await runIn(dir, [process.execPath, '--experimental-vm-modules', jest, '--maxWorkers=2'], {
+      PGRIG_RUN_ID: pgc.runId,
+    })
+    expect(ran.code, ran.output).toBe(0)
+    expect(ran.records.map((r) => r.test).sort()).toEqual(['a1', 'a2', 'b1', 'b2'])
+    expect(new Set(ran.records.map((r) => r.name)).size).toBe(4)
+    // One pool for both worker processes: one run id in every clone name.
+    expect(new Set(ran.records.map((r) => r.name.split('_')[1])).size).toBe(1)
+    expect(await clonesLeft()).toEqual([])
+  })
+})
