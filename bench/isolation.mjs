@@ -347,7 +347,7 @@ async function pgrigRows() {
     })
     row('pgrig database mode (clone per test, pool)', { overhead: stats(overhead).p50, wall })
     extras.push({
-      name: 'first connection to a fresh clone, p50 (ms; part of the database-mode overhead)',
+      name: 'new connection to the clone (SCRAM over TCP), p50 (ms; part of the database-mode overhead)',
       value: fmt(stats(firstConnect).p50),
     })
     const pressed = stats(suiteAcquire)
