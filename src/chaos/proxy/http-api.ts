@@ -118,6 +118,8 @@ export class ToxiproxyApi implements AsyncDisposable {
       upstream: spec.upstream,
       listen: typeof spec.listen === 'string' && spec.listen ? spec.listen : '127.0.0.1:0',
       enabled: typeof spec.enabled === 'boolean' ? spec.enabled : enabledDefault,
+      // Toxiproxy proxies carry any protocol
+      protocol: 'tcp',
     })
     this.proxies.set(proxy.name, proxy)
     return proxy

@@ -61,8 +61,13 @@ export class Link {
     this.upstream.stop()
     this.downstream.stop()
     for (const socket of [this.client, this.server]) {
-      if (how === 'reset' && !socket.destroyed) socket.resetAndDestroy()
-      else if (!socket.destroyed) socket.destroy()
+      if (socket.destroyed) continue
+      if (how === 'reset') socket.resetAndDestroy()
+      else {
+        // end() lets bytes already written (an injected FATAL error) reach the peer first
+        socket.end()
+        setTimeout(() => socket.destroy(), 1000).unref()
+      }
     }
     this.onClose?.()
   }

@@ -3,6 +3,8 @@ import { PgrigError } from '../../errors.js'
 import { joinHostPort, proxiedUrl, splitHostPort } from './address.js'
 import { Link, type LinkHost } from './link.js'
 import { buildToxic, mergeAttributes, ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
+import { PgSession } from './pg/session.js'
+import { StatementFault, type StatementFaultSpec } from './pg/statement-faults.js'
 import './toxics/index.js'
 
 /** Anything with a host and port: a `StartedCluster`, `{host, port}`, or with a `url` to rewrite. */
@@ -19,6 +21,11 @@ export interface ProxyOptions {
   /** `host:port` to listen on; port 0 (the default) picks a free port. */
   listen?: string
   enabled?: boolean
+  /**
+   * `postgres` (the default) follows the wire protocol so statement faults can act;
+   * `tcp` passes bytes without looking at them (any other protocol).
+   */
+  protocol?: 'postgres' | 'tcp'
 }
 
 export interface ProxyJson {
@@ -64,9 +71,12 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   private readonly links = new Set<Link>()
   private readonly streams: Record<Stream, Toxic[]> = { upstream: [], downstream: [] }
   private closed = false
+  private statementFaults: StatementFault[] = []
+  readonly protocol: 'postgres' | 'tcp'
 
   /** @internal use createProxy() */
   constructor(options: ProxyOptions) {
+    this.protocol = options.protocol ?? 'postgres'
     this.name = options.name ?? `proxy_${++unnamed}`
     this.target = resolveUpstream(options.upstream)
     const listen = splitHostPort(options.listen ?? '127.0.0.1:0')
@@ -189,8 +199,38 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
     await closing
   }
 
-  /** Removes every toxic and enables the proxy again. */
+  /**
+   * Adds a PostgreSQL-aware fault: an injected error, a delay, or an ambiguous commit for the
+   * statements it matches, on open and new connections. Statements inside TLS cannot be read:
+   * connect to the proxy with `sslmode=disable` for these (network toxics work either way).
+   */
+  addStatementFault(spec: StatementFaultSpec): StatementFault {
+    if (this.protocol !== 'postgres') {
+      throw new PgrigError(
+        'E_USAGE',
+        `proxy ${this.name} passes raw TCP; create it with protocol: 'postgres' for statement faults`,
+      )
+    }
+    const fault = new StatementFault(spec)
+    this.statementFaults = [...this.statementFaults, fault]
+    return fault
+  }
+
+  removeStatementFault(fault: StatementFault | string): void {
+    this.statementFaults = this.statementFaults.filter((f) => f !== fault && f.name !== fault)
+  }
+
+  /** Statement faults still in force (spent `times` ones drop out). */
+  listStatementFaults(): readonly StatementFault[] {
+    if (this.statementFaults.some((f) => f.exhausted)) {
+      this.statementFaults = this.statementFaults.filter((f) => !f.exhausted)
+    }
+    return this.statementFaults
+  }
+
+  /** Removes every toxic and statement fault and enables the proxy again. */
   async reset(): Promise<void> {
+    this.statementFaults = []
     this.streams.upstream = []
     this.streams.downstream = []
     this.toxicsChanged()
@@ -221,7 +261,16 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
 
   private accept(client: net.Socket): void {
     const server = net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true })
-    const link = new Link(this, client, server)
+    let link: Link | undefined = undefined
+    const session =
+      this.protocol === 'postgres'
+        ? new PgSession({
+            faults: () => this.listStatementFaults(),
+            toClient: (bytes) => client.write(bytes),
+            cut: () => link?.close('end'),
+          })
+        : undefined
+    link = new Link(this, client, server, session)
     this.links.add(link)
     link.onClose = () => this.links.delete(link)
   }
