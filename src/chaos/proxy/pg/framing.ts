@@ -85,7 +85,9 @@ export class Framing {
       this.head = Buffer.concat([this.head, data.subarray(0, take)])
       data = data.subarray(take)
       if (this.head.length < 5) return
-      this.skip = 1 + this.head.readUInt32BE(1) - 5
+      const total = 1 + this.head.readUInt32BE(1)
+      this.seen(this.head[0]!, this.head, 0, total, false)
+      this.skip = total - 5
       this.head = null
     }
     if (this.skip > 0) {
