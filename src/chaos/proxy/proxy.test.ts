@@ -2,6 +2,7 @@ import net from 'node:net'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { serveToxiproxyApi } from './http-api.js'
 import { createProxy, type ChaosProxy } from './proxy.js'
 
 let cluster: StartedCluster
@@ -186,5 +187,39 @@ describe('down, up and reset', () => {
     p.addToxic({ type: 'latency' })
     expect(() => p.addToxic({ type: 'latency' })).toThrow('toxic already exists')
     expect(() => p.removeToxic('missing')).toThrow('toxic not found')
+  })
+})
+
+describe('upstreams that are not a pgrig cluster', () => {
+  test('host:port works; url then says to use proxiedUrl; a bad address is one clear error', async () => {
+    const p = await createProxy({ upstream: `127.0.0.1:${cluster.port}` })
+    proxies.push(p)
+    expect(() => p.url).toThrow(/proxiedUrl/)
+    await expect(createProxy({ upstream: 'nowhere' })).rejects.toThrow(/not host:port or a postgres:\/\/ URL/)
+  })
+
+  test('any protocol passes through, in tcp mode and in postgres mode (which stops reading)', async () => {
+    const api = await serveToxiproxyApi({ port: 0 })
+    try {
+      for (const protocol of ['tcp', 'postgres'] as const) {
+        const p = await createProxy({ upstream: { host: '127.0.0.1', port: api.port }, protocol })
+        proxies.push(p)
+        const response = await fetch(`http://127.0.0.1:${p.port}/version`)
+        expect(await response.json()).toHaveProperty('version')
+      }
+    } finally {
+      await api.close()
+    }
+  })
+
+  test('latency jitter stays within latency ± jitter', async () => {
+    const p = await proxy()
+    const client = await connect(p.url)
+    p.addToxic({ type: 'latency', attributes: { latency: 100, jitter: 50 } })
+    for (let i = 0; i < 4; i++) {
+      const { ms } = await timed(() => client.query('select 1'))
+      expect(ms).toBeGreaterThanOrEqual(45)
+      expect(ms).toBeLessThan(150 + 400)
+    }
   })
 })

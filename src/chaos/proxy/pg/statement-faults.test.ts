@@ -150,6 +150,23 @@ describe('injected errors (postgres.js)', () => {
     expect(await sql.unsafe('select 8 as eight').simple()).toEqual([{ eight: 8 }])
   })
 
+  test('pipelined queries on one connection: only the matching one fails, the rest keep their answers', async () => {
+    const proxy = await proxyFor()
+    const sql = postgresJs(proxy.url)
+    await sql`select 1`
+    proxy.addStatementFault({ type: 'error', code: '40001', match: /select \$1::int \+ 100/ })
+    const results = await Promise.all(
+      [1, 2, 3, 4, 5].map((n) =>
+        (n === 3 ? sql`select ${n}::int + 100 as v` : sql`select ${n}::int as v`).then(
+          (rows) => rows[0]!.v as number,
+          (e: { code: string }) => e.code,
+        ),
+      ),
+    )
+    expect(results).toEqual([1, 2, '40001', 4, 5])
+    expect(await sql`select 6::int as v`).toEqual([{ v: 6 }])
+  })
+
   test('57P01 closes the connection as a real admin shutdown does; postgres.js reconnects', async () => {
     const proxy = await proxyFor()
     const sql = postgresJs(proxy.url)
