@@ -1,7 +1,8 @@
 /**
  * Chaos proxy overhead: the same PostgreSQL server reached directly and through pgrig's proxy
  * with no toxics (in `postgres` mode, which follows message boundaries so statement faults can be
- * added to open connections, and in raw `tcp` mode), side by side in one run:
+ * added to open connections, and in raw `tcp` mode), and through a bare `socket.pipe` relay in
+ * the same process (the floor for any in-process relay), side by side in one run:
  *   - latency of one `SELECT 1` round trip on one connection (p50, p99, and added versus direct)
  *   - throughput of a pgbench-style select-only loop (`SELECT abalance FROM pgbench_accounts
  *     WHERE aid = $1`, prepared, random aid) over several connections for a fixed time
@@ -12,10 +13,11 @@
  * (default 4). The proxy runs in this process, as it does in a test, so it shares the event loop
  * with the clients; other load on the machine shows up directly in the numbers.
  */
+import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
-import { createProxy } from '../dist/chaos/index.js'
+import { createProxy, proxiedUrl } from '../dist/chaos/index.js'
 import { startCluster } from '../dist/index.js'
 
 const { values: args } = parseArgs({
@@ -106,17 +108,32 @@ try {
   await setup.query(`CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
     INSERT INTO pgbench_accounts SELECT g, 1, 0, '' FROM generate_series(1, ${ACCOUNTS}) g; ANALYZE pgbench_accounts`)
   await setup.end()
+  // the floor for any relay living in the test process: two sockets piped, nothing else
+  const bare = net.createServer((client) => {
+    const server = net.connect(cluster.port, cluster.host)
+    for (const socket of [client, server]) {
+      socket.setNoDelay(true)
+      socket.on('error', () => undefined)
+    }
+    client.pipe(server).pipe(client)
+  })
+  await new Promise((resolve) => bare.listen(0, '127.0.0.1', resolve))
   const pgProxy = await createProxy({ upstream: cluster })
   const tcpProxy = await createProxy({ upstream: cluster, protocol: 'tcp' })
   const paths = [
     { name: 'direct', url: cluster.url },
     { name: 'proxy (postgres mode)', url: pgProxy.url },
     { name: 'proxy (tcp mode)', url: tcpProxy.url },
+    {
+      name: 'bare socket.pipe relay',
+      url: proxiedUrl(cluster.url, { host: '127.0.0.1', port: bare.address().port }),
+    },
   ]
   const lat = await latencies(paths)
   const tps = await throughputs(paths)
   await pgProxy.close()
   await tcpProxy.close()
+  bare.close()
 
   const directP50 = quantile(lat[0], 0.5)
   const directP99 = quantile(lat[0], 0.99)
@@ -125,16 +142,16 @@ try {
     `\nchaos proxy overhead: ${ROUND_TRIPS} SELECT 1 round trips per path; select-only loop ${SECONDS} s x ${CLIENTS} clients per path\n`,
   )
   console.log(
-    '| path                  | p50 µs | p99 µs | added p50 µs | added p99 µs |     tps | % of direct |',
+    '| path                   | p50 µs | p99 µs | added p50 µs | added p99 µs |     tps | % of direct |',
   )
   console.log(
-    '|-----------------------|-------:|-------:|-------------:|-------------:|--------:|------------:|',
+    '|------------------------|-------:|-------:|-------------:|-------------:|--------:|------------:|',
   )
   paths.forEach((path, i) => {
     const p50 = quantile(lat[i], 0.5)
     const p99 = quantile(lat[i], 0.99)
     console.log(
-      `| ${path.name.padEnd(21)} | ${fmt(p50)}| ${fmt(p99)}| ${fmt(p50 - directP50).padStart(12)} | ${fmt(p99 - directP99).padStart(12)} | ${fmt(tps[i])} | ${((100 * tps[i]) / tps[0]).toFixed(1).padStart(10)}% |`,
+      `| ${path.name.padEnd(22)} | ${fmt(p50)}| ${fmt(p99)}| ${fmt(p50 - directP50).padStart(12)} | ${fmt(p99 - directP99).padStart(12)} | ${fmt(tps[i])} | ${((100 * tps[i]) / tps[0]).toFixed(1).padStart(10)}% |`,
     )
   })
   const added = quantile(lat[1], 0.5) - directP50
