@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander'
 import { isPgrigError } from '../errors.js'
+import { registerChaos } from './commands/chaos.js'
 import { registerDoctor } from './commands/doctor.js'
 import { registerDown } from './commands/down.js'
 import { registerEnv } from './commands/env.js'
@@ -22,6 +23,7 @@ registerEnv(program)
 registerDown(program)
 registerDoctor(program)
 registerInstall(program)
+registerChaos(program)
 
 try {
   await program.parseAsync(process.argv)

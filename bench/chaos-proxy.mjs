@@ -1,0 +1,165 @@
+/**
+ * Chaos proxy overhead: the same PostgreSQL server reached directly and through pgrig's proxy
+ * with no toxics (in `postgres` mode, which follows message boundaries so statement faults can be
+ * added to open connections, and in raw `tcp` mode), and through a bare `socket.pipe` relay in
+ * the same process (the floor for any in-process relay), side by side in one run:
+ *   - latency of one `SELECT 1` round trip on one connection (p50, p99, and added versus direct)
+ *   - throughput of a pgbench-style select-only loop (`SELECT abalance FROM pgbench_accounts
+ *     WHERE aid = $1`, prepared, random aid) over several connections for a fixed time
+ * Targets: added p50 <= 100 µs, throughput >= 90% of direct.
+ *
+ * Run: `npm run bench:chaos` (builds dist/, then `node bench/chaos-proxy.mjs`);
+ * `--round-trips N` (default 5000 per path), `--seconds S` (default 9 one-second rounds per path, taken in turn; the median round counts), `--clients C`
+ * (default 4). The proxy runs in this process, as it does in a test, so it shares the event loop
+ * with the clients; other load on the machine shows up directly in the numbers.
+ */
+import net from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import pg from 'pg'
+import { createProxy, proxiedUrl } from '../dist/chaos/index.js'
+import { startCluster } from '../dist/index.js'
+
+const { values: args } = parseArgs({
+  options: {
+    'round-trips': { type: 'string', default: '5000' },
+    seconds: { type: 'string', default: '9' },
+    clients: { type: 'string', default: '4' },
+  },
+})
+const ROUND_TRIPS = Number(args['round-trips'])
+const SECONDS = Number(args.seconds)
+const CLIENTS = Number(args.clients)
+const ACCOUNTS = 100_000
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+
+async function connect(url) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  return client
+}
+
+/** Round trips in interleaved blocks, so drift in machine load hits every path alike. */
+async function latencies(paths) {
+  const clients = await Promise.all(paths.map((p) => connect(p.url)))
+  const samples = paths.map(() => [])
+  for (const client of clients) for (let i = 0; i < 200; i++) await client.query('SELECT 1')
+  const block = 250
+  for (let done = 0; done < ROUND_TRIPS; done += block) {
+    for (let p = 0; p < paths.length; p++) {
+      for (let i = 0; i < block; i++) {
+        const start = performance.now()
+        await clients[p].query('SELECT 1')
+        samples[p].push((performance.now() - start) * 1000)
+      }
+    }
+  }
+  await Promise.all(clients.map((c) => c.end()))
+  return samples.map((s) => s.sort((a, b) => a - b))
+}
+
+/** Transactions in `seconds` over CLIENTS connections (already open). */
+async function selectOnly(clients, seconds) {
+  const deadline = performance.now() + seconds * 1000
+  let transactions = 0
+  await Promise.all(
+    clients.map(async (client) => {
+      const query = {
+        name: 'select_only',
+        text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1',
+        values: [0],
+      }
+      while (performance.now() < deadline) {
+        query.values[0] = 1 + Math.floor(Math.random() * ACCOUNTS)
+        await client.query(query)
+        transactions++
+      }
+    }),
+  )
+  return transactions
+}
+
+/**
+ * Median tps per path over one-second rounds taken in turn, so drift and bursts of load from
+ * other processes hit every path alike and a single burst does not decide the figure.
+ */
+async function throughputs(paths) {
+  const pools = await Promise.all(
+    paths.map((p) => Promise.all(Array.from({ length: CLIENTS }, () => connect(p.url)))),
+  )
+  for (const pool of pools) await selectOnly(pool, 0.3)
+  const rounds = paths.map(() => [])
+  for (let round = 0; round < SECONDS; round++) {
+    for (let p = 0; p < paths.length; p++) rounds[p].push(await selectOnly(pools[p], 1))
+  }
+  await Promise.all(pools.flat().map((c) => c.end()))
+  return rounds.map((r) =>
+    quantile(
+      r.sort((a, b) => a - b),
+      0.5,
+    ),
+  )
+}
+
+const cluster = await startCluster({ name: 'bench-chaos' })
+try {
+  const setup = await connect(cluster.url)
+  await setup.query(`CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
+    INSERT INTO pgbench_accounts SELECT g, 1, 0, '' FROM generate_series(1, ${ACCOUNTS}) g; ANALYZE pgbench_accounts`)
+  await setup.end()
+  // the floor for any relay living in the test process: two sockets piped, nothing else
+  const bare = net.createServer((client) => {
+    const server = net.connect(cluster.port, cluster.host)
+    for (const socket of [client, server]) {
+      socket.setNoDelay(true)
+      socket.on('error', () => undefined)
+    }
+    client.pipe(server).pipe(client)
+  })
+  await new Promise((resolve) => bare.listen(0, '127.0.0.1', resolve))
+  const pgProxy = await createProxy({ upstream: cluster })
+  const tcpProxy = await createProxy({ upstream: cluster, protocol: 'tcp' })
+  const paths = [
+    { name: 'direct', url: cluster.url },
+    { name: 'proxy (postgres mode)', url: pgProxy.url },
+    { name: 'proxy (tcp mode)', url: tcpProxy.url },
+    {
+      name: 'bare socket.pipe relay',
+      url: proxiedUrl(cluster.url, { host: '127.0.0.1', port: bare.address().port }),
+    },
+  ]
+  const lat = await latencies(paths)
+  const tps = await throughputs(paths)
+  await pgProxy.close()
+  await tcpProxy.close()
+  bare.close()
+
+  const directP50 = quantile(lat[0], 0.5)
+  const directP99 = quantile(lat[0], 0.99)
+  const fmt = (n) => n.toFixed(0).padStart(7)
+  console.log(
+    `\nchaos proxy overhead: ${ROUND_TRIPS} SELECT 1 round trips per path; select-only loop ${SECONDS} s x ${CLIENTS} clients per path\n`,
+  )
+  console.log(
+    '| path                   | p50 µs | p99 µs | added p50 µs | added p99 µs |     tps | % of direct |',
+  )
+  console.log(
+    '|------------------------|-------:|-------:|-------------:|-------------:|--------:|------------:|',
+  )
+  paths.forEach((path, i) => {
+    const p50 = quantile(lat[i], 0.5)
+    const p99 = quantile(lat[i], 0.99)
+    console.log(
+      `| ${path.name.padEnd(22)} | ${fmt(p50)}| ${fmt(p99)}| ${fmt(p50 - directP50).padStart(12)} | ${fmt(p99 - directP99).padStart(12)} | ${fmt(tps[i])} | ${((100 * tps[i]) / tps[0]).toFixed(1).padStart(10)}% |`,
+    )
+  })
+  const added = quantile(lat[1], 0.5) - directP50
+  const ratio = tps[1] / tps[0]
+  console.log(
+    `\ntargets (postgres mode): added p50 ${added.toFixed(0)} µs <= 100 µs: ${added <= 100 ? 'met' : 'NOT met'}; ` +
+      `throughput ${(100 * ratio).toFixed(1)}% >= 90%: ${ratio >= 0.9 ? 'met' : 'NOT met'}`,
+  )
+} finally {
+  await cluster.stop()
+}

@@ -1,0 +1,303 @@
+import net from 'node:net'
+import { PgrigError } from '../../errors.js'
+import { joinHostPort, proxiedUrl, splitHostPort } from './address.js'
+import { Link, type LinkHost } from './link.js'
+import { buildToxic, mergeAttributes, ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
+import { PgSession } from './pg/session.js'
+import { StatementFault, type StatementFaultSpec } from './pg/statement-faults.js'
+import './toxics/index.js'
+
+/** Anything with a host and port: a `StartedCluster`, `{host, port}`, or with a `url` to rewrite. */
+export interface UpstreamTarget {
+  host: string
+  port: number
+  url?: string
+}
+
+export interface ProxyOptions {
+  /** A started cluster, `{host, port}`, a `postgres://` URL, or `host:port`. */
+  upstream: UpstreamTarget | string
+  name?: string
+  /** `host:port` to listen on; port 0 (the default) picks a free port. */
+  listen?: string
+  enabled?: boolean
+  /**
+   * `postgres` (the default) follows the wire protocol so statement faults can act;
+   * `tcp` passes bytes without looking at them (any other protocol).
+   */
+  protocol?: 'postgres' | 'tcp'
+}
+
+export interface ProxyJson {
+  name: string
+  listen: string
+  upstream: string
+  enabled: boolean
+  toxics: Toxic[]
+}
+
+let unnamed = 0
+
+function resolveUpstream(upstream: ProxyOptions['upstream']): UpstreamTarget {
+  if (typeof upstream !== 'string') return upstream
+  if (/^postgres(ql)?:\/\//.test(upstream)) {
+    const url = new URL(upstream)
+    return {
+      host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+      port: Number(url.port || 5432),
+      url: upstream,
+    }
+  }
+  const address = splitHostPort(upstream)
+  if (!address) {
+    throw new PgrigError(
+      'E_USAGE',
+      `upstream ${JSON.stringify(upstream)} is not host:port or a postgres:// URL; pass e.g. 127.0.0.1:5432`,
+    )
+  }
+  return address
+}
+
+/**
+ * A TCP proxy in the test process: Toxiproxy's `{name, listen, upstream, enabled}` with toxics
+ * per direction that can change while connections are open.
+ */
+export class ChaosProxy implements LinkHost, AsyncDisposable {
+  readonly name: string
+  private target: UpstreamTarget
+  private server: net.Server | undefined
+  private listenHost: string
+  private listenPort: number
+  private readonly links = new Set<Link>()
+  private readonly streams: Record<Stream, Toxic[]> = { upstream: [], downstream: [] }
+  private closed = false
+  private statementFaults: StatementFault[] = []
+  readonly protocol: 'postgres' | 'tcp'
+
+  /** @internal use createProxy() */
+  constructor(options: ProxyOptions) {
+    this.protocol = options.protocol ?? 'postgres'
+    this.name = options.name ?? `proxy_${++unnamed}`
+    this.target = resolveUpstream(options.upstream)
+    const listen = splitHostPort(options.listen ?? '127.0.0.1:0')
+    if (!listen) {
+      throw new PgrigError(
+        'E_USAGE',
+        `listen ${JSON.stringify(options.listen)} is not host:port; pass e.g. 127.0.0.1:0`,
+      )
+    }
+    this.listenHost = listen.host
+    this.listenPort = listen.port
+  }
+
+  get enabled(): boolean {
+    return this.server !== undefined
+  }
+  get host(): string {
+    return this.listenHost
+  }
+  /** The bound port (stays the same across disable/enable). */
+  get port(): number {
+    return this.listenPort
+  }
+  get listen(): string {
+    return joinHostPort(this.listenHost, this.listenPort)
+  }
+  get upstream(): string {
+    return joinHostPort(this.target.host, this.target.port)
+  }
+  /** The upstream's connection URL with the proxy's host:port (when the upstream has a URL). */
+  get url(): string {
+    if (!this.target.url) {
+      throw new PgrigError(
+        'E_USAGE',
+        `proxy ${this.name} was given ${this.upstream}, not a URL; use proxiedUrl(url, proxy)`,
+      )
+    }
+    return proxiedUrl(this.target.url, this)
+  }
+  /** Open client connections. */
+  get connections(): number {
+    return this.links.size
+  }
+
+  toxics(stream: Stream): readonly Toxic[] {
+    return this.streams[stream]
+  }
+
+  listToxics(): Toxic[] {
+    return [...this.streams.upstream, ...this.streams.downstream]
+  }
+
+  getToxic(name: string): Toxic | undefined {
+    return this.listToxics().find((t) => t.name === name)
+  }
+
+  addToxic(spec: ToxicSpec): Toxic {
+    const toxic = buildToxic(spec)
+    if (this.getToxic(toxic.name)) throw new ToxicError('toxic already exists', 409)
+    this.streams[toxic.stream] = [...this.streams[toxic.stream], toxic]
+    this.toxicsChanged()
+    return toxic
+  }
+
+  /** Changes attributes (merged) or toxicity; open connections see it on their next chunk. */
+  updateToxic(name: string, update: { attributes?: Record<string, number>; toxicity?: number }): Toxic {
+    const toxic = this.getToxic(name)
+    if (!toxic) throw new ToxicError('toxic not found', 404)
+    const attributes = mergeAttributes(toxic.attributes, update.attributes)
+    if (update.toxicity !== undefined) {
+      if (typeof update.toxicity !== 'number' || !(update.toxicity >= 0 && update.toxicity <= 1)) {
+        throw new ToxicError('bad request body: toxicity must be a number between 0 and 1', 400)
+      }
+      toxic.toxicity = update.toxicity
+    }
+    Object.assign(toxic.attributes, attributes)
+    return toxic
+  }
+
+  removeToxic(name: string): void {
+    const toxic = this.getToxic(name)
+    if (!toxic) throw new ToxicError('toxic not found', 404)
+    this.streams[toxic.stream] = this.streams[toxic.stream].filter((t) => t !== toxic)
+    this.toxicsChanged()
+  }
+
+  private toxicsChanged(): void {
+    for (const link of this.links) link.toxicsChanged()
+  }
+
+  /** Starts listening (again, on the same port). */
+  async enable(): Promise<void> {
+    if (this.closed) throw new PgrigError('E_NOT_RUNNING', `proxy ${this.name} was closed; create a new one`)
+    if (this.server) return
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => this.accept(client))
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new PgrigError(
+                'E_PORT_IN_USE',
+                `proxy ${this.name} cannot listen on ${this.listen}: the port is taken; pick another or use port 0`,
+              )
+            : error,
+        )
+      })
+      server.listen(this.listenPort, this.listenHost, () => resolve())
+    })
+    this.listenPort = (server.address() as net.AddressInfo).port
+    this.server = server
+  }
+
+  /** "Down": stops listening and drops every open connection, like Toxiproxy's enabled=false. */
+  async disable(): Promise<void> {
+    const server = this.server
+    if (!server) return
+    this.server = undefined
+    const closing = new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const link of this.links) link.close('end')
+    await closing
+  }
+
+  /**
+   * Adds a PostgreSQL-aware fault: an injected error, a delay, or an ambiguous commit for the
+   * statements it matches, on open and new connections. Statements inside TLS cannot be read:
+   * connect to the proxy with `sslmode=disable` for these (network toxics work either way).
+   */
+  addStatementFault(spec: StatementFaultSpec): StatementFault {
+    if (this.protocol !== 'postgres') {
+      throw new PgrigError(
+        'E_USAGE',
+        `proxy ${this.name} passes raw TCP; create it with protocol: 'postgres' for statement faults`,
+      )
+    }
+    const fault = new StatementFault(spec)
+    this.statementFaults = [...this.statementFaults, fault]
+    return fault
+  }
+
+  removeStatementFault(fault: StatementFault | string): void {
+    this.statementFaults = this.statementFaults.filter((f) => f !== fault && f.name !== fault)
+  }
+
+  /** Statement faults still in force (spent `times` ones drop out). */
+  listStatementFaults(): readonly StatementFault[] {
+    if (this.statementFaults.some((f) => f.exhausted)) {
+      this.statementFaults = this.statementFaults.filter((f) => !f.exhausted)
+    }
+    return this.statementFaults
+  }
+
+  /** Removes every toxic and statement fault and enables the proxy again. */
+  async reset(): Promise<void> {
+    this.statementFaults = []
+    this.streams.upstream = []
+    this.streams.downstream = []
+    this.toxicsChanged()
+    await this.enable()
+  }
+
+  /** Changes listen/upstream (drops open connections, as Toxiproxy restarts the proxy) or enabled. */
+  async update(changes: { listen?: string; upstream?: string; enabled?: boolean }): Promise<void> {
+    const listen = changes.listen !== undefined ? splitHostPort(changes.listen) : undefined
+    if (changes.listen !== undefined && !listen)
+      throw new ToxicError(`bad request body: listen ${changes.listen} is not host:port`, 400)
+    const upstream = changes.upstream !== undefined ? splitHostPort(changes.upstream) : undefined
+    if (changes.upstream !== undefined && !upstream)
+      throw new ToxicError(`bad request body: upstream ${changes.upstream} is not host:port`, 400)
+    const moved =
+      (listen &&
+        (listen.host !== this.listenHost || (listen.port !== 0 && listen.port !== this.listenPort))) ||
+      (upstream && (upstream.host !== this.target.host || upstream.port !== this.target.port))
+    const enabled = changes.enabled ?? this.enabled
+    if (moved || !enabled) await this.disable()
+    if (listen && moved) {
+      this.listenHost = listen.host
+      this.listenPort = listen.port
+    }
+    if (upstream && moved) this.target = { ...upstream, url: this.target.url }
+    if (enabled) await this.enable()
+  }
+
+  private accept(client: net.Socket): void {
+    const server = net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true })
+    let link: Link | undefined = undefined
+    const session =
+      this.protocol === 'postgres'
+        ? new PgSession({
+            faults: () => this.listStatementFaults(),
+            toClient: (bytes) => client.write(bytes),
+            cut: () => link?.close('end'),
+          })
+        : undefined
+    link = new Link(this, client, server, session)
+    this.links.add(link)
+    link.onClose = () => this.links.delete(link)
+  }
+
+  async close(): Promise<void> {
+    await this.disable()
+    this.closed = true
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  toJSON(): ProxyJson {
+    return {
+      name: this.name,
+      listen: this.listen,
+      upstream: this.upstream,
+      enabled: this.enabled,
+      toxics: this.listToxics(),
+    }
+  }
+}
+
+/** Starts a proxy in front of `upstream` and resolves once it listens. */
+export async function createProxy(options: ProxyOptions): Promise<ChaosProxy> {
+  const proxy = new ChaosProxy(options)
+  if (options.enabled !== false) await proxy.enable()
+  return proxy
+}

@@ -1,0 +1,109 @@
+/**
+ * Toxiproxy's model: a toxic is `{name, type, stream, toxicity, attributes}`; each type lives in
+ * its own file under `toxics/` and registers itself here by name.
+ */
+export type Stream = 'upstream' | 'downstream'
+
+export interface Toxic {
+  name: string
+  type: string
+  stream: Stream
+  /** Probability (0..1) that the toxic acts on a given connection. */
+  toxicity: number
+  attributes: Record<string, number>
+}
+
+export interface ToxicSpec {
+  type: string
+  name?: string
+  stream?: Stream
+  toxicity?: number
+  attributes?: Record<string, number>
+}
+
+/** What a toxic sees of one connection direction while it acts on it. */
+export interface ToxicStub {
+  /** The toxic's current attributes: an update applies to the next chunk. */
+  readonly attributes: Record<string, number>
+  /** When the chunk being piped arrived at the proxy (`performance.now()` ms). */
+  readonly arrivedAt: number
+  /** Scratch space that lives as long as this toxic acts on this connection. */
+  readonly state: Record<string, number>
+  /** Aborted when the toxic is removed or the connection closes. */
+  readonly signal: AbortSignal
+  /** Passes bytes on to the next toxic (or the socket); waits while the socket is full. */
+  forward(chunk: Buffer): Promise<void>
+  /** Resolves after `ms`, or at once when `signal` aborts. */
+  sleep(ms: number): Promise<void>
+  /** Closes both sides of the connection: `end` sends FIN, `reset` sends RST. */
+  close(how: 'end' | 'reset'): void
+}
+
+export interface ToxicType {
+  type: string
+  defaults: Record<string, number>
+  /** Handles one chunk. Without it the toxic forwards chunks untouched. */
+  pipe?(chunk: Buffer, stub: ToxicStub): Promise<void> | void
+  /** Runs when the toxic starts acting on a connection (for toxics driven by a clock). */
+  start?(stub: ToxicStub): void
+  /** Runs before the proxy passes a close on to the other side. */
+  beforeClose?(stub: ToxicStub): Promise<void>
+}
+
+const registry = new Map<string, ToxicType>()
+
+export function registerToxic(type: ToxicType): void {
+  registry.set(type.type, type)
+}
+
+export function toxicType(name: string): ToxicType | undefined {
+  return registry.get(name)
+}
+
+export function toxicTypes(): string[] {
+  return [...registry.keys()]
+}
+
+export class ToxicError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 409,
+  ) {
+    super(message)
+  }
+}
+
+/** Fills defaults and checks a spec the way Toxiproxy does (same messages, same statuses). */
+export function buildToxic(spec: ToxicSpec): Toxic {
+  const type = toxicType(spec.type)
+  if (!type) throw new ToxicError('invalid toxic type', 400)
+  const stream = spec.stream ?? 'downstream'
+  if (stream !== 'upstream' && stream !== 'downstream') {
+    throw new ToxicError('stream was invalid, can be either upstream or downstream', 400)
+  }
+  const toxicity = spec.toxicity ?? 1
+  if (typeof toxicity !== 'number' || !(toxicity >= 0 && toxicity <= 1)) {
+    throw new ToxicError('bad request body: toxicity must be a number between 0 and 1', 400)
+  }
+  return {
+    name: spec.name || `${spec.type}_${stream}`,
+    type: spec.type,
+    stream,
+    toxicity,
+    attributes: mergeAttributes(type.defaults, spec.attributes),
+  }
+}
+
+export function mergeAttributes(
+  base: Record<string, number>,
+  update: Record<string, unknown> | undefined,
+): Record<string, number> {
+  const merged = { ...base }
+  for (const [key, value] of Object.entries(update ?? {})) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new ToxicError(`bad request body: attribute ${key} must be a number`, 400)
+    }
+    merged[key] = value
+  }
+  return merged
+}
