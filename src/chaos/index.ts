@@ -27,3 +27,10 @@ export {
   type Value,
   type WriteOp,
 } from './history/types.js'
+export {
+  runWorkload,
+  type PostgresIsolation,
+  type WorkloadOptions,
+  type WorkloadResult,
+} from './workload/runner.js'
+export type { KeyDistribution } from './workload/generator.js'

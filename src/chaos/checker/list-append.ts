@@ -85,7 +85,8 @@ export function analyzeListAppend(txns: readonly Transaction[]): Analysis {
         const read: Read = { txn, key, list, external: !own, thenAppended: false }
         s.reads.push(read)
         if (list.length > s.longest.length) s.longest = list
-        if (!own) (externalReads ??= []).push(read)
+        // Only the first read before the append is the version a read-modify-write built on.
+        if (!own && !externalReads?.some((r) => r.key === key)) (externalReads ??= []).push(read)
       }
     }
     if (externalReads) for (const r of externalReads) r.thenAppended = ownAppends.has(r.key)

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { type StartedCluster, startCluster } from '../../cluster/cluster.js'
+import { check } from '../checker/check.js'
+import { runWorkload, type WorkloadOptions } from './runner.js'
+
+// Each claim below is about PostgreSQL itself: what its isolation levels let through in practice.
+describe('workloads against a real server', () => {
+  let server: StartedCluster
+  beforeAll(async () => {
+    server = await startCluster({ name: 'chaos-checker' })
+  })
+  afterAll(() => server?.stop())
+
+  const run = (options: Omit<WorkloadOptions, 'url'>) => runWorkload({ url: server.url, ...options })
+
+  test('READ COMMITTED loses updates and shows read skew, but never dirty reads', async () => {
+    const { history, guarantee } = await run({
+      model: 'rw-register',
+      isolation: 'read-committed',
+      clients: 6,
+      transactions: 400,
+      keys: 3,
+      seed: 1,
+    })
+    const result = check(history, { model: 'rw-register', isolation: guarantee })
+    expect(result.anomalyTypes).toContain('lost-update')
+    expect(result.anomalyTypes.some((t) => t === 'G-single' || t === 'G2-item')).toBe(true)
+    expect(result.violates).not.toContain('read-committed')
+    expect(result.valid).toBe(true)
+  })
+
+  test('REPEATABLE READ (snapshot isolation) lets write skew through, not lost updates', async () => {
+    const { history, guarantee } = await run({
+      model: 'rw-register',
+      isolation: 'repeatable-read',
+      clients: 6,
+      transactions: 400,
+      keys: 3,
+      seed: 2,
+    })
+    const result = check(history, { model: 'rw-register', isolation: guarantee })
+    expect(result.transactions.fail).toBeGreaterThan(0)
+    expect(result.anomalyTypes).toContain('G2-item')
+    expect(result.anomalyTypes).not.toContain('lost-update')
+    expect(result.anomalyTypes).not.toContain('G-single')
+    expect(result.valid).toBe(true)
+    expect(check(history, { model: 'rw-register', isolation: 'serializable' }).valid).toBe(false)
+  })
+
+  test('REPEATABLE READ list-append shows write skew as G2-item', async () => {
+    const { history } = await run({
+      model: 'list-append',
+      isolation: 'repeatable-read',
+      clients: 6,
+      transactions: 400,
+      keys: 4,
+      seed: 3,
+    })
+    const result = check(history, { model: 'list-append', isolation: 'snapshot-isolation' })
+    expect(result.anomalyTypes).toContain('G2-item')
+    expect(result.valid).toBe(true)
+  })
+
+  test.each(['rw-register', 'list-append'] as const)('SERIALIZABLE %s: no anomaly at all', async (model) => {
+    const { history } = await run({
+      model,
+      isolation: 'serializable',
+      clients: 6,
+      transactions: 600,
+      keys: 3,
+      seed: 4,
+    })
+    const result = check(history, { model, isolation: 'serializable' })
+    expect(result.anomalies.map((a) => `${a.type}: ${a.description}`)).toEqual([])
+    // Meaningful only if many transactions committed under contention and many were refused.
+    expect(result.transactions.ok).toBeGreaterThan(200)
+    expect(result.transactions.fail).toBeGreaterThan(20)
+  })
+
+  test('bad options are refused in one line', async () => {
+    await expect(run({ model: 'rw-register', isolation: 'snapshot' as never })).rejects.toThrow(
+      /^Unknown isolation "snapshot"; use 'read-committed', 'repeatable-read' or 'serializable'\.$/,
+    )
+    await expect(run({ model: 'rw-register', isolation: 'serializable', clients: 0 })).rejects.toThrow(
+      'Workload option clients must be a positive integer, got 0.',
+    )
+  })
+})
