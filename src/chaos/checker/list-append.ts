@@ -1,5 +1,5 @@
 import { PgrigError } from '../../errors.js'
-import type { Key, Transaction, Value } from '../history/types.js'
+import type { Key, MicroOp, Transaction, Value } from '../history/types.js'
 import { type Anomaly, VIOLATES, txnName } from './anomalies.js'
 import { EdgeList, RW, WR, WW } from './graph.js'
 
@@ -45,23 +45,17 @@ export function analyzeListAppend(txns: readonly Transaction[]): Analysis {
     return s
   }
 
+  // Transactions hold a handful of ops, so scanning them beats allocating maps per transaction.
   for (const txn of txns) {
-    const ownAppends = new Map<Key, Value[]>()
-    const lastWriter = new Map<Key, Writer>()
-    let externalReads: Read[] | undefined
-    for (const op of txn.ops) {
+    const ops = txn.ops
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
       const key = op[1]
       if (op[0] === 'append') {
         const s = state(key)
-        if (s.writers.has(op[2])) throw duplicateAppend(key, op[2], s.writers.get(op[2])!.txn, txn)
-        const writer: Writer = { txn, final: true }
-        const previous = lastWriter.get(key)
-        if (previous) previous.final = false
-        lastWriter.set(key, writer)
-        s.writers.set(op[2], writer)
-        const own = ownAppends.get(key)
-        if (own) own.push(op[2])
-        else ownAppends.set(key, [op[2]])
+        const existing = s.writers.get(op[2])
+        if (existing) throw duplicateAppend(key, op[2], existing.txn, txn)
+        s.writers.set(op[2], { txn, final: !appendsAfter(ops, i, key) })
       } else if (op[0] === 'r' && txn.outcome === 'ok') {
         const value = op[2]
         if (value !== null && !Array.isArray(value)) {
@@ -71,7 +65,7 @@ export function analyzeListAppend(txns: readonly Transaction[]): Analysis {
           )
         }
         const list = (value ?? []) as readonly Value[]
-        const own = ownAppends.get(key)
+        const own = appendsBefore(ops, i, key)
         const s = state(key)
         if (own && !endsWith(list, own)) {
           anomalies.push({
@@ -82,14 +76,13 @@ export function analyzeListAppend(txns: readonly Transaction[]): Analysis {
             key,
           })
         }
-        const read: Read = { txn, key, list, external: !own, thenAppended: false }
-        s.reads.push(read)
-        if (list.length > s.longest.length) s.longest = list
         // Only the first read before the append is the version a read-modify-write built on.
-        if (!own && !externalReads?.some((r) => r.key === key)) (externalReads ??= []).push(read)
+        const external = !own
+        const thenAppended = external && !readsBefore(ops, i, key) && appendsAfter(ops, i, key)
+        s.reads.push({ txn, key, list, external, thenAppended })
+        if (list.length > s.longest.length) s.longest = list
       }
     }
-    if (externalReads) for (const r of externalReads) r.thenAppended = ownAppends.has(r.key)
   }
 
   const edges = new EdgeList()
@@ -225,4 +218,24 @@ function duplicateAppend(key: Key, value: Value, first: Transaction, second: Tra
     'E_HISTORY_INVALID',
     `${txnName(first.id)} and ${txnName(second.id)} both appended ${JSON.stringify(value)} to ${String(key)}; the checker needs every appended value to be unique per key.`,
   )
+}
+
+function appendsAfter(ops: readonly MicroOp[], i: number, key: Key): boolean {
+  for (let j = i + 1; j < ops.length; j++) if (ops[j]![0] === 'append' && ops[j]![1] === key) return true
+  return false
+}
+
+function readsBefore(ops: readonly MicroOp[], i: number, key: Key): boolean {
+  for (let j = 0; j < i; j++) if (ops[j]![0] === 'r' && ops[j]![1] === key) return true
+  return false
+}
+
+/** The transaction's own appends to `key` before op `i`, or undefined if none. */
+function appendsBefore(ops: readonly MicroOp[], i: number, key: Key): Value[] | undefined {
+  let own: Value[] | undefined
+  for (let j = 0; j < i; j++) {
+    const op = ops[j]!
+    if (op[0] === 'append' && op[1] === key) (own ??= []).push(op[2])
+  }
+  return own
 }

@@ -1,5 +1,5 @@
 import { PgrigError } from '../../errors.js'
-import type { Key, Transaction, Value } from '../history/types.js'
+import type { Key, MicroOp, Transaction, Value } from '../history/types.js'
 import { type Anomaly, VIOLATES, txnName } from './anomalies.js'
 import { EdgeList, RW, WR, WW } from './graph.js'
 import type { Analysis } from './list-append.js'
@@ -40,10 +40,11 @@ export function analyzeRwRegister(txns: readonly Transaction[]): Analysis {
     return s
   }
 
+  // Transactions hold a handful of ops, so scanning them beats allocating maps per transaction.
   for (const txn of txns) {
-    const externalRead = new Map<Key, Version>()
-    const lastWrite = new Map<Key, { value: Value; writer: Writer }>()
-    for (const op of txn.ops) {
+    const ops = txn.ops
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
       const key = op[1]
       if (op[0] === 'w') {
         const s = state(key)
@@ -54,11 +55,20 @@ export function analyzeRwRegister(txns: readonly Transaction[]): Analysis {
             `${txnName(existing.txn.id)} and ${txnName(txn.id)} both wrote ${JSON.stringify(op[2])} to ${String(key)}; the checker needs every written value to be unique per key.`,
           )
         }
-        const writer: Writer = { txn, final: true }
-        const previous = lastWrite.get(key)
-        if (previous) previous.writer.final = false
-        lastWrite.set(key, { value: op[2], writer })
-        s.writers.set(op[2], writer)
+        const final = findOp(ops, i + 1, ops.length, 'w', key) === -1
+        s.writers.set(op[2], { txn, final })
+        if (!final) continue
+        // The last write is the version this transaction installs; what it read first is its predecessor.
+        const firstWrite = findOp(ops, 0, i + 1, 'w', key)
+        const readAt = txn.outcome === 'ok' ? findOp(ops, 0, firstWrite, 'r', key) : -1
+        if (readAt === -1) {
+          s.blind.push(txn)
+          continue
+        }
+        const from = ((ops[readAt]![2] as Value | null) ?? INITIAL) as Version
+        const list = s.successors.get(from)
+        if (list) list.push({ to: op[2], txn })
+        else s.successors.set(from, [{ to: op[2], txn }])
       } else if (op[0] === 'r' && txn.outcome === 'ok') {
         const value = op[2]
         if (Array.isArray(value)) {
@@ -67,34 +77,22 @@ export function analyzeRwRegister(txns: readonly Transaction[]): Analysis {
             `${txnName(txn.id)} read key ${String(key)} as a list; check the history with model 'list-append'.`,
           )
         }
-        const own = lastWrite.get(key)
-        if (own) {
-          if (value !== own.value) {
+        const ownAt = findLastOp(ops, i, 'w', key)
+        if (ownAt !== -1) {
+          const own = ops[ownAt]![2] as Value
+          if (value !== own) {
             anomalies.push({
               type: 'internal',
               violates: VIOLATES.internal,
-              description: `${txnName(txn.id)} wrote ${JSON.stringify(own.value)} to ${String(key)} but then read ${show((value ?? INITIAL) as Version)}`,
+              description: `${txnName(txn.id)} wrote ${JSON.stringify(own)} to ${String(key)} but then read ${show((value ?? INITIAL) as Version)}`,
               transactions: [txn],
               key,
             })
           }
-        } else if (!externalRead.has(key)) {
-          const version = (value ?? INITIAL) as Version
-          externalRead.set(key, version)
-          state(key).reads.push({ txn, version })
+        } else if (findOp(ops, 0, i, 'r', key) === -1) {
+          state(key).reads.push({ txn, version: (value ?? INITIAL) as Version })
         }
       }
-    }
-    for (const [key, { value }] of lastWrite) {
-      const s = state(key)
-      const from = externalRead.get(key)
-      if (from === undefined) {
-        s.blind.push(txn)
-        continue
-      }
-      const list = s.successors.get(from)
-      if (list) list.push({ to: value, txn })
-      else s.successors.set(from, [{ to: value, txn }])
     }
   }
 
@@ -164,4 +162,14 @@ function checkKey(key: Key, s: KeyState, edges: EdgeList, anomalies: Anomaly[]):
     // place is otherwise unknown, so a reader of nil anti-depends on it too.
     if (version === INITIAL) for (const t of s.blind) if (live(t)) edges.add(txn.id, t.id, RW, key)
   }
+}
+
+function findOp(ops: readonly MicroOp[], from: number, to: number, f: 'r' | 'w', key: Key): number {
+  for (let j = from; j < to; j++) if (ops[j]![0] === f && ops[j]![1] === key) return j
+  return -1
+}
+
+function findLastOp(ops: readonly MicroOp[], before: number, f: 'r' | 'w', key: Key): number {
+  for (let j = before - 1; j >= 0; j--) if (ops[j]![0] === f && ops[j]![1] === key) return j
+  return -1
 }

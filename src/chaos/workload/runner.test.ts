@@ -1,7 +1,16 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type StartedCluster, startCluster } from '../../cluster/cluster.js'
 import { check } from '../checker/check.js'
 import { runWorkload, type WorkloadOptions } from './runner.js'
+
+// test/cli.test.ts runs `pgrig down --all`, which stops every server under the shared run root;
+// a run root of this file's own keeps this server out of its reach.
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-chaos-workload-'))
+fs.chmodSync(root, 0o755)
+process.env.PGRIG_RUN_ROOT = root
 
 // Each claim below is about PostgreSQL itself: what its isolation levels let through in practice.
 describe('workloads against a real server', () => {
@@ -9,7 +18,10 @@ describe('workloads against a real server', () => {
   beforeAll(async () => {
     server = await startCluster({ name: 'chaos-checker' })
   })
-  afterAll(() => server?.stop())
+  afterAll(async () => {
+    await server?.stop()
+    fs.rmSync(root, { recursive: true, force: true })
+  })
 
   const run = (options: Omit<WorkloadOptions, 'url'>) => runWorkload({ url: server.url, ...options })
 
