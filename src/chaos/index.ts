@@ -1,4 +1,10 @@
-export { check, type CheckOptions, type CheckResult, type WorkloadModel } from './checker/check.js'
+export {
+  check,
+  formatCheckResult,
+  type CheckOptions,
+  type CheckResult,
+  type WorkloadModel,
+} from './checker/check.js'
 export {
   ISOLATION_LEVELS,
   VIOLATES,

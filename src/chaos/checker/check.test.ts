@@ -10,7 +10,7 @@ import {
   read,
   write,
 } from '../history/types.js'
-import { check } from './check.js'
+import { check, formatCheckResult } from './check.js'
 
 /** Each entry is one transaction on its own process; outcome defaults to ok. */
 function history(...txns: (readonly MicroOp[] | [readonly MicroOp[], Outcome])[]): History {
@@ -166,15 +166,20 @@ describe('read-write register histories', () => {
   })
 
   test('G2-item: write skew, each reads both keys and writes one', () => {
-    const result = rw(
-      history(
-        [read('x', null), read('y', null), write('x', 1)],
-        [read('x', null), read('y', null), write('y', 1)],
-      ),
+    const h = history(
+      [read('x', null), read('y', null), write('x', 1)],
+      [read('x', null), read('y', null), write('y', 1)],
     )
+    const result = rw(h)
     expect(result.anomalyTypes).toEqual(['G2-item'])
     expect(result.anomalies[0]!.description).toBe('T0 —rw(y)→ T1 —rw(x)→ T0')
     expect(result.violates).toEqual(['repeatable-read', 'serializable'])
+    expect(formatCheckResult(check(h, { model: 'rw-register', isolation: 'serializable' }))).toBe(
+      [
+        'INVALID against serializable: 2 transactions (2 ok, 0 failed, 0 unknown), 1 finding(s)',
+        '  G2-item: T0 —rw(y)→ T1 —rw(x)→ T0  [violates repeatable-read, serializable]',
+      ].join('\n'),
+    )
   })
 
   test('lost update: two read-modify-writes of the same version both commit', () => {

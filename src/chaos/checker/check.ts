@@ -71,3 +71,17 @@ export function check(history: History, options: CheckOptions): CheckResult {
     },
   }
 }
+
+/** The result as lines a person reads in a test failure: counts, then one line per finding. */
+export function formatCheckResult(result: CheckResult): string {
+  const { total, ok, fail, info } = result.transactions
+  const against = result.isolation ? ` against ${result.isolation}` : ''
+  const lines = [
+    `${result.valid ? 'valid' : 'INVALID'}${against}: ${total} transactions (${ok} ok, ${fail} failed, ${info} unknown), ${result.anomalies.length} finding(s)`,
+  ]
+  for (const a of result.anomalies)
+    lines.push(`  ${a.type}: ${a.description}  [violates ${a.violates.join(', ')}]`)
+  if (!result.graph.searchComplete)
+    lines.push('  (cycle search budget exhausted: some cycles may be missing)')
+  return lines.join('\n')
+}

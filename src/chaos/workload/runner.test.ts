@@ -89,6 +89,39 @@ describe('workloads against a real server', () => {
     expect(result.transactions.fail).toBeGreaterThan(20)
   })
 
+  // Bigger runs make "nothing at SERIALIZABLE" a stronger claim; too slow for every npm test.
+  describe.runIf(process.env.PGRIG_SLOW === '1')('longer runs (PGRIG_SLOW=1)', () => {
+    test.each(['rw-register', 'list-append'] as const)(
+      'SERIALIZABLE %s: no anomaly in 4,000 transactions from 10 clients',
+      async (model) => {
+        const { history } = await run({
+          model,
+          isolation: 'serializable',
+          clients: 10,
+          transactions: 4000,
+          keys: 5,
+        })
+        const result = check(history, { model, isolation: 'serializable' })
+        expect(result.anomalies.map((a) => `${a.type}: ${a.description}`)).toEqual([])
+        expect(result.transactions.ok).toBeGreaterThan(1500)
+      },
+      300_000,
+    )
+
+    test('READ COMMITTED list-append shows read skew (G-single)', async () => {
+      const { history } = await run({
+        model: 'list-append',
+        isolation: 'read-committed',
+        clients: 10,
+        transactions: 2000,
+        keys: 4,
+      })
+      const result = check(history, { model: 'list-append', isolation: 'read-committed' })
+      expect(result.anomalyTypes).toContain('G-single')
+      expect(result.valid).toBe(true)
+    }, 300_000)
+  })
+
   test('bad options are refused in one line', async () => {
     await expect(run({ model: 'rw-register', isolation: 'snapshot' as never })).rejects.toThrow(
       /^Unknown isolation "snapshot"; use 'read-committed', 'repeatable-read' or 'serializable'\.$/,
