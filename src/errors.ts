@@ -30,6 +30,7 @@ export type PgrigErrorCode =
   | 'E_UNSAFE_TARGET'
   | 'E_TRANSACTION_MODE'
   | 'E_RESET_FAILED'
+  | 'E_HISTORY_INVALID'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

@@ -12,3 +12,45 @@ export type {
   AmbiguousCommitFaultSpec,
   StatementMatch,
 } from './proxy/pg/statement-faults.js'
+export {
+  check,
+  formatCheckResult,
+  type CheckOptions,
+  type CheckResult,
+  type WorkloadModel,
+} from './checker/check.js'
+export {
+  ISOLATION_LEVELS,
+  VIOLATES,
+  formatCycle,
+  type Anomaly,
+  type AnomalyType,
+  type CycleAnomalyType,
+  type CycleStep,
+  type IsolationLevel,
+} from './checker/anomalies.js'
+export { HistoryRecorder, type PendingTransaction } from './history/recorder.js'
+export { outcomeOfError } from './history/outcome.js'
+export { toTransactions } from './history/transactions.js'
+export {
+  append,
+  read,
+  write,
+  type AppendOp,
+  type History,
+  type HistoryEvent,
+  type Key,
+  type MicroOp,
+  type Outcome,
+  type ReadOp,
+  type Transaction,
+  type Value,
+  type WriteOp,
+} from './history/types.js'
+export {
+  runWorkload,
+  type PostgresIsolation,
+  type WorkloadOptions,
+  type WorkloadResult,
+} from './workload/runner.js'
+export type { KeyDistribution } from './workload/generator.js'

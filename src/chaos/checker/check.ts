@@ -1,0 +1,87 @@
+import { PgrigError } from '../../errors.js'
+import { toTransactions } from '../history/transactions.js'
+import type { History } from '../history/types.js'
+import { type Anomaly, type AnomalyType, ISOLATION_LEVELS, type IsolationLevel } from './anomalies.js'
+import { findCycles } from './cycles.js'
+import { freeze } from './graph.js'
+import { analyzeListAppend } from './list-append.js'
+import { analyzeRwRegister } from './rw-register.js'
+
+export type WorkloadModel = 'list-append' | 'rw-register'
+
+export interface CheckOptions {
+  model: WorkloadModel
+  /**
+   * Judge `valid` against this level: only anomalies it forbids count. Without it, any anomaly
+   * makes the history invalid. PostgreSQL's REPEATABLE READ is `'snapshot-isolation'`.
+   */
+  isolation?: IsolationLevel
+  /** Breadth-first-search node visits allowed per anomaly class per component (default 1,000,000). */
+  searchBudget?: number
+}
+
+export interface CheckResult {
+  valid: boolean
+  model: WorkloadModel
+  isolation: IsolationLevel | undefined
+  transactions: { total: number; ok: number; fail: number; info: number }
+  /** Every finding, including those `isolation` allows. */
+  anomalies: Anomaly[]
+  anomalyTypes: AnomalyType[]
+  /** Every level at least one finding violates. */
+  violates: IsolationLevel[]
+  graph: { edges: number; cyclicComponents: number; searchComplete: boolean }
+}
+
+/** Checks a recorded history for isolation anomalies (Elle's approach, without a JVM). */
+export function check(history: History, options: CheckOptions): CheckResult {
+  if (options.model !== 'list-append' && options.model !== 'rw-register') {
+    throw new PgrigError(
+      'E_USAGE',
+      `Unknown model ${JSON.stringify(options.model)}; use 'list-append' or 'rw-register'.`,
+    )
+  }
+  if (options.isolation !== undefined && !ISOLATION_LEVELS.includes(options.isolation)) {
+    throw new PgrigError(
+      'E_USAGE',
+      `Unknown isolation level ${JSON.stringify(options.isolation)}; use one of ${ISOLATION_LEVELS.join(', ')}.`,
+    )
+  }
+  const txns = toTransactions(history)
+  const analysis = options.model === 'list-append' ? analyzeListAppend(txns) : analyzeRwRegister(txns)
+  const cycles = findCycles(freeze(txns.length, analysis.edges), txns, options.searchBudget ?? 1_000_000)
+  const anomalies = [...analysis.anomalies, ...cycles.anomalies]
+  const counts = { total: txns.length, ok: 0, fail: 0, info: 0 }
+  for (const t of txns) counts[t.outcome]++
+  const types = new Set(anomalies.map((a) => a.type))
+  const violated = new Set(anomalies.flatMap((a) => a.violates))
+  const isolation = options.isolation
+  return {
+    valid: isolation === undefined ? anomalies.length === 0 : !violated.has(isolation),
+    model: options.model,
+    isolation,
+    transactions: counts,
+    anomalies,
+    anomalyTypes: [...types],
+    violates: ISOLATION_LEVELS.filter((level) => violated.has(level)),
+    graph: {
+      edges: analysis.edges.size,
+      cyclicComponents: cycles.cyclicComponents,
+      searchComplete: cycles.complete,
+    },
+  }
+}
+
+/** The result as lines a person reads in a test failure: counts, then one line per finding. */
+export function formatCheckResult(result: CheckResult): string {
+  const { total, ok, fail, info } = result.transactions
+  const against = result.isolation ? ` against ${result.isolation}` : ''
+  const lines = [
+    `${result.valid ? 'valid' : 'INVALID'}${against}: ${total} transactions (${ok} ok, ${fail} failed, ${info} unknown), ${result.anomalies.length} finding(s)`,
+  ]
+  for (const a of result.anomalies)
+    lines.push(`  ${a.type}: ${a.description}  [violates ${a.violates.join(', ')}]`)
+  if (!result.graph.searchComplete)
+    lines.push('  (cycle search budget exhausted: some cycles may be missing)')
+  return lines.join('\n')
+}
