@@ -20,6 +20,9 @@ export type PgrigErrorCode =
   | 'E_NOT_RUNNING'
   | 'E_EXTERNAL_SERVER'
   | 'E_USAGE'
+  | 'E_RECOVERY_NOT_SEEN'
+  | 'E_FAULT_FAILED'
+  | 'E_CORRUPT_TARGET'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'
