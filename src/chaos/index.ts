@@ -1,2 +1,3 @@
 export * from './server/index.js'
 export * from './corruption/index.js'
+export * from './property/index.js'
