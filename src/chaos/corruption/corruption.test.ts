@@ -39,6 +39,11 @@ async function count(cluster: StartedCluster): Promise<unknown> {
 describe('verify', () => {
   test('a clean database yields no findings, and every page checksum pgrig computes matches', async () => {
     const cluster = await seeded()
+    const client0 = new pg.Client({ connectionString: cluster.url })
+    await client0.connect()
+    const { rows: on } = await client0.query('show data_checksums')
+    await client0.end()
+    expect(on).toEqual([{ data_checksums: 'on' }])
     expect(await verify(cluster)).toEqual([])
     expect(await verify(cluster, { includeCatalog: true, parent: true })).toEqual([])
     // amcheck is removed again when verify installed it.
@@ -47,6 +52,10 @@ describe('verify', () => {
     const { rows } = await client.query(`select 1 from pg_extension where extname = 'amcheck'`)
     await client.end()
     expect(rows).toEqual([])
+    await expect(verify(cluster.url)).rejects.toMatchObject({
+      code: 'E_FAULT_FAILED',
+      message: expect.stringMatching(/verify needs a superuser connection/),
+    })
   })
 })
 
@@ -117,6 +126,22 @@ describe('corrupt (destructive) then verify', () => {
       expect.objectContaining({ check: 'heap', relation: 'public.orders', block: 0 }),
     )
   })
+
+  test.skipIf(!fs.existsSync('/usr/lib/postgresql/15/bin/postgres'))(
+    'PostgreSQL 15 (no pg_buffercache_evict): the page is evicted by a restart, and amcheck still finds it',
+    async () => {
+      const cluster = await seeded({ engine: 'system', pg: 15 })
+      const report = await corrupt({ cluster, table: 'orders', block: 1, how: 'page-header' })
+      expect(report.evicted).toBe('restart')
+      const findings = await verify(cluster)
+      expect(findings).toContainEqual(
+        expect.objectContaining({ check: 'read', relation: 'public.orders', block: 1 }),
+      )
+      expect(findings).toContainEqual(
+        expect.objectContaining({ check: 'checksum', relation: 'public.orders', block: 1 }),
+      )
+    },
+  )
 
   test('a name that is not a table, or a block past the end, is refused with one line', async () => {
     const cluster = await seeded()

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { PgrigError } from '../../errors.js'
 import { withAdmin, databaseOf, type AdminTarget } from '../server/admin.js'
 import { isNewPage, pageChecksum, storedChecksum } from './page-checksum.js'
 import { storedRelations, type StoredRelation } from './relations.js'
@@ -47,7 +48,7 @@ export async function verify(target: AdminTarget, options: VerifyOptions = {}): 
     target,
     async (client) => {
       const { rows: ext } = await client.query(`select 1 from pg_extension where extname = 'amcheck'`)
-      if (ext.length === 0) await client.query('create extension amcheck')
+      if (ext.length === 0) await installAmcheck(client)
       try {
         const relations = await storedRelations(client, options.includeCatalog)
         const findings: Finding[] = []
@@ -64,6 +65,25 @@ export async function verify(target: AdminTarget, options: VerifyOptions = {}): 
     },
     database,
   )
+}
+
+async function installAmcheck(client: pg.Client): Promise<void> {
+  try {
+    await client.query('create extension amcheck')
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string }
+    const fix =
+      code === '42501'
+        ? 'verify needs a superuser connection: pass the StartedCluster or its superuser.url'
+        : "install the server's contrib modules (Debian: the postgresql-<major> package ships them)"
+    throw new PgrigError(
+      'E_FAULT_FAILED',
+      `verify could not create the amcheck extension (${message}); ${fix}`,
+      {
+        cause: error,
+      },
+    )
+  }
 }
 
 function blockIn(message: string): number | null {
