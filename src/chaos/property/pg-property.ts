@@ -5,10 +5,11 @@ import { formatStatements, recordingSql, type Sql, type Statement } from './reco
 
 /**
  * `savepoint` (default): one connection, one transaction; each case runs between
- * `SAVEPOINT` and `ROLLBACK TO SAVEPOINT`, so nothing a case does reaches the next (about 0.3 ms
- * a case). The body must not COMMIT. `database`: each case gets a fresh database cloned with
+ * `SAVEPOINT` and `ROLLBACK TO SAVEPOINT`, so nothing a case does reaches the next (costs about
+ * what the body's own statements cost; see bench/chaos.mjs). The body must not COMMIT. `database`: each case gets a fresh database cloned with
  * `CREATE DATABASE … TEMPLATE`, dropped afterwards, for code that commits or opens its own
- * connections (tens of milliseconds a case).
+ * connections (a create and a drop per case, ~0.1–0.2 s on the shared 2-core machine
+ * bench/chaos.mjs ran on).
  */
 export type CaseIsolation = 'savepoint' | 'database'
 

@@ -30,11 +30,11 @@ describe('setTimeouts', () => {
       await using _ = await setTimeouts(cluster, { statement_timeout: 250 })
       await using client = await session()
       const started = performance.now()
-      const error = await client.query('select pg_sleep(5)').catch((e: { code?: string }) => e)
+      const error = await client.query('select pg_sleep(30)').catch((e: { code?: string }) => e)
       const ms = performance.now() - started
       expect(error).toMatchObject({ code: '57014', message: expect.stringMatching(/statement timeout/) })
       expect(ms).toBeGreaterThanOrEqual(230)
-      expect(ms).toBeLessThan(2500)
+      expect(ms).toBeLessThan(10_000)
     }
     expect(await show('statement_timeout')).toBe('0')
   })
