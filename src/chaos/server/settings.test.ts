@@ -49,6 +49,16 @@ describe('setTimeouts', () => {
     await expect(client.query('select 1')).rejects.toThrow()
   })
 
+  test('transaction_timeout (PostgreSQL 17+) ends a session whose transaction runs too long (25P04)', async () => {
+    await using _ = await setTimeouts(cluster, { transaction_timeout: 200 })
+    await using client = await session()
+    const closed = new Promise<{ code?: string }>((resolve) => client.once('error', resolve))
+    await client.query('begin')
+    const running = client.query('select pg_sleep(5)').catch((e: { code?: string }) => e)
+    const first = await Promise.race([closed, running])
+    expect(first).toMatchObject({ code: '25P04' })
+  })
+
   test('scoped to a role in the database: that role gets it, the superuser does not; an earlier value comes back', async () => {
     await using client = await session(cluster.superuser.url)
     await client.query(`alter role app in database ${cluster.database} set lock_timeout = '9s'`)

@@ -115,8 +115,9 @@ export interface Timeouts {
 
 /**
  * Timeouts for new sessions in scope, restored on dispose. Clients then see 57014
- * (query_canceled: statement or transaction timeout), 55P03 (lock_not_available) and 25P03
- * (idle_in_transaction_session_timeout, the connection is closed).
+ * (query_canceled, statement_timeout), 55P03 (lock_not_available, lock_timeout), 25P03
+ * (idle_in_transaction_session_timeout) and 25P04 (transaction_timeout); the last two close the
+ * connection.
  */
 export function setTimeouts(target: AdminTarget, timeouts: Timeouts, scope: SettingsScope = {}) {
   return setSessionDefaults(target, { ...timeouts }, scope)
