@@ -31,6 +31,9 @@ export type PgrigErrorCode =
   | 'E_TRANSACTION_MODE'
   | 'E_RESET_FAILED'
   | 'E_HISTORY_INVALID'
+  | 'E_RECOVERY_NOT_SEEN'
+  | 'E_FAULT_FAILED'
+  | 'E_CORRUPT_TARGET'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

@@ -54,3 +54,6 @@ export {
   type WorkloadResult,
 } from './workload/runner.js'
 export type { KeyDistribution } from './workload/generator.js'
+export * from './server/index.js'
+export * from './corruption/index.js'
+export * from './property/index.js'

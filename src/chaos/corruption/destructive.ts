@@ -1,0 +1,16 @@
+/**
+ * Marks helpers that damage data on purpose, so suites and reporters can tell them apart: a
+ * function carrying `destructive: true` (see `isDestructive`). Tests that use one belong in the
+ * `destructive` category, which pgrig's report policy skips unless asked for.
+ */
+export const DESTRUCTIVE_CATEGORY = 'destructive'
+
+export type Destructive<F> = F & { readonly destructive: true }
+
+export function markDestructive<F extends (...args: never[]) => unknown>(fn: F): Destructive<F> {
+  return Object.assign(fn, { destructive: true as const })
+}
+
+export function isDestructive(fn: unknown): boolean {
+  return typeof fn === 'function' && (fn as { destructive?: unknown }).destructive === true
+}

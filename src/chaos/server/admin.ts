@@ -1,0 +1,44 @@
+import pg from 'pg'
+
+/**
+ * What a server fault needs: a superuser URL. A `StartedCluster` is one; so is
+ * `{ superuser: { url } }` built by hand for a server pgrig did not start.
+ */
+export type AdminTarget = { superuser: { url: string } } | string
+
+export function superuserUrl(target: AdminTarget, database?: string): string {
+  const url = new URL(typeof target === 'string' ? target : target.superuser.url)
+  if (database !== undefined) url.pathname = `/${encodeURIComponent(database)}`
+  return url.toString()
+}
+
+export function databaseOf(target: AdminTarget): string {
+  return decodeURIComponent(new URL(superuserUrl(target)).pathname.slice(1))
+}
+
+/** A superuser session named so that pgrig's own faults never pick it as a victim. */
+export async function adminClient(target: AdminTarget, database?: string): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: superuserUrl(target, database),
+    application_name: ADMIN_APPLICATION_NAME,
+  })
+  // A terminated or crashed admin session must not become an unhandled 'error' event.
+  client.on('error', () => {})
+  await client.connect()
+  return client
+}
+
+export const ADMIN_APPLICATION_NAME = 'pgrig-chaos'
+
+export async function withAdmin<T>(
+  target: AdminTarget,
+  work: (client: pg.Client) => Promise<T>,
+  database?: string,
+): Promise<T> {
+  const client = await adminClient(target, database)
+  try {
+    return await work(client)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
