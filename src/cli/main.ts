@@ -5,6 +5,7 @@ import { registerDoctor } from './commands/doctor.js'
 import { registerDown } from './commands/down.js'
 import { registerEnv } from './commands/env.js'
 import { registerInstall } from './commands/install.js'
+import { registerReport } from './commands/report.js'
 import { registerRun } from './commands/run.js'
 import { registerStatus } from './commands/status.js'
 import { registerUp } from './commands/up.js'
@@ -22,6 +23,7 @@ registerEnv(program)
 registerDown(program)
 registerDoctor(program)
 registerInstall(program)
+registerReport(program)
 
 try {
   await program.parseAsync(process.argv)

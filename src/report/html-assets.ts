@@ -13,7 +13,7 @@ td.n,th.n{text-align:right}
 .passed{color:var(--pass)}.failed{color:var(--fail);font-weight:600}.allowed-failure{color:var(--warn);font-weight:600}.skipped{color:var(--skip)}
 .warning{border:2px solid var(--warn);background:#fffaeb;padding:8px 16px;border-radius:6px}
 .failure{border:1px solid var(--line);border-left:4px solid var(--fail);border-radius:4px;margin:8px 0;padding:4px 12px}
-.failure.allowed-failure{border-left-color:var(--warn)}
+.failure[data-status=allowed-failure]{border-left-color:var(--warn)}
 .failure>summary{cursor:pointer;font-weight:600;padding:4px 0}
 pre{background:#f9fafb;border:1px solid #eaecf0;padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap;word-break:break-word}
 .controls{display:flex;gap:8px;align-items:center;margin:8px 0;flex-wrap:wrap}

@@ -30,7 +30,7 @@ function failureBlock(run: RunRecord, test: TestRecord, multiRun: boolean): stri
   const log = test.serverLog
     ? `<details><summary>Server log during the test</summary><pre class="log">${esc(test.serverLog)}</pre></details>`
     : ''
-  return `<details open class="failure ${test.status}"><summary>${test.status === 'failed' ? '✗' : '⚠'} ${esc(titleOf(test))}${multiRun ? ` <span class="muted">(${esc(run.label)})</span>` : ''}</summary><p class="muted">${esc(test.file)} · ${test.categories.map((c) => `<span class="tag">${esc(c)}</span>`).join('')} · ${formatMs(test.durationMs)} · ${STATUS_LABEL[test.status]}</p>${errors}${kept}${log}</details>`
+  return `<details open class="failure" data-status="${test.status}"><summary>${test.status === 'failed' ? '✗' : '⚠'} ${esc(titleOf(test))}${multiRun ? ` <span class="muted">(${esc(run.label)})</span>` : ''}</summary><p class="muted">${esc(test.file)} · ${test.categories.map((c) => `<span class="tag">${esc(c)}</span>`).join('')} · ${formatMs(test.durationMs)} · ${STATUS_LABEL[test.status]}</p>${errors}${kept}${log}</details>`
 }
 
 /** Horizontal bars for the slowest tests, drawn here so the report needs no chart library at view time. */

@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url'
 import type { Plugin } from 'vitest/config'
 import type { TestProject, Vitest } from 'vitest/node'
 import { loadConfig } from '../config/load.js'
+import { isPgrigError } from '../errors.js'
 import { categoryDefinitions, resolvePolicy, type CategoryPolicy } from './categories.js'
+import type { PolicyRecord } from './results.js'
 import { PgrigReporter, reportDir, type PgrigReporterOptions } from './reporter.js'
 import { REPORT_FILES } from './write.js'
 
@@ -40,7 +42,15 @@ export function pgrigReport(options: PgrigPluginOptions = {}): Plugin {
         const loaded = await loadConfig(undefined, root)
         policy = (loaded?.config as { policy?: CategoryPolicy } | undefined)?.policy ?? {}
       }
-      const resolved = resolvePolicy(policy)
+      let resolved: PolicyRecord
+      try {
+        resolved = resolvePolicy(policy)
+      } catch (error) {
+        if (!isPgrigError(error)) throw error
+        // A misspelt category is a user mistake: one line, no stack from deep inside Vite.
+        process.stderr.write(`pgrig: ${error.message}\n`)
+        process.exit(1)
+      }
       const defined = new Set((user.test?.tags ?? []).map((t) => t.name))
       const tags = categoryDefinitions(policy)
         .filter((c) => !defined.has(c.name))

@@ -199,7 +199,8 @@ export class PgrigReporter implements Reporter {
       const note = allowed
         ? `; ${allowed} failure${allowed === 1 ? '' : 's'} allowed by the policy did not fail the run`
         : ''
-      process.stderr.write(`pgrig: report ${path.relative(process.cwd(), files.html) || files.html}${note}\n`)
+      const relative = path.relative(process.cwd(), files.html)
+      process.stderr.write(`pgrig: report ${relative.startsWith('..') ? files.html : relative}${note}\n`)
     }
   }
 }
