@@ -49,10 +49,10 @@ describe('the HTML report in Chromium', () => {
   test('shows the outcome, a row per test, and the failures expanded', async () => {
     expect(await page.textContent('#outcome')).toBe('pgrig test report: failed')
     expect(await page.textContent('#totals')).toMatch(
-      /^8 tests: 4 passed, 2 failed, 1 allowed to fail, 1 skipped\./,
+      /^9 tests: 5 passed, 2 failed, 1 allowed to fail, 1 skipped\./,
     )
-    expect(await visibleTitles()).toHaveLength(8)
-    expect(await page.textContent('#shown')).toBe('8 of 8 tests shown')
+    expect(await visibleTitles()).toHaveLength(9)
+    expect(await page.textContent('#shown')).toBe('9 of 9 tests shown')
     const failures = page.locator('#failures details.failure')
     expect(await failures.count()).toBe(3)
     for (const failure of await failures.all()) {
@@ -63,13 +63,13 @@ describe('the HTML report in Chromium', () => {
       '+   "checksum": "bad",',
     )
     expect(await page.isVisible('#allowed')).toBe(true)
-    expect(await page.locator('#duration-chart rect').count()).toBe(7)
+    expect(await page.locator('#duration-chart rect').count()).toBe(8)
   })
 
   test('typing in the filter and picking a status or category narrows the rows', async () => {
     await page.fill('#filter', 'flipped')
     expect(await visibleTitles()).toEqual(['pages [corruption] › detects a flipped bit'])
-    expect(await page.textContent('#shown')).toBe('1 of 8 tests shown')
+    expect(await page.textContent('#shown')).toBe('1 of 9 tests shown')
     await page.fill('#filter', '')
     await page.selectOption('#status', 'failed')
     expect((await visibleTitles()).sort()).toEqual([
@@ -80,7 +80,7 @@ describe('the HTML report in Chromium', () => {
     await page.selectOption('#category', 'destructive')
     expect(await visibleTitles()).toEqual(['kills the server'])
     await page.selectOption('#category', '')
-    expect(await visibleTitles()).toHaveLength(8)
+    expect(await visibleTitles()).toHaveLength(9)
   })
 
   test('clicking a column header sorts the rows, again reverses them', async () => {

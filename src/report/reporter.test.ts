@@ -101,6 +101,8 @@ describe.concurrent('files and redaction', () => {
       LEAK: `postgresql://app:${password}@127.0.0.1:5999/app`,
       PGRIG_MAIN_PASSWORD: password,
       GITHUB_STEP_SUMMARY: summary,
+      FAIL_META: '1',
+      META_PASSWORD: password,
     })
     expect(run.code).toBe(1)
     const files = ['results.json', 'report.md', 'report.html', 'junit.xml'].map((name) => run.file(name))
@@ -109,6 +111,18 @@ describe.concurrent('files and redaction', () => {
     }
     const card = run.results().runs[0]?.tests.find((t) => t.name === 'charges a card [billing]')
     expect(card?.errors[0]?.message).toBe('could not connect to postgresql://app:***@127.0.0.1:5999/app')
+    // What the fixtures attach (task.meta.pgrig) shows in the failure details, redacted too.
+    const md = run.file('report.md')
+    expect(md).toContain('Kept database: `postgres://app:***@127.0.0.1:5432/pgrig_kept_1`')
+    expect(md).toContain(
+      'ERROR:  relation "missing" does not exist\nDETAIL:  url postgres://app:***@127.0.0.1:1/app',
+    )
+    expect(md).toMatch(
+      /\| keeps its database for inspection \[recovery\] \| plain\.spec\.ts \| recovery \| ❌ failed [^|]+ \| 13 ms \|/,
+    )
+    expect(run.results().runs[0]?.tests.find((t) => t.categories.includes('recovery'))?.provisionMs).toBe(
+      12.5,
+    )
     // The step summary is appended to, not overwritten, and leaves out the per-test table.
     const written = fs.readFileSync(summary, 'utf8')
     expect(written).toMatch(/^# earlier step\n# pgrig test report: ❌ failed/)
