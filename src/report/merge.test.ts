@@ -24,9 +24,19 @@ const readResults = (dir: string) =>
 
 describe('pgrig report merge', () => {
   test('shards of one version become one run; each version keeps its own column', async () => {
+    // The shards also write Vitest blobs, so Vitest's own --merge-reports can be checked below.
+    const blobs = tempDir()
     const [pg15a, pg15b, pg17] = await Promise.all([
-      fixture({ PGRIG_PG_VERSION: '15' }, ['--shard=1/2']),
-      fixture({ PGRIG_PG_VERSION: '15' }, ['--shard=2/2']),
+      fixture({ PGRIG_PG_VERSION: '15' }, [
+        '--shard=1/2',
+        '--reporter=blob',
+        `--outputFile.blob=${blobs}/1.json`,
+      ]),
+      fixture({ PGRIG_PG_VERSION: '15' }, [
+        '--shard=2/2',
+        '--reporter=blob',
+        `--outputFile.blob=${blobs}/2.json`,
+      ]),
       fixture({ PGRIG_PG_VERSION: '17', FAIL_SMOKE: '1' }),
     ])
     expect([pg15a.code, pg15b.code, pg17.code]).toEqual([0, 0, 1])
@@ -54,6 +64,12 @@ describe('pgrig report merge', () => {
     )
     expect(md).toMatch(/### ❌ connections › answers SELECT 1 \(pg17\)/)
     expect(fs.existsSync(path.join(out, 'report.html'))).toBe(true)
+
+    // Vitest's blob merge feeds the merged shards through pgrig's reporter and Vitest's junit reporter.
+    const blobMerged = await fixture({ PGRIG_PG_VERSION: '15' }, [`--merge-reports=${blobs}`])
+    expect(blobMerged.code, blobMerged.stdout + blobMerged.stderr).toBe(0)
+    expect(blobMerged.results().runs[0]?.tests.length).toBe(results.runs[0]?.tests.length)
+    expect(blobMerged.file('junit.xml')).toMatch(/<testsuites [^>]*tests="9"/)
 
     const strict = await run(
       process.execPath,
