@@ -20,6 +20,7 @@ export type PgrigErrorCode =
   | 'E_NOT_RUNNING'
   | 'E_EXTERNAL_SERVER'
   | 'E_USAGE'
+  | 'E_FILE_EXISTS'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

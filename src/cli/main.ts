@@ -4,6 +4,7 @@ import { isPgrigError } from '../errors.js'
 import { registerDoctor } from './commands/doctor.js'
 import { registerDown } from './commands/down.js'
 import { registerEnv } from './commands/env.js'
+import { registerInit } from './commands/init.js'
 import { registerInstall } from './commands/install.js'
 import { registerRun } from './commands/run.js'
 import { registerStatus } from './commands/status.js'
@@ -22,6 +23,7 @@ registerEnv(program)
 registerDown(program)
 registerDoctor(program)
 registerInstall(program)
+registerInit(program)
 
 try {
   await program.parseAsync(process.argv)
