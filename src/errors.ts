@@ -21,6 +21,7 @@ export type PgrigErrorCode =
   | 'E_EXTERNAL_SERVER'
   | 'E_USAGE'
   | 'E_FILE_EXISTS'
+  | 'E_REPORT_INVALID'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

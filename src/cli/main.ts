@@ -6,6 +6,7 @@ import { registerDown } from './commands/down.js'
 import { registerEnv } from './commands/env.js'
 import { registerInit } from './commands/init.js'
 import { registerInstall } from './commands/install.js'
+import { registerReport } from './commands/report.js'
 import { registerRun } from './commands/run.js'
 import { registerStatus } from './commands/status.js'
 import { registerUp } from './commands/up.js'
@@ -24,6 +25,7 @@ registerDown(program)
 registerDoctor(program)
 registerInstall(program)
 registerInit(program)
+registerReport(program)
 
 try {
   await program.parseAsync(process.argv)

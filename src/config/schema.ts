@@ -73,10 +73,33 @@ export const serverOptionsSchema = z.strictObject({
 
 export type ServerOptions = z.input<typeof serverOptionsSchema>
 
+const categoryName = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'use lower-case letters, digits, - and _')
+
+const policySchema = z.strictObject({
+  categories: z
+    .array(
+      z.union([
+        categoryName,
+        z.strictObject({
+          name: categoryName,
+          description: z.string().optional(),
+          timeout: z.number().int().positive().optional(),
+        }),
+      ]),
+    )
+    .optional(),
+  mustPass: z.array(categoryName).optional(),
+  allowedToFail: z.array(categoryName).optional(),
+  skip: z.array(categoryName).optional(),
+  timeouts: z.record(categoryName, z.number().int().positive()).optional(),
+})
+
 /** A config file: server defaults at the top level, named servers under `servers`. */
 export const configSchema = serverOptionsSchema.omit({ name: true }).extend({
   servers: z.record(serverName, serverOptionsSchema.omit({ name: true })).optional(),
   versions: z.array(version).min(1).optional(),
+  /** Test categories and what may fail; read by pgrig's Vitest reporter (src/report). */
+  policy: policySchema.optional(),
 })
 
 export type PgrigConfig = z.input<typeof configSchema>

@@ -1,0 +1,127 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { vitestRun } from '../../test/report-fixture.js'
+
+// Debian's chromium (.ci/run installs it); playwright-core drives it without downloading a browser.
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+]
+
+let browser: Browser
+let page: Page
+let dir: string
+
+beforeAll(async () => {
+  const [report, launched] = await Promise.all([
+    vitestRun({ FAIL_CORRUPTION: '1', FAIL_SMOKE: '1' }),
+    chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
+  ])
+  expect(report.code).toBe(1)
+  dir = report.dir
+  browser = launched
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  // Offline: any request leaving the file would mean a CDN or remote asset slipped in.
+  const requests: string[] = []
+  page.on('request', (request) => requests.push(request.url()))
+  await page.goto(`file://${path.join(dir, 'report.html')}`)
+  expect(requests).toEqual([`file://${path.join(dir, 'report.html')}`])
+})
+
+afterAll(async () => {
+  await browser?.close()
+  if (dir) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const visibleTitles = () =>
+  page.$$eval('#results tbody tr:not([hidden]) td:first-child', (cells) => cells.map((c) => c.textContent))
+
+describe('the HTML report in Chromium', () => {
+  test('shows the outcome, a row per test, and the failures expanded', async () => {
+    expect(await page.textContent('#outcome')).toBe('pgrig test report: failed')
+    expect(await page.textContent('#totals')).toMatch(
+      /^8 tests: 4 passed, 2 failed, 1 allowed to fail, 1 skipped\./,
+    )
+    expect(await visibleTitles()).toHaveLength(8)
+    expect(await page.textContent('#shown')).toBe('8 of 8 tests shown')
+    const failures = page.locator('#failures details.failure')
+    expect(await failures.count()).toBe(3)
+    for (const failure of await failures.all()) {
+      expect(await failure.getAttribute('open')).not.toBeNull()
+      expect(await failure.locator('pre.message').isVisible()).toBe(true)
+    }
+    expect(await page.locator('#failures pre.diff', { hasText: 'checksum' }).textContent()).toContain(
+      '+   "checksum": "bad",',
+    )
+    expect(await page.isVisible('#allowed')).toBe(true)
+    expect(await page.locator('#duration-chart rect').count()).toBe(7)
+  })
+
+  test('typing in the filter and picking a status or category narrows the rows', async () => {
+    await page.fill('#filter', 'flipped')
+    expect(await visibleTitles()).toEqual(['pages [corruption] › detects a flipped bit'])
+    expect(await page.textContent('#shown')).toBe('1 of 8 tests shown')
+    await page.fill('#filter', '')
+    await page.selectOption('#status', 'failed')
+    expect((await visibleTitles()).sort()).toEqual([
+      'connections › answers SELECT 1',
+      'connections › reads a checksummed page',
+    ])
+    await page.selectOption('#status', '')
+    await page.selectOption('#category', 'destructive')
+    expect(await visibleTitles()).toEqual(['kills the server'])
+    await page.selectOption('#category', '')
+    expect(await visibleTitles()).toHaveLength(8)
+  })
+
+  test('clicking a column header sorts the rows, again reverses them', async () => {
+    const header = page.locator('#results thead th', { hasText: 'Test' })
+    await header.click()
+    const ascending = await visibleTitles()
+    expect(ascending).toEqual([...ascending].sort((a, b) => (a ?? '').localeCompare(b ?? '', 'en')))
+    await header.click()
+    expect(await visibleTitles()).toEqual([...ascending].reverse())
+    await page.locator('#results thead th', { hasText: 'Duration' }).click()
+    const durations = await page.$$eval('#results tbody tr td.n:nth-last-child(2)', (cells) =>
+      cells.map((c) => Number(c.getAttribute('data-v'))),
+    )
+    expect(durations).toEqual([...durations].sort((a, b) => a - b))
+  })
+
+  test('a screenshot is the expected size and not blank', async () => {
+    await page.evaluate(() => window.scrollTo(0, 0))
+    const png = await page.screenshot()
+    // PGRIG_SCREENSHOT=<file> keeps the picture for a person to look at.
+    if (process.env.PGRIG_SCREENSHOT) fs.writeFileSync(process.env.PGRIG_SCREENSHOT, png)
+    // PNG header: width and height as big-endian integers at bytes 16 and 20.
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1280, 900])
+    const colours = await page.evaluate(async (data) => {
+      const image = new Image()
+      image.src = `data:image/png;base64,${data}`
+      await image.decode()
+      const canvas = document.createElement('canvas')
+      canvas.width = image.width
+      canvas.height = image.height
+      const context = canvas.getContext('2d') as CanvasRenderingContext2D
+      context.drawImage(image, 0, 0)
+      const pixels = context.getImageData(0, 0, image.width, image.height).data
+      let nonWhite = 0
+      const distinct = new Set<number>()
+      for (let i = 0; i < pixels.length; i += 4 * 7) {
+        const [r, g, b] = [pixels[i] as number, pixels[i + 1] as number, pixels[i + 2] as number]
+        if (r < 240 || g < 240 || b < 240) nonWhite++
+        distinct.add((r << 16) | (g << 8) | b)
+      }
+      return { nonWhite: nonWhite / (pixels.length / (4 * 7)), distinct: distinct.size }
+    }, png.toString('base64'))
+    expect(colours.nonWhite).toBeGreaterThan(0.02)
+    expect(colours.distinct).toBeGreaterThan(20)
+  })
+})

@@ -1,0 +1,40 @@
+/**
+ * Vitest setup file added by pgrig's plugin. Before each test: skips, before any fixture is
+ * built, the tests the policy and `PGRIG_ONLY` / `PGRIG_SKIP` leave out, with the reason as the
+ * skip note. After each test: hides passwords in its errors here in the worker, so no reporter
+ * (console, JUnit, pgrig's own) ever receives them.
+ */
+import { afterEach, beforeEach, inject } from 'vitest'
+import { categoriesOf, skipReason } from './categories.js'
+import { createRedactor } from './redact.js'
+import type { PolicyRecord } from './results.js'
+
+declare module 'vitest' {
+  interface ProvidedContext {
+    pgrigPolicy: PolicyRecord
+    pgrigCategories: string[]
+  }
+}
+
+const policy = inject('pgrigPolicy')
+const known = new Set(inject('pgrigCategories') ?? [])
+const redact = createRedactor()
+
+beforeEach((context) => {
+  if (!policy) return
+  const names: string[] = [context.task.name]
+  for (let suite = context.task.suite; suite; suite = suite.suite) names.push(suite.name)
+  const reason = skipReason(categoriesOf(context.task.tags ?? [], names, known), policy)
+  if (reason) context.skip(reason)
+})
+
+const TEXT_FIELDS = ['message', 'stack', 'diff', 'expected', 'actual', 'stackStr'] as const
+
+afterEach((context) => {
+  for (const error of context.task.result?.errors ?? []) {
+    const fields = error as unknown as Record<string, unknown>
+    for (const field of TEXT_FIELDS) {
+      if (typeof fields[field] === 'string') fields[field] = redact(fields[field] as string)
+    }
+  }
+})
