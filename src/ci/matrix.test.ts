@@ -133,6 +133,13 @@ describe('pgrig run --pg a,b (the local version matrix)', () => {
     expect(out.stderr).toMatch(/PostgreSQL 9\s+not run\s+exit 1/)
   })
 
+  test('a command that does not exist exits 127, as in a shell, for every version', async () => {
+    const out = await pgrig(['run', '--pg', '15,18', '--quiet', '--', 'no-such-command-pgrig'], tempDir())
+    expect(out.code).toBe(127)
+    expect(out.stderr).toMatch(/^pg15 \| pgrig: command no-such-command-pgrig was not found/m)
+    expect(out.stderr).toMatch(/PostgreSQL 18\s+failed\s+exit 127/)
+  })
+
   test('bad lists and flags that make no sense with several versions end in one line', async () => {
     const cwd = tempDir()
     for (const [args, message] of [

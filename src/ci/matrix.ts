@@ -5,7 +5,7 @@ import path from 'node:path'
 import { startServers, type StartedCluster } from '../cluster/cluster.js'
 import { connectionEnv } from '../cluster/connection-env.js'
 import type { ServerSpec } from '../config/resolve.js'
-import { PgrigError, isPgrigError } from '../errors.js'
+import { isPgrigError } from '../errors.js'
 import { mergeVersionReports } from './merge-reports.js'
 import { pipePrefixed } from './prefix-lines.js'
 
@@ -42,8 +42,8 @@ export interface MatrixResult {
   results: VersionResult[]
   /** 0 when every version passed, 130 on interrupt, else the first failing version's code. */
   exitCode: number
-  /** Whether the report layer combined the per-version reports into `reportDir`. */
-  merged: boolean
+  /** The combined HTML report in `reportDir`, when the runs wrote pgrig reports. */
+  report?: string
 }
 
 /** One version at a time per core: each run is a test suite with its own servers. */
@@ -114,16 +114,14 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
         pipePrefixed(child.stderr, stderr, prefix),
       ])
       const code = await new Promise<number>((resolve, reject) => {
-        child.on('error', (error: NodeJS.ErrnoException) =>
-          reject(
-            error.code === 'ENOENT'
-              ? new PgrigError(
-                  'E_USAGE',
-                  `command ${options.command[0]} was not found; check the spelling or PATH`,
-                )
-              : error,
-          ),
-        )
+        child.on('error', (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') return reject(error)
+          // What a shell answers for a command it cannot find.
+          stderr.write(
+            `${prefix}pgrig: command ${options.command[0]} was not found; check the spelling or PATH\n`,
+          )
+          resolve(127)
+        })
         child.on('exit', (c, s) => resolve(exitCodeOf(c, s)))
       }).finally(() => children.delete(child))
       await piped
@@ -153,10 +151,20 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
 
   stderr.write(formatSummary(results))
   const failed = results.find((r) => r.exitCode !== 0)
-  const exitCode = interrupted ? 130 : (failed?.exitCode ?? 0)
-  const inputs = results.map((r) => r.reportDir).filter((dir) => fs.existsSync(dir))
-  const merged = await mergeVersionReports({ inputs, outDir: path.resolve(options.reportDir) })
-  return { results, exitCode, merged }
+  let exitCode = interrupted ? 130 : (failed?.exitCode ?? 0)
+  let report: string | undefined
+  try {
+    report = mergeVersionReports(
+      results.map((r) => r.reportDir),
+      path.resolve(options.reportDir),
+    )
+    if (report && !options.quiet) stderr.write(`pgrig: combined report ${report}\n`)
+  } catch (error) {
+    if (!isPgrigError(error)) throw error
+    stderr.write(`pgrig: ${error.message}\n`)
+    if (exitCode === 0) exitCode = 1
+  }
+  return { results, exitCode, ...(report ? { report } : {}) }
 }
 
 export function formatSummary(results: VersionResult[]): string {

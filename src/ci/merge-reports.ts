@@ -1,20 +1,13 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { mergeReports, REPORT_FILES } from '../report/index.js'
+
 /**
- * The seam to the report layer: once `src/report/index.ts` exports `mergeReports`, a matrix run
- * combines its per-version reports with it. Imported by a computed specifier so this layer builds
- * and runs before the report layer exists.
+ * Combines the reports pgrig's reporter wrote for each version of a matrix run into one, with a
+ * column per version. A project that does not use the reporter has none, and nothing is merged.
  */
-export interface MergeInput {
-  inputs: string[]
-  outDir: string
-}
-
-type MergeReports = (input: MergeInput) => Promise<unknown>
-
-export async function mergeVersionReports(input: MergeInput): Promise<boolean> {
-  const specifier = '../report/index.js'
-  const report = (await import(specifier).catch(() => undefined)) as
-    { mergeReports?: MergeReports } | undefined
-  if (typeof report?.mergeReports !== 'function') return false
-  await report.mergeReports(input)
-  return true
+export function mergeVersionReports(dirs: string[], outDir: string): string | undefined {
+  const inputs = dirs.filter((dir) => fs.existsSync(path.join(dir, REPORT_FILES.json)))
+  if (inputs.length === 0) return undefined
+  return mergeReports({ inputs, outDir }).files.html
 }

@@ -37,23 +37,40 @@ beforeAll(async () => {
     path.join(project, 'test/math.test.js'),
     `import { expect, test } from 'vitest'\ntest('adds', () => expect(1 + 1).toBe(2))\n`,
   )
-  for (const name of ['orders', 'users']) {
+  fs.writeFileSync(
+    path.join(project, 'vitest.config.js'),
+    `import { defineConfig } from 'vitest/config'
+import { pgrigReport } from 'pgrig/reporter'
+export default defineConfig({ plugins: [pgrigReport()] })
+`,
+  )
+  // Each file: a test for every lane, and one the pull-request lane leaves to the weekly one.
+  for (const [name, category] of [
+    ['orders', 'slow'],
+    ['users', 'destructive'],
+  ]) {
     fs.writeFileSync(
       path.join(project, `test/${name}.integration.test.js`),
       `import pg from 'pg'
 import { expect, test } from 'vitest'
-test('${name}: a table on the PostgreSQL major this run is for', async () => {
+async function query(sql) {
   const client = new pg.Client({ connectionString: process.env.DATABASE_URL })
   await client.connect()
   try {
-    await client.query('create table ${name} (id int primary key)')
-    await client.query('insert into ${name} values (1), (2)')
-    expect((await client.query('select count(*)::int as n from ${name}')).rows[0].n).toBe(2)
-    const { server_version_num } = (await client.query('show server_version_num')).rows[0]
-    expect(String(Math.floor(server_version_num / 10000))).toBe(process.env.PGRIG_PG_VERSION)
+    return (await client.query(sql)).rows
   } finally {
     await client.end()
   }
+}
+test('${name}: a table on the PostgreSQL major this run is for', async () => {
+  await query('create table ${name} (id int primary key)')
+  await query('insert into ${name} values (1), (2)')
+  expect((await query('select count(*)::int as n from ${name}'))[0].n).toBe(2)
+  const [{ server_version_num }] = await query('show server_version_num')
+  expect(String(Math.floor(server_version_num / 10000))).toBe(process.env.PGRIG_PG_VERSION)
+})
+test('${name}: ${category} work', { tags: ['${category}'] }, async () => {
+  expect((await query('select 1 as one'))[0].one).toBe(1)
 })
 `,
     )
@@ -98,15 +115,18 @@ async function runLikeCi(command: string) {
   }
 }
 
-function junit(file: string): { tests: number; failures: number; names: string[] } {
+function junit(file: string): { tests: number; failures: number; skipped: number; names: string[] } {
   const xml = fs.readFileSync(path.join(project, file), 'utf8')
   const suites = xml.match(/<testsuites [^>]*>/)![0]
   return {
     tests: Number(suites.match(/tests="(\d+)"/)![1]),
     failures: Number(suites.match(/failures="(\d+)"/)![1]),
+    skipped: (xml.match(/<skipped/g) ?? []).length,
     names: [...xml.matchAll(/<testcase [^>]*name="([^"]+)"/g)].map((m) => m[1]!).sort(),
   }
 }
+
+const plain = (name: string) => `${name}: a table on the PostgreSQL major this run is for`
 
 describe('the generated GitHub workflow, run locally against an example project', () => {
   test('the integration job passes on every matrix cell, and the report job merges the shards', async () => {
@@ -120,35 +140,50 @@ describe('the generated GitHub workflow, run locally against an example project'
       const out = await runLikeCi(command)
       expect(out.code, out.stdout + out.stderr).toBe(0)
       expect(out.stderr).toMatch(new RegExp(`PostgreSQL ${pg}\\.\\d+`))
-      const report = junit(`reports/junit-pg${pg}-shard${shard}.xml`)
-      expect(report).toMatchObject({ tests: 1, failures: 0 })
+      // One file per shard: its plain test runs, its slow or destructive one waits for the weekly lane.
+      expect(junit(`reports/junit-pg${pg}-shard${shard}.xml`)).toMatchObject({
+        tests: 2,
+        failures: 0,
+        skipped: 1,
+      })
       expect(fs.existsSync(path.join(project, `.vitest-reports/blob-pg${pg}-shard${shard}.json`))).toBe(true)
+      expect(fs.existsSync(path.join(project, `pgrig-report/pg${pg}-shard${shard}/results.json`))).toBe(true)
     }
     const merge = await runLikeCi(runStep('report', '--merge-reports'))
     expect(merge.code, merge.stdout + merge.stderr).toBe(0)
-    expect(junit('reports/junit-integration.xml')).toEqual({
-      tests: 2,
+    expect(junit('reports/junit-integration.xml')).toMatchObject({
+      tests: 4,
       failures: 0,
-      names: [
-        'orders: a table on the PostgreSQL major this run is for',
-        'users: a table on the PostgreSQL major this run is for',
-      ],
+      skipped: 2,
     })
+    expect(junit('reports/junit-integration.xml').names).toEqual(
+      expect.arrayContaining([plain('orders'), plain('users')]),
+    )
+    const pgrigMerge = await runLikeCi(runStep('report', 'pgrig report merge'))
+    expect(pgrigMerge.code, pgrigMerge.stdout + pgrigMerge.stderr).toBe(0)
+    const markdown = fs.readFileSync(path.join(project, 'pgrig-report/merged/report.md'), 'utf8')
+    expect(markdown).toMatch(/15/)
+    expect(markdown).toMatch(/18/)
+    expect(fs.existsSync(path.join(project, 'pgrig-report/merged/report.html'))).toBe(true)
   })
 
   test('the unit job runs only the unit tests', async () => {
     const out = await runLikeCi(runStep('unit', 'vitest run'))
     expect(out.code, out.stdout + out.stderr).toBe(0)
-    expect(junit('reports/junit-unit.xml')).toEqual({ tests: 1, failures: 0, names: ['adds'] })
+    expect(junit('reports/junit-unit.xml')).toEqual({ tests: 1, failures: 0, skipped: 0, names: ['adds'] })
   })
 
-  test('the weekly comprehensive lane runs everything once per version, a JUnit file each', async () => {
+  test('the weekly comprehensive lane runs every category once per version, with one combined report', async () => {
     const out = await runLikeCi(runStep('comprehensive', 'pgrig run'))
     expect(out.code, out.stdout + out.stderr).toBe(0)
     expect(out.stdout).toMatch(/^pg15 \| /m)
     expect(out.stdout).toMatch(/^pg18 \| /m)
     for (const pg of ['15', '18']) {
-      expect(junit(`pgrig-report/pg${pg}/junit.xml`)).toMatchObject({ tests: 3, failures: 0 })
+      expect(junit(`pgrig-report/pg${pg}/junit.xml`)).toMatchObject({ tests: 5, failures: 0, skipped: 0 })
     }
+    expect(out.stderr).toContain(
+      `pgrig: combined report ${path.join(fs.realpathSync(project), 'pgrig-report')}`,
+    )
+    expect(fs.existsSync(path.join(project, 'pgrig-report/report.html'))).toBe(true)
   })
 })

@@ -103,14 +103,9 @@ ${setupSteps(o)}      - uses: actions/download-artifact@v4
           pattern: integration-*
           merge-multiple: true
       - run: ${c.mergeJunit}
+      # Also writes the step summary: pass/fail by category and PostgreSQL version.
       - run: ${c.mergeReports}
         if: always()
-      - name: Step summary
-        if: always()
-        run: |
-          if [ -f pgrig-report/merged/report.md ]; then
-            cat pgrig-report/merged/report.md >> "$GITHUB_STEP_SUMMARY"
-          fi
       - uses: actions/upload-artifact@v4
         if: always()
         with:
@@ -130,13 +125,8 @@ ${setupSteps(o)}      - uses: actions/cache@v4
         with:
           path: ~/.cache/pgrig/engines
           key: pgrig-engines-\${{ runner.os }}-pg${o.versions.join('-')}
+      # One run per version side by side; pgrig combines their reports and writes the step summary.
       - run: ${c.comprehensive()}
-      - name: Step summary
-        if: always()
-        run: |
-          if [ -f pgrig-report/report.md ]; then
-            cat pgrig-report/report.md >> "$GITHUB_STEP_SUMMARY"
-          fi
       - uses: actions/upload-artifact@v4
         if: always()
         with:
