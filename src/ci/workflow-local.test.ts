@@ -131,13 +131,22 @@ const plain = (name: string) => `${name}: a table on the PostgreSQL major this r
 describe('the generated GitHub workflow, run locally against an example project', () => {
   test('the integration job passes on every matrix cell, and the report job merges the shards', async () => {
     const integration = runStep('integration', 'pgrig run')
-    for (const [pg, shard] of [
+    // Two cells of the matrix, side by side as on CI runners: another version, the other shard.
+    const cells = [
       ['15', '1'],
       ['18', '2'],
-    ] as const) {
-      const command = integration.replaceAll('${{ matrix.pg }}', pg).replaceAll('${{ matrix.shard }}', shard)
-      expect(command).not.toContain('${{')
-      const out = await runLikeCi(command)
+    ] as const
+    const outs = await Promise.all(
+      cells.map(([pg, shard]) => {
+        const command = integration
+          .replaceAll('${{ matrix.pg }}', pg)
+          .replaceAll('${{ matrix.shard }}', shard)
+        expect(command).not.toContain('${{')
+        return runLikeCi(command)
+      }),
+    )
+    for (const [i, [pg, shard]] of cells.entries()) {
+      const out = outs[i]!
       expect(out.code, out.stdout + out.stderr).toBe(0)
       expect(out.stderr).toMatch(new RegExp(`PostgreSQL ${pg}\\.\\d+`))
       // One file per shard: its plain test runs, its slow or destructive one waits for the weekly lane.
