@@ -76,6 +76,34 @@ describe('pgrig run --pg a,b (the local version matrix)', () => {
     expect(out.stderr).toMatch(/PostgreSQL 18\s+passed\s+exit 0/)
   })
 
+  test('one version runs as before, and still tells the command its major, categories and report dir', async () => {
+    const cwd = tempDir()
+    const out = await pgrig(
+      [
+        'run',
+        '--pg',
+        '15',
+        '--quiet',
+        '--skip',
+        'slow',
+        '--report-dir',
+        'out',
+        '--',
+        process.execPath,
+        '-e',
+        REPORT,
+      ],
+      cwd,
+    )
+    expect(out.code, out.stderr).toBe(3)
+    expect(out.stdout).toMatch(
+      new RegExp(
+        `^saw 15 15\\.\\d+  slow ${path.join(fs.realpathSync(cwd), 'out').replaceAll('/', '\\/')}\n$`,
+      ),
+    )
+    expect(out.stderr).toBe('')
+  })
+
   test('--sequential runs one version after the other; every version passing exits 0', async () => {
     const cwd = tempDir()
     const script = `console.log(process.env.PGRIG_PG_VERSION, Date.now()); setTimeout(() => console.log('end', Date.now()), 300)`
