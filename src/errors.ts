@@ -34,6 +34,7 @@ export type PgrigErrorCode =
   | 'E_RECOVERY_NOT_SEEN'
   | 'E_FAULT_FAILED'
   | 'E_CORRUPT_TARGET'
+  | 'E_FILE_EXISTS'
   | 'E_REPORT_INVALID'
 
 export class PgrigError extends Error {

@@ -5,6 +5,7 @@ import { registerChaos } from './commands/chaos.js'
 import { registerDoctor } from './commands/doctor.js'
 import { registerDown } from './commands/down.js'
 import { registerEnv } from './commands/env.js'
+import { registerInit } from './commands/init.js'
 import { registerInstall } from './commands/install.js'
 import { registerReport } from './commands/report.js'
 import { registerRun } from './commands/run.js'
@@ -25,6 +26,7 @@ registerDown(program)
 registerDoctor(program)
 registerInstall(program)
 registerChaos(program)
+registerInit(program)
 registerReport(program)
 
 try {

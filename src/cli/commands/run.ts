@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import os from 'node:os'
+import path from 'node:path'
 import type { Command } from 'commander'
 import { startServers, type StartedCluster } from '../../cluster/cluster.js'
 import { connectionEnv } from '../../cluster/connection-env.js'
@@ -7,9 +8,47 @@ import { connectExternal } from '../../cluster/external.js'
 import { closeOwnedRun } from '../../cluster/run.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
 import { PgrigError } from '../../errors.js'
+import { defaultConcurrency, runMatrix } from '../../ci/matrix.js'
+import { normalizeCategoryList, parseVersionList } from '../../ci/version-list.js'
 import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
 
-type RunFlags = ServerFlags & { keep?: boolean; quiet?: boolean }
+type RunFlags = ServerFlags & {
+  keep?: boolean
+  quiet?: boolean
+  only?: string
+  skip?: string
+  reportDir?: string
+  sequential?: boolean
+}
+
+const DEFAULT_REPORT_DIR = 'pgrig-report'
+
+/** `PGRIG_ONLY` / `PGRIG_SKIP`: the categories a test run selects, for the pgrig reporter to apply. */
+function selectionEnv(flags: RunFlags): Record<string, string> {
+  const env: Record<string, string> = {}
+  if (flags.only !== undefined) env.PGRIG_ONLY = normalizeCategoryList('--only', flags.only)
+  if (flags.skip !== undefined) env.PGRIG_SKIP = normalizeCategoryList('--skip', flags.skip)
+  return env
+}
+
+async function runVersionMatrix(argv: string[], flags: RunFlags, versions: string[]): Promise<void> {
+  if (flags.keep || flags.url) {
+    throw new PgrigError(
+      'E_USAGE',
+      `--pg ${flags.pg} runs once per version and stops its servers; drop ${flags.keep ? '--keep' : '--url'}, or give one version`,
+    )
+  }
+  const { exitCode } = await runMatrix({
+    versions,
+    command: argv,
+    specsFor: (pg) => serversFromFlags({ ...flags, pg }),
+    reportDir: flags.reportDir ?? DEFAULT_REPORT_DIR,
+    concurrency: flags.sequential ? 1 : defaultConcurrency(versions.length),
+    env: selectionEnv(flags),
+    ...(flags.quiet ? { quiet: true } : {}),
+  })
+  process.exitCode = exitCode
+}
 
 function runCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -39,6 +78,14 @@ function runCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   })
 }
 
+/** What a single-version run tells the reporter: the server's major, and a report dir if asked. */
+function versionEnv(version: string | undefined, reportDir: string | undefined): Record<string, string> {
+  const env: Record<string, string> = {}
+  if (version) env.PGRIG_PG_VERSION = version.split('.')[0]!
+  if (reportDir) env.PGRIG_REPORT_DIR = path.resolve(reportDir)
+  return env
+}
+
 export function registerRun(program: Command): void {
   addServerFlags(
     program
@@ -48,8 +95,16 @@ export function registerRun(program: Command): void {
   )
     .option('--keep', 'leave the servers running afterwards (stop them with pgrig down)')
     .option('--quiet', 'print nothing about the servers')
+    .option('--only <categories>', 'run only these test categories (exported as PGRIG_ONLY)')
+    .option('--skip <categories>', 'skip these test categories (exported as PGRIG_SKIP)')
+    .option('--report-dir <dir>', `where reports go (PGRIG_REPORT_DIR; default ${DEFAULT_REPORT_DIR}/)`)
+    .option('--sequential', 'with --pg a,b,…: run the versions one after the other')
     .passThroughOptions()
     .action(async (argv: string[], flags: RunFlags) => {
+      const versions = flags.pg?.includes(',') ? parseVersionList(flags.pg) : undefined
+      if (versions && versions.length > 1) return runVersionMatrix(argv, flags, versions)
+      if (versions) flags = { ...flags, pg: versions[0]! }
+      const selection = selectionEnv(flags)
       const specs = await serversFromFlags(flags)
       const started = Date.now()
       let clusters: StartedCluster[] = []
@@ -74,9 +129,11 @@ export function registerRun(program: Command): void {
           ? 130
           : await runCommand(argv, {
               ...process.env,
+              ...selection,
               ...connectionEnv(servers),
               // Lets pgrig/vitest (and the other integrations) find the run's superuser in its state file.
               ...(clusters[0] ? { PGRIG_RUN_ID: clusters[0].runId } : {}),
+              ...versionEnv(servers[0]?.version, flags.reportDir),
             })
       } finally {
         process.off('SIGINT', onSignal)

@@ -1,0 +1,127 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { PgrigError } from '../errors.js'
+import type { CiOptions } from './lanes.js'
+import {
+  declaresPackageManager,
+  detectPackageManager,
+  packageManagerCommands,
+  PACKAGE_MANAGERS,
+  type PackageManager,
+} from './package-manager.js'
+import { ENV_EXAMPLE_PATH, envExample } from './templates/env-example.js'
+import { GITHUB_WORKFLOW_PATH, githubWorkflow } from './templates/github.js'
+import { GITLAB_CI_PATH, gitlabCi } from './templates/gitlab.js'
+import { JENKINSFILE_PATH, jenkinsfile } from './templates/jenkins.js'
+import { MAKEFILE_PATH, makefile } from './templates/makefile.js'
+import { parseVersionList } from './version-list.js'
+
+export const CI_TARGETS = ['github', 'gitlab', 'jenkins', 'make', 'env'] as const
+export type CiTarget = (typeof CI_TARGETS)[number]
+
+const TEMPLATES: Record<CiTarget, { file: string; render: (o: CiOptions) => string }> = {
+  github: { file: GITHUB_WORKFLOW_PATH, render: githubWorkflow },
+  gitlab: { file: GITLAB_CI_PATH, render: gitlabCi },
+  jenkins: { file: JENKINSFILE_PATH, render: jenkinsfile },
+  make: { file: MAKEFILE_PATH, render: makefile },
+  env: { file: ENV_EXAMPLE_PATH, render: () => envExample() },
+}
+
+export interface InitCiOptions {
+  /** The repository the files are for (default: the current directory). */
+  dir?: string
+  /** PostgreSQL majors, e.g. '15,16,17' or ['15', '16']. */
+  pg?: string | string[]
+  shards?: number
+  /** Default: from package.json's packageManager field or the lockfile in `dir`. */
+  packageManager?: PackageManager
+  node?: string
+  only?: CiTarget[]
+}
+
+export interface CiFile {
+  /** Relative to the repository. */
+  path: string
+  content: string
+}
+
+export const DEFAULT_VERSIONS = ['15', '16', '17']
+export const DEFAULT_NODE = '20'
+export const DEFAULT_PNPM_VERSION = '10'
+
+function usage(message: string): PgrigError {
+  return new PgrigError('E_USAGE', message)
+}
+
+/** Checks the options and renders every requested file, without touching the disk. */
+export function planCiFiles(options: InitCiOptions = {}): CiFile[] {
+  const dir = path.resolve(options.dir ?? '.')
+  const versions =
+    options.pg === undefined
+      ? DEFAULT_VERSIONS
+      : Array.isArray(options.pg)
+        ? options.pg
+        : parseVersionList(options.pg)
+  if (versions.some((v) => !/^\d+$/.test(v))) {
+    throw usage(`--pg ${versions.join(',')} must list PostgreSQL majors (e.g. 15,16,17), not minor versions`)
+  }
+  const shards = options.shards ?? 2
+  if (!Number.isInteger(shards) || shards < 1 || shards > 64) {
+    throw usage(`--shards ${options.shards} is not a whole number from 1 to 64`)
+  }
+  const node = options.node ?? DEFAULT_NODE
+  if (!/^\d+$/.test(node) || Number(node) < 20) {
+    throw usage(`--node ${node} is not a Node.js major pgrig runs on; use 20 or newer, e.g. --node 22`)
+  }
+  const pmName = options.packageManager ?? detectPackageManager(dir)
+  if (!PACKAGE_MANAGERS.includes(pmName)) {
+    throw usage(`--package-manager ${pmName} is not one of ${PACKAGE_MANAGERS.join(', ')}`)
+  }
+  const ci: CiOptions = {
+    versions,
+    shards,
+    node,
+    pm: packageManagerCommands(pmName),
+    ...(pmName === 'pnpm' && !declaresPackageManager(dir) ? { pnpmVersion: DEFAULT_PNPM_VERSION } : {}),
+  }
+  const targets = options.only ?? CI_TARGETS
+  return targets.map((target) => ({ path: TEMPLATES[target].file, content: TEMPLATES[target].render(ci) }))
+}
+
+/** `github,make` → ['github', 'make'], or one line naming what is not a target. */
+export function parseTargets(raw: string): CiTarget[] {
+  const targets = raw
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)
+  const bad = targets.find((t) => !(CI_TARGETS as readonly string[]).includes(t))
+  if (bad !== undefined || targets.length === 0) {
+    throw usage(
+      `--only ${raw}: ${bad ?? 'nothing'} is not a CI file pgrig writes; choose from ${CI_TARGETS.join(',')}`,
+    )
+  }
+  return [...new Set(targets)] as CiTarget[]
+}
+
+/**
+ * Writes the files under `dir`; refuses, before writing any, when one exists and `force` is not set,
+ * so a second run never half-overwrites a repository.
+ */
+export function writeCiFiles(files: CiFile[], options: { dir?: string; force?: boolean } = {}): string[] {
+  const dir = path.resolve(options.dir ?? '.')
+  if (!options.force) {
+    const existing = files.find((f) => fs.existsSync(path.join(dir, f.path)))
+    if (existing) {
+      throw new PgrigError(
+        'E_FILE_EXISTS',
+        `${path.join(dir, existing.path)} already exists; pass --force to overwrite it, or leave it out with --only`,
+      )
+    }
+  }
+  return files.map((f) => {
+    const target = path.join(dir, f.path)
+    fs.mkdirSync(path.dirname(target), { recursive: true })
+    fs.writeFileSync(target, f.content)
+    return target
+  })
+}

@@ -1,0 +1,149 @@
+import { BLOB_DIR, generatedHeader, laneCommands, REPORT_PATHS, type CiOptions } from '../lanes.js'
+
+export const GITHUB_WORKFLOW_PATH = '.github/workflows/test.yml'
+
+function setupSteps(o: CiOptions): string {
+  const pnpm =
+    o.pm.name === 'pnpm'
+      ? `      - uses: pnpm/action-setup@v4
+${o.pnpmVersion ? `        with:\n          version: ${o.pnpmVersion}\n` : ''}`
+      : ''
+  const corepack = o.pm.name === 'yarn' ? `      - run: corepack enable\n` : ''
+  return `      - uses: actions/checkout@v4
+${pnpm}${corepack}      - uses: actions/setup-node@v4
+        with:
+          node-version: ${o.node}
+          cache: ${o.pm.name}
+      - run: ${laneCommands(o).install}
+`
+}
+
+export function githubWorkflow(o: CiOptions): string {
+  const c = laneCommands(o)
+  const shards = Array.from({ length: o.shards }, (_, i) => i + 1).join(', ')
+  const reportPaths = REPORT_PATHS.map((p) => `            ${p}`).join('\n')
+  return `${generatedHeader('#', 'GitHub Actions: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.')}
+name: test
+
+on:
+  push:
+    branches: [main]
+  pull_request:
+  schedule:
+    # The comprehensive lane: every category, including slow, destructive and allowed-to-fail ones.
+    - cron: '23 3 * * 1'
+  workflow_dispatch:
+
+permissions:
+  contents: read
+
+concurrency:
+  group: \${{ github.workflow }}-\${{ github.ref }}
+  cancel-in-progress: \${{ github.event_name == 'pull_request' }}
+
+env:
+  CI: true
+
+jobs:
+  lint:
+    if: github.event_name != 'schedule'
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    steps:
+${setupSteps(o)}      - run: ${c.lint}
+      - run: ${c.typecheck}
+
+  unit:
+    if: github.event_name != 'schedule'
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    steps:
+${setupSteps(o)}      - run: ${c.unit}
+      - uses: actions/upload-artifact@v4
+        if: always()
+        with:
+          name: junit-unit
+          path: reports/
+
+  integration:
+    if: github.event_name != 'schedule'
+    runs-on: ubuntu-latest
+    timeout-minutes: 30
+    strategy:
+      fail-fast: false
+      matrix:
+        pg: [${o.versions.join(', ')}]
+        shard: [${shards}]
+    name: integration (PostgreSQL \${{ matrix.pg }}, shard \${{ matrix.shard }}/${o.shards})
+    steps:
+${setupSteps(o)}      - uses: actions/cache@v4
+        with:
+          # PostgreSQL binaries pgrig installs on first use (~25 MB per major).
+          path: ~/.cache/pgrig/engines
+          key: pgrig-engines-\${{ runner.os }}-pg\${{ matrix.pg }}
+      - run: ${c.integration('${{ matrix.pg }}', '${{ matrix.shard }}')}
+      - uses: actions/upload-artifact@v4
+        if: always()
+        with:
+          name: integration-pg\${{ matrix.pg }}-shard\${{ matrix.shard }}
+          include-hidden-files: true
+          path: |
+${reportPaths}
+            ${BLOB_DIR}
+
+  report:
+    # Runs when a shard failed too: the merged report is what tells which version broke.
+    if: always() && github.event_name != 'schedule' && needs.integration.result != 'skipped'
+    needs: integration
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    steps:
+${setupSteps(o)}      - uses: actions/download-artifact@v4
+        with:
+          pattern: integration-*
+          merge-multiple: true
+      - run: ${c.mergeJunit}
+      # Also writes the step summary: pass/fail by category and PostgreSQL version.
+      - run: ${c.mergeReports}
+        if: always()
+      - uses: actions/upload-artifact@v4
+        if: always()
+        with:
+          name: test-report
+          path: |
+${reportPaths}
+
+  comprehensive:
+    if: github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'
+    runs-on: ubuntu-latest
+    timeout-minutes: 120
+    permissions:
+      contents: read
+      issues: write
+    steps:
+${setupSteps(o)}      - uses: actions/cache@v4
+        with:
+          path: ~/.cache/pgrig/engines
+          key: pgrig-engines-\${{ runner.os }}-pg${o.versions.join('-')}
+      # One run per version side by side; pgrig combines their reports and writes the step summary.
+      - run: ${c.comprehensive()}
+      - uses: actions/upload-artifact@v4
+        if: always()
+        with:
+          name: comprehensive-report
+          path: |
+${reportPaths}
+      - name: Open an issue
+        if: failure() && github.event_name == 'schedule'
+        uses: actions/github-script@v7
+        with:
+          script: |
+            const run = \`\${context.serverUrl}/\${context.repo.owner}/\${context.repo.repo}/actions/runs/\${context.runId}\`
+            await github.rest.issues.create({
+              owner: context.repo.owner,
+              repo: context.repo.repo,
+              title: \`Weekly comprehensive tests failed (\${new Date().toISOString().slice(0, 10)})\`,
+              body: \`The scheduled run across PostgreSQL ${o.versions.join(', ')} failed: \${run}\\n\\nThe comprehensive-report artifact has the per-version report.\`,
+            })
+`
+}

@@ -1,0 +1,119 @@
+import { generatedHeader, laneCommands, type CiOptions } from '../lanes.js'
+
+export const JENKINSFILE_PATH = 'Jenkinsfile'
+
+/**
+ * Jenkins' `sh '''…'''` takes everything literally except backslashes (doubled here, so the shell
+ * gets them as written); a trailing quote would run into the closing ''' and is kept apart by a space.
+ */
+function sh(command: string, indent: string): string {
+  if (command.includes("'''")) throw new Error(`cannot quote for Jenkins: ${command}`)
+  const body = command.replaceAll('\\', '\\\\')
+  return `${indent}sh '''${body}${body.endsWith("'") ? ' ' : ''}'''`
+}
+
+export function jenkinsfile(o: CiOptions): string {
+  const c = laneCommands(o)
+  const values = (list: string[]) => list.map((v) => `'${v}'`).join(', ')
+  const shards = Array.from({ length: o.shards }, (_, i) => String(i + 1))
+  return `${generatedHeader('//', 'Jenkins (declarative): lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.')}
+// Needs Node.js ${o.node} and ${o.pm.name} on the agent, and the JUnit and Workspace Cleanup plugins.
+
+pipeline {
+  agent any
+
+  options {
+    disableConcurrentBuilds()
+    // The whole build, the weekly lane included; each stage has its own tighter limit.
+    timeout(time: 150, unit: 'MINUTES')
+    buildDiscarder(logRotator(numToKeepStr: '30'))
+  }
+
+  triggers {
+    // The comprehensive lane: every category, including slow, destructive and allowed-to-fail ones.
+    cron('H 3 * * 1')
+  }
+
+  environment {
+    CI = 'true'
+    NODE_MAJOR = '${o.node}'
+  }
+
+  stages {
+    stage('Install') {
+      options { timeout(time: 10, unit: 'MINUTES') }
+      steps {
+${sh(`node -e 'const want = process.env.NODE_MAJOR; const have = process.versions.node.split(".")[0]; if (have !== want) { console.error("Node.js " + want + " wanted, " + have + " found"); process.exit(1) }'`, '        ')}
+${sh(c.install, '        ')}
+      }
+    }
+
+    stage('Lint') {
+      when { not { triggeredBy 'TimerTrigger' } }
+      steps {
+${sh(c.lint, '        ')}
+${sh(c.typecheck, '        ')}
+      }
+    }
+
+    stage('Unit') {
+      when { not { triggeredBy 'TimerTrigger' } }
+      options { timeout(time: 10, unit: 'MINUTES') }
+      steps {
+${sh(c.unit, '        ')}
+      }
+    }
+
+    stage('Integration') {
+      when { not { triggeredBy 'TimerTrigger' } }
+      options { timeout(time: 30, unit: 'MINUTES') }
+      matrix {
+        axes {
+          axis {
+            name 'PG'
+            values ${values(o.versions)}
+          }
+          axis {
+            name 'SHARD'
+            values ${values(shards)}
+          }
+        }
+        stages {
+          stage('PostgreSQL') {
+            steps {
+${sh(c.integration('$PG', '$SHARD'), '              ')}
+            }
+          }
+        }
+      }
+    }
+
+    stage('Report') {
+      when { not { triggeredBy 'TimerTrigger' } }
+      steps {
+${sh(`${c.mergeJunit} || true`, '        ')}
+${sh(c.mergeReports, '        ')}
+      }
+    }
+
+    stage('Comprehensive') {
+      when { triggeredBy 'TimerTrigger' }
+      options { timeout(time: 120, unit: 'MINUTES') }
+      steps {
+${sh(c.comprehensive(), '        ')}
+      }
+    }
+  }
+
+  post {
+    always {
+      junit allowEmptyResults: true, testResults: 'reports/junit-unit.xml, reports/junit-pg*.xml, pgrig-report/**/junit.xml'
+      archiveArtifacts artifacts: 'reports/**, pgrig-report/**', allowEmptyArchive: true
+    }
+    cleanup {
+      cleanWs()
+    }
+  }
+}
+`
+}

@@ -1,0 +1,54 @@
+import { Option, type Command } from 'commander'
+import { CI_TARGETS, parseTargets, planCiFiles, writeCiFiles } from '../../ci/init-ci.js'
+import { PACKAGE_MANAGERS, type PackageManager } from '../../ci/package-manager.js'
+import { PgrigError } from '../../errors.js'
+
+interface InitCiFlags {
+  pg?: string
+  shards?: string
+  packageManager?: PackageManager
+  node?: string
+  only?: string
+  dir?: string
+  force?: boolean
+  dryRun?: boolean
+}
+
+export function registerInit(program: Command): void {
+  const init = program.command('init').description('generate files for your repository')
+  init
+    .command('ci')
+    .description(
+      'CI files that run your tests against real PostgreSQL: GitHub, GitLab, Jenkins, Makefile, env example',
+    )
+    .option('--pg <versions>', 'PostgreSQL majors of the matrix', '15,16,17')
+    .option('--shards <n>', 'test shards per PostgreSQL major', '2')
+    .addOption(
+      new Option('--package-manager <pm>', 'default: from the lockfile').choices([...PACKAGE_MANAGERS]),
+    )
+    .option('--node <major>', 'Node.js major the jobs run on', '20')
+    .option('--only <files>', `which files (${CI_TARGETS.join(',')})`)
+    .option('--dir <dir>', 'the repository to write into', '.')
+    .option('--force', 'overwrite files that exist')
+    .option('--dry-run', 'print what would be written, write nothing')
+    .action((flags: InitCiFlags) => {
+      const shards = Number(flags.shards)
+      if (!Number.isInteger(shards))
+        throw new PgrigError('E_USAGE', `--shards ${flags.shards} is not a whole number`)
+      const files = planCiFiles({
+        dir: flags.dir,
+        pg: flags.pg,
+        shards,
+        node: flags.node,
+        ...(flags.packageManager ? { packageManager: flags.packageManager } : {}),
+        ...(flags.only ? { only: parseTargets(flags.only) } : {}),
+      })
+      if (flags.dryRun) {
+        for (const file of files) process.stdout.write(`--- ${file.path} (would write)\n${file.content}\n`)
+        return
+      }
+      for (const written of writeCiFiles(files, { dir: flags.dir, force: flags.force === true })) {
+        process.stderr.write(`pgrig: wrote ${written}\n`)
+      }
+    })
+}
