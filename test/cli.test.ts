@@ -17,6 +17,11 @@ fs.chmodSync(runRoot, 0o755)
 process.env.PGRIG_RUN_ROOT = runRoot
 const CLI = path.resolve('dist/cli/main.js')
 
+// A run root of this file's own: `down --all` here must not stop servers other test files run meanwhile.
+const runRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-cli-test-'))
+fs.chmodSync(runRoot, 0o755)
+process.env.PGRIG_RUN_ROOT = runRoot
+
 async function pgrig(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
   try {
     const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], {
@@ -192,7 +197,8 @@ describe('servers die with their owner, even on SIGKILL', () => {
         pid = runId ? postmasterOf(runId) : undefined
         return pid !== undefined
       },
-      20_000,
+      // a loaded CI machine can take this long to start node and a server
+      45_000,
       20,
     )
     expect(pid).toBeDefined()

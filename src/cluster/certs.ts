@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/pro
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type * as X509 from '@peculiar/x509'
+import { isAlive } from './process-alive.js'
 
 export interface CertFiles {
   dir: string
@@ -20,8 +21,9 @@ const HOUR = 3_600_000
 const VALIDITY = 2 * 365 * 24 * HOUR
 // Renew a week early so a reused directory never hands out a certificate that expires mid-run.
 const RENEW_MARGIN = 7 * 24 * HOUR
-// Generating everything takes milliseconds; a lock this old belongs to a process that died.
+// A lock whose holder left no pid (it died between mkdir and writing it) is broken after this long.
 const STALE_LOCK = 10_000
+const REUSED_PID_LOCK = 5 * 60_000
 
 let x509Module: Promise<typeof X509> | undefined
 /** Loaded on first use: only TLS servers need it, and it is not small. */
@@ -207,20 +209,21 @@ async function generate(dir: string, clientUser: string): Promise<CertFiles> {
   return { dir, caFile, caKeyFile, serverCertFile, serverKeyFile, clientCertFile, clientKeyFile }
 }
 
-/** Cross-process mutual exclusion: mkdir is atomic, and a lock older than STALE_LOCK is broken. */
+/**
+ * Cross-process mutual exclusion: mkdir is atomic, and the holder writes its pid inside. The lock
+ * is broken only when that process is gone: a holder slowed down by a busy machine keeps it.
+ */
 async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   const lock = join(dir, '.lock')
+  const owner = join(lock, 'pid')
   for (;;) {
     try {
       await mkdir(lock)
+      await writeFile(owner, String(process.pid))
       break
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      const age = await stat(lock).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      )
-      if (age > STALE_LOCK) await rm(lock, { recursive: true, force: true })
+      if (await isStale(lock, owner)) await rm(lock, { recursive: true, force: true })
       else await sleep(20 + Math.random() * 30)
     }
   }
@@ -229,6 +232,17 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     await rm(lock, { recursive: true, force: true })
   }
+}
+
+async function isStale(lock: string, owner: string): Promise<boolean> {
+  const pid = Number(await readFile(owner, 'utf8').catch(() => ''))
+  const age = await stat(lock).then(
+    (s) => Date.now() - s.mtimeMs,
+    () => 0,
+  )
+  // A pid the system has since given to another program must not hold the lock forever.
+  if (pid > 0) return !isAlive(pid) || age > REUSED_PID_LOCK
+  return age > STALE_LOCK
 }
 
 // Calls in one process queue per directory, so the lock is only ever contended across processes.
