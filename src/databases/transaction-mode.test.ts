@@ -146,6 +146,18 @@ describe('transaction isolation', () => {
     expect((await pool.query('select name, balance from accounts')).rows).toEqual([{ name: 'p', balance: 5 }])
   })
 
+  test('parallel queries from a pool outside transactions all run, one after another', async () => {
+    const pool = new pg.Pool({ connectionString: iso.url, max: 5 })
+    opened.push(pool)
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        pool.query<{ n: number }>('insert into accounts (name) values ($1) returning 1 as n', [`p${i}`]),
+      ),
+    )
+    expect(results.map((r) => r.rows[0]?.n)).toEqual(Array(20).fill(1))
+    expect(await count(pool)).toBe(20)
+  })
+
   test('postgres.js: sql.begin, sql.savepoint and plain queries land in the test transaction', async () => {
     const sql = postgres(iso.url, { max: 3, onnotice: () => {} })
     opened.push(sql)

@@ -480,7 +480,7 @@ export class SessionProxy {
         break
       }
       this.toBackend(this.renamed(fe, m))
-      if (m.type === 'Q' || m.type === 'S') break
+      if (m.type === 'Q' || m.type === 'S' || m.type === 'F') break
     }
     if ((await Promise.race([done, copyStarted])) === 'copy') {
       // COPY … FROM STDIN: the client's data belongs to this unit. The server ignores a Sync
