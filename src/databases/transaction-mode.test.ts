@@ -210,6 +210,18 @@ describe('transaction isolation', () => {
     expect(Buffer.concat(chunks).toString()).toBe('c1\nc2\n')
   })
 
+  test('a client cancel reaches the server and stops only that statement', async () => {
+    const sql = postgres(iso.url, { max: 2, onnotice: () => {} })
+    opened.push(sql)
+    await sql`insert into accounts (name) values ('before')`
+    const slow = sql`select pg_sleep(20)`.execute()
+    setTimeout(() => void slow.cancel(), 200)
+    const started = performance.now()
+    await expect(slow).rejects.toThrow(/canceling statement due to user request/)
+    expect(performance.now() - started).toBeLessThan(10_000)
+    expect(await sql`select name from accounts`).toEqual([{ name: 'before' }])
+  })
+
   test('a multi-statement query with BEGIN and COMMIT works as in autocommit', async () => {
     const app = await connect()
     await app.query(
