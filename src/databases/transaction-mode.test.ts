@@ -146,6 +146,18 @@ describe('transaction isolation', () => {
     expect((await pool.query('select name, balance from accounts')).rows).toEqual([{ name: 'p', balance: 5 }])
   })
 
+  test('parallel queries from a pool outside transactions all run, one after another', async () => {
+    const pool = new pg.Pool({ connectionString: iso.url, max: 5 })
+    opened.push(pool)
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        pool.query<{ n: number }>('insert into accounts (name) values ($1) returning 1 as n', [`p${i}`]),
+      ),
+    )
+    expect(results.map((r) => r.rows[0]?.n)).toEqual(Array(20).fill(1))
+    expect(await count(pool)).toBe(20)
+  })
+
   test('postgres.js: sql.begin, sql.savepoint and plain queries land in the test transaction', async () => {
     const sql = postgres(iso.url, { max: 3, onnotice: () => {} })
     opened.push(sql)
@@ -196,6 +208,18 @@ describe('transaction isolation', () => {
       chunks.push(chunk as Buffer)
     }
     expect(Buffer.concat(chunks).toString()).toBe('c1\nc2\n')
+  })
+
+  test('a client cancel reaches the server and stops only that statement', async () => {
+    const sql = postgres(iso.url, { max: 2, onnotice: () => {} })
+    opened.push(sql)
+    await sql`insert into accounts (name) values ('before')`
+    const slow = sql`select pg_sleep(20)`.execute()
+    setTimeout(() => void slow.cancel(), 200)
+    const started = performance.now()
+    await expect(slow).rejects.toThrow(/canceling statement due to user request/)
+    expect(performance.now() - started).toBeLessThan(10_000)
+    expect(await sql`select name from accounts`).toEqual([{ name: 'before' }])
   })
 
   test('a multi-statement query with BEGIN and COMMIT works as in autocommit', async () => {

@@ -1,3 +1,5 @@
+import net from 'node:net'
+import path from 'node:path'
 import type { Duplex } from 'node:stream'
 import pg from 'pg'
 import { PgrigError } from '../errors.js'
@@ -112,6 +114,8 @@ async function openSession(
   connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) => {
     parameters[m.parameterName] = m.parameterValue
   })
+  let key: { processID: number; secretKey: number } | undefined
+  connection.on('backendKeyData', (m: { processID: number; secretKey: number }) => (key = m))
   await client.connect()
   try {
     const { rows } = await client.query<{ user: string; database: string }>(
@@ -121,7 +125,22 @@ async function openSession(
     await assertOwned(client, identity.database, options.runId)
     const stream = connection.stream
     stream.removeAllListeners('data')
-    return { backend: { stream, parameters }, identity }
+    const target = (client as unknown as { connectionParameters: { host: string; port: number } })
+      .connectionParameters
+    const cancel = () => {
+      if (!key) return
+      const packet = Buffer.alloc(16)
+      packet.writeInt32BE(16, 0)
+      packet.writeInt32BE(80877102, 4)
+      packet.writeInt32BE(key.processID, 8)
+      packet.writeInt32BE(key.secretKey, 12)
+      const socket = target.host.startsWith('/')
+        ? net.connect(path.join(target.host, `.s.PGSQL.${target.port}`))
+        : net.connect(target.port, target.host)
+      socket.on('error', () => {})
+      socket.on('connect', () => socket.end(packet))
+    }
+    return { backend: { stream, parameters, cancel }, identity }
   } catch (error) {
     await client.end().catch(() => {})
     throw error

@@ -43,6 +43,8 @@ interface Exec {
 export interface Backend {
   /** A connection that finished startup and authentication, owned from here on by the proxy. */
   stream: Duplex
+  /** Sends the server a CancelRequest for this session. */
+  cancel?: () => void
   /** The ParameterStatus values the server sent at startup, replayed to every client. */
   parameters: Record<string, string>
 }
@@ -74,6 +76,7 @@ export class SessionProxy {
   private backend!: Duplex
   private parameters: Record<string, string> = {}
   private closed = false
+  private backendKey: { send: () => void } | undefined
 
   constructor(
     backend: Backend,
@@ -84,7 +87,8 @@ export class SessionProxy {
     this.attach(backend)
   }
 
-  private attach({ stream, parameters }: Backend): void {
+  private attach({ stream, parameters, cancel }: Backend): void {
+    this.backendKey = cancel ? { send: cancel } : undefined
     this.backend = stream
     this.parameters = parameters
     this.reader = new MessageReader()
@@ -276,7 +280,7 @@ export class SessionProxy {
       fe.phase = 'ready'
       const greeting = [encode.authOk()]
       for (const [k, v] of Object.entries(this.parameters)) greeting.push(encode.parameterStatus(k, v))
-      greeting.push(encode.backendKeyData(randomInt(1, 2 ** 31 - 1), randomInt(1, 2 ** 31 - 1)))
+      greeting.push(encode.backendKeyData(fe.key.pid, fe.key.secret))
       greeting.push(encode.readyForQuery('I'))
       fe.socket.write(Buffer.concat(greeting))
       this.receive(fe, messages)
@@ -290,7 +294,12 @@ export class SessionProxy {
       if (rest.length > 0) this.startup(fe, rest)
       return
     }
-    if (packet.code === CANCEL_REQUEST || packet.code !== PROTOCOL_3) {
+    if (packet.code === CANCEL_REQUEST) {
+      this.cancel(packet.body)
+      fe.socket.destroy()
+      return
+    }
+    if (packet.code !== PROTOCOL_3) {
       fe.socket.destroy()
       return
     }
@@ -345,6 +354,19 @@ export class SessionProxy {
   }
 
   /** One unit of work: a simple Query, or extended-protocol messages up to Sync. */
+  /**
+   * A cancel request carries the key pgrig gave one client; it reaches the server only while
+   * that client's statement is the one running, so it cannot stop another client's work.
+   */
+  private cancel(body: Buffer): void {
+    if (body.length < 8 || !this.backendKey) return
+    const pid = body.readInt32BE(0)
+    const secret = body.readInt32BE(4)
+    const fe = [...this.frontends].find((f) => f.key.pid === pid && f.key.secret === secret)
+    if (!fe || !fe.inTurn) return
+    this.backendKey.send()
+  }
+
   private async runUnit(fe: Frontend): Promise<void> {
     fe.scheduled = false
     fe.inTurn = true
@@ -480,7 +502,7 @@ export class SessionProxy {
         break
       }
       this.toBackend(this.renamed(fe, m))
-      if (m.type === 'Q' || m.type === 'S') break
+      if (m.type === 'Q' || m.type === 'S' || m.type === 'F') break
     }
     if ((await Promise.race([done, copyStarted])) === 'copy') {
       // COPY … FROM STDIN: the client's data belongs to this unit. The server ignores a Sync
@@ -749,6 +771,7 @@ class Frontend {
   inTurn = false
   closed = false
   discarding = false
+  readonly key = { pid: randomInt(1, 2 ** 31 - 1), secret: randomInt(1, 2 ** 31 - 1) }
   private waiter: (() => void) | undefined
 
   constructor(
