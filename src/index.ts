@@ -42,3 +42,8 @@ export {
   type TruncateIsolationOptions,
   type ResetResult,
 } from './databases/truncate-mode.js'
+export {
+  createTransactionIsolation,
+  type TransactionIsolation,
+  type TransactionIsolationOptions,
+} from './databases/transaction-mode.js'

@@ -9,6 +9,12 @@ import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
 import { listRuns } from '../src/cluster/run-dir.js'
 
 const exec = promisify(execFile)
+
+// `down --all` stops every run under the run root, so this file gets a root of its own and
+// cannot stop the servers of test files running alongside it.
+const runRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-cli-'))
+fs.chmodSync(runRoot, 0o755)
+process.env.PGRIG_RUN_ROOT = runRoot
 const CLI = path.resolve('dist/cli/main.js')
 
 async function pgrig(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
@@ -35,6 +41,7 @@ async function selectOne(url: string): Promise<number> {
 const runIds = new Set<string>()
 afterAll(async () => {
   if (runIds.size) await pgrig(['down', '--all'])
+  fs.rmSync(runRoot, { recursive: true, force: true })
 })
 
 describe('pgrig up / status / env / down', () => {

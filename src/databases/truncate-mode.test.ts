@@ -104,6 +104,15 @@ describe('truncate isolation', () => {
       expect((await iso.reset()).truncated).toBe(true)
       const [row] = await rows<{ id: number }>(app, `insert into customers (name) values ('n') returning id`)
       expect(row?.id).toBe(1)
+      // A failed insert moves the sequence without writing a row.
+      await iso.reset()
+      await expect(app.query(`insert into customers (name) values (null)`)).rejects.toThrow(/not-null/)
+      expect((await iso.reset()).tables).toEqual(['public.customers'])
+      const [again] = await rows<{ id: number }>(
+        app,
+        `insert into customers (name) values ('m') returning id`,
+      )
+      expect(again?.id).toBe(1)
       await iso.reset()
       await app.query(`select nextval('ticket_numbers')`)
       expect((await iso.reset()).truncated).toBe(true)

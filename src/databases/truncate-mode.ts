@@ -19,7 +19,7 @@ export interface TruncateIsolationOptions {
 export interface ResetResult {
   /** `false` when nothing had been written since the last reset, so no TRUNCATE was sent. */
   truncated: boolean
-  /** Tables truncated (qualified names), empty when skipped. */
+  /** Tables named in the TRUNCATE (written since the last reset; CASCADE adds referencing ones). */
   tables: string[]
   durationMs: number
 }
@@ -68,6 +68,18 @@ select 's', n.nspname, c.relname, s.last_value is not null, tn.nspname, t.relnam
  where ${SYSTEM_SCHEMAS} and ${NOT_FROM_EXTENSION}
  order by 1, 2, 3`
 
+/**
+ * The common case, nothing written, answered from pg_class alone: catalog joins and the
+ * pg_sequences view cost a few milliseconds on a loaded machine, this a fraction of one.
+ */
+const QUICK_SQL = `
+select n.nspname as schema, c.relname as name
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+ where c.relkind in ('r', 'p', 'S') and c.relpersistence <> 't' and ${SYSTEM_SCHEMAS}
+   and case when c.relkind <> 'S' then pg_relation_size(c.oid) > 0
+            when has_sequence_privilege(c.oid, 'SELECT,USAGE') then pg_sequence_last_value(c.oid) is not null
+            else false end`
+
 const FOREIGN_KEYS_SQL = `
 select cn.nspname as from_schema, c.relname as from_table, fn.nspname as to_schema, f.relname as to_table
   from pg_constraint k
@@ -98,6 +110,13 @@ export async function createTruncateIsolation(options: TruncateIsolationOptions)
   async function reset(): Promise<ResetResult> {
     if (closed) throw new PgrigError('E_RESET_FAILED', 'truncate isolation was closed; create a new one')
     const started = performance.now()
+    const quick = await client.query<{ schema: string; name: string }>({
+      name: 'pgrig_truncate_quick',
+      text: QUICK_SQL,
+    })
+    if (quick.rows.every((r) => excluded(r.schema, r.name))) {
+      return { truncated: false, tables: [], durationMs: performance.now() - started }
+    }
     const { rows } = await client.query<StateRow>(STATE_SQL)
     const kept = rows.filter((r) => r.kind === 't' && !excluded(r.schema, r.name))
     const sequences = rows.filter(
@@ -111,7 +130,16 @@ export async function createTruncateIsolation(options: TruncateIsolationOptions)
     if (!kept.some((t) => t.dirty) && !sequences.some((s) => s.dirty)) {
       return { truncated: false, tables: [], durationMs: performance.now() - started }
     }
-    const names = kept.map((t) => `${quoteIdentifier(t.schema)}.${quoteIdentifier(t.name)}`)
+    // Only what was written: each truncated table costs new files, and an untouched table is
+    // empty already. CASCADE adds the tables that reference them; a table whose own sequence
+    // moved (a failed insert, a bare nextval) is listed so RESTART IDENTITY resets it.
+    const owners = new Set(
+      sequences
+        .filter((q) => q.dirty && q.owner_name !== null)
+        .map((q) => `${q.owner_schema}.${q.owner_name}`),
+    )
+    const targets = kept.filter((t) => t.dirty || owners.has(`${t.schema}.${t.name}`))
+    const names = targets.map((t) => `${quoteIdentifier(t.schema)}.${quoteIdentifier(t.name)}`)
     if (excluded.any) await assertNoCascadeInto(kept)
     const statements = [
       ...(names.length > 0 ? [`TRUNCATE ${names.join(', ')} RESTART IDENTITY CASCADE`] : []),
@@ -133,7 +161,7 @@ export async function createTruncateIsolation(options: TruncateIsolationOptions)
     }
     return {
       truncated: true,
-      tables: kept.map((t) => `${t.schema}.${t.name}`),
+      tables: targets.map((t) => `${t.schema}.${t.name}`),
       durationMs: performance.now() - started,
     }
   }
