@@ -379,13 +379,9 @@ async function pgrigRows() {
     // Per-worker databases for the transaction and truncate modes.
     const workerDbs = await Promise.all(clients.map((c, w) => c.workerDatabase(`bench-${w}`)))
 
-    // transaction mode
+    // transaction mode, as pgrig/vitest runs it: BEGIN before and ROLLBACK after each test on the
+    // worker database's connection.
     {
-      if (typeof pgrig.createTransactionIsolation !== 'function') {
-        rows.push({ name: 'pgrig transaction mode', missing: true })
-      }
-      // What transaction mode costs at its core: BEGIN before and ROLLBACK after each test, one
-      // connection per worker database.
       const conns = await Promise.all(workerDbs.map((l) => connect(l.url)))
       const overhead = []
       for (let n = 0; n < 200; n++) {
@@ -403,10 +399,42 @@ async function pgrigRows() {
         await conns[w].query('ROLLBACK')
       })
       await Promise.all(conns.map((c) => c.end()))
-      row('BEGIN … ROLLBACK per test on a worker database (core of transaction mode)', {
+      row('pgrig transaction mode (worker database, BEGIN … ROLLBACK per test)', {
         overhead: stats(overhead).p50,
         wall,
       })
+    }
+
+    // transaction mode through the in-process endpoint that turns the code's own BEGIN/COMMIT into
+    // savepoints (every connection the code opens joins the test's transaction).
+    if (typeof pgrig.createTransactionIsolation === 'function') {
+      const isolations = await Promise.all(
+        workerDbs.map((l) => pgrig.createTransactionIsolation({ url: l.url, runId: session.runId })),
+      )
+      const conns = await Promise.all(isolations.map((i) => connect(i.url)))
+      const overhead = []
+      for (let n = 0; n < 200; n++) {
+        const t0 = performance.now()
+        await isolations[0].beginTest()
+        const t1 = performance.now()
+        await testBody((t, p) => conns[0].query(t, p), n)
+        const t2 = performance.now()
+        await isolations[0].endTest()
+        overhead.push(t1 - t0 + (performance.now() - t2))
+      }
+      const wall = await runSuite(WORKERS, async (n, w) => {
+        await isolations[w].beginTest()
+        await testBody((t, p) => conns[w].query(t, p), n)
+        await isolations[w].endTest()
+      })
+      await Promise.all(conns.map((c) => c.end()))
+      await Promise.all(isolations.map((i) => i.close()))
+      row('pgrig transaction mode through its savepoint endpoint (createTransactionIsolation)', {
+        overhead: stats(overhead).p50,
+        wall,
+      })
+    } else {
+      rows.push({ name: 'pgrig transaction mode through its savepoint endpoint', missing: true })
     }
 
     // truncate mode
