@@ -106,6 +106,9 @@ class Direction {
       return
     }
     this.queue.push({ chunk, at: performance.now() })
+    // keep reading ahead (arrival times stay true, so latency is not paid once per chunk in a
+    // stream), but not without bound
+    if (this.queue.length >= 64) this.source.pause()
     if (!this.pumping) void this.pump()
   }
 
@@ -115,10 +118,10 @@ class Direction {
 
   private async pump(): Promise<void> {
     this.pumping = true
-    this.source.pause()
     try {
       let next
       while ((next = this.queue.shift()) && !this.link.isClosed) {
+        if (this.queue.length < 16 && this.source.isPaused() && !this.ended) this.source.resume()
         const { chunk, at } = next
         const toxics = this.activeToxics()
         const throughToxics = (bytes: Buffer) => this.runToxics(toxics, 0, bytes, at)

@@ -223,3 +223,16 @@ describe('upstreams that are not a pgrig cluster', () => {
     }
   })
 })
+
+describe('streams through a latency toxic', () => {
+  test('a multi-chunk answer pays the latency about once, not once per chunk', async () => {
+    const p = await proxy()
+    const client = await connect(p.url)
+    p.addToxic({ type: 'latency', attributes: { latency: 100 } })
+    const { ms, value } = await timed(() => client.query("select repeat('z', 2000000) as big"))
+    expect(value.rows[0].big).toHaveLength(2_000_000)
+    expect(ms).toBeGreaterThanOrEqual(95)
+    // 2 MB arrives in dozens of socket reads; paid one after another that would take seconds
+    expect(ms).toBeLessThan(1500)
+  })
+})
