@@ -5,7 +5,7 @@ import type { StartedCluster } from '../../cluster/cluster.js'
 import { stopPostmaster } from '../../cluster/postmaster.js'
 import { PgrigError } from '../../errors.js'
 import { withAdmin } from '../server/admin.js'
-import { markDestructive } from './destructive.js'
+import { markDestructive } from '../destructive.js'
 
 export type CorruptionKind = 'page-header' | 'zero-page' | 'flip-bytes'
 
@@ -131,8 +131,17 @@ function writeDamage(target: Located, how: CorruptionKind): { at: number; length
   }
 }
 
-async function evict(options: CorruptOptions, relation: string): Promise<CorruptionReport['evicted']> {
-  const how = await withAdmin(
+/**
+ * Runs `write` once the server holds no copy of the relation's pages: evicted through
+ * pg_buffercache where it can (and evicted again after the write, in case something read a page
+ * back in between), else after a clean restart, which empties shared buffers.
+ */
+async function evictAndWrite<T>(
+  options: CorruptOptions,
+  relation: string,
+  write: () => T,
+): Promise<{ evicted: CorruptionReport['evicted']; written: T }> {
+  const done = await withAdmin(
     options.cluster,
     async (client) => {
       await client.query('checkpoint')
@@ -140,7 +149,7 @@ async function evict(options: CorruptOptions, relation: string): Promise<Corrupt
         `select exists (select 1 from pg_available_extensions where name = 'pg_buffercache') as available,
                 exists (select 1 from pg_extension where extname = 'pg_buffercache') as installed`,
       )
-      if (!rows[0]?.available) return 'restart' as const
+      if (!rows[0]?.available) return undefined
       const installed = rows[0].installed
       if (!installed) await client.query('create extension pg_buffercache')
       try {
@@ -148,28 +157,35 @@ async function evict(options: CorruptOptions, relation: string): Promise<Corrupt
           `select proname from pg_proc where proname in ('pg_buffercache_evict_relation', 'pg_buffercache_evict')`,
         )
         const names = new Set(fns.rows.map((r) => r.proname))
+        let evict: (() => Promise<unknown>) | undefined
+        let evicted: CorruptionReport['evicted'] | undefined
         if (names.has('pg_buffercache_evict_relation')) {
-          await client.query('select pg_buffercache_evict_relation($1::regclass)', [relation])
-          return 'pg_buffercache_evict_relation' as const
+          evicted = 'pg_buffercache_evict_relation'
+          evict = () => client.query('select pg_buffercache_evict_relation($1::regclass)', [relation])
+        } else if (names.has('pg_buffercache_evict')) {
+          evicted = 'pg_buffercache_evict'
+          evict = () =>
+            client.query(
+              `select pg_buffercache_evict(bufferid) from pg_buffercache
+                where relfilenode = pg_relation_filenode($1::regclass)
+                  and reldatabase = (select oid from pg_database where datname = current_database())`,
+              [relation],
+            )
         }
-        if (names.has('pg_buffercache_evict')) {
-          await client.query(
-            `select pg_buffercache_evict(bufferid) from pg_buffercache
-              where relfilenode = pg_relation_filenode($1::regclass)
-                and reldatabase = (select oid from pg_database where datname = current_database())`,
-            [relation],
-          )
-          return 'pg_buffercache_evict' as const
-        }
-        return 'restart' as const
+        if (!evict || !evicted) return undefined
+        await evict()
+        const written = write()
+        await evict()
+        return { evicted, written }
       } finally {
         if (!installed) await client.query('drop extension if exists pg_buffercache').catch(() => {})
       }
     },
     options.database,
   )
-  if (how === 'restart') await options.cluster.restart()
-  return how
+  if (done) return done
+  await options.cluster.restart()
+  return { evicted: 'restart', written: write() }
 }
 
 /**
@@ -190,8 +206,9 @@ export const corrupt = markDestructive(async function corrupt(
     await options.cluster.restart()
     evicted = 'stopped'
   } else {
-    evicted = await evict(options, target.relation)
-    written = writeDamage(target, options.how)
+    const result = await evictAndWrite(options, target.relation, () => writeDamage(target, options.how))
+    evicted = result.evicted
+    written = result.written
   }
   return {
     relation: target.relation,

@@ -41,7 +41,7 @@ async function totalMatchesSum(sql: Parameters<Parameters<typeof pgProperty>[2]>
   expect(Number(rows[0]!.total)).toBe(list.reduce((a, b) => a + b, 0))
 }
 
-describe('pgProperty', () => {
+describe('pgProperty [property]', () => {
   test('each case starts from the same state (savepoint per case) and nothing is left behind', async () => {
     await pgProperty(
       cluster,

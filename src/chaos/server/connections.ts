@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { PgrigError } from '../../errors.js'
+import { markDestructive } from '../destructive.js'
 
 export interface HeldConnections extends AsyncDisposable {
   /** How many sessions this holds open. */
@@ -31,7 +32,7 @@ async function open(url: string): Promise<pg.Client> {
  * Self-calibrating: it counts no settings, it fills what is left of `max_connections` minus the
  * reserved slots for the user it connects as.
  */
-export async function exhaustConnections(
+export const exhaustConnections = markDestructive(async function exhaustConnections(
   target: { url: string },
   options: ExhaustOptions = {},
 ): Promise<HeldConnections> {
@@ -78,4 +79,4 @@ export async function exhaustConnections(
     [Symbol.asyncDispose]: () => handle.release(),
   }
   return handle
-}
+})
