@@ -21,7 +21,8 @@ export interface CorruptOptions {
   /**
    * `running` (default): CHECKPOINT, evict the relation's pages from shared buffers
    * (pg_buffercache_evict_relation on 18+, pg_buffercache_evict per buffer on 17, a clean restart
-   * before 17), then write the file under the running server, whose next read comes from disk.
+   * before 17), then write the file under the running server and evict again; its next read comes
+   * from disk. A process that reads the page in between (autovacuum) can race the write.
    * `stopped`: clean shutdown, write the file, start again.
    */
   server?: 'running' | 'stopped'
