@@ -43,8 +43,11 @@ export const exhaustConnections = markDestructive(async function exhaustConnecti
     const all = clients.splice(0)
     await Promise.all(all.map((client) => client.end().catch(() => {})))
   }
-  let refused = false
-  while (!refused) {
+  // Batches fill fast; near the limit, rejected backends hold a slot for a moment while they exit,
+  // so the last slots are filled one at a time, and a refusal counts only when a retry agrees.
+  let refusals = 0
+  let nearLimit = false
+  while (refusals < 2) {
     if (clients.length >= limit) {
       await release()
       throw new PgrigError(
@@ -52,10 +55,10 @@ export const exhaustConnections = markDestructive(async function exhaustConnecti
         `exhaustConnections opened ${limit} sessions and the server still accepts more; raise { limit } or lower max_connections`,
       )
     }
-    const batch = await Promise.allSettled(
-      Array.from({ length: Math.min(8, limit - clients.length) }, () => open(url)),
-    )
+    const size = nearLimit ? 1 : Math.min(8, limit - clients.length)
+    const batch = await Promise.allSettled(Array.from({ length: size }, () => open(url)))
     for (const result of batch) if (result.status === 'fulfilled') clients.push(result.value)
+    let refused = false
     for (const result of batch) {
       if (result.status === 'fulfilled') continue
       if ((result.reason as { code?: string }).code === TOO_MANY_CONNECTIONS) {
@@ -69,6 +72,11 @@ export const exhaustConnections = markDestructive(async function exhaustConnecti
         { cause: result.reason },
       )
     }
+    if (refused) {
+      if (nearLimit) refusals++
+      nearLimit = true
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    } else if (size === 1) refusals = 0
   }
   let released: Promise<void> | undefined
   const handle: HeldConnections = {
