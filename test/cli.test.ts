@@ -9,6 +9,12 @@ import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
 import { listRuns } from '../src/cluster/run-dir.js'
 
 const exec = promisify(execFile)
+
+// `down --all` below stops every server under the run root; a root of its own keeps it from
+// stopping the servers of test files running next to this one.
+const ownRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-cli-'))
+fs.chmodSync(ownRoot, 0o755)
+process.env.PGRIG_RUN_ROOT = ownRoot
 const CLI = path.resolve('dist/cli/main.js')
 
 async function pgrig(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
@@ -35,6 +41,7 @@ async function selectOne(url: string): Promise<number> {
 const runIds = new Set<string>()
 afterAll(async () => {
   if (runIds.size) await pgrig(['down', '--all'])
+  fs.rmSync(ownRoot, { recursive: true, force: true })
 })
 
 describe('pgrig up / status / env / down', () => {

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import type { StartedCluster } from '../../cluster/cluster.js'
+import type pg from 'pg'
 import { stopPostmaster } from '../../cluster/postmaster.js'
 import { PgrigError } from '../../errors.js'
 import { withAdmin } from '../server/admin.js'
@@ -158,25 +159,36 @@ async function evictAndWrite<T>(
           `select proname from pg_proc where proname in ('pg_buffercache_evict_relation', 'pg_buffercache_evict')`,
         )
         const names = new Set(fns.rows.map((r) => r.proname))
-        let evict: (() => Promise<unknown>) | undefined
+        let evict: (() => Promise<pg.QueryResult<{ skipped: number }>>) | undefined
         let evicted: CorruptionReport['evicted'] | undefined
         if (names.has('pg_buffercache_evict_relation')) {
           evicted = 'pg_buffercache_evict_relation'
-          evict = () => client.query('select pg_buffercache_evict_relation($1::regclass)', [relation])
+          evict = () =>
+            client.query<{ skipped: number }>(
+              'select buffers_skipped::int as skipped from pg_buffercache_evict_relation($1::regclass)',
+              [relation],
+            )
         } else if (names.has('pg_buffercache_evict')) {
           evicted = 'pg_buffercache_evict'
           evict = () =>
-            client.query(
-              `select pg_buffercache_evict(bufferid) from pg_buffercache
+            client.query<{ skipped: number }>(
+              `select (count(*) filter (where not pg_buffercache_evict(bufferid)))::int as skipped
+                 from pg_buffercache
                 where relfilenode = pg_relation_filenode($1::regclass)
                   and reldatabase = (select oid from pg_database where datname = current_database())`,
               [relation],
             )
         }
         if (!evict || !evicted) return undefined
-        await evict()
+        // A buffer pinned at that moment (the background writer, a reader) is skipped: try again.
+        const evictAll = async () => {
+          for (let attempt = 0; (await evict!()).rows[0]?.skipped && attempt < 50; attempt++) {
+            await new Promise((resolve) => setTimeout(resolve, 10))
+          }
+        }
+        await evictAll()
         const written = write()
-        await evict()
+        await evictAll()
         return { evicted, written }
       } finally {
         if (!installed) await client.query('drop extension if exists pg_buffercache').catch(() => {})
