@@ -8,8 +8,8 @@ import { formatStatements, recordingSql, type Sql, type Statement } from './reco
  * `SAVEPOINT` and `ROLLBACK TO SAVEPOINT`, so nothing a case does reaches the next (costs about
  * what the body's own statements cost; see bench/chaos.mjs). The body must not COMMIT. `database`: each case gets a fresh database cloned with
  * `CREATE DATABASE … TEMPLATE`, dropped afterwards, for code that commits or opens its own
- * connections (a create and a drop per case, ~0.1–0.2 s on the shared 2-core machine
- * bench/chaos.mjs ran on).
+ * connections (a create, a connect and a drop per case: ~30 ms on a quiet 2-core machine,
+ * over 100 ms on a busy one; bench/chaos.mjs measures it).
  */
 export type CaseIsolation = 'savepoint' | 'database'
 
