@@ -9,12 +9,6 @@ import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
 import { listRuns } from '../src/cluster/run-dir.js'
 
 const exec = promisify(execFile)
-
-// `down --all` stops every run under the run root, so this file gets a root of its own and
-// cannot stop the servers of test files running alongside it.
-const runRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-cli-'))
-fs.chmodSync(runRoot, 0o755)
-process.env.PGRIG_RUN_ROOT = runRoot
 const CLI = path.resolve('dist/cli/main.js')
 
 // A run root of this file's own: `down --all` here must not stop servers other test files run meanwhile.

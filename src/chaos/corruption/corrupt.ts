@@ -2,10 +2,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import type { StartedCluster } from '../../cluster/cluster.js'
+import type pg from 'pg'
 import { stopPostmaster } from '../../cluster/postmaster.js'
 import { PgrigError } from '../../errors.js'
 import { withAdmin } from '../server/admin.js'
-import { markDestructive } from './destructive.js'
+import { markDestructive } from '../destructive.js'
 
 export type CorruptionKind = 'page-header' | 'zero-page' | 'flip-bytes'
 
@@ -21,7 +22,8 @@ export interface CorruptOptions {
   /**
    * `running` (default): CHECKPOINT, evict the relation's pages from shared buffers
    * (pg_buffercache_evict_relation on 18+, pg_buffercache_evict per buffer on 17, a clean restart
-   * before 17), then write the file under the running server, whose next read comes from disk.
+   * before 17), then write the file under the running server and evict again; its next read comes
+   * from disk. A process that reads the page in between (autovacuum) can race the write.
    * `stopped`: clean shutdown, write the file, start again.
    */
   server?: 'running' | 'stopped'
@@ -131,8 +133,17 @@ function writeDamage(target: Located, how: CorruptionKind): { at: number; length
   }
 }
 
-async function evict(options: CorruptOptions, relation: string): Promise<CorruptionReport['evicted']> {
-  const how = await withAdmin(
+/**
+ * Runs `write` once the server holds no copy of the relation's pages: evicted through
+ * pg_buffercache where it can (and evicted again after the write, in case something read a page
+ * back in between), else after a clean restart, which empties shared buffers.
+ */
+async function evictAndWrite<T>(
+  options: CorruptOptions,
+  relation: string,
+  write: () => T,
+): Promise<{ evicted: CorruptionReport['evicted']; written: T }> {
+  const done = await withAdmin(
     options.cluster,
     async (client) => {
       await client.query('checkpoint')
@@ -140,7 +151,7 @@ async function evict(options: CorruptOptions, relation: string): Promise<Corrupt
         `select exists (select 1 from pg_available_extensions where name = 'pg_buffercache') as available,
                 exists (select 1 from pg_extension where extname = 'pg_buffercache') as installed`,
       )
-      if (!rows[0]?.available) return 'restart' as const
+      if (!rows[0]?.available) return undefined
       const installed = rows[0].installed
       if (!installed) await client.query('create extension pg_buffercache')
       try {
@@ -148,28 +159,46 @@ async function evict(options: CorruptOptions, relation: string): Promise<Corrupt
           `select proname from pg_proc where proname in ('pg_buffercache_evict_relation', 'pg_buffercache_evict')`,
         )
         const names = new Set(fns.rows.map((r) => r.proname))
+        let evict: (() => Promise<pg.QueryResult<{ skipped: number }>>) | undefined
+        let evicted: CorruptionReport['evicted'] | undefined
         if (names.has('pg_buffercache_evict_relation')) {
-          await client.query('select pg_buffercache_evict_relation($1::regclass)', [relation])
-          return 'pg_buffercache_evict_relation' as const
+          evicted = 'pg_buffercache_evict_relation'
+          evict = () =>
+            client.query<{ skipped: number }>(
+              'select buffers_skipped::int as skipped from pg_buffercache_evict_relation($1::regclass)',
+              [relation],
+            )
+        } else if (names.has('pg_buffercache_evict')) {
+          evicted = 'pg_buffercache_evict'
+          evict = () =>
+            client.query<{ skipped: number }>(
+              `select (count(*) filter (where not pg_buffercache_evict(bufferid)))::int as skipped
+                 from pg_buffercache
+                where relfilenode = pg_relation_filenode($1::regclass)
+                  and reldatabase = (select oid from pg_database where datname = current_database())`,
+              [relation],
+            )
         }
-        if (names.has('pg_buffercache_evict')) {
-          await client.query(
-            `select pg_buffercache_evict(bufferid) from pg_buffercache
-              where relfilenode = pg_relation_filenode($1::regclass)
-                and reldatabase = (select oid from pg_database where datname = current_database())`,
-            [relation],
-          )
-          return 'pg_buffercache_evict' as const
+        if (!evict || !evicted) return undefined
+        // A buffer pinned at that moment (the background writer, a reader) is skipped: try again.
+        const evictAll = async () => {
+          for (let attempt = 0; (await evict!()).rows[0]?.skipped && attempt < 50; attempt++) {
+            await new Promise((resolve) => setTimeout(resolve, 10))
+          }
         }
-        return 'restart' as const
+        await evictAll()
+        const written = write()
+        await evictAll()
+        return { evicted, written }
       } finally {
         if (!installed) await client.query('drop extension if exists pg_buffercache').catch(() => {})
       }
     },
     options.database,
   )
-  if (how === 'restart') await options.cluster.restart()
-  return how
+  if (done) return done
+  await options.cluster.restart()
+  return { evicted: 'restart', written: write() }
 }
 
 /**
@@ -190,8 +219,9 @@ export const corrupt = markDestructive(async function corrupt(
     await options.cluster.restart()
     evicted = 'stopped'
   } else {
-    evicted = await evict(options, target.relation)
-    written = writeDamage(target, options.how)
+    const result = await evictAndWrite(options, target.relation, () => writeDamage(target, options.how))
+    evicted = result.evicted
+    written = result.written
   }
   return {
     relation: target.relation,

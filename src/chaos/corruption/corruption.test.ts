@@ -4,7 +4,6 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
 import type { StartClusterOptions } from '../../cluster/cluster.js'
 import { corrupt } from './corrupt.js'
-import { isDestructive } from './destructive.js'
 import { verify } from './verify.js'
 
 const started: StartedCluster[] = []
@@ -18,7 +17,8 @@ async function seeded(options: StartClusterOptions = {}): Promise<StartedCluster
   started.push(cluster)
   const client = new pg.Client({ connectionString: cluster.url })
   await client.connect()
-  await client.query(`create table orders (id int primary key, note text)`)
+  // Autovacuum would read (and could rewrite) the pages these tests damage at a moment of its choosing.
+  await client.query(`create table orders (id int primary key, note text) with (autovacuum_enabled = off)`)
   await client.query(`insert into orders select g, repeat('x', 60) from generate_series(1, 2000) g`)
   await client.end()
   return cluster
@@ -59,12 +59,7 @@ describe('verify', () => {
   })
 })
 
-describe('corrupt (destructive) then verify', () => {
-  test('is marked destructive', () => {
-    expect(isDestructive(corrupt)).toBe(true)
-    expect(isDestructive(verify)).toBe(false)
-  })
-
+describe('corrupt then verify [corruption]', () => {
   test('a heap page with flipped bytes on a running server is found, naming the table and block', async () => {
     const cluster = await seeded()
     const report = await corrupt({ cluster, table: 'orders', block: 2, how: 'flip-bytes' })

@@ -1,4 +1,3 @@
 export { verify, type Finding, type VerifyOptions } from './verify.js'
 export { corrupt, type CorruptOptions, type CorruptionReport, type CorruptionKind } from './corrupt.js'
-export { DESTRUCTIVE_CATEGORY, isDestructive, markDestructive, type Destructive } from './destructive.js'
 export { pageChecksum } from './page-checksum.js'

@@ -41,7 +41,7 @@ async function totalMatchesSum(sql: Parameters<Parameters<typeof pgProperty>[2]>
   expect(Number(rows[0]!.total)).toBe(list.reduce((a, b) => a + b, 0))
 }
 
-describe('pgProperty', () => {
+describe('pgProperty [property]', () => {
   test('each case starts from the same state (savepoint per case) and nothing is left behind', async () => {
     await pgProperty(
       cluster,
@@ -102,6 +102,24 @@ describe('pgProperty', () => {
     expect(failure.counterexample).toEqual([[13]])
     expect(failure.statements.at(-1)?.outcome).toMatch(/^error 23514: .*ledger_amount_check/)
     expect(failure.message).toMatch(/→ error 23514/)
+  })
+
+  test('a case that commits is stopped with one line pointing at database isolation', async () => {
+    await expect(
+      pgProperty(cluster, [fc.integer({ min: 1, max: 9 })], async (sql, amount) => {
+        await sql`insert into ledger (amount) values (${amount})`
+        await sql`commit`
+      }),
+    ).rejects.toMatchObject({
+      code: 'E_USAGE',
+      message: expect.stringMatching(/ended the transaction .* use \{ isolation: 'database' \}/),
+    })
+    // The first case's row was committed before pgrig could stop it; clean it up for the other tests.
+    const client = new pg.Client({ connectionString: cluster.url })
+    await client.connect()
+    const { rowCount } = await client.query('delete from ledger')
+    await client.end()
+    expect(rowCount).toBe(1)
   })
 
   test("isolation 'database': each case gets its own clone, so committed rows never leak", async () => {

@@ -8,8 +8,8 @@ import { formatStatements, recordingSql, type Sql, type Statement } from './reco
  * `SAVEPOINT` and `ROLLBACK TO SAVEPOINT`, so nothing a case does reaches the next (costs about
  * what the body's own statements cost; see bench/chaos.mjs). The body must not COMMIT. `database`: each case gets a fresh database cloned with
  * `CREATE DATABASE … TEMPLATE`, dropped afterwards, for code that commits or opens its own
- * connections (a create and a drop per case, ~0.1–0.2 s on the shared 2-core machine
- * bench/chaos.mjs ran on).
+ * connections (a create, a connect and a drop per case: ~30 ms on a quiet 2-core machine,
+ * over 100 ms on a busy one; bench/chaos.mjs measures it).
  */
 export type CaseIsolation = 'savepoint' | 'database'
 
@@ -60,14 +60,23 @@ export async function pgProperty<Ts extends [unknown, ...unknown[]]>(
   let lastFailing: readonly Statement[] = []
   // asyncProperty's overloads want a literal tuple; the arbitraries array is one at run time.
   const asyncProperty = fc.asyncProperty as unknown as (...args: unknown[]) => IAsyncProperty<unknown[]>
+  // A broken harness (not a failing case) stops the run: later cases pass untried, and it is thrown.
+  let fatal: unknown
   const property = asyncProperty(...arbitraries, async (...values: unknown[]) => {
-    const outcome = await runner.run(async (sql) => {
-      try {
-        return { ok: (await body(sql, ...(values as Ts))) !== false, statements: sql.statements }
-      } catch (error) {
-        return { ok: false, error, statements: sql.statements }
-      }
-    })
+    if (fatal !== undefined) return true
+    let outcome: { ok: boolean; error?: unknown; statements: readonly Statement[] }
+    try {
+      outcome = await runner.run(async (sql) => {
+        try {
+          return { ok: (await body(sql, ...(values as Ts))) !== false, statements: sql.statements }
+        } catch (error) {
+          return { ok: false, error, statements: sql.statements }
+        }
+      })
+    } catch (error) {
+      fatal = error
+      return true
+    }
     if (outcome.ok) return true
     // fast-check's last failing run is the shrunk counterexample it reports.
     lastFailing = [...outcome.statements]
@@ -80,6 +89,7 @@ export async function pgProperty<Ts extends [unknown, ...unknown[]]>(
   } finally {
     await runner.close()
   }
+  if (fatal !== undefined) throw fatal
   if (!details.failed) return
   const report = fc.defaultReportMessage(details)
   const cause = details.errorInstance
@@ -137,7 +147,15 @@ async function savepointCases(target: PropertyTarget): Promise<CaseRunner> {
       try {
         return await work(recordingSql(client))
       } finally {
-        await client.query('rollback to savepoint pgrig_case')
+        await client.query('rollback to savepoint pgrig_case').catch((error: { code?: string }) => {
+          // 3B001 / 25P01: the case's own COMMIT or ROLLBACK ended the transaction holding the savepoint.
+          if (error.code !== '3B001' && error.code !== '25P01') throw error
+          throw new PgrigError(
+            'E_USAGE',
+            "a pgProperty case ended the transaction it runs in (COMMIT or ROLLBACK), so its changes were not rolled back; use { isolation: 'database' } for code that commits",
+            { cause: error },
+          )
+        })
         await client.query('release savepoint pgrig_case')
       }
     },

@@ -23,7 +23,7 @@ async function tryConnect(url: string): Promise<{ code?: string; message: string
   }
 }
 
-describe('exhaustConnections', () => {
+describe('exhaustConnections [resource]', () => {
   test('app clients get 53300 while slots are held; the superuser still gets in; release frees them', async () => {
     {
       await using held = await exhaustConnections(cluster)

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { PgrigError } from '../../errors.js'
+import { markDestructive } from '../destructive.js'
 
 export interface HeldConnections extends AsyncDisposable {
   /** How many sessions this holds open. */
@@ -31,7 +32,7 @@ async function open(url: string): Promise<pg.Client> {
  * Self-calibrating: it counts no settings, it fills what is left of `max_connections` minus the
  * reserved slots for the user it connects as.
  */
-export async function exhaustConnections(
+export const exhaustConnections = markDestructive(async function exhaustConnections(
   target: { url: string },
   options: ExhaustOptions = {},
 ): Promise<HeldConnections> {
@@ -42,8 +43,11 @@ export async function exhaustConnections(
     const all = clients.splice(0)
     await Promise.all(all.map((client) => client.end().catch(() => {})))
   }
-  let refused = false
-  while (!refused) {
+  // Batches fill fast; near the limit, rejected backends hold a slot for a moment while they exit,
+  // so the last slots are filled one at a time, and a refusal counts only when a retry agrees.
+  let refusals = 0
+  let nearLimit = false
+  while (refusals < 2) {
     if (clients.length >= limit) {
       await release()
       throw new PgrigError(
@@ -51,10 +55,10 @@ export async function exhaustConnections(
         `exhaustConnections opened ${limit} sessions and the server still accepts more; raise { limit } or lower max_connections`,
       )
     }
-    const batch = await Promise.allSettled(
-      Array.from({ length: Math.min(8, limit - clients.length) }, () => open(url)),
-    )
+    const size = nearLimit ? 1 : Math.min(8, limit - clients.length)
+    const batch = await Promise.allSettled(Array.from({ length: size }, () => open(url)))
     for (const result of batch) if (result.status === 'fulfilled') clients.push(result.value)
+    let refused = false
     for (const result of batch) {
       if (result.status === 'fulfilled') continue
       if ((result.reason as { code?: string }).code === TOO_MANY_CONNECTIONS) {
@@ -68,6 +72,11 @@ export async function exhaustConnections(
         { cause: result.reason },
       )
     }
+    if (refused) {
+      if (nearLimit) refusals++
+      nearLimit = true
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    } else if (size === 1) refusals = 0
   }
   let released: Promise<void> | undefined
   const handle: HeldConnections = {
@@ -78,4 +87,4 @@ export async function exhaustConnections(
     [Symbol.asyncDispose]: () => handle.release(),
   }
   return handle
-}
+})

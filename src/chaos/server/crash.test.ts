@@ -21,7 +21,7 @@ async function rows(sql: string): Promise<unknown[]> {
   }
 }
 
-describe('crashServer / restartServer', () => {
+describe('crashServer / restartServer [recovery]', () => {
   test('SIGKILL forces crash recovery, proven from the log, and committed rows survive', async () => {
     const writer = new pg.Client({ connectionString: cluster.url })
     writer.on('error', () => {})

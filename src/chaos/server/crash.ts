@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import type { StartedCluster } from '../../cluster/cluster.js'
 import { PgrigError } from '../../errors.js'
+import { markDestructive } from '../destructive.js'
 
 export interface RestartReport {
   /** Postmaster pid before and after. */
@@ -51,7 +52,9 @@ const RECOVERY_LINES = [
  * commits must survive the crash set `synchronous_commit = on` (fsync stays off: the kernel keeps
  * written WAL across a process crash). Open connections see their socket closed.
  */
-export async function crashServer(cluster: Restartable): Promise<CrashReport> {
+export const crashServer = markDestructive(async function crashServer(
+  cluster: Restartable,
+): Promise<CrashReport> {
   const previousPid = cluster.pid
   const offset = logSize(cluster.logFile)
   const started = performance.now()
@@ -73,13 +76,15 @@ export async function crashServer(cluster: Restartable): Promise<CrashReport> {
     recoveryLog,
     replayedWal: log.some((line) => /redo done at/.test(line)),
   }
-}
+})
 
 /**
  * A clean (fast) shutdown and start on the same port and data: open sessions end with 57P01
  * (admin_shutdown) and new ones work once this returns.
  */
-export async function restartServer(cluster: Restartable): Promise<RestartReport> {
+export const restartServer = markDestructive(async function restartServer(
+  cluster: Restartable,
+): Promise<RestartReport> {
   const previousPid = cluster.pid
   const offset = logSize(cluster.logFile)
   const started = performance.now()
@@ -90,4 +95,4 @@ export async function restartServer(cluster: Restartable): Promise<RestartReport
     downtimeMs: performance.now() - started,
     log: logSince(cluster.logFile, offset),
   }
-}
+})

@@ -83,7 +83,7 @@ describe('setTimeouts', () => {
   })
 })
 
-describe('capResources', () => {
+describe('capResources [resource]', () => {
   test('work_mem makes a sort spill to disk; temp_file_limit then fails it with 53400', async () => {
     const sort = 'select g from generate_series(1, 300000) g order by g desc'
     {

@@ -1,4 +1,5 @@
 import { PgrigError } from '../../errors.js'
+import { markDestructive } from '../destructive.js'
 import { withAdmin, type AdminTarget } from './admin.js'
 
 /** Which client backends to end; every given field must match. */
@@ -76,7 +77,7 @@ function toBackend(row: ActivityRow): Backend {
  * their clients see SQLSTATE 57P01 (admin_shutdown). Returns the backends it ended. Nothing to
  * undo: a client has to reconnect, which is what this fault tests.
  */
-export async function terminateBackends(
+export const terminateBackends = markDestructive(async function terminateBackends(
   target: AdminTarget,
   match: BackendMatch,
   options: { waitMs?: number } = {},
@@ -107,4 +108,4 @@ export async function terminateBackends(
     }
     return ended
   })
-}
+})

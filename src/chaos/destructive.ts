@@ -1,7 +1,9 @@
 /**
- * Marks helpers that damage data on purpose, so suites and reporters can tell them apart: a
- * function carrying `destructive: true` (see `isDestructive`). Tests that use one belong in the
- * `destructive` category, which pgrig's report policy skips unless asked for.
+ * Marks helpers that kill, corrupt or exhaust a server (crash, restart, terminate backends, fill
+ * max_connections, damage pages), so suites and reporters can tell them apart: such a function
+ * carries `destructive: true` (see `isDestructive`). Tests that use one belong in the `destructive`
+ * category (a Vitest tag, or `[destructive]` in the test or suite name), which pgrig's report
+ * policy skips unless asked for.
  */
 export const DESTRUCTIVE_CATEGORY = 'destructive'
 
