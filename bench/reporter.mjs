@@ -25,7 +25,6 @@ import { renderHtml } from '../dist/report/index.js'
 const execFileP = promisify(execFile)
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const VITEST = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs')
-const REPORTER = pathToFileURL(path.join(ROOT, 'dist', 'report', 'index.js')).href
 const runsArg = process.argv.indexOf('--runs')
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 7
 const CATEGORIES = ['smoke', 'transaction', 'concurrent', 'migration', 'corruption']
@@ -36,6 +35,11 @@ const suiteDir = path.join(ROOT, 'node_modules', '.cache', 'pgrig-bench-reporter
 function writeSuite() {
   fs.rmSync(suiteDir, { recursive: true, force: true })
   fs.mkdirSync(suiteDir, { recursive: true })
+  // Installed the way users get it: in node_modules, which Vitest loads with Node instead of transforming.
+  const installed = path.join(suiteDir, 'node_modules', 'pgrig')
+  fs.mkdirSync(installed, { recursive: true })
+  fs.cpSync(path.join(ROOT, 'dist'), path.join(installed, 'dist'), { recursive: true })
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(installed, 'package.json'))
   for (let f = 0; f < 10; f++) {
     const tests = Array.from({ length: 50 }, (_, t) => {
       const category = CATEGORIES[(f * 50 + t) % CATEGORIES.length]
@@ -48,7 +52,7 @@ function writeSuite() {
   }
   const tags = CATEGORIES.map((name) => `{ name: '${name}' }`).join(', ')
   const config = (plugin) =>
-    `import { defineConfig } from 'vitest/config'\n${plugin ? `import { pgrigReport } from '${REPORTER}'\n` : ''}` +
+    `import { defineConfig } from 'vitest/config'\n${plugin ? `import { pgrigReport } from 'pgrig/reporter'\n` : ''}` +
     `export default defineConfig({ ${plugin ? `plugins: [${plugin}], ` : ''}test: { include: ['*.spec.ts'], reporters: ['default'], ${plugin ? '' : `tags: [${tags}], `}cache: false } })\n`
   fs.writeFileSync(path.join(suiteDir, 'default.config.mjs'), config(''))
   fs.writeFileSync(
@@ -61,14 +65,25 @@ function writeSuite() {
   )
 }
 
+// CPU time (user + sys of vitest and its workers) moves less than wall time when other work shares
+// the machine; GNU time reports it when installed.
+const GNU_TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined
+
 async function timeRun(config) {
   const started = performance.now()
-  await execFileP(process.execPath, [VITEST, 'run', '--config', config], {
-    cwd: suiteDir,
-    env: { ...process.env, CI: 'true', NO_COLOR: '1', PGRIG_REPORT_DIR: path.join(suiteDir, 'report') },
-    maxBuffer: 64 * 1024 * 1024,
-  })
-  return performance.now() - started
+  const args = [VITEST, 'run', '--config', config]
+  const { stderr } = await execFileP(
+    GNU_TIME ?? process.execPath,
+    GNU_TIME ? ['-f', 'pgrig-cpu %U %S', process.execPath, ...args] : args,
+    {
+      cwd: suiteDir,
+      env: { ...process.env, CI: 'true', NO_COLOR: '1', PGRIG_REPORT_DIR: path.join(suiteDir, 'report') },
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  )
+  const wall = performance.now() - started
+  const cpu = /pgrig-cpu ([\d.]+) ([\d.]+)/.exec(stderr)
+  return { wall, cpu: cpu ? (Number(cpu[1]) + Number(cpu[2])) * 1000 : NaN }
 }
 
 const median = (xs) => {
@@ -191,16 +206,24 @@ if (!htmlOnly) {
   for (const [, config] of rows) await timeRun(config) // warm-up: Vite's and the OS's caches
   for (let r = 0; r < RUNS; r++)
     for (let i = 0; i < rows.length; i++) times[i].push(await timeRun(rows[i][1]))
-  const base = median(times[0])
+  const base = median(times[0].map((t) => t.wall))
   console.log(
-    `\n500-test suite, \`vitest run\` wall time, ${RUNS} interleaved runs per row (${process.version}, ${process.arch})\n`,
+    `\n500-test suite, \`vitest run\` wall and CPU time, ${RUNS} interleaved runs per row (${process.version}, ${process.arch})\n`,
   )
-  console.log('| reporters | median | min | added vs default (median) |')
-  console.log('|---|---:|---:|---:|')
+  console.log(
+    '| reporters | wall median | wall min | added (wall median) | CPU median | added (CPU median) |',
+  )
+  console.log('|---|---:|---:|---:|---:|---:|')
+  const baseCpu = median(times[0].map((t) => t.cpu))
   rows.forEach(([label], i) => {
-    const m = median(times[i])
-    const added = i === 0 ? '—' : `${(((m - base) / base) * 100).toFixed(1)} %`
-    console.log(`| ${label} | ${m.toFixed(0)} ms | ${Math.min(...times[i]).toFixed(0)} ms | ${added} |`)
+    const walls = times[i].map((t) => t.wall)
+    const m = median(walls)
+    const c = median(times[i].map((t) => t.cpu))
+    const pct = (x, b) => (i === 0 ? '—' : `${(((x - b) / b) * 100).toFixed(1)} %`)
+    const cpu = Number.isNaN(c) ? ['—', '—'] : [`${c.toFixed(0)} ms`, pct(c, baseCpu)]
+    console.log(
+      `| ${label} | ${m.toFixed(0)} ms | ${Math.min(...walls).toFixed(0)} ms | ${pct(m, base)} | ${cpu.join(' | ')} |`,
+    )
   })
 }
 const { bytes, opens } = await htmlPart()

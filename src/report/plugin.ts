@@ -2,7 +2,6 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Plugin } from 'vitest/config'
 import type { TestProject, Vitest } from 'vitest/node'
-import { loadConfig } from '../config/load.js'
 import { isPgrigError } from '../errors.js'
 import { categoryDefinitions, resolvePolicy, type CategoryPolicy } from './categories.js'
 import type { PolicyRecord } from './results.js'
@@ -39,6 +38,8 @@ export function pgrigReport(options: PgrigPluginOptions = {}): Plugin {
     async config(user) {
       const root = user.root ?? process.cwd()
       if (!policy) {
+        // Loaded only when needed: config validation pulls in zod, which a given policy does not need.
+        const { loadConfig } = await import('../config/load.js')
         const loaded = await loadConfig(undefined, root)
         policy = (loaded?.config as { policy?: CategoryPolicy } | undefined)?.policy ?? {}
       }

@@ -2,7 +2,6 @@ import path from 'node:path'
 import { stripVTControlCharacters } from 'node:util'
 import type { SerializedError } from 'vitest'
 import type { Reporter, TestCase, TestModule, TestRunEndReason, TestSpecification, Vitest } from 'vitest/node'
-import { loadConfig } from '../config/load.js'
 import {
   categoriesOf,
   categoryDefinitions,
@@ -80,6 +79,8 @@ export class PgrigReporter implements Reporter {
     this.startedAt = Date.now()
     let policy = this.options.policy
     if (!policy) {
+      // Loaded only when needed: config validation pulls in zod, which a given policy does not need.
+      const { loadConfig } = await import('../config/load.js')
       const loaded = await loadConfig(undefined, this.vitest?.config.root ?? process.cwd())
       policy = (loaded?.config as { policy?: CategoryPolicy } | undefined)?.policy ?? {}
     }
