@@ -90,6 +90,7 @@ export function resolvePolicy(
   const only = parseCategoryList(env.PGRIG_ONLY)
   const skipSelected = parseCategoryList(env.PGRIG_SKIP)
   const named = [
+    ...categoryDefinitions(policy).map((c) => c.name),
     ...(policy.mustPass ?? []),
     ...(policy.allowedToFail ?? []),
     ...(policy.skip ?? []),

@@ -1,6 +1,5 @@
 import fs from 'node:fs'
 import os from 'node:os'
-import pg from 'pg'
 import { listRuns } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
 import type { Environment, ServerEnvironment } from './results.js'
@@ -103,6 +102,8 @@ async function describeServer(target: ServerTarget): Promise<ServerEnvironment> 
     settings: {},
   }
   const read = (file?: string) => (file ? fs.readFileSync(file, 'utf8') : undefined)
+  // Loaded only when there is a server to ask: most unit-test runs have none.
+  const { default: pg } = await import('pg')
   const client = new pg.Client({
     connectionString: target.url,
     connectionTimeoutMillis: 3000,

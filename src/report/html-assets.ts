@@ -25,22 +25,33 @@ svg text{font-size:11px;fill:#344054}
 
 export const SCRIPT = `
 (function(){
-var body=document.querySelector('#results tbody');if(!body)return;
-var rows=Array.prototype.slice.call(body.rows);
-var text=rows.map(function(r){return r.textContent.toLowerCase()});
-var filter=document.getElementById('filter'),status=document.getElementById('status'),category=document.getElementById('category'),shown=document.getElementById('shown');
-function apply(){var q=filter.value.trim().toLowerCase(),s=status.value,c=category.value,n=0;
-for(var i=0;i<rows.length;i++){var r=rows[i];var ok=(!q||text[i].indexOf(q)>=0)&&(!s||(' '+r.getAttribute('data-s')+' ').indexOf(' '+s+' ')>=0)&&(!c||(' '+r.getAttribute('data-c')+' ').indexOf(' '+c+' ')>=0);
-r.hidden=!ok;if(ok)n++}shown.textContent=n+' of '+rows.length+' tests shown'}
+var el=document.getElementById('data');if(!el)return;
+var data=JSON.parse(el.textContent),PAGE=500;
+var LABEL={p:'passed',f:'failed',a:'allowed to fail',s:'skipped'},CLS={p:'passed',f:'failed',a:'allowed-failure',s:'skipped'},RANK={f:0,a:1,p:2,s:3,'':4};
+var rows=data.rows.map(function(r,i){return{r:r,i:i,text:(r[0]+' '+r[1]+' '+r[2]).toLowerCase(),cats:' '+r[2]+' ',st:' '+r[3].join(' ')+' '}});
+var order=rows,matched=[],limit=PAGE;
+var body=document.querySelector('#results tbody'),more=document.getElementById('more'),filter=document.getElementById('filter'),status=document.getElementById('status'),category=document.getElementById('category'),shown=document.getElementById('shown');
+var ESC={'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'};
+function esc(t){return String(t).replace(/[&<>"]/g,function(c){return ESC[c]})}
+function ms(v){return v<1000?Math.round(v)+' ms':v<60000?(v/1000).toFixed(2)+' s':Math.floor(v/60000)+' min '+Math.round(v%60000/1000)+' s'}
+function row(x){var r=x.r,h='<tr><td>'+esc(r[0])+'</td><td>'+esc(r[1])+'</td><td>'+(r[2]?r[2].split(' ').map(function(c){return '<span class="tag">'+esc(c)+'</span>'}).join(''):'')+'</td>';
+for(var i=0;i<r[3].length;i++){var s=r[3][i];h+=s?'<td class="'+CLS[s]+'">'+LABEL[s]+'</td>':'<td class="muted">\u2014</td>'}
+return h+'<td class="n" data-v="'+r[4]+'">'+ms(r[4])+'</td><td class="n" data-v="'+(r[5]==null?0:r[5])+'">'+(r[5]==null?'':ms(r[5]))+'</td></tr>'}
+function draw(){var n=Math.min(limit,matched.length),h=[];for(var i=0;i<n;i++)h.push(row(matched[i]));body.innerHTML=h.join('');
+shown.textContent=matched.length+' of '+rows.length+' tests shown';
+if(matched.length>n){more.hidden=false;more.textContent='Show '+Math.min(PAGE,matched.length-n)+' more ('+(matched.length-n)+' not drawn yet)'}else more.hidden=true}
+function apply(){var q=filter.value.trim().toLowerCase(),s=status.value,c=category.value;
+matched=order.filter(function(x){return(!q||x.text.indexOf(q)>=0)&&(!s||x.st.indexOf(' '+s+' ')>=0)&&(!c||x.cats.indexOf(' '+c+' ')>=0)});limit=PAGE;draw()}
 filter.addEventListener('input',apply);status.addEventListener('change',apply);category.addEventListener('change',apply);
+more.addEventListener('click',function(){limit+=PAGE;draw()});
 var heads=document.querySelectorAll('#results th[data-k]');
 Array.prototype.forEach.call(heads,function(th){th.addEventListener('click',function(){
-var col=th.cellIndex,num=th.getAttribute('data-k')==='n',dir=th.classList.contains('asc')?-1:1;
+var k=th.getAttribute('data-k'),run=th.cellIndex-3,dir=th.classList.contains('asc')?-1:1;
 Array.prototype.forEach.call(heads,function(h){h.classList.remove('asc','desc')});th.classList.add(dir===1?'asc':'desc');
-var keyed=rows.map(function(r,i){var cell=r.cells[col];var v=num?Number(cell.getAttribute('data-v')||0):cell.textContent.toLowerCase();return{r:r,v:v,i:i}});
-keyed.sort(function(a,b){return a.v<b.v?-dir:a.v>b.v?dir:a.i-b.i});
-var frag=document.createDocumentFragment();keyed.forEach(function(k){frag.appendChild(k.r)});body.appendChild(frag);
-rows=keyed.map(function(k){return k.r});text=rows.map(function(r){return r.textContent.toLowerCase()})})});
+function key(x){var r=x.r;return k==='t'?r[0].toLowerCase():k==='f'?r[1].toLowerCase():k==='c'?r[2]:k==='r'?RANK[r[3][run]]:k==='d'?r[4]:(r[5]==null?-1:r[5])}
+var keyed=rows.map(function(x){return{x:x,v:key(x)}});
+keyed.sort(function(a,b){return a.v<b.v?-dir:a.v>b.v?dir:a.x.i-b.x.i});
+order=keyed.map(function(k){return k.x});apply()})});
 apply();
 })();
 `

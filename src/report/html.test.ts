@@ -3,6 +3,8 @@ import path from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { vitestRun } from '../../test/report-fixture.js'
+import { renderHtml } from './html.js'
+import { RESULTS_SCHEMA, RESULTS_VERSION, type PgrigResults, type TestRecord } from './results.js'
 
 // Debian's chromium (.ci/run installs it); playwright-core drives it without downloading a browser.
 export const CHROMIUM_ARGS = [
@@ -47,10 +49,10 @@ describe('the HTML report in Chromium', () => {
   test('shows the outcome, a row per test, and the failures expanded', async () => {
     expect(await page.textContent('#outcome')).toBe('pgrig test report: failed')
     expect(await page.textContent('#totals')).toMatch(
-      /^8 tests: 4 passed, 2 failed, 1 allowed to fail, 1 skipped\./,
+      /^9 tests: 5 passed, 2 failed, 1 allowed to fail, 1 skipped\./,
     )
-    expect(await visibleTitles()).toHaveLength(8)
-    expect(await page.textContent('#shown')).toBe('8 of 8 tests shown')
+    expect(await visibleTitles()).toHaveLength(9)
+    expect(await page.textContent('#shown')).toBe('9 of 9 tests shown')
     const failures = page.locator('#failures details.failure')
     expect(await failures.count()).toBe(3)
     for (const failure of await failures.all()) {
@@ -61,13 +63,13 @@ describe('the HTML report in Chromium', () => {
       '+   "checksum": "bad",',
     )
     expect(await page.isVisible('#allowed')).toBe(true)
-    expect(await page.locator('#duration-chart rect').count()).toBe(7)
+    expect(await page.locator('#duration-chart rect').count()).toBe(8)
   })
 
   test('typing in the filter and picking a status or category narrows the rows', async () => {
     await page.fill('#filter', 'flipped')
     expect(await visibleTitles()).toEqual(['pages [corruption] › detects a flipped bit'])
-    expect(await page.textContent('#shown')).toBe('1 of 8 tests shown')
+    expect(await page.textContent('#shown')).toBe('1 of 9 tests shown')
     await page.fill('#filter', '')
     await page.selectOption('#status', 'failed')
     expect((await visibleTitles()).sort()).toEqual([
@@ -78,7 +80,7 @@ describe('the HTML report in Chromium', () => {
     await page.selectOption('#category', 'destructive')
     expect(await visibleTitles()).toEqual(['kills the server'])
     await page.selectOption('#category', '')
-    expect(await visibleTitles()).toHaveLength(8)
+    expect(await visibleTitles()).toHaveLength(9)
   })
 
   test('clicking a column header sorts the rows, again reverses them', async () => {
@@ -123,5 +125,77 @@ describe('the HTML report in Chromium', () => {
     }, png.toString('base64'))
     expect(colours.nonWhite).toBeGreaterThan(0.02)
     expect(colours.distinct).toBeGreaterThan(20)
+  })
+})
+
+function manyTests(count: number): PgrigResults {
+  const tests: TestRecord[] = Array.from({ length: count }, (_, i) => ({
+    id: `t${i}`,
+    file: `file${Math.floor(i / 100)}.spec.ts`,
+    suite: [],
+    name: `case ${String(i).padStart(4, '0')}`,
+    categories: [i % 2 ? 'smoke' : 'load'],
+    status: i === count - 1 ? 'failed' : 'passed',
+    durationMs: i,
+    retries: 0,
+    flaky: false,
+    skipNote: null,
+    errors: [],
+    provisionMs: null,
+    serverLog: null,
+    keptDatabaseUrl: null,
+  }))
+  const environment = {
+    pgrig: '0',
+    vitest: null,
+    node: 'v20',
+    os: 'Linux',
+    arch: 'x64',
+    cpus: 2,
+    ci: null,
+    servers: [],
+  }
+  return {
+    schema: RESULTS_SCHEMA,
+    version: RESULTS_VERSION,
+    createdAt: new Date(0).toISOString(),
+    policy: { mustPass: [], allowedToFail: [], skip: [], only: [], skipSelected: [], timeouts: {} },
+    runs: [
+      {
+        label: 'pg17',
+        pgVersion: '17',
+        shards: [],
+        startedAt: '',
+        durationMs: 1,
+        outcome: 'failed',
+        environment,
+        tests,
+        unhandledErrors: [],
+      },
+    ],
+  }
+}
+
+describe('a large HTML report in Chromium', () => {
+  test('draws 500 rows at a time; the filter still reaches every test', async () => {
+    const file = path.join(dir, 'large.html')
+    fs.writeFileSync(file, renderHtml(manyTests(1200)))
+    const large = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+    try {
+      await large.goto(`file://${file}`)
+      const drawn = () => large.locator('#results tbody tr').count()
+      expect(await drawn()).toBe(500)
+      expect(await large.textContent('#shown')).toBe('1200 of 1200 tests shown')
+      expect(await large.textContent('#more')).toBe('Show 500 more (700 not drawn yet)')
+      await large.click('#more')
+      expect(await drawn()).toBe(1000)
+      await large.fill('#filter', 'case 1199')
+      expect(
+        await large.$$eval('#results tbody tr td:first-child', (c) => c.map((x) => x.textContent)),
+      ).toEqual(['case 1199'])
+      expect(await large.isHidden('#more')).toBe(true)
+    } finally {
+      await large.close()
+    }
   })
 })

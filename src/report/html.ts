@@ -19,7 +19,10 @@ function esc(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c] as string)
 }
 
-function failureBlock(run: RunRecord, test: TestRecord, multiRun: boolean): string {
+/** Failures past this many start collapsed: hundreds of open blocks would slow the page down. */
+const EXPANDED_FAILURES = 50
+
+function failureBlock(run: RunRecord, test: TestRecord, multiRun: boolean, open: boolean): string {
   const errors = test.errors
     .map(
       (e) =>
@@ -30,7 +33,7 @@ function failureBlock(run: RunRecord, test: TestRecord, multiRun: boolean): stri
   const log = test.serverLog
     ? `<details><summary>Server log during the test</summary><pre class="log">${esc(test.serverLog)}</pre></details>`
     : ''
-  return `<details open class="failure" data-status="${test.status}"><summary>${test.status === 'failed' ? '✗' : '⚠'} ${esc(titleOf(test))}${multiRun ? ` <span class="muted">(${esc(run.label)})</span>` : ''}</summary><p class="muted">${esc(test.file)} · ${test.categories.map((c) => `<span class="tag">${esc(c)}</span>`).join('')} · ${formatMs(test.durationMs)} · ${STATUS_LABEL[test.status]}</p>${errors}${kept}${log}</details>`
+  return `<details${open ? ' open' : ''} class="failure" data-status="${test.status}"><summary>${test.status === 'failed' ? '✗' : '⚠'} ${esc(titleOf(test))}${multiRun ? ` <span class="muted">(${esc(run.label)})</span>` : ''}</summary><p class="muted">${esc(test.file)} · ${test.categories.map((c) => `<span class="tag">${esc(c)}</span>`).join('')} · ${formatMs(test.durationMs)} · ${STATUS_LABEL[test.status]}</p>${errors}${kept}${log}</details>`
 }
 
 /** Horizontal bars for the slowest tests, drawn here so the report needs no chart library at view time. */
@@ -57,34 +60,48 @@ function durationChart(results: PgrigResults): string {
   return `<svg id="duration-chart" role="img" aria-label="Slowest tests by duration" width="${width}" height="${slowest.length * rowHeight}" viewBox="0 0 ${width} ${slowest.length * rowHeight}" xmlns="http://www.w3.org/2000/svg">${bars}</svg>`
 }
 
+const STATUS_CODE = { passed: 'p', failed: 'f', 'allowed-failure': 'a', skipped: 's' } as const
+
+/** JSON inside a <script> element: only `<` can end the element early, so it is escaped. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c')
+}
+
+/**
+ * The results table: rows live as compact JSON and the page's script draws the matching ones a
+ * page at a time, so a 5,000-test report stays small and opens fast.
+ */
 function resultsTable(results: PgrigResults): string {
   const rows = testRows(results)
   const multiRun = results.runs.length > 1
   const categories = [...new Set(rows.flatMap((r) => r.categories))].sort()
-  const heads = results.runs.map((r) => `<th data-k="t">${esc(r.label)}</th>`).join('')
-  const body = rows
-    .map((row) => {
+  const data = {
+    runs: results.runs.map((r) => r.label),
+    rows: rows.map((row) => {
       const tests = row.cells.filter((t): t is TestRecord => t !== undefined)
-      const statuses = [...new Set(tests.map((t) => t.status))].join(' ')
-      const duration = tests.reduce((sum, t) => sum + t.durationMs, 0)
-      const cells = results.runs
-        .map((_, i) => {
+      const provision = tests.find((t) => t.provisionMs !== null)?.provisionMs ?? null
+      return [
+        row.title,
+        row.file,
+        row.categories.join(' '),
+        results.runs.map((_, i) => {
           const t = row.cells[i]
-          return t ? `<td class="${t.status}">${STATUS_LABEL[t.status]}</td>` : '<td class="muted">—</td>'
-        })
-        .join('')
-      const provision = tests.find((t) => t.provisionMs !== null)?.provisionMs
-      return `<tr data-s="${statuses}" data-c="${esc(row.categories.join(' '))}"><td>${esc(row.title)}</td><td>${esc(row.file)}</td><td>${row.categories.map((c) => `<span class="tag">${esc(c)}</span>`).join('')}</td>${cells}<td class="n" data-v="${duration.toFixed(1)}">${formatMs(duration)}</td><td class="n" data-v="${provision ?? 0}">${provision != null ? formatMs(provision) : ''}</td></tr>`
-    })
-    .join('\n')
+          return t ? STATUS_CODE[t.status] : ''
+        }),
+        Math.round(tests.reduce((sum, t) => sum + t.durationMs, 0) * 10) / 10,
+        provision,
+      ]
+    }),
+  }
+  const heads = results.runs.map((r) => `<th data-k="r">${esc(r.label)}</th>`).join('')
   const statusOptions = (['failed', 'allowed-failure', 'passed', 'skipped'] as const)
-    .map((s) => `<option value="${s}">${STATUS_LABEL[s]}</option>`)
+    .map((s) => `<option value="${STATUS_CODE[s]}">${STATUS_LABEL[s]}</option>`)
     .join('')
   const categoryOptions = categories.map((c) => `<option value="${esc(c)}">${esc(c)}</option>`).join('')
   return `<div class="controls"><input id="filter" type="search" placeholder="Filter by test, file or category" aria-label="Filter tests"><select id="status" aria-label="Status"><option value="">every status</option>${statusOptions}</select><select id="category" aria-label="Category"><option value="">every category</option>${categoryOptions}</select><span id="shown" class="muted"></span></div>
-<table id="results"><thead><tr><th data-k="t">Test</th><th data-k="t">File</th><th data-k="t">Categories</th>${heads}<th data-k="n" class="n">Duration${multiRun ? ' (sum)' : ''}</th><th data-k="n" class="n">Provisioning</th></tr></thead><tbody>
-${body}
-</tbody></table>`
+<table id="results"><thead><tr><th data-k="t">Test</th><th data-k="f">File</th><th data-k="c">Categories</th>${heads}<th data-k="d" class="n">Duration${multiRun ? ' (sum)' : ''}</th><th data-k="v" class="n">Provisioning</th></tr></thead><tbody></tbody></table>
+<p><button id="more" type="button" hidden></button></p>
+<script type="application/json" id="data">${scriptJson(data)}</script>`
 }
 
 function summaryTables(results: PgrigResults): string {
@@ -141,7 +158,7 @@ export function renderHtml(results: PgrigResults): string {
 <p id="totals">${all.total} tests${multiRun ? ` over ${results.runs.length} runs (${esc(results.runs.map((r) => r.label).join(', '))})` : ''}: <span class="passed">${all.passed} passed</span>, <span class="failed">${all.failed} failed</span>, <span class="allowed-failure">${all.allowedFailures} allowed to fail</span>, <span class="skipped">${all.skipped} skipped</span>. <span class="muted">Written ${esc(results.createdAt)}</span></p>
 ${allowed.length ? `<div class="warning" id="allowed"><strong>${allowed.length} failure${allowed.length === 1 ? '' : 's'} in allowed-to-fail categories (${esc(results.policy.allowedToFail.join(', '))}) did not fail the run.</strong></div>` : ''}
 ${summaryTables(results)}
-${failures.length ? `<h2>Failures</h2><div id="failures">${failures.map(({ run, test }) => failureBlock(run, test, multiRun)).join('\n')}</div>` : ''}
+${failures.length ? `<h2>Failures</h2><div id="failures">${failures.map(({ run, test }, i) => failureBlock(run, test, multiRun, i < EXPANDED_FAILURES)).join('\n')}</div>` : ''}
 ${unhandled.length ? `<h2>Errors outside tests</h2>${unhandled.map(({ run, error }) => `<pre class="message">${esc(`${multiRun ? `${run.label}: ` : ''}${error.name}: ${error.message}`)}</pre>`).join('')}` : ''}
 <h2>Slowest tests</h2>${durationChart(results)}
 <h2>Tests</h2>${resultsTable(results)}

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
-import { CLI, POLICY_FIXTURE, run, statusOf, VITEST, vitestRun } from '../../test/report-fixture.js'
+import { CLI, run, statusOf, VITEST, vitestRun } from '../../test/report-fixture.js'
 import type { PgrigResults } from './results.js'
 
 const dirs: string[] = []
@@ -24,9 +24,19 @@ const readResults = (dir: string) =>
 
 describe('pgrig report merge', () => {
   test('shards of one version become one run; each version keeps its own column', async () => {
+    // The shards also write Vitest blobs, so Vitest's own --merge-reports can be checked below.
+    const blobs = tempDir()
     const [pg15a, pg15b, pg17] = await Promise.all([
-      fixture({ PGRIG_PG_VERSION: '15' }, ['--shard=1/2']),
-      fixture({ PGRIG_PG_VERSION: '15' }, ['--shard=2/2']),
+      fixture({ PGRIG_PG_VERSION: '15' }, [
+        '--shard=1/2',
+        '--reporter=blob',
+        `--outputFile.blob=${blobs}/1.json`,
+      ]),
+      fixture({ PGRIG_PG_VERSION: '15' }, [
+        '--shard=2/2',
+        '--reporter=blob',
+        `--outputFile.blob=${blobs}/2.json`,
+      ]),
       fixture({ PGRIG_PG_VERSION: '17', FAIL_SMOKE: '1' }),
     ])
     expect([pg15a.code, pg15b.code, pg17.code]).toEqual([0, 0, 1])
@@ -54,6 +64,12 @@ describe('pgrig report merge', () => {
     )
     expect(md).toMatch(/### ❌ connections › answers SELECT 1 \(pg17\)/)
     expect(fs.existsSync(path.join(out, 'report.html'))).toBe(true)
+
+    // Vitest's blob merge feeds the merged shards through pgrig's reporter and Vitest's junit reporter.
+    const blobMerged = await fixture({ PGRIG_PG_VERSION: '15' }, [`--merge-reports=${blobs}`])
+    expect(blobMerged.code, blobMerged.stdout + blobMerged.stderr).toBe(0)
+    expect(blobMerged.results().runs[0]?.tests.length).toBe(results.runs[0]?.tests.length)
+    expect(blobMerged.file('junit.xml')).toMatch(/<testsuites [^>]*tests="9"/)
 
     const strict = await run(
       process.execPath,
@@ -83,40 +99,44 @@ describe('pgrig report merge', () => {
 })
 
 const PASSWORD = 'Report-Passw0rd-7f3a'
+const CONFIG_FIXTURE = path.resolve('test/fixtures/report/config')
 
-describe('under pgrig run, against a real server', () => {
+async function underPgrigRun(env: NodeJS.ProcessEnv) {
+  const dir = tempDir()
+  const runRoot = tempDir()
+  // The unprivileged server user must traverse the run root.
+  fs.chmodSync(runRoot, 0o755)
+  const finished = await run(
+    process.execPath,
+    [CLI, 'run', '--quiet', '--password', PASSWORD, '--', process.execPath, VITEST, 'run'],
+    { cwd: CONFIG_FIXTURE, env: { PGRIG_REPORT_DIR: dir, PGRIG_RUN_ROOT: runRoot, ...env } },
+  )
+  return { ...finished, dir }
+}
+
+describe.concurrent('under pgrig run, against a real server, policy from pgrig.config.ts', () => {
+  test('only the allowed-to-fail category failed: exit 0', async () => {
+    const finished = await underPgrigRun({})
+    expect(finished.code, finished.stdout + finished.stderr).toBe(0)
+    const results = readResults(finished.dir)
+    expect(results.policy.allowedToFail).toEqual(['corruption'])
+    expect(statusOf(results, 'queries the server pgrig run started')).toBe('passed')
+    expect(statusOf(results, 'reads a torn page [corruption]')).toBe('allowed-failure')
+  })
+
   test('the environment records the server version, profile and non-default settings, never the password', async () => {
-    const dir = tempDir()
-    const runRoot = tempDir()
-    // The unprivileged server user must traverse the run root.
-    fs.chmodSync(runRoot, 0o755)
-    const finished = await run(
-      process.execPath,
-      [
-        CLI,
-        'run',
-        '--quiet',
-        '--setting',
-        'work_mem=8MB',
-        '--password',
-        PASSWORD,
-        '--',
-        process.execPath,
-        VITEST,
-        'run',
-      ],
-      { cwd: POLICY_FIXTURE, env: { PGRIG_REPORT_DIR: dir, PGRIG_RUN_ROOT: runRoot, LEAK: 'database' } },
-    )
-    // The fixture's billing test fails with the connection URL and password in its message.
+    const finished = await underPgrigRun({ LEAK: 'database' })
+    // The billing test fails with the connection URL and password in its message.
     expect(finished.code, finished.stderr).toBe(1)
     for (const text of [finished.stdout, finished.stderr]) expect(text).not.toContain(PASSWORD)
-    const results = readResults(dir)
+    const results = readResults(finished.dir)
     const [server] = results.runs[0]?.environment.servers ?? []
     expect(server).toMatchObject({ name: 'main', profile: 'plain', engine: 'embedded' })
     expect(server?.version).toMatch(/^\d+\.\d+/)
     expect(results.runs[0]?.pgVersion).toBe(server?.version?.split('.')[0])
+    expect(results.runs[0]?.label).toBe(`pg${results.runs[0]?.pgVersion}`)
     expect(server?.settings.work_mem).toBe('8192 kB')
-    const md = fs.readFileSync(path.join(dir, 'report.md'), 'utf8')
+    const md = fs.readFileSync(path.join(finished.dir, 'report.md'), 'utf8')
     expect(md).toMatch(
       new RegExp(
         `\\| pg\\d+ \\| main \\| ${server?.version?.replace('.', '\\.')} \\| plain \\| embedded \\| 127\\.0\\.0\\.1:\\d+ \\|`,
@@ -124,7 +144,7 @@ describe('under pgrig run, against a real server', () => {
     )
     expect(md).toContain('| work_mem | 8192 kB |')
     for (const name of ['results.json', 'report.md', 'report.html', 'junit.xml']) {
-      expect(fs.readFileSync(path.join(dir, name), 'utf8')).not.toContain(PASSWORD)
+      expect(fs.readFileSync(path.join(finished.dir, name), 'utf8')).not.toContain(PASSWORD)
     }
     const card = results.runs[0]?.tests.find((t) => t.name === 'charges a card [billing]')
     expect(card?.errors[0]?.message).toMatch(

@@ -30,6 +30,9 @@ describe.concurrent('the exit code follows the policy', () => {
     expect(md).toContain('-   "checksum": "ok",\n+   "checksum": "bad",')
     expect(run.stderr).toContain('1 failure allowed by the policy did not fail the run')
     // Vitest's own junit reporter, configured by the plugin, still records the failure.
+    const destructive = results.runs[0]?.tests.find((t) => t.name === 'kills the server')
+    expect(destructive).toMatchObject({ status: 'skipped', categories: ['destructive'] })
+    expect(destructive?.skipNote).toBe('pgrig: destructive tests run only when asked (--only destructive)')
     expect(run.file('junit.xml')).toMatch(
       /<testcase [^>]*name="pages \[corruption\] &gt; detects a flipped bit"[^>]*>\s*<failure/,
     )
@@ -46,30 +49,18 @@ describe.concurrent('the exit code follows the policy', () => {
     expect(run.file('report.md')).toMatch(/^# pgrig test report: ❌ failed/)
   })
 
-  test('an uncategorised failure fails the run', async () => {
-    const run = await fixture({ FAIL_PLAIN: '1' })
+  test('an uncategorised failure fails the run; a per-category timeout applies through the Vitest tag', async () => {
+    const run = await fixture({ FAIL_PLAIN: '1', SLOW_MS: '2000' })
     expect(run.code).toBe(1)
-    expect(statusOf(run.results(), 'connects with DATABASE_URL when pgrig run provides one')).toBe('failed')
-  })
-
-  test('a per-category timeout applies through the Vitest tag', async () => {
-    const run = await fixture({ SLOW_MS: '2000' })
-    expect(run.code).toBe(1)
-    const slow = run.results().runs[0]?.tests.find((t) => t.name === 'waits long')
+    const results = run.results()
+    expect(statusOf(results, 'connects with DATABASE_URL when pgrig run provides one')).toBe('failed')
+    const slow = results.runs[0]?.tests.find((t) => t.name === 'waits long')
     expect(slow?.status).toBe('failed')
     expect(slow?.errors[0]?.message).toMatch(/timed out in 300ms/)
   })
 })
 
 describe.concurrent('selection: PGRIG_ONLY / PGRIG_SKIP and skip-unless-asked', () => {
-  test('destructive tests are skipped unless asked, with the reason', async () => {
-    const run = await fixture()
-    expect(run.code).toBe(0)
-    const destructive = run.results().runs[0]?.tests.find((t) => t.name === 'kills the server')
-    expect(destructive).toMatchObject({ status: 'skipped', categories: ['destructive'] })
-    expect(destructive?.skipNote).toBe('pgrig: destructive tests run only when asked (--only destructive)')
-  })
-
   test('PGRIG_ONLY runs just the named categories, destructive included when named', async () => {
     const run = await fixture({ PGRIG_ONLY: 'destructive,billing' })
     expect(run.code).toBe(0)
@@ -110,6 +101,8 @@ describe.concurrent('files and redaction', () => {
       LEAK: `postgresql://app:${password}@127.0.0.1:5999/app`,
       PGRIG_MAIN_PASSWORD: password,
       GITHUB_STEP_SUMMARY: summary,
+      FAIL_META: '1',
+      META_PASSWORD: password,
     })
     expect(run.code).toBe(1)
     const files = ['results.json', 'report.md', 'report.html', 'junit.xml'].map((name) => run.file(name))
@@ -118,17 +111,21 @@ describe.concurrent('files and redaction', () => {
     }
     const card = run.results().runs[0]?.tests.find((t) => t.name === 'charges a card [billing]')
     expect(card?.errors[0]?.message).toBe('could not connect to postgresql://app:***@127.0.0.1:5999/app')
+    // What the fixtures attach (task.meta.pgrig) shows in the failure details, redacted too.
+    const md = run.file('report.md')
+    expect(md).toContain('Kept database: `postgres://app:***@127.0.0.1:5432/pgrig_kept_1`')
+    expect(md).toContain(
+      'ERROR:  relation "missing" does not exist\nDETAIL:  url postgres://app:***@127.0.0.1:1/app',
+    )
+    expect(md).toMatch(
+      /\| keeps its database for inspection \[recovery\] \| plain\.spec\.ts \| recovery \| ❌ failed [^|]+ \| 13 ms \|/,
+    )
+    expect(run.results().runs[0]?.tests.find((t) => t.categories.includes('recovery'))?.provisionMs).toBe(
+      12.5,
+    )
     // The step summary is appended to, not overwritten, and leaves out the per-test table.
     const written = fs.readFileSync(summary, 'utf8')
     expect(written).toMatch(/^# earlier step\n# pgrig test report: ❌ failed/)
     expect(written).not.toContain('## Tests')
-  })
-
-  test('PGRIG_PG_VERSION names the run; Vitest shards are recorded', async () => {
-    const run = await fixture({ PGRIG_PG_VERSION: '16' }, ['--shard=1/2'])
-    expect(run.code).toBe(0)
-    const [only] = run.results().runs
-    expect(only).toMatchObject({ label: 'pg16', pgVersion: '16', shards: ['1/2'] })
-    expect(new Set(only?.tests.map((t) => t.file)).size).toBe(1)
   })
 })
