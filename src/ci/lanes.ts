@@ -35,8 +35,14 @@ export function laneCommands(o: CiOptions) {
       ` -- ${x} vitest run ${INTEGRATION_FILTER} --passWithNoTests --shard=${shard}/${o.shards}` +
       ` ${junit(`reports/junit-pg${pg}-shard${shard}.xml`)}` +
       ` --reporter=blob --outputFile.blob=.vitest-reports/blob-pg${pg}-shard${shard}.json`,
-    /** Vitest's own merge of the shard blobs: one JUnit file for every version and shard. */
-    mergeJunit: `${x} vitest --merge-reports=.vitest-reports ${junit('reports/junit-integration.xml')}`,
+    /**
+     * Vitest's own merge of the shard blobs: one JUnit file for every version and shard. pgrig's
+     * reporter, when configured, runs here too; its report goes aside (the per-version one is
+     * mergeReports') and it leaves the step summary to mergeReports.
+     */
+    mergeJunit:
+      `GITHUB_STEP_SUMMARY= PGRIG_REPORT_DIR=reports/all-shards` +
+      ` ${x} vitest --merge-reports=.vitest-reports ${junit('reports/junit-integration.xml')}`,
     /**
      * pgrig's merge of its per-version, per-shard reports: one Markdown + HTML report with a column
      * per version, and the step summary on GitHub. Skipped while the project does not use pgrig's reporter.

@@ -171,8 +171,9 @@ describe('the generated GitHub workflow, run locally against an example project'
     const pgrigMerge = await runLikeCi(runStep('report', 'pgrig report merge'))
     expect(pgrigMerge.code, pgrigMerge.stdout + pgrigMerge.stderr).toBe(0)
     const markdown = fs.readFileSync(path.join(project, 'pgrig-report/merged/report.md'), 'utf8')
-    expect(markdown).toMatch(/15/)
-    expect(markdown).toMatch(/18/)
+    // One column per version, each shard's results folded into its version's.
+    expect(markdown).toMatch(/^\| pg15 \(shards 1\/2\) \| 15\.\d+ \| passed \| 1 \| 0 \| 0 \| 1 \|/m)
+    expect(markdown).toMatch(/^\| pg18 \(shards 2\/2\) \| 18\.\d+ \| passed \| 1 \| 0 \| 0 \| 1 \|/m)
     expect(fs.existsSync(path.join(project, 'pgrig-report/merged/report.html'))).toBe(true)
   })
 
@@ -193,6 +194,9 @@ describe('the generated GitHub workflow, run locally against an example project'
     expect(out.stderr).toContain(
       `pgrig: combined report ${path.join(fs.realpathSync(project), 'pgrig-report')}`,
     )
+    const combined = fs.readFileSync(path.join(project, 'pgrig-report/report.md'), 'utf8')
+    expect(combined).toMatch(/^\| pg15 \| 15\.\d+ \| passed \| 5 \| 0 \| 0 \| 0 \|/m)
+    expect(combined).toMatch(/^\| pg18 \| 18\.\d+ \| passed \| 5 \| 0 \| 0 \| 0 \|/m)
     expect(fs.existsSync(path.join(project, 'pgrig-report/report.html'))).toBe(true)
   })
 })
