@@ -8,7 +8,7 @@
  *    page-checksum scan, next to Debian's `pg_amcheck` CLI (PostgreSQL 15, when installed) against
  *    a PostgreSQL 15 server with the same data.
  *
- * Run: `npm run bench:chaos` (builds dist/ first). Medians of 5 runs; other load on the machine
+ * Run: `npm run bench:faults` (builds dist/ first). Medians of 5 runs; other load on the machine
  * shows up directly in the numbers.
  */
 import { execFile } from 'node:child_process'
