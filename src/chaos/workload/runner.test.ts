@@ -73,21 +73,29 @@ describe('workloads against a real server', () => {
     expect(result.valid).toBe(true)
   })
 
-  test.each(['rw-register', 'list-append'] as const)('SERIALIZABLE %s: no anomaly at all', async (model) => {
-    const { history } = await run({
-      model,
-      isolation: 'serializable',
-      clients: 6,
-      transactions: 600,
-      keys: 3,
-      seed: 4,
-    })
-    const result = check(history, { model, isolation: 'serializable' })
-    expect(result.anomalies.map((a) => `${a.type}: ${a.description}`)).toEqual([])
-    // Meaningful only if many transactions committed under contention and many were refused.
-    expect(result.transactions.ok).toBeGreaterThan(200)
-    expect(result.transactions.fail).toBeGreaterThan(20)
-  })
+  test.each(['rw-register', 'list-append'] as const)(
+    'SERIALIZABLE %s: no anomaly at all, in real-time order too',
+    async (model) => {
+      const { history } = await run({
+        model,
+        isolation: 'serializable',
+        clients: 6,
+        transactions: 600,
+        keys: 3,
+        seed: 4,
+      })
+      const result = check(history, {
+        model,
+        isolation: 'strict-serializable',
+        realtime: true,
+        processOrder: true,
+      })
+      expect(result.anomalies.map((a) => `${a.type}: ${a.description}`)).toEqual([])
+      // Meaningful only if many transactions committed under contention and many were refused.
+      expect(result.transactions.ok).toBeGreaterThan(200)
+      expect(result.transactions.fail).toBeGreaterThan(20)
+    },
+  )
 
   // Bigger runs make "nothing at SERIALIZABLE" a stronger claim; too slow for every npm test.
   describe.runIf(process.env.PGRIG_SLOW === '1')('longer runs (PGRIG_SLOW=1)', () => {
@@ -101,7 +109,12 @@ describe('workloads against a real server', () => {
           transactions: 4000,
           keys: 5,
         })
-        const result = check(history, { model, isolation: 'serializable' })
+        const result = check(history, {
+          model,
+          isolation: 'strict-serializable',
+          realtime: true,
+          processOrder: true,
+        })
         expect(result.anomalies.map((a) => `${a.type}: ${a.description}`)).toEqual([])
         expect(result.transactions.ok).toBeGreaterThan(1500)
       },
