@@ -31,7 +31,8 @@ describe('workloads against a real server', () => {
       isolation: 'read-committed',
       clients: 6,
       transactions: 400,
-      keys: 3,
+      keys: 4,
+      distribution: 'exponential',
       seed: 1,
     })
     const result = check(history, { model: 'rw-register', isolation: guarantee })
@@ -142,5 +143,8 @@ describe('workloads against a real server', () => {
     await expect(run({ model: 'rw-register', isolation: 'serializable', clients: 0 })).rejects.toThrow(
       'Workload option clients must be a positive integer, got 0.',
     )
+    await expect(
+      run({ model: 'list-append', isolation: 'serializable', distribution: 'zipf' as never }),
+    ).rejects.toThrow(`Unknown key distribution "zipf"; use 'uniform' or 'exponential'.`)
   })
 })
