@@ -10,6 +10,7 @@ import { runWorkload, type WorkloadOptions } from './runner.js'
 // a run root of this file's own keeps this server out of its reach.
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-chaos-workload-'))
 fs.chmodSync(root, 0o755)
+const sharedRoot = process.env.PGRIG_RUN_ROOT
 process.env.PGRIG_RUN_ROOT = root
 
 // Each claim below is about PostgreSQL itself: what its isolation levels let through in practice.
@@ -21,6 +22,8 @@ describe('workloads against a real server', () => {
   afterAll(async () => {
     await server?.stop()
     fs.rmSync(root, { recursive: true, force: true })
+    if (sharedRoot === undefined) delete process.env.PGRIG_RUN_ROOT
+    else process.env.PGRIG_RUN_ROOT = sharedRoot
   })
 
   const run = (options: Omit<WorkloadOptions, 'url'>) => runWorkload({ url: server.url, ...options })
