@@ -26,6 +26,7 @@ export {
   type Anomaly,
   type AnomalyType,
   type CycleAnomalyType,
+  type DataCycleType,
   type CycleStep,
   type IsolationLevel,
 } from './checker/anomalies.js'

@@ -65,6 +65,7 @@ describe('list-append histories', () => {
       'snapshot-isolation',
       'repeatable-read',
       'serializable',
+      'strict-serializable',
     ])
   })
 
@@ -173,11 +174,11 @@ describe('read-write register histories', () => {
     const result = rw(h)
     expect(result.anomalyTypes).toEqual(['G2-item'])
     expect(result.anomalies[0]!.description).toBe('T0 —rw(y)→ T1 —rw(x)→ T0')
-    expect(result.violates).toEqual(['repeatable-read', 'serializable'])
+    expect(result.violates).toEqual(['repeatable-read', 'serializable', 'strict-serializable'])
     expect(formatCheckResult(check(h, { model: 'rw-register', isolation: 'serializable' }))).toBe(
       [
         'INVALID against serializable: 2 transactions (2 ok, 0 failed, 0 unknown), 1 finding(s)',
-        '  G2-item: T0 —rw(y)→ T1 —rw(x)→ T0  [violates repeatable-read, serializable]',
+        '  G2-item: T0 —rw(y)→ T1 —rw(x)→ T0  [violates repeatable-read, serializable, strict-serializable]',
       ].join('\n'),
     )
   })
@@ -191,6 +192,49 @@ describe('read-write register histories', () => {
 
   test('a transaction that does not see its own write is reported', () => {
     expect(rw(history([write('x', 1), read('x', null)])).anomalyTypes).toEqual(['internal'])
+  })
+})
+
+describe('process and real-time order', () => {
+  // T0 commits an append; T1 starts afterwards and still reads the empty list: a stale read.
+  const stale = (sameProcess: boolean): History => [
+    { type: 'invoke', process: 0, time: 0, value: [append('x', 1)] },
+    { type: 'ok', process: 0, time: 1, value: [append('x', 1)] },
+    { type: 'invoke', process: sameProcess ? 0 : 1, time: 2, value: [read('x')] },
+    { type: 'ok', process: sameProcess ? 0 : 1, time: 3, value: [read('x', [])] },
+    { type: 'invoke', process: 2, time: 4, value: [read('x')] },
+    { type: 'ok', process: 2, time: 5, value: [read('x', [1])] },
+  ]
+
+  test('a stale read is serializable, so data edges alone find nothing', () => {
+    expect(check(stale(false), { model: 'list-append' }).anomalies).toEqual([])
+  })
+
+  test('with real-time order it is G-single-realtime, violating only strict serializability', () => {
+    const result = check(stale(false), { model: 'list-append', realtime: true })
+    expect(result.anomalyTypes).toEqual(['G-single-realtime'])
+    expect(result.anomalies[0]!.description).toBe('T0 —realtime→ T1 —rw(x)→ T0')
+    expect(result.violates).toEqual(['strict-serializable'])
+    expect(
+      check(stale(false), { model: 'list-append', realtime: true, isolation: 'serializable' }).valid,
+    ).toBe(true)
+  })
+
+  test('with process order, the same client not seeing its own commit is G-single-process', () => {
+    expect(check(stale(true), { model: 'list-append', processOrder: true }).anomalyTypes).toEqual([
+      'G-single-process',
+    ])
+    expect(check(stale(false), { model: 'list-append', processOrder: true }).anomalies).toEqual([])
+  })
+
+  test('overlapping transactions get no real-time edge', () => {
+    const overlapping: History = [
+      { type: 'invoke', process: 0, time: 0, value: [append('x', 1)] },
+      { type: 'invoke', process: 1, time: 1, value: [read('x')] },
+      { type: 'ok', process: 0, time: 2, value: [append('x', 1)] },
+      { type: 'ok', process: 1, time: 3, value: [read('x', [])] },
+    ]
+    expect(check(overlapping, { model: 'list-append', realtime: true }).anomalies).toEqual([])
   })
 })
 

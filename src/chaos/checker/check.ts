@@ -3,7 +3,8 @@ import { toTransactions } from '../history/transactions.js'
 import type { History } from '../history/types.js'
 import { type Anomaly, type AnomalyType, ISOLATION_LEVELS, type IsolationLevel } from './anomalies.js'
 import { findCycles } from './cycles.js'
-import { freeze } from './graph.js'
+import { PROCESS, REALTIME, freeze } from './graph.js'
+import { addProcessOrder, addRealtimeOrder } from './order.js'
 import { analyzeListAppend } from './list-append.js'
 import { analyzeRwRegister } from './rw-register.js'
 
@@ -16,6 +17,10 @@ export interface CheckOptions {
    * makes the history invalid. PostgreSQL's REPEATABLE READ is `'snapshot-isolation'`.
    */
   isolation?: IsolationLevel
+  /** Also order each process's transactions (a client runs one after another): finds `<class>-process` cycles. */
+  processOrder?: boolean
+  /** Also order T1 before T2 when T1 completed before T2 began: finds `<class>-realtime` cycles. */
+  realtime?: boolean
   /** Breadth-first-search node visits allowed per anomaly class per component (default 1,000,000). */
   searchBudget?: number
 }
@@ -49,7 +54,17 @@ export function check(history: History, options: CheckOptions): CheckResult {
   }
   const txns = toTransactions(history)
   const analysis = options.model === 'list-append' ? analyzeListAppend(txns) : analyzeRwRegister(txns)
-  const cycles = findCycles(freeze(txns.length, analysis.edges), txns, options.searchBudget ?? 1_000_000)
+  let orderKinds = 0
+  if (options.processOrder) {
+    addProcessOrder(txns, analysis.edges)
+    orderKinds |= PROCESS
+  }
+  if (options.realtime) {
+    addRealtimeOrder(history, txns, analysis.edges)
+    orderKinds |= REALTIME
+  }
+  const graph = freeze(txns.length, analysis.edges)
+  const cycles = findCycles(graph, txns, options.searchBudget ?? 1_000_000, orderKinds)
   const anomalies = [...analysis.anomalies, ...cycles.anomalies]
   const counts = { total: txns.length, ok: 0, fail: 0, info: 0 }
   for (const t of txns) counts[t.outcome]++

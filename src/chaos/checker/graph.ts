@@ -3,9 +3,17 @@ import type { Key } from '../history/types.js'
 export const WW = 1
 export const WR = 2
 export const RW = 4
-export type EdgeKind = typeof WW | typeof WR | typeof RW
+export const PROCESS = 8
+export const REALTIME = 16
+export type EdgeKind = typeof WW | typeof WR | typeof RW | typeof PROCESS | typeof REALTIME
 
-export const EDGE_NAMES: Record<EdgeKind, 'ww' | 'wr' | 'rw'> = { 1: 'ww', 2: 'wr', 4: 'rw' }
+export const EDGE_NAMES: Record<EdgeKind, 'ww' | 'wr' | 'rw' | 'process' | 'realtime'> = {
+  1: 'ww',
+  2: 'wr',
+  4: 'rw',
+  8: 'process',
+  16: 'realtime',
+}
 
 /**
  * Dependency edges between transactions (by id), collected while the histories are read and

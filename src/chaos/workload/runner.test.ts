@@ -10,6 +10,7 @@ import { runWorkload, type WorkloadOptions } from './runner.js'
 // a run root of this file's own keeps this server out of its reach.
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-chaos-workload-'))
 fs.chmodSync(root, 0o755)
+const sharedRoot = process.env.PGRIG_RUN_ROOT
 process.env.PGRIG_RUN_ROOT = root
 
 // Each claim below is about PostgreSQL itself: what its isolation levels let through in practice.
@@ -21,6 +22,8 @@ describe('workloads against a real server', () => {
   afterAll(async () => {
     await server?.stop()
     fs.rmSync(root, { recursive: true, force: true })
+    if (sharedRoot === undefined) delete process.env.PGRIG_RUN_ROOT
+    else process.env.PGRIG_RUN_ROOT = sharedRoot
   })
 
   const run = (options: Omit<WorkloadOptions, 'url'>) => runWorkload({ url: server.url, ...options })
@@ -31,7 +34,8 @@ describe('workloads against a real server', () => {
       isolation: 'read-committed',
       clients: 6,
       transactions: 400,
-      keys: 3,
+      keys: 4,
+      distribution: 'exponential',
       seed: 1,
     })
     const result = check(history, { model: 'rw-register', isolation: guarantee })
@@ -73,21 +77,29 @@ describe('workloads against a real server', () => {
     expect(result.valid).toBe(true)
   })
 
-  test.each(['rw-register', 'list-append'] as const)('SERIALIZABLE %s: no anomaly at all', async (model) => {
-    const { history } = await run({
-      model,
-      isolation: 'serializable',
-      clients: 6,
-      transactions: 600,
-      keys: 3,
-      seed: 4,
-    })
-    const result = check(history, { model, isolation: 'serializable' })
-    expect(result.anomalies.map((a) => `${a.type}: ${a.description}`)).toEqual([])
-    // Meaningful only if many transactions committed under contention and many were refused.
-    expect(result.transactions.ok).toBeGreaterThan(200)
-    expect(result.transactions.fail).toBeGreaterThan(20)
-  })
+  test.each(['rw-register', 'list-append'] as const)(
+    'SERIALIZABLE %s: no anomaly at all, in real-time order too',
+    async (model) => {
+      const { history } = await run({
+        model,
+        isolation: 'serializable',
+        clients: 6,
+        transactions: 600,
+        keys: 3,
+        seed: 4,
+      })
+      const result = check(history, {
+        model,
+        isolation: 'strict-serializable',
+        realtime: true,
+        processOrder: true,
+      })
+      expect(result.anomalies.map((a) => `${a.type}: ${a.description}`)).toEqual([])
+      // Meaningful only if many transactions committed under contention and many were refused.
+      expect(result.transactions.ok).toBeGreaterThan(200)
+      expect(result.transactions.fail).toBeGreaterThan(20)
+    },
+  )
 
   // Bigger runs make "nothing at SERIALIZABLE" a stronger claim; too slow for every npm test.
   describe.runIf(process.env.PGRIG_SLOW === '1')('longer runs (PGRIG_SLOW=1)', () => {
@@ -101,7 +113,12 @@ describe('workloads against a real server', () => {
           transactions: 4000,
           keys: 5,
         })
-        const result = check(history, { model, isolation: 'serializable' })
+        const result = check(history, {
+          model,
+          isolation: 'strict-serializable',
+          realtime: true,
+          processOrder: true,
+        })
         expect(result.anomalies.map((a) => `${a.type}: ${a.description}`)).toEqual([])
         expect(result.transactions.ok).toBeGreaterThan(1500)
       },
@@ -129,5 +146,8 @@ describe('workloads against a real server', () => {
     await expect(run({ model: 'rw-register', isolation: 'serializable', clients: 0 })).rejects.toThrow(
       'Workload option clients must be a positive integer, got 0.',
     )
+    await expect(
+      run({ model: 'list-append', isolation: 'serializable', distribution: 'zipf' as never }),
+    ).rejects.toThrow(`Unknown key distribution "zipf"; use 'uniform' or 'exponential'.`)
   })
 })

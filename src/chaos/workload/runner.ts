@@ -88,6 +88,13 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
       )
     }
   }
+  const distribution = options.distribution ?? 'uniform'
+  if (distribution !== 'uniform' && distribution !== 'exponential') {
+    throw new PgrigError(
+      'E_USAGE',
+      `Unknown key distribution ${JSON.stringify(distribution)}; use 'uniform' or 'exponential'.`,
+    )
+  }
   const table =
     options.table ?? `pgrig_chaos_${options.model.replace('-', '_')}_${randomBytes(4).toString('hex')}`
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(table)) {
@@ -98,7 +105,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   }
   const generator = new TransactionGenerator({
     keys,
-    distribution: options.distribution ?? 'uniform',
+    distribution,
     maxOpsPerTransaction: options.maxOpsPerTransaction ?? 4,
     maxWritesPerKey: options.maxWritesPerKey ?? 32,
     random: seededRandom(seed),

@@ -20,3 +20,17 @@ describe.each(['list-append', 'rw-register'] as const)('simulated %s histories',
     expect(result.valid).toBe(true)
   })
 })
+
+test('a tiny search budget says the search was cut short instead of claiming completeness', () => {
+  const history = simulateHistory({
+    model: 'list-append',
+    transactions: 2000,
+    isolation: 'snapshot-isolation',
+    seed: 3,
+  })
+  const full = check(history, { model: 'list-append' })
+  expect(full.graph.searchComplete).toBe(true)
+  const cut = check(history, { model: 'list-append', searchBudget: 1 })
+  expect(cut.graph.searchComplete).toBe(false)
+  expect(cut.graph.cyclicComponents).toBe(full.graph.cyclicComponents)
+})
