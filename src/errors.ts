@@ -19,6 +19,8 @@ export type PgrigErrorCode =
   | 'E_NAME_TAKEN'
   | 'E_NOT_RUNNING'
   | 'E_EXTERNAL_SERVER'
+  | 'E_RUN_DIR_UNREACHABLE'
+  | 'E_COMMAND_NOT_FOUND'
   | 'E_USAGE'
   | 'E_REDIS_NOT_FOUND'
   | 'E_MIGRATION_FAILED'
@@ -31,12 +33,16 @@ export type PgrigErrorCode =
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'
+  /** The exit status the CLI ends with; 1 unless a convention says otherwise (127: command not found). */
+  readonly exitCode: number
+
   constructor(
     readonly code: PgrigErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; exitCode?: number },
   ) {
     super(message, options)
+    this.exitCode = options?.exitCode ?? 1
   }
 }
 

@@ -236,6 +236,24 @@ describe('user mistakes end in one line and a non-zero exit, with nothing left r
     expect(left).toEqual([])
   })
 
+  test('a command that does not exist exits 127, as in a shell', async () => {
+    const out = await pgrig(['run', '--quiet', '--', 'no-such-command-pgrig'])
+    expect(out.code).toBe(127)
+  })
+
+  test('a run root the server user cannot enter is named before anything starts', async () => {
+    if (process.getuid?.() !== 0) return
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-closed-'))
+    fs.chmodSync(root, 0o700)
+    const out = await pgrig(['up'], { env: { PGRIG_RUN_ROOT: root } })
+    const left = fs.readdirSync(root)
+    fs.rmSync(root, { recursive: true, force: true })
+    expect(out.code).toBe(1)
+    expect(out.stderr.trim().split('\n')).toHaveLength(1)
+    expect(out.stderr).toMatch(new RegExp(`cannot enter ${root} \\(mode 0700\\).*PGRIG_RUN_ROOT`))
+    expect(left).toEqual([])
+  })
+
   test('a bad key in a config file names the key', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-badconfig-'))
     fs.writeFileSync(path.join(dir, 'pgrig.config.json'), JSON.stringify({ servers: { a: { prot: 5441 } } }))

@@ -31,7 +31,7 @@ try {
     process.exitCode = error.exitCode
   } else if (isPgrigError(error)) {
     process.stderr.write(`pgrig: ${error.message}\n`)
-    process.exitCode = 1
+    process.exitCode = error.exitCode
   } else {
     // not a user mistake: the stack is what a bug report needs
     console.error(error)

@@ -5,6 +5,7 @@ import pg from 'pg'
 import { resolveServer, type ServerSpec } from '../config/resolve.js'
 import type { ServerOptions } from '../config/schema.js'
 import { resolveEngine } from '../engine/index.js'
+import { firstBlockedFolder } from '../engine/reachable.js'
 import type { Engine } from '../engine/types.js'
 import { PgrigError } from '../errors.js'
 import { ensureCertificates, type CertFiles } from './certs.js'
@@ -16,10 +17,11 @@ import { freePort, isPortFree } from './ports.js'
 import { livePostmasterPid } from './process-alive.js'
 import { killGroup, lastError, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
 import { ownedRun, detachedRun, type Run } from './run.js'
-import { tmpfsRoot } from './run-dir.js'
+import { runsRoot, tmpfsRoot } from './run-dir.js'
 import { renderHba, renderSettings } from './server-config.js'
 import { buildUrl, type ServerInfo } from './server-info.js'
 import { generatePassword } from './password.js'
+import { passwordVerifier } from './password-verifier.js'
 
 export interface LifecycleOptions {
   /** Keep the server running after this process exits (what `pgrig up` does). */
@@ -196,6 +198,7 @@ export async function startServer(
   const initScripts = collectInitScripts(spec.initSql)
   if (spec.port !== 0 && !(await isPortFree(spec.host, spec.port))) throw portTaken(spec)
   const runAs = unprivilegedUser()
+  if (runAs) await assertReachable(path.dirname(runsRoot()), runAs)
   const engine = await resolveEngine(
     { engine: spec.engine, version: spec.version },
     { runAs, ...(options.quiet !== undefined ? { quiet: options.quiet } : {}) },
@@ -233,6 +236,17 @@ export async function startServer(
   }
 }
 
+/** Sockets and logs live under the run root, which the server user must be able to reach. */
+async function assertReachable(dir: string, runAs: RunAs): Promise<void> {
+  const blocked = await firstBlockedFolder(dir, runAs)
+  if (!blocked) return
+  const mode = (fs.statSync(blocked).mode & 0o777).toString(8).padStart(4, '0')
+  throw new PgrigError(
+    'E_RUN_DIR_UNREACHABLE',
+    `PostgreSQL runs as ${runAs.name}, who cannot enter ${blocked} (mode ${mode}), where pgrig keeps sockets and logs; set PGRIG_RUN_ROOT to a folder every user can traverse (e.g. /tmp) or chmod o+x ${blocked}`,
+  )
+}
+
 function portTaken(spec: ServerSpec): PgrigError {
   return new PgrigError(
     'E_PORT_IN_USE',
@@ -251,6 +265,16 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
   fs.mkdirSync(ctx.socketDir, { mode: 0o700 })
   own(ctx.socketDir, runAs)
   const wantsTls = spec.tls !== 'off'
+  const password = spec.password ?? generatePassword()
+  const superPassword = spec.superuser.password ?? generatePassword()
+  const encryption =
+    String(spec.settings.password_encryption ?? spec.auth) === 'md5' ? 'md5' : 'scram-sha-256'
+  // Hashed on the thread pool while the data dir is copied and the server starts.
+  const verifiers = Promise.all([
+    passwordVerifier(spec.superuser.user, superPassword, encryption),
+    passwordVerifier(spec.user, password, encryption),
+  ])
+  verifiers.catch(() => {})
   const [template, certs] = await Promise.all([
     dataDirTemplate(
       {
@@ -267,13 +291,14 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
     ),
     wantsTls ? ensureCertificates(spec.certDir ?? ctx.run.certDir, { clientUser: spec.user }) : undefined,
   ])
-  await copyTemplate(template, ctx.dataDir, runAs)
+  // Spares are renamed into place, so only a template on the data dir's own tmpfs can have them.
+  await copyTemplate(template, ctx.dataDir, runAs, {
+    spares: tmpfs !== undefined && template.startsWith(tmpfs),
+  })
   if (certs) installServerCerts(ctx, certs)
   fs.writeFileSync(path.join(ctx.dataDir, 'pg_hba.conf'), renderHba(spec))
   own(path.join(ctx.dataDir, 'pg_hba.conf'), runAs)
 
-  const password = spec.password ?? generatePassword()
-  const superPassword = spec.superuser.password ?? generatePassword()
   let port = spec.port || (await freePort(spec.host))
   let launched: Awaited<ReturnType<typeof launch>> | undefined
   for (let attempt = 1; !launched; attempt++) {
@@ -293,10 +318,12 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
   }
   const { child, client } = launched
   try {
+    const [superVerifier, userVerifier] = await verifiers
+    // One round trip: the simple query protocol runs both statements in one implicit transaction.
     await client.query(
-      `ALTER ROLE ${pg.escapeIdentifier(spec.superuser.user)} PASSWORD ${pg.escapeLiteral(superPassword)}`,
+      `ALTER ROLE ${pg.escapeIdentifier(spec.superuser.user)} PASSWORD ${pg.escapeLiteral(superVerifier)}; ` +
+        `ALTER ROLE ${pg.escapeIdentifier(spec.user)} PASSWORD ${pg.escapeLiteral(userVerifier)}`,
     )
-    await client.query(`ALTER ROLE ${pg.escapeIdentifier(spec.user)} PASSWORD ${pg.escapeLiteral(password)}`)
   } finally {
     await client.end()
   }

@@ -9,11 +9,12 @@ import type { Engine } from '../engine/types.js'
 import { PgrigError } from '../errors.js'
 import type { RunAs } from './os-user.js'
 import { logTail, serverEnv, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
+import { claimSpare, refillSpares } from './spare-datadirs.js'
 
 const run = promisify(execFile)
 
 /** Bump when the template's layout changes, so old caches are not reused. */
-const TEMPLATE_FORMAT = 2
+const TEMPLATE_FORMAT = 3
 
 export interface TemplateInput {
   engine: Engine
@@ -118,7 +119,8 @@ async function buildTemplate(input: TemplateInput, finalDir: string): Promise<st
   try {
     await initdb(input, dataDir)
     fs.appendFileSync(path.join(dataDir, 'postgresql.conf'), "\ninclude_if_exists = 'pgrig.conf'\n")
-    await createAppRoleAndDatabase(input, dataDir, socketDir, path.join(work, 'build.log'))
+    const segment = await createAppRoleAndDatabase(input, dataDir, socketDir, path.join(work, 'build.log'))
+    trimWal(dataDir, segment)
     fs.rmSync(socketDir, { recursive: true, force: true })
     fs.rmSync(path.join(work, 'build.log'), { force: true })
     try {
@@ -131,6 +133,22 @@ async function buildTemplate(input: TemplateInput, finalDir: string): Promise<st
   } finally {
     fs.rmSync(work, { recursive: true, force: true })
   }
+}
+
+/**
+ * initdb leaves several recycled WAL segments ahead of the one in use; every copy of the template
+ * would carry them. After a clean shutdown only the segment holding the shutdown checkpoint is
+ * read (the one in use at the end, or the next if the record crossed into it): the server makes
+ * new segments when it needs them.
+ */
+function trimWal(dataDir: string, current: string): void {
+  const walDir = path.join(dataDir, 'pg_wal')
+  const segments = fs
+    .readdirSync(walDir)
+    .filter((name) => /^[0-9A-F]{24}$/.test(name))
+    .sort()
+  const keep = new Set(segments.filter((name) => name >= current).slice(0, 2))
+  for (const name of segments) if (!keep.has(name)) fs.rmSync(path.join(walDir, name))
 }
 
 async function initdb(input: TemplateInput, dataDir: string): Promise<void> {
@@ -175,7 +193,7 @@ async function createAppRoleAndDatabase(
   dataDir: string,
   socketDir: string,
   logFile: string,
-): Promise<void> {
+): Promise<string> {
   const port = 40000 + (randomBytes(2).readUInt16BE() % 20000)
   fs.writeFileSync(
     path.join(dataDir, 'pgrig.conf'),
@@ -197,6 +215,10 @@ async function createAppRoleAndDatabase(
       const user = pg.escapeIdentifier(input.user)
       await client.query(`CREATE ROLE ${user} LOGIN`)
       await client.query(`CREATE DATABASE ${pg.escapeIdentifier(input.database)} OWNER ${user}`)
+      const { rows } = await client.query<{ segment: string }>(
+        'SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS segment',
+      )
+      return rows[0]!.segment
     } finally {
       await client.end()
     }
@@ -214,13 +236,20 @@ async function createAppRoleAndDatabase(
   }
 }
 
-/** Copies the template into `target` as the server user, so ownership and modes come out right. */
+/**
+ * Puts a copy of the template at `target`, as the server user so ownership and modes come out
+ * right: a spare made ahead of time when the template is on the same tmpfs, else a fresh copy.
+ */
 export async function copyTemplate(
   template: string,
   target: string,
   runAs: RunAs | undefined,
+  options: { spares?: boolean } = {},
 ): Promise<void> {
   fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 })
   chownTo(path.dirname(target), runAs)
-  await run('cp', ['-a', template, target], runAs ? { uid: runAs.uid, gid: runAs.gid } : {})
+  if (!(options.spares && claimSpare(template, target))) {
+    await run('cp', ['-a', template, target], runAs ? { uid: runAs.uid, gid: runAs.gid } : {})
+  }
+  if (options.spares) refillSpares(template, runAs)
 }

@@ -18,6 +18,18 @@ async function allows(path: string, who: RunAs, wanted: number): Promise<boolean
   return ((info.mode >> shift) & wanted) === wanted
 }
 
+/** The first folder from `/` down to `dir` that `who` cannot traverse, if any. */
+export async function firstBlockedFolder(dir: string, who: RunAs): Promise<string | undefined> {
+  if (process.platform === 'win32') return undefined
+  const chain: string[] = []
+  for (let at = dir; ; at = dirname(at)) {
+    chain.unshift(at)
+    if (at === dirname(at)) break
+  }
+  for (const folder of chain) if (!(await allows(folder, who, EXECUTE))) return folder
+  return undefined
+}
+
 /**
  * Whether `who` can run the server in `binDir`: every folder from / down must be traversable,
  * the binaries executable, and the engine's lib and share folders listable, since postgres
@@ -31,10 +43,7 @@ export async function isReachableBy(binDir: string, who: RunAs): Promise<boolean
   } catch {
     return false
   }
-  for (let dir = bin; ; dir = dirname(dir)) {
-    if (!(await allows(dir, who, EXECUTE))) return false
-    if (dir === dirname(dir)) break
-  }
+  if (await firstBlockedFolder(bin, who)) return false
   for (const name of ['postgres', 'initdb']) {
     if (!(await allows(join(bin, executable(name)), who, READ | EXECUTE))) return false
   }

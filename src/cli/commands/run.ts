@@ -22,7 +22,13 @@ function runCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     child.on('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'ENOENT'
-          ? new PgrigError('E_USAGE', `command ${file} was not found; check the spelling or PATH`)
+          ? new PgrigError(
+              'E_COMMAND_NOT_FOUND',
+              `command ${file} was not found; check the spelling or PATH`,
+              {
+                exitCode: 127,
+              },
+            )
           : error,
       )
     })
