@@ -7,6 +7,10 @@ import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
 import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
 import { listRuns } from '../src/cluster/run-dir.js'
+import { privateRunRoot } from './support/run-root.js'
+
+// `down --all` below must not stop the servers of test files running at the same time.
+privateRunRoot('cli')
 
 const exec = promisify(execFile)
 const CLI = path.resolve('dist/cli/main.js')

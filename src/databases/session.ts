@@ -6,6 +6,7 @@ import { listRuns, readState } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
 import { resolveServer } from '../config/resolve.js'
 import type { ServerOptions } from '../config/schema.js'
+import { PgrigError } from '../errors.js'
 import { ClonePool, type Lease } from './clone-pool.js'
 import { assertExternalAllowed } from './guard.js'
 import { dropLeftovers } from './leftovers.js'
@@ -94,8 +95,33 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
   return { info: cluster.info, stop: options.reuse ? undefined : () => cluster.stop() }
 }
 
+const MODES: IsolationMode[] = ['database', 'transaction', 'truncate']
+
+/** Checked before anything starts: a typo must not silently run tests without isolation. */
+function checkOptions(options: PgrigOptions): void {
+  if (options.isolation !== undefined && !MODES.includes(options.isolation)) {
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `isolation ${JSON.stringify(options.isolation)} is not a mode; use ${MODES.map((m) => `'${m}'`).join(', ')}`,
+    )
+  }
+  if (options.url !== undefined) {
+    assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
+  }
+  for (const key of ['size', 'max'] as const) {
+    const value = options.pool?.[key]
+    if (value !== undefined && (!Number.isInteger(value) || value < (key === 'max' ? 1 : 0))) {
+      throw new PgrigError(
+        'E_CONFIG_INVALID',
+        `pool.${key} must be a whole number${key === 'max' ? ' ≥ 1' : ' ≥ 0'}, got ${value}`,
+      )
+    }
+  }
+}
+
 /** Starts (or finds) the server, builds or reuses the template, cleans leftovers, and fills the pool. */
 export async function startSession(options: PgrigOptions = {}): Promise<Session> {
+  checkOptions(options)
   const run = await ownedRun()
   const server = await resolveTarget(options)
   try {

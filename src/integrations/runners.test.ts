@@ -56,4 +56,22 @@ describe('other runners', () => {
     expect(new Set(ran.records.map((r) => r.name.split('_')[1])).size).toBe(1)
     expect(await clonesLeft()).toEqual([])
   })
+
+  test('pgrig run exports PGRIG_RUN_ID, naming the run whose state holds the superuser', async () => {
+    const cli = path.join(repoRoot, 'dist', 'cli', 'main.js')
+    const script =
+      "const fs=require('fs');const id=process.env.PGRIG_RUN_ID;const s=JSON.parse(fs.readFileSync(require('path').join(process.env.PGRIG_RUN_ROOT,'pgrig-'+process.getuid(),id,'state.json')));console.log(id, s.servers[0].superuser.user)"
+    const ran = await runIn(repoRoot, [
+      process.execPath,
+      cli,
+      'run',
+      '--quiet',
+      '--',
+      process.execPath,
+      '-e',
+      script,
+    ])
+    expect(ran.code, ran.output).toBe(0)
+    expect(ran.output.trim()).toMatch(/^[a-z0-9]{8} postgres$/)
+  })
 })

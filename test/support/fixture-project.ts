@@ -29,7 +29,7 @@ export interface Ran {
 }
 
 export function runIn(dir: string, argv: string[], env: Record<string, string> = {}): Promise<Ran> {
-  const out = path.join(dir, `out-${Date.now()}-${Math.random().toString(36).slice(2)}.jsonl`)
+  const out = path.join(os.tmpdir(), `pgrig-out-${Date.now()}-${Math.random().toString(36).slice(2)}.jsonl`)
   fs.writeFileSync(out, '')
   return new Promise((resolve, reject) => {
     const [file, ...args] = argv as [string, ...string[]]
@@ -47,6 +47,7 @@ export function runIn(dir: string, argv: string[], env: Record<string, string> =
         .split('\n')
         .filter(Boolean)
         .map((line) => JSON.parse(line) as Ran['records'][number])
+      fs.rmSync(out, { force: true })
       resolve({ code: code ?? -1, output, records })
     })
   })
