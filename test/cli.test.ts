@@ -15,11 +15,6 @@ privateRunRoot('cli')
 const exec = promisify(execFile)
 const CLI = path.resolve('dist/cli/main.js')
 
-// A run root of this file's own: `down --all` here must not stop servers other test files run meanwhile.
-const runRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-cli-test-'))
-fs.chmodSync(runRoot, 0o755)
-process.env.PGRIG_RUN_ROOT = runRoot
-
 async function pgrig(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
   try {
     const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], {
@@ -44,7 +39,6 @@ async function selectOne(url: string): Promise<number> {
 const runIds = new Set<string>()
 afterAll(async () => {
   if (runIds.size) await pgrig(['down', '--all'])
-  fs.rmSync(runRoot, { recursive: true, force: true })
 })
 
 describe('pgrig up / status / env / down', () => {

@@ -10,6 +10,7 @@ import {
   testDatabaseOf,
   type TestDatabase,
 } from '../../databases/test-database.js'
+import { createTransactionIsolation, type TransactionIsolation } from '../../databases/transaction-mode.js'
 import { createTruncateIsolation, type TruncateIsolation } from '../../databases/truncate-mode.js'
 import { PgrigError } from '../../errors.js'
 import type { PgrigProvided } from '../shared.js'
@@ -45,17 +46,30 @@ function connect(): { broker: BrokerClient; provided: PgrigProvided } {
 const slot = () => process.env.VITEST_POOL_ID ?? '1'
 
 /** Per worker process: its long-lived database and what resets it between tests. */
-let worker: { lease: Lease; client: pg.Client; truncate?: TruncateIsolation | undefined } | undefined
+let worker:
+  | {
+      lease: Lease
+      client: pg.Client
+      truncate?: TruncateIsolation | undefined
+      transaction?: TransactionIsolation | undefined
+    }
+  | undefined
 
 async function workerState(broker: BrokerClient, provided: PgrigProvided) {
   const lease = await broker.workerDatabase(slot())
   if (worker?.lease.name !== lease.name) {
-    const client = await connectClient(lease.url)
-    const truncate =
-      provided.isolation === 'truncate'
-        ? await createTruncateIsolation({ url: lease.url, runId: provided.runId })
-        : undefined
-    worker = { lease, client, truncate }
+    const options = { url: lease.url, runId: provided.runId }
+    const truncate = provided.isolation === 'truncate' ? await createTruncateIsolation(options) : undefined
+    // Every connection to the endpoint's url, db.client's and the code under test's, joins the test's transaction.
+    const transaction =
+      provided.isolation === 'transaction' ? await createTransactionIsolation(options) : undefined
+    const client = await connectClient(transaction?.url ?? lease.url)
+    worker = {
+      lease: transaction ? { ...lease, url: transaction.url } : lease,
+      client,
+      truncate,
+      transaction,
+    }
   }
   return { ...worker, lease: { ...worker.lease, logOffset: lease.logOffset } }
 }
@@ -88,12 +102,18 @@ function extend() {
       if (provided.isolation !== 'database') {
         const state = await workerState(broker, provided)
         if (state.truncate) await state.truncate.reset()
-        const inTransaction = provided.isolation === 'transaction'
-        if (inTransaction) await state.client.query('begin')
+        const { transaction } = state
+        if (transaction) {
+          await transaction.beginTest()
+          transaction.install()
+        }
         try {
           await use(testDatabaseOf(state.lease, state.client))
         } finally {
-          if (inTransaction) await state.client.query('rollback').catch(() => {})
+          if (transaction) {
+            transaction.uninstall()
+            await transaction.endTest()
+          }
           if (task.result?.state === 'fail') attachForensics(task, state.lease, false)
         }
         return

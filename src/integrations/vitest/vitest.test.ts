@@ -149,24 +149,21 @@ describe('pgrig/vitest', () => {
     expect(new Set(tests.map((t) => t.name)).size).toBe(6)
   })
 
-  slowTest(
-    'truncate and transaction modes reset the worker database between tests; redis is flushed per test',
-    async () => {
-      const [truncate, transaction] = await Promise.all([
-        vitest(dir, ['modes.spec.ts'], { ...onServer(), FIXTURE_ISOLATION: 'truncate', FIXTURE_REDIS: '1' }),
-        vitest(dir, ['modes.spec.ts', '--pool', 'threads'], {
-          ...onServer(),
-          FIXTURE_ISOLATION: 'transaction',
-        }),
-      ])
-      expect(truncate.code, truncate.output).toBe(0)
-      expect(truncate.output).toMatch(/Tests\s+4 passed/)
-      expect(transaction.code, transaction.output).toBe(0)
-      expect(transaction.output).toMatch(/Tests\s+2 passed/)
-      // Worker databases go with their runs.
-      expect((await pgrigDatabases()).filter((d) => /_w\d+$/.test(d.datname))).toEqual([])
-    },
-  )
+  test('truncate and transaction modes reset the worker database between tests; redis is flushed per test', async () => {
+    const [truncate, transaction] = await Promise.all([
+      vitest(dir, ['modes.spec.ts'], { ...onServer(), FIXTURE_ISOLATION: 'truncate', FIXTURE_REDIS: '1' }),
+      vitest(dir, ['modes.spec.ts', '--pool', 'threads'], {
+        ...onServer(),
+        FIXTURE_ISOLATION: 'transaction',
+      }),
+    ])
+    expect(truncate.code, truncate.output).toBe(0)
+    expect(truncate.output).toMatch(/Tests\s+4 passed/)
+    expect(transaction.code, transaction.output).toBe(0)
+    expect(transaction.output).toMatch(/Tests\s+4 passed/)
+    // Worker databases go with their runs.
+    expect((await pgrigDatabases()).filter((d) => /_w\d+$/.test(d.datname))).toEqual([])
+  })
 
   slowTest('reuse: the server outlives the run and the next run clones the same template', async () => {
     const reused = () => listRuns().find((r) => r.detached && r.servers.some((s) => s.name === 'pgrig-reuse'))
