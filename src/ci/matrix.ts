@@ -104,6 +104,8 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
           ...process.env,
           ...options.env,
           ...connectionEnv(servers),
+          // Lets pgrig/vitest find this version's server (and its superuser) in the run's state.
+          ...(clusters[0] ? { PGRIG_RUN_ID: clusters[0].runId } : {}),
           PGRIG_PG_VERSION: version,
           PGRIG_REPORT_DIR: reportDir,
         },

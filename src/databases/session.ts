@@ -58,9 +58,15 @@ interface Server {
 
 const REUSE_NAME = 'pgrig-reuse'
 
+/**
+ * The server of a `pgrig run` to use: the one named, else the one `PGPORT` points at (a version
+ * matrix runs several in one run, each command seeing its own), else the first.
+ */
 function serverOfRun(runId: string, name?: string): ServerInfo | undefined {
-  const state = readState(runId)
-  return state?.servers.find((s) => (name ? s.name === name : true))
+  const servers = readState(runId)?.servers ?? []
+  if (name) return servers.find((s) => s.name === name)
+  const port = Number(process.env.PGPORT)
+  return servers.find((s) => s.port === port) ?? servers[0]
 }
 
 async function resolveTarget(options: PgrigOptions): Promise<Server> {
