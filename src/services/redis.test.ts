@@ -198,7 +198,7 @@ describe('redis dies with its owner', () => {
     })
     let out = ''
     owner.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
-    expect(await waitUntil(() => /\d+\n/.test(out), 20_000, 20)).toBe(true)
+    expect(await waitUntil(() => /\d+\n/.test(out), 45_000, 20)).toBe(true)
     const pid = Number(out.trim())
     expect(isAlive(pid)).toBe(true)
     const runId = listRunIds().find((id) => listCompanions(id).some((c) => c.pid === pid))
