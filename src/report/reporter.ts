@@ -22,22 +22,9 @@ import {
   type TestRecord,
 } from './results.js'
 import { writeReports } from './write.js'
+import type { PgrigTaskMeta } from '../integrations/vitest/task-meta.js'
 
-/** What pgrig's fixtures attach to a test (`task.meta.pgrig`), shown in failure details. */
-export interface PgrigTaskMeta {
-  /** Milliseconds spent provisioning the test's database. */
-  provisionMs?: number
-  /** Server log lines written while the test ran. */
-  serverLog?: string
-  /** URL of a database kept after a failure for inspection (the report redacts its password). */
-  keptDatabaseUrl?: string
-}
-
-declare module 'vitest' {
-  interface TaskMeta {
-    pgrig?: PgrigTaskMeta
-  }
-}
+export type { PgrigTaskMeta }
 
 export interface PgrigReporterOptions {
   /** Report folder; `PGRIG_REPORT_DIR` wins when set (the version matrix sets one per version). Default `pgrig-report`. */

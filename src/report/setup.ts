@@ -20,18 +20,19 @@ const policy = inject('pgrigPolicy')
 const known = new Set(inject('pgrigCategories') ?? [])
 const redact = createRedactor()
 
-beforeEach((context) => {
+// Hooks destructure their context: Vitest refuses a plain parameter once a test file uses fixtures.
+beforeEach(({ task, skip }) => {
   if (!policy) return
-  const names: string[] = [context.task.name]
-  for (let suite = context.task.suite; suite; suite = suite.suite) names.push(suite.name)
-  const reason = skipReason(categoriesOf(context.task.tags ?? [], names, known), policy)
-  if (reason) context.skip(reason)
+  const names: string[] = [task.name]
+  for (let suite = task.suite; suite; suite = suite.suite) names.push(suite.name)
+  const reason = skipReason(categoriesOf(task.tags ?? [], names, known), policy)
+  if (reason) skip(reason)
 })
 
 const TEXT_FIELDS = ['message', 'stack', 'diff', 'expected', 'actual', 'stackStr'] as const
 
-afterEach((context) => {
-  for (const error of context.task.result?.errors ?? []) {
+afterEach(({ task }) => {
+  for (const error of task.result?.errors ?? []) {
     const fields = error as unknown as Record<string, unknown>
     for (const field of TEXT_FIELDS) {
       if (typeof fields[field] === 'string') fields[field] = redact(fields[field] as string)

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { inject, test as base } from 'vitest'
+import { inject, test as base, type TaskMeta } from 'vitest'
 import { redactUrl } from '../../cluster/server-info.js'
 import { BrokerClient } from '../../databases/broker-client.js'
 import type { Lease } from '../../databases/clone-pool.js'
@@ -15,6 +15,7 @@ import { createTruncateIsolation, type TruncateIsolation } from '../../databases
 import { PgrigError } from '../../errors.js'
 import type { PgrigProvided } from '../shared.js'
 import './provided.js'
+import './task-meta.js'
 
 export interface TestRedis {
   /** `redis://host:port/<index>`: this worker's logical database, flushed before each test. */
@@ -79,18 +80,23 @@ interface FailedError {
 }
 
 function attachForensics(
-  task: { name: string; result?: { state?: string; errors?: unknown[] } },
+  task: { name: string; meta: TaskMeta; result?: { state?: string; errors?: unknown[] } },
   lease: Lease,
   keep: boolean,
 ): void {
   const notes: string[] = []
+  const meta = (task.meta.pgrig ??= {})
   if (keep) {
     const line = `pgrig: kept database ${lease.name} of failed test "${task.name}": ${lease.url}`
     notes.push(line.replace(lease.url, redactUrl(lease.url)))
     console.error(line)
+    meta.keptDatabaseUrl = lease.url
   }
   const log = readLogSlice(lease.logFile, lease.logOffset).trimEnd()
-  if (log) notes.push(`pgrig: server log during this test:\n${log}`)
+  if (log) {
+    notes.push(`pgrig: server log during this test:\n${log}`)
+    meta.serverLog = log
+  }
   const first = task.result?.errors?.[0] as FailedError | undefined
   if (first && notes.length) first.message = `${first.message ?? ''}\n\n${notes.join('\n')}`
 }
@@ -118,10 +124,12 @@ function extend() {
         }
         return
       }
+      const asked = performance.now()
       const lease = await broker.acquire()
       let db: Awaited<ReturnType<typeof openTestDatabase>> | undefined
       try {
         db = await openTestDatabase(lease)
+        ;(task.meta.pgrig ??= {}).provisionMs = Math.round((performance.now() - asked) * 100) / 100
         await use(db)
       } finally {
         await db?.close()

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
@@ -90,10 +91,12 @@ describe('pgrig/vitest', () => {
   )
 
   test('a failed test keeps its database, prints its URL and carries the server log of the test', async () => {
+    const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-forensics-report-'))
     const result = await vitest(dir, ['fail.spec.ts'], {
       ...onServer(),
       FIXTURE_FAIL: '1',
       FIXTURE_KEEP: '1',
+      FIXTURE_REPORT: reportDir,
     })
     expect(result.code).toBe(1)
     const kept =
@@ -110,6 +113,23 @@ describe('pgrig/vitest', () => {
       { body: 'evidence' },
     ])
     expect((await pgrigDatabases()).map((d) => d.datname)).toContain(name)
+    // The pgrig reporter gets the same forensics through task.meta, with the password redacted.
+    const results = JSON.parse(fs.readFileSync(path.join(reportDir, 'results.json'), 'utf8')) as {
+      runs: {
+        tests: {
+          name: string
+          serverLog: string | null
+          keptDatabaseUrl: string | null
+          provisionMs: number | null
+        }[]
+      }[]
+    }
+    const failed = results.runs[0]!.tests.find((t) => t.name === 'breaks on purpose')!
+    expect(failed.serverLog).toMatch(/relation "no_such_table" does not exist/)
+    expect(failed.keptDatabaseUrl).toContain(name)
+    expect(failed.keptDatabaseUrl).not.toContain(new URL(url).password)
+    expect(failed.provisionMs).toBeGreaterThan(0)
+    fs.rmSync(reportDir, { recursive: true, force: true })
   })
 
   slowTest('watch mode: a rerun is served by the same pool', async () => {
