@@ -87,8 +87,9 @@ function attachForensics(
   const notes: string[] = []
   const meta = (task.meta.pgrig ??= {})
   if (keep) {
-    const line = `pgrig: kept database ${lease.name} of failed test "${task.name}": ${lease.url}`
-    notes.push(line.replace(lease.url, redactUrl(lease.url)))
+    // Never the password in a log line: it is the run's app password (`pgrig env`, PGPASSWORD).
+    const line = `pgrig: kept database ${lease.name} of failed test "${task.name}": ${redactUrl(lease.url)}`
+    notes.push(line)
     console.error(line)
     meta.keptDatabaseUrl = lease.url
   }

@@ -106,7 +106,9 @@ describe('pgrig/vitest', () => {
     expect(kept, result.output).not.toBeNull()
     expect(result.output).toContain('pgrig: server log during this test:')
     expect(result.output).toMatch(/relation "no_such_table" does not exist/)
-    const [name, url] = [kept![1]!, kept![2]!]
+    expect(kept![2]).toContain(':***@')
+    const name = kept![1]!
+    const url = kept![2]!.replace(':***@', `:${encodeURIComponent(pgc.password)}@`)
     expect(await rows<{ body: string }>(url, 'select body from notes order by id')).toEqual([
       { body: 'first' },
       { body: 'second' },
