@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { inject, test as base, type TaskMeta } from 'vitest'
+import { createProxy, type ChaosProxy } from '../../chaos/proxy/proxy.js'
 import { redactUrl } from '../../cluster/server-info.js'
 import { BrokerClient } from '../../databases/broker-client.js'
 import type { Lease } from '../../databases/clone-pool.js'
@@ -27,6 +28,11 @@ export interface PgrigFixtures {
   /** A database no other test sees, migrated and seeded (`database` mode), or the worker's database reset for this test. */
   db: TestDatabase
   redis: TestRedis
+  /**
+   * A fault-injection proxy in front of this test's database: `proxy.url` reaches `db` through it
+   * (add toxics or statement faults to it); closed after the test.
+   */
+  proxy: ChaosProxy
 }
 
 let broker: BrokerClient | undefined
@@ -138,6 +144,14 @@ function extend() {
         const keep = failed && provided.keepFailed
         if (failed) attachForensics(task, lease, keep)
         await broker.release(lease.name, { keep })
+      }
+    },
+    proxy: async ({ db }, use) => {
+      const proxy = await createProxy({ upstream: db.url })
+      try {
+        await use(proxy)
+      } finally {
+        await proxy.close()
       }
     },
     // eslint-disable-next-line no-empty-pattern -- Vitest reads a fixture's dependencies from this pattern

@@ -90,6 +90,12 @@ describe('pgrig/vitest', () => {
     },
   )
 
+  test('the proxy fixture puts a fault-injection proxy in front of the test database', async () => {
+    const result = await vitest(dir, ['proxy.spec.ts'], { ...onServer(), FIXTURE_PROXY: '1' })
+    expect(result.code, result.output).toBe(0)
+    expect(result.output).toMatch(/Tests\s+1 passed/)
+  })
+
   test('a failed test keeps its database, prints its URL and carries the server log of the test', async () => {
     const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-forensics-report-'))
     const result = await vitest(dir, ['fail.spec.ts'], {
