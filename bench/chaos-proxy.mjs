@@ -13,12 +13,17 @@
  * (default 4). The proxy runs in this process, as it does in a test, so it shares the event loop
  * with the clients; other load on the machine shows up directly in the numbers.
  */
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
 import net from 'node:net'
+import path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
+import { parseArgs, promisify } from 'node:util'
 import pg from 'pg'
 import { createProxy, proxiedUrl } from '../dist/chaos/index.js'
 import { startCluster } from '../dist/index.js'
+
+const execFileP = promisify(execFile)
 
 const { values: args } = parseArgs({
   options: {
@@ -102,11 +107,58 @@ async function throughputs(paths) {
   )
 }
 
+const PGBENCH_SECONDS = 4
+const PGBENCH_ROUNDS = 3
+
+function findPgbench() {
+  const candidates = [
+    '/usr/lib/postgresql/18/bin',
+    '/usr/lib/postgresql/17/bin',
+    '/usr/lib/postgresql/16/bin',
+    '/usr/lib/postgresql/15/bin',
+  ]
+  for (const dir of [...candidates, ...(process.env.PATH ?? '').split(':')]) {
+    const file = path.join(dir, 'pgbench')
+    if (fs.existsSync(file)) return file
+  }
+  return undefined
+}
+
+/** Real pgbench select-only against each path (the table above is what pgbench -S reads). */
+async function pgbenchRounds(paths) {
+  const pgbench = findPgbench()
+  if (!pgbench) return undefined
+  const rounds = paths.map(() => [])
+  for (let round = 0; round < PGBENCH_ROUNDS; round++) {
+    for (let p = 0; p < paths.length; p++) {
+      const { stdout } = await execFileP(pgbench, [
+        '-S',
+        '-n',
+        '-c',
+        String(CLIENTS),
+        '-j',
+        '2',
+        '-T',
+        String(PGBENCH_SECONDS),
+        paths[p].url,
+      ])
+      rounds[p].push(Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? 0))
+    }
+  }
+  return rounds.map((r) =>
+    quantile(
+      r.sort((a, b) => a - b),
+      0.5,
+    ),
+  )
+}
+
 const cluster = await startCluster({ name: 'bench-chaos' })
 try {
   const setup = await connect(cluster.url)
   await setup.query(`CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
-    INSERT INTO pgbench_accounts SELECT g, 1, 0, '' FROM generate_series(1, ${ACCOUNTS}) g; ANALYZE pgbench_accounts`)
+    INSERT INTO pgbench_accounts SELECT g, 1, 0, '' FROM generate_series(1, ${ACCOUNTS}) g; ANALYZE pgbench_accounts;
+    CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int, filler char(88)); INSERT INTO pgbench_branches VALUES (1, 0, '')`)
   await setup.end()
   // the floor for any relay living in the test process: two sockets piped, nothing else
   const bare = net.createServer((client) => {
@@ -131,6 +183,7 @@ try {
   ]
   const lat = await latencies(paths)
   const tps = await throughputs(paths)
+  const pgbenchTps = await pgbenchRounds(paths.slice(0, 3))
   await pgProxy.close()
   await tcpProxy.close()
   bare.close()
@@ -160,6 +213,20 @@ try {
     `\ntargets (postgres mode): added p50 ${added.toFixed(0)} µs <= 100 µs: ${added <= 100 ? 'met' : 'NOT met'}; ` +
       `throughput ${(100 * ratio).toFixed(1)}% >= 90%: ${ratio >= 0.9 ? 'met' : 'NOT met'}`,
   )
+  if (pgbenchTps) {
+    console.log(
+      `\npgbench -S -n -c ${CLIENTS} -j 2, ${PGBENCH_SECONDS} s per path, ${PGBENCH_ROUNDS} rounds taken in turn (median); a C client, so the proxy, not the client, is the Node code under load:\n`,
+    )
+    console.log('| path                   |     tps | % of direct |')
+    console.log('|------------------------|--------:|------------:|')
+    pgbenchTps.forEach((value, i) => {
+      console.log(
+        `| ${paths[i].name.padEnd(22)} | ${fmt(value)} | ${((100 * value) / pgbenchTps[0]).toFixed(1).padStart(10)}% |`,
+      )
+    })
+  } else {
+    console.log('\npgbench not found (Debian: postgresql-client or postgresql-15): pgbench rows skipped')
+  }
 } finally {
   await cluster.stop()
 }
