@@ -316,6 +316,23 @@ async function pgrigRows() {
     const warm = stats(acquire)
     extras.push({ name: 'pool acquire, warm, p50 (ms)', value: fmt(warm.p50), target: '≤ 1 ms' })
     extras.push({ name: 'pool acquire, warm, p95 (ms)', value: fmt(warm.p95) })
+    // The same, but each acquire waits until the previous clone's drop and refill have finished:
+    // the broker round trip alone, without background CREATE/DROP DATABASE competing for the 2 cores.
+    const idle = []
+    for (let i = 0; i < 40; i++) {
+      await ready()
+      const deadline = Date.now() + 30_000
+      while (session.pool.stats().busy > 0 && Date.now() < deadline) await sleep(5)
+      const t0 = performance.now()
+      const lease = await clients[0].acquire()
+      idle.push(performance.now() - t0)
+      await clients[0].release(lease.name)
+    }
+    const quiet = stats(idle)
+    extras.push({
+      name: 'pool acquire, warm and idle (no create/drop in flight), p50 / p95 (ms)',
+      value: `${fmt(quiet.p50)} / ${fmt(quiet.p95)}`,
+    })
 
     // database mode: acquire, connect, test, disconnect, release (the drop runs in the background).
     const overhead = []

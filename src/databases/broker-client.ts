@@ -1,80 +1,92 @@
-import http from 'node:http'
+import net from 'node:net'
 import { PgrigError, type PgrigErrorCode } from '../errors.js'
+import { readLines, type BrokerReply, type BrokerRequest } from './broker.js'
 import type { Lease, PoolStats } from './clone-pool.js'
 
-/** A worker's handle on the broker; one keep-alive connection, reused across tests. */
+interface Pending {
+  resolve: (value: unknown) => void
+  reject: (error: Error) => void
+}
+
+/** A worker's handle on the broker: one connection, opened on first use and reused across tests. */
 export class BrokerClient {
-  // Free keep-alive sockets are unref'd by node:http, so an idle client never holds a worker open.
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+  private socket: net.Socket | undefined
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
 
   constructor(readonly socketPath: string) {}
 
   acquire(): Promise<Lease> {
-    return this.call<Lease>('POST', '/acquire')
+    return this.call<Lease>('/acquire')
   }
 
   async release(name: string, options: { keep?: boolean } = {}): Promise<void> {
-    await this.call('POST', '/release', { name, keep: options.keep === true })
+    await this.call('/release', { name, keep: options.keep === true })
   }
 
   workerDatabase(key: string): Promise<Lease> {
-    return this.call<Lease>('POST', '/worker', { key })
+    return this.call<Lease>('/worker', { key })
   }
 
   /** A route added by an integration (see BrokerRoutes). */
   post<T>(path: string, input: Record<string, unknown> = {}): Promise<T> {
-    return this.call<T>('POST', path, input)
+    return this.call<T>(path, input)
   }
 
   stats(): Promise<PoolStats> {
-    return this.call<PoolStats>('GET', '/stats')
+    return this.call<PoolStats>('/stats')
   }
 
   close(): void {
-    this.agent.destroy()
+    this.socket?.destroy()
+    this.socket = undefined
   }
 
-  private call<T>(method: string, path: string, input?: unknown): Promise<T> {
-    const payload = input === undefined ? '' : JSON.stringify(input)
-    return new Promise<T>((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.socketPath,
-          path,
-          method,
-          agent: this.agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-        },
-        (res) => {
-          let text = ''
-          res.setEncoding('utf8')
-          res.on('data', (chunk: string) => (text += chunk))
-          res.on('end', () => {
-            try {
-              const value = JSON.parse(text) as T & { code?: PgrigErrorCode; message?: string }
-              if (res.statusCode === 200) resolve(value)
-              else
-                reject(
-                  new PgrigError(
-                    value.code ?? 'E_BROKER',
-                    value.message ?? `broker answered ${res.statusCode}`,
-                  ),
-                )
-            } catch (error) {
-              reject(error as Error)
-            }
-          })
-        },
-      )
-      req.on('error', (error: NodeJS.ErrnoException) =>
-        reject(
+  private connection(): net.Socket {
+    if (this.socket && !this.socket.destroyed) return this.socket
+    const socket = net.connect(this.socketPath)
+    socket.setNoDelay(true)
+    readLines(socket, (line) => {
+      const reply = JSON.parse(line) as BrokerReply
+      const waiting = this.pending.get(reply.id)
+      if (!waiting) return
+      this.pending.delete(reply.id)
+      this.holdOpen()
+      if (reply.ok) waiting.resolve(reply.value)
+      else waiting.reject(new PgrigError(reply.code as PgrigErrorCode, reply.message))
+    })
+    const fail = (error?: NodeJS.ErrnoException) => {
+      if (this.socket === socket) this.socket = undefined
+      const reason = error?.code ?? error?.message ?? 'connection closed'
+      for (const [id, waiting] of this.pending) {
+        this.pending.delete(id)
+        waiting.reject(
           new PgrigError(
             'E_BROKER',
-            `cannot reach the pgrig database broker at ${this.socketPath} (${error.code ?? error.message}); the test run's main process (globalSetup) must be running`,
+            `cannot reach the pgrig database broker at ${this.socketPath} (${reason}); the test run's main process (globalSetup) must be running`,
           ),
-        ),
-      )
-      req.end(payload)
+        )
+      }
+    }
+    socket.on('error', fail)
+    socket.on('close', () => fail())
+    this.socket = socket
+    return socket
+  }
+
+  /** The connection keeps a worker alive only while an answer is awaited. */
+  private holdOpen(): void {
+    if (this.pending.size > 0) this.socket?.ref()
+    else this.socket?.unref()
+  }
+
+  private call<T>(route: string, input?: Record<string, unknown>): Promise<T> {
+    const socket = this.connection()
+    const request: BrokerRequest = { id: this.nextId++, route, ...(input ? { input } : {}) }
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(request.id, { resolve: resolve as (value: unknown) => void, reject })
+      this.holdOpen()
+      socket.write(`${JSON.stringify(request)}\n`)
     })
   }
 }

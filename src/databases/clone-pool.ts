@@ -44,6 +44,8 @@ export interface PoolStats {
   kept: string[]
   /** Acquires that found no clone ready and had to wait. */
   waited: number
+  /** Clones being created or dropped right now (background work). */
+  busy: number
 }
 
 interface Waiter {
@@ -141,6 +143,7 @@ export class ClonePool {
       dropped: this.dropped,
       kept: [...this.kept],
       waited: this.waited,
+      busy: this.inFlight.size,
     }
   }
 
