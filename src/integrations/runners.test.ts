@@ -42,6 +42,27 @@ describe('other runners', () => {
     expect(await clonesLeft()).toEqual([])
   })
 
+  test('node:test: a failed test keeps its database (keepFailed), prints it with the password hidden, and its server log', async () => {
+    const dir = fixtureProject('node-test-project')
+    dirs.push(dir)
+    const ran = await runIn(dir, [process.execPath, '--test', 'fail.test.mjs'], { PGRIG_RUN_ID: pgc.runId })
+    expect(ran.code).not.toBe(0)
+    const kept =
+      /pgrig: kept database (pgrig_\w+) of failed test "breaks on purpose": (postgres:\/\/\S+)/.exec(
+        ran.output,
+      )
+    expect(kept, ran.output).not.toBeNull()
+    expect(kept![2]).toContain(':***@')
+    expect(ran.output).toMatch(/relation "no_such_table" does not exist/)
+    const url = kept![2]!.replace(':***@', `:${encodeURIComponent(pgc.password)}@`)
+    const rows = await withClient(
+      url,
+      async (c) => (await c.query('select body from notes order by id')).rows,
+    )
+    expect(rows).toEqual([{ body: 'first' }, { body: 'second' }, { body: 'evidence' }])
+    await withClient(pgc.superuser.url, (c) => c.query(`drop database ${kept![1]}`))
+  })
+
   test('Jest: globalSetup serves every worker from one pool; useTestDatabase hands each test a database', async () => {
     const dir = fixtureProject('jest-project')
     dirs.push(dir)

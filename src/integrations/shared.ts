@@ -1,3 +1,6 @@
+import { redactUrl } from '../cluster/server-info.js'
+import type { Lease } from '../databases/clone-pool.js'
+import { readLogSlice } from '../databases/log-slice.js'
 import type { PgrigOptions } from '../databases/session.js'
 
 /** What the main process hands to test workers (survives structuredClone). */
@@ -25,4 +28,19 @@ export function oneLine(error: unknown): unknown {
     delete error.cause
   }
   return error
+}
+
+/** What a runner shows for a failed test: the kept database's line (password as ***) and the server log of the test. */
+export function failureForensics(
+  lease: Lease,
+  testName: string,
+  keep: boolean,
+): { keptLine?: string; serverLog?: string } {
+  const forensics: { keptLine?: string; serverLog?: string } = {}
+  // Never the password in a log line: it is the run's app password (`pgrig env`, PGPASSWORD).
+  if (keep)
+    forensics.keptLine = `pgrig: kept database ${lease.name} of failed test "${testName}": ${redactUrl(lease.url)}`
+  const log = readLogSlice(lease.logFile, lease.logOffset).trimEnd()
+  if (log) forensics.serverLog = log
+  return forensics
 }

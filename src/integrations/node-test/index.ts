@@ -1,7 +1,7 @@
 import { after, afterEach, before, beforeEach } from 'node:test'
 import { startSession, type PgrigOptions, type Session } from '../../databases/session.js'
 import { CurrentDatabase } from '../current-database.js'
-import { oneLine } from '../shared.js'
+import { failureForensics, oneLine } from '../shared.js'
 
 export type { PgrigOptions } from '../../databases/session.js'
 export type { TestDatabase } from '../../databases/test-database.js'
@@ -22,9 +22,18 @@ export function usePgrig(options: PgrigOptions = {}): CurrentDatabase {
   beforeEach(async () => {
     await current.open(await session!.acquire())
   })
-  afterEach(async () => {
+  afterEach(async (t) => {
     const lease = await current.close()
-    if (lease) session?.pool.release(lease.name)
+    if (!lease) return
+    // Node 20.x's test context says whether the test passed; older contexts leave it undefined.
+    const failed = (t as { passed?: boolean }).passed === false
+    const keep = failed && options.keepFailed === true
+    if (failed) {
+      const { keptLine, serverLog } = failureForensics(lease, t.name, keep)
+      if (keptLine) console.error(keptLine)
+      if (serverLog) console.error(`pgrig: server log during "${t.name}":\n${serverLog}`)
+    }
+    session?.pool.release(lease.name, { keep })
   })
   after(async () => {
     await session?.close()

@@ -1,10 +1,8 @@
 import type pg from 'pg'
 import { inject, test as base, type TaskMeta } from 'vitest'
 import { createProxy, type ChaosProxy } from '../../chaos/proxy/proxy.js'
-import { redactUrl } from '../../cluster/server-info.js'
 import { BrokerClient } from '../../databases/broker-client.js'
 import type { Lease } from '../../databases/clone-pool.js'
-import { readLogSlice } from '../../databases/log-slice.js'
 import {
   connectClient,
   openTestDatabase,
@@ -14,7 +12,7 @@ import {
 import { createTransactionIsolation, type TransactionIsolation } from '../../databases/transaction-mode.js'
 import { createTruncateIsolation, type TruncateIsolation } from '../../databases/truncate-mode.js'
 import { PgrigError } from '../../errors.js'
-import type { PgrigProvided } from '../shared.js'
+import { failureForensics, type PgrigProvided } from '../shared.js'
 import './provided.js'
 import './task-meta.js'
 
@@ -90,19 +88,17 @@ function attachForensics(
   lease: Lease,
   keep: boolean,
 ): void {
-  const notes: string[] = []
+  const { keptLine, serverLog } = failureForensics(lease, task.name, keep)
   const meta = (task.meta.pgrig ??= {})
-  if (keep) {
-    // Never the password in a log line: it is the run's app password (`pgrig env`, PGPASSWORD).
-    const line = `pgrig: kept database ${lease.name} of failed test "${task.name}": ${redactUrl(lease.url)}`
-    notes.push(line)
-    console.error(line)
+  const notes: string[] = []
+  if (keptLine) {
+    notes.push(keptLine)
+    console.error(keptLine)
     meta.keptDatabaseUrl = lease.url
   }
-  const log = readLogSlice(lease.logFile, lease.logOffset).trimEnd()
-  if (log) {
-    notes.push(`pgrig: server log during this test:\n${log}`)
-    meta.serverLog = log
+  if (serverLog) {
+    notes.push(`pgrig: server log during this test:\n${serverLog}`)
+    meta.serverLog = serverLog
   }
   const first = task.result?.errors?.[0] as FailedError | undefined
   if (first && notes.length) first.message = `${first.message ?? ''}\n\n${notes.join('\n')}`
