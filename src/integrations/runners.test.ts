@@ -78,6 +78,32 @@ describe('other runners', () => {
     expect(await clonesLeft()).toEqual([])
   })
 
+  test('Jest under pgrig/jest/environment: a failed test keeps its database (keepFailed) and prints its server log', async () => {
+    const dir = fixtureProject('jest-project')
+    dirs.push(dir)
+    const jest = path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js')
+    const ran = await runIn(dir, [process.execPath, '--experimental-vm-modules', jest, 'fail.test.mjs'], {
+      PGRIG_RUN_ID: pgc.runId,
+      FIXTURE_FAIL: '1',
+      FIXTURE_KEEP: '1',
+    })
+    expect(ran.code).not.toBe(0)
+    const kept =
+      /pgrig: kept database (pgrig_\w+) of failed test "breaks on purpose": (postgres:\/\/\S+)/.exec(
+        ran.output,
+      )
+    expect(kept, ran.output).not.toBeNull()
+    expect(kept![2]).toContain(':***@')
+    expect(ran.output).toMatch(/relation "no_such_table" does not exist/)
+    const url = kept![2]!.replace(':***@', `:${encodeURIComponent(pgc.password)}@`)
+    const rows = await withClient(
+      url,
+      async (c) => (await c.query('select body from notes order by id')).rows,
+    )
+    expect(rows).toEqual([{ body: 'first' }, { body: 'second' }, { body: 'evidence' }])
+    await withClient(pgc.superuser.url, (c) => c.query(`drop database ${kept![1]}`))
+  })
+
   test('pgrig run exports PGRIG_RUN_ID, naming the run whose state holds the superuser', async () => {
     const cli = path.join(repoRoot, 'dist', 'cli', 'main.js')
     const script =

@@ -4,12 +4,14 @@ import { startBroker, type Broker } from '../../databases/broker.js'
 import { startSession, type PgrigOptions, type Session } from '../../databases/session.js'
 import { PgrigError } from '../../errors.js'
 import { CurrentDatabase } from '../current-database.js'
-import { oneLine } from '../shared.js'
+import { failureForensics, oneLine } from '../shared.js'
+import { TEST_FAILED } from './test-state.js'
 
 export type { PgrigOptions } from '../../databases/session.js'
 export type { TestDatabase } from '../../databases/test-database.js'
 
 const BROKER_ENV = 'PGRIG_BROKER'
+const KEEP_FAILED_ENV = 'PGRIG_KEEP_FAILED'
 const STATE = Symbol.for('pgrig.jest')
 
 interface Running {
@@ -32,6 +34,7 @@ export function globalSetup(options: PgrigOptions = {}): () => Promise<void> {
       const broker = await startBroker(session.pool, path.join(session.runDir, `broker-${process.pid}.sock`))
       ;(globalThis as { [STATE]?: Running })[STATE] = { session, broker }
       process.env[BROKER_ENV] = broker.socketPath
+      if (options.keepFailed) process.env[KEEP_FAILED_ENV] = '1'
     } catch (error) {
       await session.close()
       throw error
@@ -67,7 +70,19 @@ export function useTestDatabase(): CurrentDatabase {
   })
   hooks.afterEach(async () => {
     const lease = await current.close()
-    if (lease) await broker.release(lease.name)
+    if (!lease) return
+    // Known only under testEnvironment 'pgrig/jest/environment'; otherwise every test counts as passed.
+    const failed = (globalThis as Record<symbol, unknown>)[TEST_FAILED] === true
+    const keep = failed && process.env[KEEP_FAILED_ENV] === '1'
+    if (failed) {
+      const name = (
+        globalThis as { expect?: { getState(): { currentTestName?: string } } }
+      ).expect?.getState().currentTestName
+      const { keptLine, serverLog } = failureForensics(lease, name ?? 'unknown test', keep)
+      if (keptLine) console.error(keptLine)
+      if (serverLog) console.error(`pgrig: server log during "${name}":\n${serverLog}`)
+    }
+    await broker.release(lease.name, { keep })
   })
   hooks.afterAll(async () => broker.close())
   return current
