@@ -8,7 +8,7 @@ import { resolveServer } from '../config/resolve.js'
 import type { ServerOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
 import { ClonePool, type Lease } from './clone-pool.js'
-import { assertExternalAllowed } from './guard.js'
+import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
 import { dropLeftovers } from './leftovers.js'
 import type { Migrations } from './migrations.js'
 import { ensureTemplate, type Template } from './template.js'
@@ -114,6 +114,10 @@ function checkOptions(options: PgrigOptions): void {
   if (options.url !== undefined) {
     assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
   }
+  // Code under test often reads DATABASE_URL itself: an integration run must not go on while it
+  // points at SQLite or MySQL (an empty one is as good as unset).
+  const inherited = process.env.DATABASE_URL
+  if (inherited !== undefined && inherited.trim() !== '') assertPostgresUrl(inherited, 'DATABASE_URL')
   for (const key of ['size', 'max'] as const) {
     const value = options.pool?.[key]
     if (value !== undefined && (!Number.isInteger(value) || value < (key === 'max' ? 1 : 0))) {

@@ -217,6 +217,16 @@ describe('pgrig/vitest', () => {
     }
   })
 
+  test('a DATABASE_URL that is not PostgreSQL stops the run before any test runs', async () => {
+    for (const url of ['sqlite:///tmp/app.db', 'sqlite+aiosqlite:///app.db', 'mysql://root@localhost/app']) {
+      const result = await vitest(dir, ['a.spec.ts'], { ...onServer(), DATABASE_URL: url })
+      expect(result.code, result.output).not.toBe(0)
+      expect(result.output).toMatch(/DATABASE_URL .*not PostgreSQL|DATABASE_URL .*postgres:\/\//)
+      expect(result.output).not.toMatch(/guard\.(js|ts):\d+/)
+      expect(result.tests).toEqual([])
+    }
+  })
+
   test('a broken migration stops the run with one line naming the file', async () => {
     const broken = fixtureProject('vitest-project')
     try {
