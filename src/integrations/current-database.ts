@@ -1,34 +1,68 @@
+import { createProxy, type ChaosProxy } from '../chaos/proxy/proxy.js'
 import type { Lease } from '../databases/clone-pool.js'
 import { openTestDatabase, type OpenTestDatabase, type TestDatabase } from '../databases/test-database.js'
 import { PgrigError } from '../errors.js'
+
+export interface CurrentDatabaseOptions {
+  /** Put a fresh fault-injection proxy in front of every test's database (`db.proxy`). */
+  proxy?: boolean
+  /** How a user of this runner turns the proxy on, e.g. `usePgrig({ proxy: true })`. */
+  proxyHint: string
+}
+
+const OUTSIDE_TEST = 'is only available inside a test (between beforeEach and afterEach)'
 
 /**
  * For runners without fixtures (node:test, Jest): one handle per file whose properties point at
  * the current test's database, swapped in a beforeEach and released in an afterEach.
  */
 export class CurrentDatabase implements TestDatabase {
-  private current: { db: OpenTestDatabase; lease: Lease } | undefined
+  private current: { db: OpenTestDatabase; lease: Lease; proxy?: ChaosProxy } | undefined
+
+  constructor(private readonly options: CurrentDatabaseOptions) {}
 
   async open(lease: Lease): Promise<void> {
-    this.current = { db: await openTestDatabase(lease), lease }
+    const current: { db: OpenTestDatabase; lease: Lease; proxy?: ChaosProxy } = {
+      db: await openTestDatabase(lease),
+      lease,
+    }
+    // Set before the proxy starts, so close() hands the lease back even if the proxy never listens.
+    this.current = current
+    // A new proxy per test: toxics and statement faults of one test never reach the next.
+    if (this.options.proxy) current.proxy = await createProxy({ upstream: current.db.url })
   }
 
-  /** Ends the client and returns the lease to hand back. */
+  /** Closes the proxy (dropping its connections), ends the client, and returns the lease to hand back. */
   async close(): Promise<Lease | undefined> {
     const current = this.current
     this.current = undefined
-    await current?.db.close()
+    try {
+      await current?.proxy?.close()
+    } finally {
+      await current?.db.close()
+    }
     return current?.lease
   }
 
   private get db(): OpenTestDatabase {
-    if (!this.current) {
+    if (!this.current) throw new PgrigError('E_USAGE', `the pgrig database ${OUTSIDE_TEST}`)
+    return this.current.db
+  }
+
+  /**
+   * A fault-injection proxy in front of this test's database: `db.proxy.url` reaches the same
+   * database through it (add toxics or statement faults to it); closed after the test.
+   */
+  get proxy(): ChaosProxy {
+    if (!this.options.proxy) {
       throw new PgrigError(
         'E_USAGE',
-        'the pgrig database is only available inside a test (between beforeEach and afterEach)',
+        `db.proxy is off for this file: turn it on with ${this.options.proxyHint}`,
       )
     }
-    return this.current.db
+    const proxy = this.current?.proxy
+    if (!proxy) throw new PgrigError('E_USAGE', `the pgrig proxy ${OUTSIDE_TEST}`)
+    return proxy
   }
 
   get url(): string {

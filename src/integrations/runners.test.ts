@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
@@ -29,6 +30,54 @@ const clonesLeft = () =>
       ).rows,
   )
 
+interface ProxyRecord {
+  test: string
+  name: string
+  port: number
+  outside: string
+}
+
+/** What a-files record: the line a user gets touching db.proxy without opting in. */
+const proxyOffLine = (ran: Ran) => {
+  const lines = new Set(
+    ran.records.filter((r) => r.test.startsWith('a')).map((r) => (r as { proxyOff?: string }).proxyOff),
+  )
+  expect(lines.size).toBe(1)
+  return [...lines][0]
+}
+
+const refused = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port })
+    socket.on('connect', () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'))
+  })
+
+/**
+ * The proxy fixture's three tests: one sees its latency toxic and 40001 fault, one fails with
+ * both in place, and the last finds a clean proxy and the earlier proxies' ports closed.
+ */
+async function expectProxyRun(ran: Ran): Promise<void> {
+  expect(ran.code, ran.output).not.toBe(0)
+  expect(ran.output).toMatch(/breaks on purpose/)
+  const records = ran.records as unknown as ProxyRecord[]
+  expect(
+    records.map((r) => r.test),
+    ran.output,
+  ).toEqual(['faulted', 'failing', 'clean'])
+  expect(new Set(records.map((r) => r.port)).size).toBe(3)
+  for (const r of records) {
+    expect(r.outside).toBe(
+      'the pgrig proxy is only available inside a test (between beforeEach and afterEach)',
+    )
+    expect(await refused(r.port), `proxy port ${r.port} still open`).toBe(true)
+  }
+  expect(await clonesLeft()).toEqual([])
+}
+
 describe('other runners', () => {
   test('node:test: usePgrig gives every test its own migrated, seeded database; files share the server', async () => {
     const dir = fixtureProject('node-test-project')
@@ -40,6 +89,17 @@ describe('other runners', () => {
     expect(ran.records.map((r) => r.test).sort()).toEqual(['a1', 'a2', 'b1', 'b2'])
     expect(new Set(ran.records.map((r) => r.name)).size).toBe(4)
     expect(await clonesLeft()).toEqual([])
+    expect(proxyOffLine(ran)).toBe('db.proxy is off for this file: turn it on with usePgrig({ proxy: true })')
+  })
+
+  test('node:test: usePgrig({ proxy: true }) gives each test a fresh proxy, closed after it even when it fails', async () => {
+    const dir = fixtureProject('node-test-project')
+    dirs.push(dir)
+    const ran = await runIn(dir, [process.execPath, '--test', 'proxy.test.mjs'], {
+      PGRIG_RUN_ID: pgc.runId,
+      FIXTURE_FAIL: '1',
+    })
+    await expectProxyRun(ran)
   })
 
   /** The fixture's failing test ("breaks on purpose") left its database, named with the password hidden, and its server log. */
@@ -81,6 +141,21 @@ describe('other runners', () => {
     // One pool for both worker processes: one run id in every clone name.
     expect(new Set(ran.records.map((r) => r.name.split('_')[1])).size).toBe(1)
     expect(await clonesLeft()).toEqual([])
+    expect(proxyOffLine(ran)).toBe(
+      'db.proxy is off for this file: turn it on with useTestDatabase({ proxy: true })',
+    )
+  })
+
+  test('Jest: useTestDatabase({ proxy: true }) gives each test a fresh proxy, closed after it even when it fails', async () => {
+    const dir = fixtureProject('jest-project')
+    dirs.push(dir)
+    const jest = path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js')
+    const ran = await runIn(dir, [process.execPath, '--experimental-vm-modules', jest, 'proxy.test.mjs'], {
+      PGRIG_RUN_ID: pgc.runId,
+      FIXTURE_PROXY: '1',
+      FIXTURE_FAIL: '1',
+    })
+    await expectProxyRun(ran)
   })
 
   test('Jest under pgrig/jest/environment: a failed test keeps its database (keepFailed) and prints its server log', async () => {

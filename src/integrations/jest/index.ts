@@ -9,6 +9,13 @@ import { TEST_FAILED } from './test-state.js'
 
 export type { PgrigOptions } from '../../databases/session.js'
 export type { TestDatabase } from '../../databases/test-database.js'
+export type { ChaosProxy } from '../../chaos/proxy/proxy.js'
+export type { CurrentDatabase } from '../current-database.js'
+
+export interface UseTestDatabaseOptions {
+  /** A fresh fault-injection proxy in front of every test's database: `db.proxy` (`db.proxy.url`). */
+  proxy?: boolean
+}
 
 const BROKER_ENV = 'PGRIG_BROKER'
 const KEEP_FAILED_ENV = 'PGRIG_KEEP_FAILED'
@@ -54,7 +61,7 @@ export async function globalTeardown(): Promise<void> {
 type Hook = (fn: () => Promise<void>) => void
 
 /** Call at the top of a test file: every test gets its own database behind the returned handle. */
-export function useTestDatabase(): CurrentDatabase {
+export function useTestDatabase(options: UseTestDatabaseOptions = {}): CurrentDatabase {
   const hooks = globalThis as unknown as { beforeEach?: Hook; afterEach?: Hook; afterAll?: Hook }
   const socket = process.env[BROKER_ENV]
   if (!socket || !hooks.beforeEach || !hooks.afterEach || !hooks.afterAll) {
@@ -64,7 +71,7 @@ export function useTestDatabase(): CurrentDatabase {
     )
   }
   const broker = new BrokerClient(socket)
-  const current = new CurrentDatabase()
+  const current = new CurrentDatabase({ proxy: options.proxy, proxyHint: 'useTestDatabase({ proxy: true })' })
   hooks.beforeEach(async () => {
     await current.open(await broker.acquire())
   })

@@ -5,17 +5,25 @@ import { failureForensics, oneLine } from '../shared.js'
 
 export type { PgrigOptions } from '../../databases/session.js'
 export type { TestDatabase } from '../../databases/test-database.js'
+export type { ChaosProxy } from '../../chaos/proxy/proxy.js'
+export type { CurrentDatabase } from '../current-database.js'
+
+export interface UsePgrigOptions extends PgrigOptions {
+  /** A fresh fault-injection proxy in front of every test's database: `db.proxy` (`db.proxy.url`). */
+  proxy?: boolean
+}
 
 /**
  * Call once at the top of a node:test file: every test in the file gets its own database behind
  * the returned handle. node:test runs each file in its own process, so run the suite under
  * `pgrig run -- node --test` to share one server (and one template) between files.
  */
-export function usePgrig(options: PgrigOptions = {}): CurrentDatabase {
-  const current = new CurrentDatabase()
+export function usePgrig(options: UsePgrigOptions = {}): CurrentDatabase {
+  const { proxy, ...sessionOptions } = options
+  const current = new CurrentDatabase({ proxy, proxyHint: 'usePgrig({ proxy: true })' })
   let session: Session | undefined
   before(async () => {
-    session = await startSession({ pool: { size: 2 }, ...options }).catch((error: unknown) => {
+    session = await startSession({ pool: { size: 2 }, ...sessionOptions }).catch((error: unknown) => {
       throw oneLine(error)
     })
   })
