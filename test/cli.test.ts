@@ -162,6 +162,22 @@ export default config
     expect(sqlite.stderr.trim()).toMatch(/sqlite URLs are not PostgreSQL/)
   })
 
+  test('--url with --tls: the exported TLS variables are what the URL connects with', async () => {
+    const up = JSON.parse((await pgrig(['up', '--json', '--name', 'ext-tls', '--profile', 'tls'])).stdout)
+    const target = up.servers[0]
+    runIds.add(up.runId)
+    const show = ['sh', '-c', 'echo "$PGSSLMODE ${PGSSLROOTCERT:-none} ${PGSSLCERT:-none}"']
+    const out = await pgrig(['run', '--url', target.url, '--tls', 'on', '--', ...show])
+    expect(out.code, out.stderr).toBe(0)
+    expect(out.stdout.trim()).toBe(`verify-full ${target.tls.caFile} none`)
+    const plain = await pgrig(['run', '--url', target.url.split('?')[0], '--tls', 'on', '--', ...show])
+    expect(plain.code).toBe(1)
+    expect(plain.stderr.trim()).toMatch(
+      /^pgrig: .*tls on was asked, but this URL connects without TLS; add \?sslmode=/,
+    )
+    await pgrig(['down', 'ext-tls'])
+  })
+
   test('--keep leaves the server up for pgrig down', async () => {
     const out = await pgrig(['run', '--keep', '--name', 'kept', '--', 'sh', '-c', 'echo $DATABASE_URL'])
     expect(out.code, out.stderr).toBe(0)

@@ -16,7 +16,7 @@ export function printStarted(servers: ServerInfo[], elapsedMs: number, stopComma
       `  superuser  ${server.superuser.url}`,
       `  psql       psql '${server.url}'`,
     )
-    if (server.tls) lines.push(`  certs      ${server.tls.caFile.replace(/\/ca\.crt$/, '')}`)
+    if (server.tls?.caFile) lines.push(`  certs      ${server.tls.caFile.replace(/\/ca\.crt$/, '')}`)
     lines.push(`  log        ${server.logFile}`)
   }
   lines.push(

@@ -19,7 +19,7 @@ import { killGroup, lastError, spawnPostmaster, stopPostmaster, waitReady } from
 import { ownedRun, detachedRun, type Run } from './run.js'
 import { runsRoot, tmpfsRoot } from './run-dir.js'
 import { renderHba, renderSettings } from './server-config.js'
-import { buildUrl, type ServerInfo } from './server-info.js'
+import { buildUrl, type ClusterTls, type ServerInfo } from './server-info.js'
 import { generatePassword } from './password.js'
 import { passwordVerifier } from './password-verifier.js'
 
@@ -74,8 +74,9 @@ export class StartedCluster implements AsyncDisposable {
   get superuser(): ServerInfo['superuser'] {
     return { ...this.state.superuser }
   }
-  get tls(): ServerInfo['tls'] {
-    return this.state.tls && { ...this.state.tls }
+  get tls(): ClusterTls | null {
+    // A server pgrig runs always has its own certificate files.
+    return this.state.tls && { ...(this.state.tls as ClusterTls) }
   }
   get version(): string {
     return this.state.version
@@ -418,6 +419,7 @@ function describe(
   const tls = parts.certs
     ? {
         mode: spec.tls as 'on' | 'required',
+        sslmode: 'verify-full' as const,
         caFile: parts.certs.caFile,
         certFile: parts.certs.clientCertFile,
         keyFile: parts.certs.clientKeyFile,

@@ -9,10 +9,10 @@ function fields(server: ServerInfo): Record<string, string> {
     DATABASE: server.database,
   }
   if (server.tls) {
-    env.SSLMODE = 'verify-full'
-    env.SSLROOTCERT = server.tls.caFile
-    env.SSLCERT = server.tls.certFile
-    env.SSLKEY = server.tls.keyFile
+    env.SSLMODE = server.tls.sslmode
+    if (server.tls.caFile) env.SSLROOTCERT = server.tls.caFile
+    if (server.tls.certFile) env.SSLCERT = server.tls.certFile
+    if (server.tls.keyFile) env.SSLKEY = server.tls.keyFile
   }
   return env
 }

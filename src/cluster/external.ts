@@ -1,6 +1,7 @@
 import pg from 'pg'
 import type { ServerSpec } from '../config/resolve.js'
 import { PgrigError } from '../errors.js'
+import { externalTls } from './external-tls.js'
 import { redactUrl, type ServerInfo } from './server-info.js'
 
 /**
@@ -27,9 +28,18 @@ export async function connectExternal(spec: ServerSpec): Promise<ServerInfo> {
   const client = new pg.Client({ connectionString: raw, connectionTimeoutMillis: spec.startupTimeout })
   client.on('error', () => {})
   let version: string
+  let encrypted: boolean
   try {
     await client.connect()
-    version = (await client.query('show server_version')).rows[0].server_version as string
+    // Asked of the server: the URL may ask for TLS in ways pgrig does not parse (ssl=true, PGSSLMODE).
+    const row = (
+      await client.query<{ version: string; ssl: boolean }>(
+        'select current_setting($1) as version, coalesce((select ssl from pg_stat_ssl where pid = pg_backend_pid()), false) as ssl',
+        ['server_version'],
+      )
+    ).rows[0]!
+    version = row.version
+    encrypted = row.ssl
   } catch (error) {
     throw new PgrigError(
       'E_EXTERNAL_SERVER',
@@ -52,7 +62,7 @@ export async function connectExternal(spec: ServerSpec): Promise<ServerInfo> {
     url: raw,
     // pgrig holds no superuser of a server it does not run.
     superuser: { user, password, url: raw },
-    tls: null,
+    tls: await externalTls(spec, url, encrypted),
     pid: null,
     dataDir: null,
     logFile: null,

@@ -1,3 +1,24 @@
+/** TLS of a server pgrig runs: its own CA, and a client certificate signed by it. */
+export interface ClusterTls {
+  /** `on`: TLS offered, plain accepted too; `required`: only TLS. */
+  mode: 'on' | 'required'
+  /** What `url` and `PGSSLMODE` ask of a client. */
+  sslmode: 'verify-full'
+  caFile: string
+  certFile: string
+  keyFile: string
+}
+
+/** TLS of an external server, as its URL connects: the files the URL names (null for those it does not). */
+export interface ExternalTls {
+  mode: 'on' | 'required'
+  /** The URL's sslmode (`require` when the URL asks for TLS another way). */
+  sslmode: string
+  caFile: string | null
+  certFile: string | null
+  keyFile: string | null
+}
+
 /** The documented shape of one server in `pgrig up --json` and the run's state file. */
 export interface ServerInfo {
   name: string
@@ -9,7 +30,8 @@ export interface ServerInfo {
   database: string
   url: string
   superuser: { user: string; password: string; url: string }
-  tls: null | { mode: 'on' | 'required'; caFile: string; certFile: string; keyFile: string }
+  /** null when connections to it do not use TLS. */
+  tls: null | ClusterTls | ExternalTls
   /** null for an external server, which pgrig does not run. */
   pid: number | null
   dataDir: string | null

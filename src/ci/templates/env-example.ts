@@ -21,6 +21,7 @@ function exampleServer(): ServerInfo {
     },
     tls: {
       mode: 'on',
+      sslmode: 'verify-full',
       caFile: '/tmp/pgrig-0/run/certs/ca.crt',
       certFile: '/tmp/pgrig-0/run/certs/client.crt',
       keyFile: '/tmp/pgrig-0/run/certs/client.key',
