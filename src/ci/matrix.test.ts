@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { afterEach, describe, expect, test } from 'vitest'
 import { isAlive, waitUntil } from '../cluster/process-alive.js'
 import { listRuns } from '../cluster/run-dir.js'
+import { fixtureProject, repoRoot, runIn, type Ran } from '../../test/support/fixture-project.js'
 
 const exec = promisify(execFile)
 const CLI = path.resolve('dist/cli/main.js')
@@ -102,6 +103,54 @@ describe('pgrig run --pg a,b (the local version matrix)', () => {
       ),
     )
     expect(out.stderr).toBe('')
+  })
+
+  const vitestBin = path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs')
+  interface VersionSeen {
+    port: string
+    pgport: string
+    version: string
+  }
+  const seenOf = (ran: Ran) =>
+    (ran.records as unknown as VersionSeen[]).sort((a, b) => a.version.localeCompare(b.version))
+
+  test("pgrig/vitest in each version's run uses that version's server", async () => {
+    const dir = fixtureProject('vitest-project')
+    temps.push(dir)
+    const vitest = [process.execPath, vitestBin, 'run', 'version.spec.ts']
+    const ran = await runIn(
+      dir,
+      [process.execPath, CLI, 'run', '--pg', '15,18', '--quiet', '--', ...vitest],
+      {
+        FIXTURE_VERSION: '1',
+      },
+    )
+    expect(ran.code, ran.output).toBe(0)
+    const seen = seenOf(ran)
+    expect(seen.map((r) => r.version)).toEqual([
+      expect.stringMatching(/^15\./),
+      expect.stringMatching(/^18\./),
+    ])
+    for (const r of seen) expect(r.port).toBe(r.pgport)
+  })
+
+  test('one run with a server per version (config versions): PGPORT picks the server pgrig/vitest uses', async () => {
+    const dir = fixtureProject('vitest-project')
+    temps.push(dir)
+    fs.writeFileSync(path.join(dir, 'pgrig.config.json'), JSON.stringify({ versions: [15, 18] }))
+    // Both servers are in one run's state; each Vitest run is pointed at one of them.
+    const vitest = `${JSON.stringify(process.execPath)} ${JSON.stringify(vitestBin)} run version.spec.ts`
+    const script = `PGPORT=$PGRIG_MAIN_PG15_PORT ${vitest} & a=$!; PGPORT=$PGRIG_MAIN_PG18_PORT ${vitest} & b=$!; wait $a && wait $b`
+    const ran = await runIn(dir, [process.execPath, CLI, 'run', '--quiet', '--', 'sh', '-c', script], {
+      FIXTURE_VERSION: '1',
+    })
+    expect(ran.code, ran.output).toBe(0)
+    const seen = seenOf(ran)
+    expect(seen.map((r) => r.version)).toEqual([
+      expect.stringMatching(/^15\./),
+      expect.stringMatching(/^18\./),
+    ])
+    for (const r of seen) expect(r.port).toBe(r.pgport)
   })
 
   test('--sequential runs one version after the other; every version passing exits 0', async () => {
