@@ -109,12 +109,13 @@ describe('pgrig run --pg a,b (the local version matrix)', () => {
   interface VersionSeen {
     port: string
     pgport: string
+    runId: string
     version: string
   }
   const seenOf = (ran: Ran) =>
     (ran.records as unknown as VersionSeen[]).sort((a, b) => a.version.localeCompare(b.version))
 
-  test("pgrig/vitest in each version's run uses that version's server", async () => {
+  test("pgrig/vitest in each version's run uses that version's server, the one PGPORT points at", async () => {
     const dir = fixtureProject('vitest-project')
     temps.push(dir)
     const vitest = [process.execPath, vitestBin, 'run', 'version.spec.ts']
@@ -132,6 +133,8 @@ describe('pgrig run --pg a,b (the local version matrix)', () => {
       expect.stringMatching(/^18\./),
     ])
     for (const r of seen) expect(r.port).toBe(r.pgport)
+    // Both versions' servers are in one run's state, so only PGPORT tells them apart.
+    expect(new Set(seen.map((r) => r.runId)).size).toBe(1)
   })
 
   test('one run with a server per version (config versions): PGPORT picks the server pgrig/vitest uses', async () => {

@@ -79,10 +79,10 @@ let owned: Run | undefined
 
 /** The run that library calls in this process share; created on first use. */
 export async function ownedRun(): Promise<Run> {
-  if (!owned) {
-    await reapStaleRunsOnce()
-    owned = new Run(false)
-  }
+  // Checked again after the await: calls made at once (a version matrix starts every version's
+  // servers together) must all get the one run, not one run each.
+  if (!owned) await reapStaleRunsOnce()
+  owned ??= new Run(false)
   return owned
 }
 
