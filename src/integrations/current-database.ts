@@ -2,6 +2,7 @@ import { createProxy, type ChaosProxy } from '../chaos/proxy/proxy.js'
 import type { Lease } from '../databases/clone-pool.js'
 import { openTestDatabase, type OpenTestDatabase, type TestDatabase } from '../databases/test-database.js'
 import { PgrigError } from '../errors.js'
+import { oneLine } from './shared.js'
 
 export interface CurrentDatabaseOptions {
   /** Put a fresh fault-injection proxy in front of every test's database (`db.proxy`). */
@@ -9,6 +10,9 @@ export interface CurrentDatabaseOptions {
   /** How a user of this runner turns the proxy on, e.g. `usePgrig({ proxy: true })`. */
   proxyHint: string
 }
+
+/** The runner prints it as its one line, without a stack into pgrig. */
+const usage = (message: string) => oneLine(new PgrigError('E_USAGE', message))
 
 const OUTSIDE_TEST = 'is only available inside a test (between beforeEach and afterEach)'
 
@@ -45,7 +49,7 @@ export class CurrentDatabase implements TestDatabase {
   }
 
   private get db(): OpenTestDatabase {
-    if (!this.current) throw new PgrigError('E_USAGE', `the pgrig database ${OUTSIDE_TEST}`)
+    if (!this.current) throw usage(`the pgrig database ${OUTSIDE_TEST}`)
     return this.current.db
   }
 
@@ -55,13 +59,10 @@ export class CurrentDatabase implements TestDatabase {
    */
   get proxy(): ChaosProxy {
     if (!this.options.proxy) {
-      throw new PgrigError(
-        'E_USAGE',
-        `db.proxy is off for this file: turn it on with ${this.options.proxyHint}`,
-      )
+      throw usage(`db.proxy is off for this file: turn it on with ${this.options.proxyHint}`)
     }
     const proxy = this.current?.proxy
-    if (!proxy) throw new PgrigError('E_USAGE', `the pgrig proxy ${OUTSIDE_TEST}`)
+    if (!proxy) throw usage(`the pgrig proxy ${OUTSIDE_TEST}`)
     return proxy
   }
 
