@@ -2,7 +2,7 @@ export { startCluster, startServer, startServers, StartedCluster } from './clust
 export type { StartClusterOptions, LifecycleOptions } from './cluster/cluster.js'
 export { connectionEnv } from './cluster/connection-env.js'
 export { connectExternal } from './cluster/external.js'
-export type { ServerInfo } from './cluster/server-info.js'
+export type { ClusterTls, ExternalTls, ServerInfo } from './cluster/server-info.js'
 export { redactUrl } from './cluster/server-info.js'
 export { defineConfig } from './config/schema.js'
 export type {

@@ -1,29 +1,31 @@
-import pg from 'pg'
+import net from 'node:net'
 import type { ServerSpec } from '../config/resolve.js'
 import { PgrigError } from '../errors.js'
 import { redactUrl, type ExternalTls } from './server-info.js'
 
-const SSL_PARAMS = ['ssl', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslcrl', 'sslnegotiation']
-
-/** Does the server accept this URL's user without TLS? */
-async function acceptsPlain(url: URL, timeoutMs: number): Promise<boolean> {
-  const plain = new URL(url)
-  for (const key of SSL_PARAMS) plain.searchParams.delete(key)
-  const client = new pg.Client({
-    connectionString: plain.toString(),
-    ssl: false,
-    connectionTimeoutMillis: timeoutMs,
+/**
+ * Does the server take this user over a plain connection? Asked with a bare startup message and
+ * answered by the server's first reply, so no password ever leaves without TLS: an
+ * authentication request (`R`) means pg_hba lets plain connections in, an error means it does not.
+ */
+function acceptsPlain(url: URL, timeoutMs: number): Promise<boolean> {
+  const user = decodeURIComponent(url.username)
+  const database = decodeURIComponent(url.pathname.slice(1)) || user
+  const params = Buffer.from(`user\0${user}\0database\0${database}\0\0`)
+  const head = Buffer.alloc(8)
+  head.writeInt32BE(8 + params.length, 0)
+  head.writeInt32BE(196608, 4) // protocol 3.0
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 5432) })
+    const answer = (plain: boolean) => {
+      socket.destroy()
+      resolve(plain)
+    }
+    socket.setTimeout(timeoutMs, () => answer(false))
+    socket.on('error', () => answer(false))
+    socket.on('connect', () => socket.write(Buffer.concat([head, params])))
+    socket.once('data', (reply: Buffer) => answer(reply[0] === 0x52))
   })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    return true
-  } catch {
-    // Refused by pg_hba (hostssl only), or not answering plain at all: either way TLS is what works.
-    return false
-  } finally {
-    await client.end().catch(() => {})
-  }
 }
 
 /**
