@@ -3,35 +3,39 @@
  * `proxy` fixture (a pgrig/chaos proxy in front of this test's database), and what the app does.
  */
 import pg from 'pg'
+import { describe } from 'vitest'
 import { withRetry } from '../src/retry.js'
 import { ShopRepository } from '../src/shop.js'
-import { expect, test, type Defer } from './fixtures.js'
+import { expect, test as base } from './fixtures.js'
 
-/** A pool that reaches the test's database through the proxy, ended with the test. */
-function poolThrough(url: string, defer: Defer, options: pg.PoolConfig = {}) {
-  const pool = new pg.Pool({ connectionString: url, max: 4, ...options })
-  pool.on('error', () => {})
-  pool.on('connect', (client) => void client.on('error', () => {}))
-  defer(() => pool.end())
-  return pool
-}
+/** The app's repository, reaching this test's database through the proxy. */
+const test = base.extend<{ poolOptions: pg.PoolConfig; proxiedShop: ShopRepository }>({
+  poolOptions: {},
+  proxiedShop: async ({ proxy, defer, poolOptions }, use) => {
+    const pool = new pg.Pool({ connectionString: proxy.url, max: 4, ...poolOptions })
+    pool.on('error', () => {})
+    pool.on('connect', (client) => void client.on('error', () => {}))
+    defer(() => pool.end())
+    await use(new ShopRepository(pool))
+  },
+})
 
-async function ordersOf(
-  db: { sql: (s: TemplateStringsArray, ...v: unknown[]) => Promise<unknown[]> },
-  id: string,
-) {
-  return ((await db.sql`SELECT count(*)::int AS n FROM orders WHERE customer_id = ${id}`)[0] as { n: number })
-    .n
+/** Ada's id and how many orders she has, read directly (not through the proxy). */
+async function ada(db: { sql: (s: TemplateStringsArray, ...v: unknown[]) => Promise<unknown[]> }) {
+  const [row] = (await db.sql`SELECT c.id, count(o.id)::int AS orders FROM customers c
+    LEFT JOIN orders o ON o.customer_id = c.id WHERE c.email = 'ada@acme.test' GROUP BY c.id`) as {
+    id: string
+    orders: number
+  }[]
+  return row!
 }
 
 test('a serialization failure (40001) on the order is retried and the order is placed once', async ({
   db,
   proxy,
-  defer,
+  proxiedShop: shop,
 }) => {
-  const shop = new ShopRepository(poolThrough(proxy.url, defer))
-  const ada = (await shop.customerByEmail('ada@acme.test'))!
-  const before = await ordersOf(db, ada.id)
+  const before = await ada(db)
   const fault = proxy.addStatementFault({
     type: 'error',
     code: '40001',
@@ -39,71 +43,73 @@ test('a serialization failure (40001) on the order is retried and the order is p
     times: 1,
   })
 
-  const order = await withRetry(() => shop.placeOrder(ada.id, [{ sku: 'KB-01', quantity: 1 }]))
+  const order = await withRetry(() => shop.placeOrder(before.id, [{ sku: 'KB-01', quantity: 1 }]))
 
   expect(fault.hits).toBe(1)
   expect(order.totalCents).toBe(4900)
-  expect(await ordersOf(db, ada.id)).toBe(before + 1)
+  expect((await ada(db)).orders).toBe(before.orders + 1)
   expect(await db.sql`SELECT stock FROM products WHERE sku = 'KB-01'`).toEqual([{ stock: 9 }])
 })
 
 test('without a retry the same fault reaches the caller as 40001 and nothing is written', async ({
   db,
   proxy,
-  defer,
+  proxiedShop: shop,
 }) => {
-  const shop = new ShopRepository(poolThrough(proxy.url, defer))
-  const ada = (await shop.customerByEmail('ada@acme.test'))!
-  const before = await ordersOf(db, ada.id)
+  const before = await ada(db)
   proxy.addStatementFault({ type: 'error', code: '40001', match: /^INSERT INTO orders/, times: 1 })
 
-  await expect(shop.placeOrder(ada.id, [{ sku: 'KB-01', quantity: 1 }])).rejects.toMatchObject({
+  await expect(shop.placeOrder(before.id, [{ sku: 'KB-01', quantity: 1 }])).rejects.toMatchObject({
     code: '40001',
   })
-  expect(await ordersOf(db, ada.id)).toBe(before)
+  expect((await ada(db)).orders).toBe(before.orders)
 })
 
 test('a COMMIT whose answer is lost: the client sees an error, yet the order was placed', async ({
   db,
   proxy,
-  defer,
+  proxiedShop: shop,
 }) => {
-  const shop = new ShopRepository(poolThrough(proxy.url, defer))
-  const ada = (await shop.customerByEmail('ada@acme.test'))!
-  const before = await ordersOf(db, ada.id)
+  const before = await ada(db)
   proxy.addStatementFault({ type: 'ambiguous-commit', times: 1 })
 
   // withRetry does not run it again: a lost connection during COMMIT is not a rollback.
-  const placing = withRetry(() => shop.placeOrder(ada.id, [{ sku: 'KB-01', quantity: 1 }]))
+  const placing = withRetry(() => shop.placeOrder(before.id, [{ sku: 'KB-01', quantity: 1 }]))
   await expect(placing).rejects.toThrow(/Connection terminated|ECONNRESET|connection/i)
   // This is why the app must not retry blindly, and why a caller needs an idempotency key.
-  expect(await ordersOf(db, ada.id)).toBe(before + 1)
+  expect((await ada(db)).orders).toBe(before.orders + 1)
 })
 
-test("a slow network trips the app's query timeout, and the pool recovers once it is gone", async ({
-  proxy,
-  defer,
-}) => {
-  const shop = new ShopRepository(poolThrough(proxy.url, defer, { query_timeout: 150 }))
-  expect(await shop.productBySku('KB-01')).toMatchObject({ stock: 10 })
+describe('with a query timeout', () => {
+  test.scoped({ poolOptions: { query_timeout: 150 } })
 
-  proxy.addToxic({ type: 'latency', stream: 'downstream', attributes: { latency: 400 } })
-  await expect(shop.productBySku('KB-01')).rejects.toThrow(/Query read timeout/)
+  test("a slow network trips the app's query timeout, and the pool recovers once it is gone", async ({
+    proxy,
+    proxiedShop: shop,
+  }) => {
+    expect(await shop.productBySku('KB-01')).toMatchObject({ stock: 10 })
 
-  proxy.removeToxic('latency_downstream')
-  expect(await shop.productBySku('KB-01')).toMatchObject({ stock: 10 })
+    proxy.addToxic({ type: 'latency', stream: 'downstream', attributes: { latency: 400 } })
+    await expect(shop.productBySku('KB-01')).rejects.toThrow(/Query read timeout/)
+
+    proxy.removeToxic('latency_downstream')
+    expect(await shop.productBySku('KB-01')).toMatchObject({ stock: 10 })
+  })
 })
 
-test('the database going away mid-test: requests fail fast, and work again when it is back', async ({
-  proxy,
-  defer,
-}) => {
-  const shop = new ShopRepository(poolThrough(proxy.url, defer, { connectionTimeoutMillis: 1000 }))
-  expect(await shop.productBySku('MS-01')).toMatchObject({ sku: 'MS-01' })
+describe('with a connection timeout', () => {
+  test.scoped({ poolOptions: { connectionTimeoutMillis: 1000 } })
 
-  await proxy.disable()
-  await expect(shop.productBySku('MS-01')).rejects.toThrow()
+  test('the database going away mid-test: requests fail fast, and work again when it is back', async ({
+    proxy,
+    proxiedShop: shop,
+  }) => {
+    expect(await shop.productBySku('MS-01')).toMatchObject({ sku: 'MS-01' })
 
-  await proxy.enable()
-  expect(await shop.productBySku('MS-01')).toMatchObject({ sku: 'MS-01' })
+    await proxy.disable()
+    await expect(shop.productBySku('MS-01')).rejects.toThrow()
+
+    await proxy.enable()
+    expect(await shop.productBySku('MS-01')).toMatchObject({ sku: 'MS-01' })
+  })
 })
