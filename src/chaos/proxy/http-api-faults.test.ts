@@ -148,6 +148,14 @@ describe('pg_* toxics over raw HTTP', () => {
   test('pg_ambiguous_commit cuts after COMMIT: the client gets a connection error, the row is committed', async () => {
     const { name, url } = await httpProxy('faults_commit')
     const client = await pgClient(url)
+    // a client that sends attributes: null gets the defaults
+    const spare = await call('POST', `/proxies/${name}/toxics`, {
+      type: 'pg_ambiguous_commit',
+      name: 'never',
+      toxicity: 0,
+      attributes: null,
+    })
+    expect(spare.json).toMatchObject({ toxicity: 0, attributes: { regex: '^\\s*(commit|end)\\b', times: 0 } })
     const added = await call('POST', `/proxies/${name}/toxics`, {
       type: 'pg_ambiguous_commit',
       attributes: { times: 1 },

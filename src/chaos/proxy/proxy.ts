@@ -166,6 +166,8 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
    * Adds a network toxic, or a PostgreSQL-aware fault given as a toxic: `pg_error`, `pg_delay`,
    * `pg_ambiguous_commit`, `pg_refuse_connection` (stream upstream, toxicity = probability).
    */
+  addToxic(spec: ToxicSpec & { type: FaultToxicType }): FaultToxic
+  addToxic(spec: ToxicSpec): Toxic
   addToxic(spec: ToxicSpec): ListedToxic {
     if (isFaultToxicType(spec.type)) return this.addFaultToxic(spec.type, spec)
     const toxic = buildToxic(spec)

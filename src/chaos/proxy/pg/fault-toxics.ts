@@ -43,13 +43,14 @@ const bad = (message: string) => new ToxicError(`bad request body: ${message}`, 
 /** Checks each given attribute on its own; `hits` is read-only and dropped. */
 export function checkAttributes(
   type: FaultToxicType,
-  input: Record<string, unknown> | undefined,
+  input: Record<string, unknown> | null | undefined,
 ): Record<string, AttributeValue> {
-  if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
+  if (input === undefined || input === null) return {}
+  if (typeof input !== 'object' || Array.isArray(input)) {
     throw bad('attributes must be an object')
   }
   const out: Record<string, AttributeValue> = {}
-  for (const [key, value] of Object.entries(input ?? {})) {
+  for (const [key, value] of Object.entries(input)) {
     if (key === 'hits') continue
     if (!ATTRIBUTES[type].includes(key)) {
       throw bad(`${type} has no attribute ${key}; it takes ${ATTRIBUTES[type].join(', ')}`)
