@@ -1,6 +1,11 @@
 import { ToxicError } from '../toxic.js'
 import { DEFAULT_STARTUP_CODE, StartupFault, type StartupFaultSpec } from './startup-faults.js'
-import { StatementFault, type StatementFaultSpec, type StatementMatch } from './statement-faults.js'
+import {
+  COMMIT_STATEMENT,
+  StatementFault,
+  type StatementFaultSpec,
+  type StatementMatch,
+} from './statement-faults.js'
 
 /**
  * The PostgreSQL-aware faults dressed as Toxiproxy toxics, so any Toxiproxy client can set them
@@ -30,9 +35,6 @@ const ATTRIBUTES: Record<FaultToxicType, readonly string[]> = {
   pg_ambiguous_commit: ['match', 'regex', 'times'],
   pg_refuse_connection: ['code', 'message', 'times'],
 }
-
-/** What COMMIT-like statements an ambiguous commit cuts when told nothing else. */
-const COMMIT = /^\s*(commit|end)\b/i
 
 export function isFaultToxicType(type: unknown): type is FaultToxicType {
   return (FAULT_TOXIC_TYPES as readonly unknown[]).includes(type)
@@ -150,7 +152,7 @@ export function buildFault(
       ? new RegExp(attributes.regex as string, 'i')
       : (attributes.match as string | undefined)
   if (type === 'pg_ambiguous_commit') {
-    return new StatementFault({ ...common, type: 'ambiguous-commit', match: match ?? COMMIT })
+    return new StatementFault({ ...common, type: 'ambiguous-commit', match })
   }
   if (match === undefined) {
     throw bad(`${type} needs attribute match (the whole statement text) or regex (a pattern)`)
@@ -187,7 +189,7 @@ export function listAttributes(
   const match: Record<string, AttributeValue> =
     attributes.match !== undefined
       ? { match: attributes.match }
-      : { regex: attributes.regex ?? (type === 'pg_ambiguous_commit' ? COMMIT.source : '') }
+      : { regex: attributes.regex ?? (type === 'pg_ambiguous_commit' ? COMMIT_STATEMENT.source : '') }
   if (type === 'pg_delay') return { ...match, ms: attributes.ms!, times, hits: fault.hits }
   if (type === 'pg_error') {
     return {
