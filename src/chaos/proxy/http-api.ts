@@ -27,7 +27,8 @@ interface Reply {
 
 /**
  * The Toxiproxy 2.x HTTP API over pgrig proxies (same routes, JSON and status codes), so
- * existing Toxiproxy clients and scripts work unchanged.
+ * existing Toxiproxy clients and scripts work unchanged. The `pg_*` toxic types (see
+ * pg/fault-toxics.ts) add the PostgreSQL-aware faults on the same routes.
  */
 export class ToxiproxyApi implements AsyncDisposable {
   readonly proxies = new Map<string, ChaosProxy>()
