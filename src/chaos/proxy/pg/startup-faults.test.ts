@@ -3,6 +3,7 @@ import pg from 'pg'
 import postgres from 'postgres'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../../cluster/cluster.js'
+import { exhaustConnections } from '../../server/connections.js'
 import { createProxy, type ChaosProxy } from '../proxy.js'
 
 let cluster: StartedCluster
@@ -11,7 +12,8 @@ const cleanups: (() => Promise<unknown>)[] = []
 
 beforeAll(async () => {
   ;[cluster, tlsCluster] = await Promise.all([
-    startCluster({ name: 'chaos-refuse' }),
+    // a small limit so the comparison with a really full server is quick to set up
+    startCluster({ name: 'chaos-refuse', settings: { max_connections: 8 } }),
     startCluster({ name: 'chaos-refuse-tls', tls: 'on' }),
   ])
 })
@@ -101,6 +103,18 @@ describe('refusing connections at startup', () => {
     expect(proxy.listStartupFaults()).toEqual([])
     expect(await pgConnect(proxy.url)).toEqual({ code: 'none', message: '' })
     expect(await postgresJsConnect(proxy.url)).toEqual({ code: 'none', message: '' })
+  })
+
+  test('the refusal is what a full server sends: same code, severity and message', async () => {
+    let real
+    {
+      await using _held = await exhaustConnections(cluster, { url: cluster.superuser.url })
+      real = await pgConnect(cluster.superuser.url)
+    }
+    expect(real).toEqual({ code: '53300', message: 'sorry, too many clients already', severity: 'FATAL' })
+    const proxy = await proxyFor()
+    proxy.addStartupFault({ times: 1 })
+    expect(await pgConnect(proxy.url)).toEqual(real)
   })
 
   test('the server never sees a refused startup: no session is established', async () => {
