@@ -305,7 +305,12 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
    * connect to the proxy with `sslmode=disable` for these (network toxics work either way).
    */
   addStatementFault(spec: StatementFaultSpec): StatementFault {
-    this.requirePostgres('statement faults')
+    if (this.protocol !== 'postgres') {
+      throw new PgrigError(
+        'E_USAGE',
+        `proxy ${this.name} passes raw TCP; create it with protocol: 'postgres' for statement faults`,
+      )
+    }
     const fault = new StatementFault(spec)
     this.statementFaults = [...this.statementFaults, fault]
     return fault
