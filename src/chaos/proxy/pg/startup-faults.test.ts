@@ -119,7 +119,14 @@ describe('refusing connections at startup', () => {
 
   test('the server never sees a refused startup: no session is established', async () => {
     const proxy = await proxyFor()
-    const before = await sessions()
+    // sessions of earlier tests are counted when their backends exit: wait for the count to settle
+    let before = await sessions()
+    for (let settled = 0; settled < 3;) {
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      const now = await sessions()
+      settled = now === before ? settled + 1 : 0
+      before = now
+    }
     proxy.addStartupFault({ code: '57P03', times: 3 })
     for (let i = 0; i < 3; i++) {
       expect(await pgConnect(proxy.url)).toMatchObject({
