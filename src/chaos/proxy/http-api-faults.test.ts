@@ -124,6 +124,10 @@ describe('pg_* toxics over raw HTTP', () => {
     })
     expect((await failure(client.query('SELECT * FROM accounts WHERE id = $1', [1]))).code).toBe('40P01')
     expect((await failure(client.query('select * from accounts'))).code).toBe('none')
+    const sql = postgres(url, { max: 1, onnotice: () => undefined })
+    cleanups.push(() => sql.end({ timeout: 1 }))
+    expect((await failure(sql`select * from accounts where id = ${1}`)).code).toBe('40P01')
+    expect(await sql`select count(*)::int as n from accounts where id > ${0}`).toEqual([{ n: 0 }])
   })
 
   test('pg_delay holds matching statements back; others are not', async () => {
