@@ -27,7 +27,8 @@ interface Reply {
 
 /**
  * The Toxiproxy 2.x HTTP API over pgrig proxies (same routes, JSON and status codes), so
- * existing Toxiproxy clients and scripts work unchanged.
+ * existing Toxiproxy clients and scripts work unchanged. The `pg_*` toxic types (see
+ * pg/fault-toxics.ts) add the PostgreSQL-aware faults on the same routes.
  */
 export class ToxiproxyApi implements AsyncDisposable {
   readonly proxies = new Map<string, ChaosProxy>()
@@ -96,7 +97,7 @@ export class ToxiproxyApi implements AsyncDisposable {
     return route({
       GET: () => ({ status: 200, body: toxic() }),
       POST: () => {
-        const input = json(body) as { attributes?: Record<string, number>; toxicity?: number }
+        const input = json(body) as { attributes?: Record<string, unknown>; toxicity?: number }
         return { status: 200, body: proxy().updateToxic(toxic().name, input) }
       },
       DELETE: () => {
@@ -118,8 +119,9 @@ export class ToxiproxyApi implements AsyncDisposable {
       upstream: spec.upstream,
       listen: typeof spec.listen === 'string' && spec.listen ? spec.listen : '127.0.0.1:0',
       enabled: typeof spec.enabled === 'boolean' ? spec.enabled : enabledDefault,
-      // Toxiproxy proxies carry any protocol
-      protocol: 'tcp',
+      // follows PostgreSQL so the pg_* toxics can act; any other protocol is spotted at its
+      // first bytes and passed through untouched
+      protocol: 'postgres',
     })
     this.proxies.set(proxy.name, proxy)
     return proxy

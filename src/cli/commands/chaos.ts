@@ -9,7 +9,10 @@ export function registerChaos(program: Command): void {
     .description('fault injection: network proxy with a Toxiproxy-compatible API')
   chaos
     .command('serve')
-    .description('serve the Toxiproxy-compatible HTTP API (Toxiproxy clients and scripts work unchanged)')
+    .description(
+      'serve the Toxiproxy-compatible HTTP API (Toxiproxy clients and scripts work unchanged; ' +
+        'toxic types pg_error, pg_delay, pg_ambiguous_commit, pg_refuse_connection add PostgreSQL-aware faults)',
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8474')
     .option('--config <file>', "proxies to create at start: Toxiproxy's -config JSON (an array of proxies)")
