@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import net from 'node:net'
 import tls from 'node:tls'
 import { joinHostPort } from '../address.js'
@@ -94,13 +93,37 @@ async function accept(client: net.Socket, termination: Termination): Promise<tls
     ALPNProtocols: ALPN,
   })
   secure.on('error', noop)
-  await Promise.race([once(secure, 'secure'), closed(secure, 'the client closed during the TLS handshake')])
+  await settled(
+    secure,
+    'secure',
+    (error) => new Error(`the client's TLS handshake failed: ${error?.message ?? 'closed'}`),
+  )
   return secure
 }
 
-function closed(socket: net.Socket, why: string): Promise<never> {
-  return once(socket, 'close').then(() => {
-    throw new Error(why)
+/** Resolves on `event`; an error or close first rejects with `fail(error)`. */
+function settled(
+  socket: net.Socket,
+  event: string,
+  fail: (error: Error | undefined) => Error,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ok = () => {
+      off()
+      resolve()
+    }
+    const bad = (error?: unknown) => {
+      off()
+      reject(fail(error instanceof Error ? error : undefined))
+    }
+    const off = () => {
+      socket.off(event, ok)
+      socket.off('error', bad)
+      socket.off('close', bad)
+    }
+    socket.once(event, ok)
+    socket.once('error', bad)
+    socket.once('close', bad)
   })
 }
 
@@ -114,15 +137,26 @@ async function serverSide(
   const raw = net.connect({ host: target.host, port: target.port, allowHalfOpen: true })
   raw.on('error', noop)
   opened(raw)
-  await Promise.race([
-    once(raw, 'connect'),
-    once(raw, 'error').then(([error]) => {
-      throw new Error(
-        `cannot reach the server at ${joinHostPort(target.host, target.port)}: ${(error as Error).message}`,
-      )
-    }),
-    closed(raw, 'the proxy closed'),
-  ])
+  try {
+    return await upgrade(raw, target, upstream, wantTls)
+  } catch (error) {
+    raw.destroy()
+    throw error
+  }
+}
+
+async function upgrade(
+  raw: net.Socket,
+  target: { host: string; port: number },
+  upstream: Termination['upstream'],
+  wantTls: boolean,
+): Promise<{ socket: net.Socket; raw: net.Socket }> {
+  const where = joinHostPort(target.host, target.port)
+  await settled(
+    raw,
+    'connect',
+    (error) => new Error(`cannot reach the server at ${where}: ${error?.message ?? 'closed'}`),
+  )
   if (!wantTls || upstream.sslmode === 'disable') return { socket: raw, raw }
   raw.write(request(SSL_REQUEST))
   const answer = await readUntil(raw, (b) => b.length >= 1)
@@ -133,7 +167,7 @@ async function serverSide(
         ? 'does not accept TLS (it answered N to SSLRequest)'
         : 'did not answer SSLRequest as a PostgreSQL server does'
     throw new Error(
-      `the server at ${joinHostPort(target.host, target.port)} ${why}; create the proxy with tls: { upstream: { sslmode: 'prefer' } } to go on in plain TCP`,
+      `the server at ${where} ${why}; create the proxy with tls: { upstream: { sslmode: 'prefer' } } to go on in plain TCP`,
     )
   }
   const verify = upstream.sslmode === 'verify-ca' || upstream.sslmode === 'verify-full'
@@ -149,15 +183,11 @@ async function serverSide(
     ...(upstream.cert && upstream.key ? { cert: upstream.cert, key: upstream.key } : {}),
   })
   secure.on('error', noop)
-  await Promise.race([
-    once(secure, 'secureConnect'),
-    once(secure, 'error').then(([error]) => {
-      throw new Error(
-        `TLS to the server at ${joinHostPort(target.host, target.port)} failed: ${(error as Error).message}`,
-      )
-    }),
-    closed(secure, 'the proxy closed'),
-  ])
+  await settled(
+    secure,
+    'secureConnect',
+    (error) => new Error(`TLS to the server at ${where} failed: ${error?.message ?? 'closed'}`),
+  )
   return { socket: secure, raw }
 }
 

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../../cluster/cluster.js'
 import { PgrigError } from '../../../errors.js'
 import { proxiedUrl } from '../address.js'
+import { serveToxiproxyApi } from '../http-api.js'
 import { createProxy, type ChaosProxy, type ProxyOptions } from '../proxy.js'
 
 const execFileP = promisify(execFile)
@@ -190,6 +191,32 @@ describe('toxics through a terminating proxy', () => {
     expect(performance.now() - start).toBeGreaterThanOrEqual(140)
   })
 
+  test('slicer and limit_data act on the decrypted stream; TLS records stay whole', async () => {
+    const proxy = await terminating()
+    const client = await pgTls(proxy)
+    proxy.addToxic({ type: 'slicer', stream: 'downstream', attributes: { average_size: 7, delay: 100 } })
+    proxy.addToxic({ type: 'slicer', stream: 'upstream', attributes: { average_size: 3, delay: 100 } })
+    const { rows } = await client.query("select repeat('x', 2000) as text")
+    expect((rows[0] as { text: string }).text).toHaveLength(2000)
+    await proxy.reset()
+    const limited = await pgTls(proxy)
+    const ended = new Promise<Error>((resolve) => limited.on('error', resolve))
+    proxy.addToxic({ type: 'limit_data', stream: 'downstream', attributes: { bytes: 100 } })
+    expect((await failure(limited.query("select repeat('x', 2000)"))).message).toMatch(/terminated|closed/i)
+    expect((await ended).message).toMatch(/terminated|closed/i)
+  })
+
+  test('down: disable() drops TLS connections, enable() takes new ones', async () => {
+    const proxy = await terminating()
+    const client = await pgTls(proxy)
+    const ended = new Promise<Error>((resolve) => client.on('error', resolve))
+    await proxy.disable()
+    expect((await ended).message).toMatch(/terminated|closed/i)
+    expect((await failure(pgTls(proxy))).message).toMatch(/ECONNREFUSED/)
+    await proxy.enable()
+    expect((await (await pgTls(proxy)).query('select 1 as one')).rows).toEqual([{ one: 1 }])
+  })
+
   test('reset_peer resets the TCP connection under the TLS', async () => {
     const proxy = await terminating()
     const client = await pgTls(proxy)
@@ -272,6 +299,26 @@ describe('the negotiation', () => {
     expect(await serverSsl(client)).toBe(false)
   })
 
+  test('a server that cannot be reached: TLS clients get one FATAL line saying so', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo
+        server.close(() => resolve(port))
+      })
+    })
+    const dir = path.dirname(tlsCluster.tls!.caFile)
+    const proxy = await createProxy({
+      upstream: `127.0.0.1:${closedPort}`,
+      tls: { cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key') },
+    })
+    cleanups.push(() => proxy.close())
+    const error = await failure(pgTls(proxy, { ca }))
+    expect(error).toEqual({
+      code: '08001',
+      message: `pgrig proxy ${proxy.name}: cannot reach the server at 127.0.0.1:${closedPort}: connect ECONNREFUSED 127.0.0.1:${closedPort}`,
+    })
+  })
+
   test('client-certificate servers: the proxy authenticates its leg with the certificate from the upstream URL', async () => {
     expect(certCluster.url).toContain('sslcert=')
     const proxy = await createProxy({ upstream: certCluster, tls: 'terminate' })
@@ -291,6 +338,50 @@ describe('the negotiation', () => {
     const client = await pgTls(proxy)
     expect((await client.query('select 1 as one')).rows).toEqual([{ one: 1 }])
     expect((await terminating()).toJSON()).toMatchObject({ tls: 'terminate' })
+  })
+})
+
+describe('Toxiproxy API: the optional tls field', () => {
+  test('"tls": "terminate" on POST /proxies makes a terminating proxy; without it nothing changes', async () => {
+    const api = await serveToxiproxyApi({ port: 0 })
+    cleanups.push(() => api.close())
+    const post = async (route: string, body: unknown) => {
+      const response = await fetch(`${api.url}${route}`, { method: 'POST', body: JSON.stringify(body) })
+      return { status: response.status, json: (await response.json()) as Record<string, unknown> }
+    }
+    // a postgres:// URL as upstream lets the proxy find the pgrig certificates
+    const created = await post('/proxies', { name: 'pg_tls', upstream: tlsCluster.url, tls: 'terminate' })
+    expect(created).toMatchObject({
+      status: 201,
+      json: { name: 'pg_tls', upstream: `127.0.0.1:${tlsCluster.port}`, enabled: true, tls: 'terminate' },
+    })
+    const plain = await post('/proxies', { name: 'pg_plain', upstream: `127.0.0.1:${tlsCluster.port}` })
+    expect(plain.status).toBe(201)
+    expect(Object.keys(plain.json).sort()).toEqual(['enabled', 'listen', 'name', 'toxics', 'upstream'])
+
+    const proxy = api.proxies.get('pg_tls')!
+    const client = await pgTls(proxy)
+    expect(
+      (await post('/proxies/pg_tls/toxics', { type: 'latency', attributes: { latency: 150 } })).status,
+    ).toBe(200)
+    proxy.addStatementFault({ type: 'error', code: '40001', match: 'select 5' })
+    const start = performance.now()
+    expect((await failure(client.query('select 5'))).code).toBe('40001')
+    expect(performance.now() - start).toBeGreaterThanOrEqual(140)
+
+    const refused = await post('/proxies', {
+      name: 'pg_bad',
+      upstream: `127.0.0.1:${tlsCluster.port}`,
+      tls: { cert: '/nonexistent/proxy.crt', key: '/nonexistent/proxy.key' },
+    })
+    expect(refused).toEqual({
+      status: 400,
+      json: {
+        status: 400,
+        error:
+          'proxy pg_bad: tls cert /nonexistent/proxy.crt cannot be read (ENOENT); pass the path of a PEM file or PEM text',
+      },
+    })
   })
 })
 
