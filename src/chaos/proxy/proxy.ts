@@ -5,7 +5,7 @@ import { Link, type LinkHost } from './link.js'
 import { buildToxic, mergeAttributes, ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
 import { PgSession } from './pg/session.js'
 import { StatementFault, type StatementFaultSpec } from './pg/statement-faults.js'
-import { openTerminated } from './tls/handshake.js'
+import { openTerminated, type Opened } from './tls/handshake.js'
 import { resolveTermination, type ProxyTls, type Termination } from './tls/options.js'
 import './toxics/index.js'
 
@@ -284,13 +284,12 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
     if (enabled) await this.enable()
   }
 
-  private accept(client: net.Socket): void {
-    if (this.termination) return this.acceptTerminating(client, this.termination)
-    const server = net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true })
-    this.link(client, server)
-  }
-
-  private link(client: net.Socket, server: net.Socket, tcp?: net.Socket[]): void {
+  /** `opened`: what a terminating proxy negotiated (the TLS ends and the TCP under them). */
+  private accept(socket: net.Socket, opened?: Opened): void {
+    if (this.termination && !opened) return this.acceptTerminating(socket, this.termination)
+    const client = opened?.client ?? socket
+    const server =
+      opened?.server ?? net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true })
     let link: Link | undefined = undefined
     const session =
       this.protocol === 'postgres'
@@ -300,7 +299,7 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
             cut: () => link?.close('end'),
           })
         : undefined
-    link = new Link(this, client, server, session, tcp)
+    link = new Link(this, client, server, session, opened?.tcp)
     this.links.add(link)
     link.onClose = () => this.links.delete(link)
   }
@@ -323,7 +322,7 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
           for (const socket of [opened.client, opened.server, ...opened.tcp]) socket.destroy()
           return
         }
-        this.link(opened.client, opened.server, opened.tcp)
+        this.accept(opened.client, opened)
         // the negotiation left the TCP sockets paused; TLS sockets flow once the Link reads them
         for (const socket of opened.tcp) socket.resume()
       },
