@@ -1,12 +1,12 @@
 import net from 'node:net'
 import { PgrigError } from '../../errors.js'
 import { joinHostPort, proxiedUrl, splitHostPort } from './address.js'
+import { openTerminated, type Opened } from './tls/handshake.js'
+import { resolveTermination, type ProxyTls, type Termination } from './tls/options.js'
 import { Link, type LinkHost } from './link.js'
 import { buildToxic, mergeAttributes, ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
 import { PgSession } from './pg/session.js'
 import { StatementFault, type StatementFaultSpec } from './pg/statement-faults.js'
-import { openTerminated, type Opened } from './tls/handshake.js'
-import { resolveTermination, type ProxyTls, type Termination } from './tls/options.js'
 import './toxics/index.js'
 
 /** Anything with a host and port: a `StartedCluster`, `{host, port}`, or with a `url` to rewrite. */
@@ -40,12 +40,12 @@ export interface ProxyOptions {
 
 export interface ProxyJson {
   name: string
+  /** Only on terminating proxies, last in the JSON (Toxiproxy has no such field). */
+  tls?: 'terminate'
   listen: string
   upstream: string
   enabled: boolean
   toxics: Toxic[]
-  /** Only on terminating proxies (Toxiproxy has no such field). */
-  tls?: 'terminate'
 }
 
 let unnamed = 0
