@@ -174,6 +174,14 @@ describe('statement faults act through a terminating proxy', () => {
     expect(await psql(byName.toString())).toBe('42')
   })
 
+  test('a FATAL fault (57P01) reaches a TLS client, then the connection closes', async () => {
+    const proxy = await terminating()
+    const client = await pgTls(proxy)
+    proxy.addStatementFault({ type: 'error', code: '57P01', match: 'select 9' })
+    expect(await failure(client.query('select 9'))).toMatchObject({ code: '57P01' })
+    expect((await failure(client.query('select 1'))).message).toMatch(/not queryable|terminated|closed/i)
+  })
+
   test('verify-full: a client that expects another host name refuses the proxy', async () => {
     const proxy = await terminating()
     const error = await failure(pgTls(proxy, { ca, rejectUnauthorized: true, servername: 'db.example' }))
@@ -317,6 +325,19 @@ describe('the negotiation', () => {
       code: '08001',
       message: `pgrig proxy ${proxy.name}: cannot reach the server at 127.0.0.1:${closedPort}: connect ECONNREFUSED 127.0.0.1:${closedPort}`,
     })
+  })
+
+  test('upstream.sslmode: verify-full checks the server against upstream.ca, require only encrypts', async () => {
+    // a CA that did not sign the server's certificate (the server's own leaf certificate)
+    const wrongCa = path.join(path.dirname(tlsCluster.tls!.caFile), 'server.crt')
+    const verifying = await terminating({ tls: { upstream: { ca: wrongCa } } })
+    const error = await failure(pgTls(verifying))
+    expect(error.code).toBe('08001')
+    expect(error.message).toMatch(
+      /^pgrig proxy \S+: TLS to the server at 127\.0\.0\.1:\d+ failed: (unable to verify|unable to get local issuer|self-signed certificate)/,
+    )
+    const encrypting = await terminating({ tls: { upstream: { ca: wrongCa, sslmode: 'require' } } })
+    expect(await serverSsl(await pgTls(encrypting))).toBe(true)
   })
 
   test('client-certificate servers: the proxy authenticates its leg with the certificate from the upstream URL', async () => {
