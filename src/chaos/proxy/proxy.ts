@@ -323,8 +323,9 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
           return
         }
         this.accept(opened.client, opened)
-        // the negotiation left the TCP sockets paused; TLS sockets flow once the Link reads them
-        for (const socket of opened.tcp) socket.resume()
+        // the negotiation left plain sockets paused; TLS sockets (and the TCP under them) flow
+        // once the Link reads them
+        for (const socket of [opened.client, opened.server]) if (opened.tcp.includes(socket)) socket.resume()
       },
       () => {
         forget()
