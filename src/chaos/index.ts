@@ -1,6 +1,7 @@
 export { createProxy, ChaosProxy } from './proxy/proxy.js'
 export type { ProxyOptions, ProxyJson, UpstreamTarget, ListedToxic } from './proxy/proxy.js'
 export { proxiedUrl } from './proxy/address.js'
+export type { ProxyTls, TerminateTlsOptions, UpstreamSslmode, Pem } from './proxy/tls/options.js'
 export { registerToxic, toxicTypes } from './proxy/toxic.js'
 export type { Toxic, ToxicSpec, ToxicType, ToxicStub, Stream } from './proxy/toxic.js'
 export { serveToxiproxyApi, ToxiproxyApi, TOXIPROXY_API_VERSION } from './proxy/http-api.js'

@@ -4,6 +4,7 @@ import { isPgrigError, PgrigError } from '../../errors.js'
 import { joinHostPort } from './address.js'
 import { ChaosProxy, createProxy } from './proxy.js'
 import { ToxicError, type ToxicSpec } from './toxic.js'
+import type { ProxyTls } from './tls/options.js'
 
 /** The Toxiproxy API level these routes and JSON shapes follow. */
 export const TOXIPROXY_API_VERSION = '2.12.0'
@@ -108,12 +109,20 @@ export class ToxiproxyApi implements AsyncDisposable {
   }
 
   private async create(input: unknown, enabledDefault = true): Promise<ChaosProxy> {
-    const spec = (input ?? {}) as { name?: unknown; listen?: unknown; upstream?: unknown; enabled?: unknown }
+    const spec = (input ?? {}) as {
+      name?: unknown
+      listen?: unknown
+      upstream?: unknown
+      enabled?: unknown
+      tls?: unknown
+    }
     if (typeof spec.name !== 'string' || !spec.name) throw new ApiError('missing required field: name', 400)
     if (typeof spec.upstream !== 'string' || !spec.upstream) {
       throw new ApiError('missing required field: upstream', 400)
     }
     if (this.proxies.has(spec.name)) throw new ApiError('proxy already exists', 409)
+    // pgrig's own field: a terminating proxy reads PostgreSQL inside TLS, so it follows the protocol
+    const terminate = spec.tls !== undefined && spec.tls !== null && spec.tls !== 'passthrough'
     const proxy = await createProxy({
       name: spec.name,
       upstream: spec.upstream,
@@ -122,6 +131,7 @@ export class ToxiproxyApi implements AsyncDisposable {
       // follows PostgreSQL so the pg_* toxics can act; any other protocol is spotted at its
       // first bytes and passed through untouched
       protocol: 'postgres',
+      ...(terminate ? { tls: spec.tls as ProxyTls } : {}),
     })
     this.proxies.set(proxy.name, proxy)
     return proxy
@@ -188,7 +198,10 @@ function json(body: string): unknown {
 function toApiError(error: unknown): { status: number; message: string } {
   if (error instanceof ApiError || error instanceof ToxicError)
     return { status: error.status, message: error.message }
-  if (isPgrigError(error)) return { status: error.code === 'E_USAGE' ? 400 : 500, message: error.message }
+  if (isPgrigError(error)) {
+    const badInput = error.code === 'E_USAGE' || error.code === 'E_TLS_CONFIG'
+    return { status: badInput ? 400 : 500, message: error.message }
+  }
   return { status: 500, message: (error as Error).message }
 }
 

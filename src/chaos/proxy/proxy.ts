@@ -1,6 +1,8 @@
 import net from 'node:net'
 import { PgrigError } from '../../errors.js'
 import { joinHostPort, proxiedUrl, splitHostPort } from './address.js'
+import { openTerminated, type Opened } from './tls/handshake.js'
+import { resolveTermination, type ProxyTls, type Termination } from './tls/options.js'
 import { Link, type LinkHost } from './link.js'
 import { buildToxic, mergeAttributes, ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
 import { PgSession } from './pg/session.js'
@@ -25,6 +27,8 @@ export interface UpstreamTarget {
   host: string
   port: number
   url?: string
+  /** A `StartedCluster`'s TLS files: a terminating proxy shows clients the same certificate. */
+  tls?: { caFile: string } | null
 }
 
 export interface ProxyOptions {
@@ -39,6 +43,12 @@ export interface ProxyOptions {
    * `tcp` passes bytes without looking at them (any other protocol).
    */
   protocol?: 'postgres' | 'tcp'
+  /**
+   * `passthrough` (the default) passes TLS through unread: toxics act, statement faults cannot.
+   * `terminate` (or `{ cert, key, upstream }`) ends the client's TLS at the proxy and opens TLS
+   * of its own to the server, so statement faults act on TLS connections too.
+   */
+  tls?: ProxyTls
 }
 
 /** A network toxic, or a PostgreSQL-aware fault set as a `pg_*` toxic (a snapshot). */
@@ -46,6 +56,8 @@ export type ListedToxic = Toxic | FaultToxic
 
 export interface ProxyJson {
   name: string
+  /** Only on terminating proxies, last in the JSON (Toxiproxy has no such field). */
+  tls?: 'terminate'
   listen: string
   upstream: string
   enabled: boolean
@@ -101,12 +113,22 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   /** Faults added as `pg_*` toxics stay listed after `times` is spent, until removed. */
   private faultEntries: FaultEntry[] = []
   readonly protocol: 'postgres' | 'tcp'
+  private readonly termination: Termination | undefined
+  /** Sockets of connections still in their TLS negotiation (not yet a Link). */
+  private readonly negotiating = new Set<net.Socket>()
 
   /** @internal use createProxy() */
   constructor(options: ProxyOptions) {
     this.protocol = options.protocol ?? 'postgres'
     this.name = options.name ?? `proxy_${++unnamed}`
     this.target = resolveUpstream(options.upstream)
+    if (options.tls !== undefined && options.tls !== 'passthrough' && this.protocol !== 'postgres') {
+      throw new PgrigError(
+        'E_USAGE',
+        `proxy ${this.name} passes raw TCP; TLS termination needs protocol: 'postgres' (it answers PostgreSQL's SSLRequest)`,
+      )
+    }
+    this.termination = resolveTermination(this.name, options.tls, this.target)
     const listen = splitHostPort(options.listen ?? '127.0.0.1:0')
     if (!listen) {
       throw new PgrigError(
@@ -296,13 +318,16 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
     this.server = undefined
     const closing = new Promise<void>((resolve) => server.close(() => resolve()))
     for (const link of this.links) link.close('end')
+    for (const socket of this.negotiating) socket.destroy()
+    this.negotiating.clear()
     await closing
   }
 
   /**
    * Adds a PostgreSQL-aware fault: an injected error, a delay, or an ambiguous commit for the
-   * statements it matches, on open and new connections. Statements inside TLS cannot be read:
-   * connect to the proxy with `sslmode=disable` for these (network toxics work either way).
+   * statements it matches, on open and new connections. Statements inside passed-through TLS
+   * cannot be read: create the proxy with `tls: 'terminate'`, or connect to it with
+   * `sslmode=disable` (network toxics work either way).
    */
   addStatementFault(spec: StatementFaultSpec): StatementFault {
     if (this.protocol !== 'postgres') {
@@ -387,8 +412,12 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
     if (enabled) await this.enable()
   }
 
-  private accept(client: net.Socket): void {
-    const server = net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true })
+  /** `opened`: what a terminating proxy negotiated (the TLS ends and the TCP under them). */
+  private accept(socket: net.Socket, opened?: Opened): void {
+    if (this.termination && !opened) return this.acceptTerminating(socket, this.termination)
+    const client = opened?.client ?? socket
+    const server =
+      opened?.server ?? net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true })
     let link: Link | undefined = undefined
     const session =
       this.protocol === 'postgres'
@@ -402,9 +431,39 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
                 ?.answer(),
           })
         : undefined
-    link = new Link(this, client, server, session)
+    link = new Link(this, client, server, session, opened?.tcp)
     this.links.add(link)
     link.onClose = () => this.links.delete(link)
+  }
+
+  private acceptTerminating(client: net.Socket, termination: Termination): void {
+    const sockets = [client]
+    this.negotiating.add(client)
+    const forget = () => {
+      for (const socket of sockets) this.negotiating.delete(socket)
+    }
+    openTerminated(client, termination, this.target, this.name, (socket) => {
+      sockets.push(socket)
+      if (this.server) this.negotiating.add(socket)
+      else socket.destroy()
+    }).then(
+      (opened) => {
+        forget()
+        if (!opened) return
+        if (!this.server || opened.client.destroyed || opened.server.destroyed) {
+          for (const socket of [opened.client, opened.server, ...opened.tcp]) socket.destroy()
+          return
+        }
+        this.accept(opened.client, opened)
+        // the negotiation left plain sockets paused; TLS sockets (and the TCP under them) flow
+        // once the Link reads them
+        for (const socket of [opened.client, opened.server]) if (opened.tcp.includes(socket)) socket.resume()
+      },
+      () => {
+        forget()
+        for (const socket of sockets) socket.destroy()
+      },
+    )
   }
 
   async close(): Promise<void> {
@@ -423,6 +482,7 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
       upstream: this.upstream,
       enabled: this.enabled,
       toxics: this.listToxics(),
+      ...(this.termination ? { tls: 'terminate' as const } : {}),
     }
   }
 }
