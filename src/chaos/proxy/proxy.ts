@@ -356,9 +356,10 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   /**
    * Refuses new connections as a server that cannot take them does: the StartupMessage is
    * answered with a FATAL error (53300 "sorry, too many clients already" unless `code` says
-   * otherwise) and the connection closes; the server never sees the startup. A client that
-   * negotiates TLS with the server first (sslmode=require and up, through this passthrough
-   * proxy) is not refused: its startup is inside TLS.
+   * otherwise) and the connection closes; the server never sees the startup. Through a
+   * passthrough proxy a client that negotiates TLS with the server first (sslmode=require and up)
+   * is not refused, its startup being inside TLS; a terminating proxy (`tls: 'terminate'`)
+   * refuses it after the handshake, as a full server does.
    */
   addStartupFault(spec: StartupFaultSpec = {}): StartupFault {
     this.requirePostgres('startup faults')

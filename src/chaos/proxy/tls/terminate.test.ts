@@ -182,6 +182,18 @@ describe('statement faults act through a terminating proxy', () => {
     expect((await failure(client.query('select 1'))).message).toMatch(/not queryable|terminated|closed/i)
   })
 
+  test('a startup fault refuses TLS clients after the handshake with 53300, as a full server does', async () => {
+    const proxy = await terminating()
+    const full = proxy.addStartupFault({ times: 1 })
+    expect(await failure(pgTls(proxy))).toMatchObject({
+      code: '53300',
+      message: 'sorry, too many clients already',
+    })
+    expect(full.hits).toBe(1)
+    const client = await pgTls(proxy)
+    expect(await serverSsl(client)).toBe(true)
+  })
+
   test('verify-full: a client that expects another host name refuses the proxy', async () => {
     const proxy = await terminating()
     const error = await failure(pgTls(proxy, { ca, rejectUnauthorized: true, servername: 'db.example' }))
