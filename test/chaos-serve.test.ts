@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -6,11 +5,10 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { proxiedUrl } from '../src/chaos/index.js'
 import { startCluster, type StartedCluster } from '../src/index.js'
+import { chaosServe } from './support/chaos.js'
 import { privateRunRoot } from './support/run-root.js'
 
-const CLI = path.resolve('dist/cli/main.js')
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-chaos-config-'))
-const children: ChildProcess[] = []
 let cluster: StartedCluster
 
 privateRunRoot('chaos-serve')
@@ -18,28 +16,9 @@ beforeAll(async () => {
   cluster = await startCluster({ name: 'chaos-config' })
 })
 afterAll(async () => {
-  children.forEach((child) => child.kill('SIGTERM'))
   await cluster?.stop()
   fs.rmSync(dir, { recursive: true, force: true })
 })
-
-/** Starts `pgrig chaos serve`; resolves with its first lines once the API is up, or its exit. */
-function serve(args: string[]): Promise<{ stdout: string; code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, 'chaos', 'serve', '--port', '0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  let stdout = ''
-  let stderr = ''
-  return new Promise((resolve) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      if (/-> \S+\n$/.test(stdout)) resolve({ stdout, code: null, stderr })
-    })
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('exit', (code) => resolve({ stdout, code, stderr }))
-  })
-}
 
 function writeConfig(name: string, content: string): string {
   const file = path.join(dir, name)
@@ -53,7 +32,7 @@ describe('pgrig chaos serve --config', () => {
       'proxies.json',
       JSON.stringify([{ name: 'pg', listen: '127.0.0.1:0', upstream: `127.0.0.1:${cluster.port}` }]),
     )
-    const { stdout } = await serve(['--config', file])
+    const { stdout } = await chaosServe(['--config', file])
     const listen = /proxy pg on (\S+):(\d+) -> /.exec(stdout)
     expect(listen).not.toBeNull()
     const client = new pg.Client({
@@ -80,7 +59,7 @@ describe('pgrig chaos serve --config', () => {
       /missing required field: upstream/,
     ],
   ])('%s is a one-line error and nothing keeps listening', async (_what, file, message) => {
-    const { code, stderr } = await serve(['--config', file])
+    const { code, stderr } = await chaosServe(['--config', file])
     expect(code).toBe(1)
     expect(stderr.trim().split('\n')).toHaveLength(1)
     expect(stderr).toMatch(message)

@@ -1,17 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
-import path from 'node:path'
-import pg from 'pg'
 import postgres from 'postgres'
 import { Toxiproxy } from 'toxiproxy-node-client'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
 import { proxiedUrl } from './address.js'
 import { serveToxiproxyApi, type ToxiproxyApi } from './http-api.js'
+import { chaosServe, Cleanups, query, failure, pgClient as connectPg } from '../../../test/support/chaos.js'
 
 let cluster: StartedCluster
 let api: ToxiproxyApi
-const cleanups: (() => Promise<unknown>)[] = []
+const cleanups = new Cleanups()
 
 beforeAll(async () => {
   ;[cluster, api] = await Promise.all([
@@ -25,19 +23,9 @@ afterAll(async () => {
   await cluster?.stop()
 })
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined)
+  await cleanups.run()
   await query(cluster.url, 'truncate accounts')
 })
-
-async function query(url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(sql)).rows
-  } finally {
-    await client.end()
-  }
-}
 
 async function call(method: string, route: string, body?: unknown, base = api.url) {
   const response = await fetch(`${base}${route}`, {
@@ -62,19 +50,7 @@ async function httpProxy(name: string, base = api.url): Promise<{ name: string; 
   return { name, url: proxiedUrl(cluster.url, { host: '127.0.0.1', port }) }
 }
 
-async function pgClient(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url })
-  client.on('error', () => undefined)
-  cleanups.push(() => client.end())
-  await client.connect()
-  return client
-}
-
-const failure = (promise: Promise<unknown>) =>
-  promise.then(
-    () => ({ code: 'none', message: '' }),
-    (e: { code?: string; message: string }) => ({ code: e.code ?? '', message: e.message }),
-  )
+const pgClient = (url: string) => connectPg(url, cleanups)
 
 describe('pg_* toxics over raw HTTP', () => {
   test('pg_error 40001 for a statement, `times` 1: the client gets 40001, then the statement works', async () => {
@@ -373,22 +349,8 @@ describe('pg_* toxics with toxiproxy-node-client', () => {
 })
 
 describe('pgrig chaos serve', () => {
-  const CLI = path.resolve('dist/cli/main.js')
-  let child: ChildProcess | undefined
-  afterAll(() => child?.kill('SIGTERM'))
-
   test('takes pg_error and pg_refuse_connection over HTTP', async () => {
-    child = spawn(process.execPath, [CLI, 'chaos', 'serve', '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = ''
-      child!.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString()
-        if (out.includes('\n')) resolve(out)
-      })
-      child!.once('exit', (code) => reject(new Error(`chaos serve exited with ${code}`)))
-    })
+    const { stdout: line, child } = await chaosServe()
     const base = /http:\/\/\S+/.exec(line)![0]
     const { name, url } = await httpProxy('cli_faults', base)
     const refuse = await call(
@@ -417,7 +379,7 @@ describe('pgrig chaos serve', () => {
       { type: 'pg_error', attributes: { hits: 1 } },
     ])
     await client.end()
-    const exited = new Promise((resolve) => child!.once('exit', resolve))
+    const exited = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
   })

@@ -5,10 +5,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../../cluster/cluster.js'
 import { exhaustConnections } from '../../server/connections.js'
 import { createProxy, type ChaosProxy } from '../proxy.js'
+import { Cleanups } from '../../../../test/support/chaos.js'
 
 let cluster: StartedCluster
 let tlsCluster: StartedCluster
-const cleanups: (() => Promise<unknown>)[] = []
+const cleanups = new Cleanups()
 
 beforeAll(async () => {
   ;[cluster, tlsCluster] = await Promise.all([
@@ -21,7 +22,7 @@ afterAll(async () => {
   await Promise.all([cluster?.stop(), tlsCluster?.stop()])
 })
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined)
+  await cleanups.run()
 })
 
 async function proxyFor(target: StartedCluster = cluster): Promise<ChaosProxy> {

@@ -12,6 +12,7 @@ import { PgrigError } from '../../../errors.js'
 import { proxiedUrl } from '../address.js'
 import { serveToxiproxyApi } from '../http-api.js'
 import { createProxy, type ChaosProxy, type ProxyOptions } from '../proxy.js'
+import { Cleanups, query, failure } from '../../../../test/support/chaos.js'
 
 const execFileP = promisify(execFile)
 
@@ -19,7 +20,7 @@ let tlsCluster: StartedCluster
 let plainCluster: StartedCluster
 let certCluster: StartedCluster
 let ca: string
-const cleanups: (() => Promise<unknown>)[] = []
+const cleanups = new Cleanups()
 
 beforeAll(async () => {
   ;[tlsCluster, plainCluster, certCluster] = await Promise.all([
@@ -34,19 +35,9 @@ afterAll(async () => {
   await Promise.all([tlsCluster?.stop(), plainCluster?.stop(), certCluster?.stop()])
 })
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined)
+  await cleanups.run()
   await query(tlsCluster.url, 'truncate accounts')
 })
-
-async function query(url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(sql)).rows
-  } finally {
-    await client.end()
-  }
-}
 
 async function terminating(options: Partial<ProxyOptions> = {}): Promise<ChaosProxy> {
   const proxy = await createProxy({ upstream: tlsCluster, tls: 'terminate', ...options })
@@ -90,12 +81,6 @@ function postgresJs(proxy: { host: string; port: number }, options: Record<strin
   cleanups.push(() => sql.end({ timeout: 1 }))
   return sql
 }
-
-const failure = (promise: Promise<unknown>) =>
-  promise.then(
-    () => ({ code: 'none', message: '' }),
-    (e: { code?: string; message: string }) => ({ code: e.code ?? '', message: e.message }),
-  )
 
 const serverSsl = async (client: pg.Client) =>
   (
