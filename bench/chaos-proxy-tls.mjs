@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks'
 import { URL } from 'node:url'
 import { parseArgs } from 'node:util'
-import pg from 'pg'
+import { connect, createAccounts, latencies, quantile, throughputs } from './lib/select-load.mjs'
 import { createProxy } from '../dist/chaos/index.js'
 import { startCluster } from '../dist/index.js'
 
@@ -33,14 +33,6 @@ const ROUND_TRIPS = Number(args['round-trips'])
 const SECONDS = Number(args.seconds)
 const CLIENTS = Number(args.clients)
 const ACCOUNTS = 10_000
-
-const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
-
-async function connect(url) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  return client
-}
 
 function plain(url) {
   const u = new URL(url)
@@ -66,68 +58,9 @@ async function connects(paths) {
   return samples.map((s) => s.sort((a, b) => a - b))
 }
 
-async function latencies(paths) {
-  const clients = await Promise.all(paths.map((p) => connect(p.url)))
-  const samples = paths.map(() => [])
-  for (const client of clients) for (let i = 0; i < 200; i++) await client.query('SELECT 1')
-  const block = 250
-  for (let done = 0; done < ROUND_TRIPS; done += block) {
-    for (let p = 0; p < paths.length; p++) {
-      for (let i = 0; i < block; i++) {
-        const start = performance.now()
-        await clients[p].query('SELECT 1')
-        samples[p].push((performance.now() - start) * 1000)
-      }
-    }
-  }
-  await Promise.all(clients.map((c) => c.end()))
-  return samples.map((s) => s.sort((a, b) => a - b))
-}
-
-async function selectOnly(clients, seconds) {
-  const deadline = performance.now() + seconds * 1000
-  let transactions = 0
-  await Promise.all(
-    clients.map(async (client) => {
-      const query = {
-        name: 'select_only',
-        text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1',
-        values: [0],
-      }
-      while (performance.now() < deadline) {
-        query.values[0] = 1 + Math.floor(Math.random() * ACCOUNTS)
-        await client.query(query)
-        transactions++
-      }
-    }),
-  )
-  return transactions
-}
-
-async function throughputs(paths) {
-  const pools = await Promise.all(
-    paths.map((p) => Promise.all(Array.from({ length: CLIENTS }, () => connect(p.url)))),
-  )
-  for (const pool of pools) await selectOnly(pool, 0.3)
-  const rounds = paths.map(() => [])
-  for (let round = 0; round < SECONDS; round++) {
-    for (let p = 0; p < paths.length; p++) rounds[p].push(await selectOnly(pools[p], 1))
-  }
-  await Promise.all(pools.flat().map((c) => c.end()))
-  return rounds.map((r) =>
-    quantile(
-      r.sort((a, b) => a - b),
-      0.5,
-    ),
-  )
-}
-
 const cluster = await startCluster({ name: 'bench-chaos-tls', tls: 'on' })
 try {
-  const setup = await connect(cluster.url)
-  await setup.query(`CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
-    INSERT INTO pgbench_accounts SELECT g, 1, 0, '' FROM generate_series(1, ${ACCOUNTS}) g; ANALYZE pgbench_accounts`)
-  await setup.end()
+  await createAccounts(cluster.url, ACCOUNTS)
   const passthrough = await createProxy({ upstream: cluster })
   const terminating = await createProxy({ upstream: cluster, tls: 'terminate' })
   const paths = [
@@ -138,8 +71,8 @@ try {
     { name: 'proxy terminate, plain', url: plain(terminating.url) },
   ]
   const conn = await connects(paths)
-  const lat = await latencies(paths)
-  const tps = await throughputs(paths)
+  const lat = await latencies(paths, ROUND_TRIPS)
+  const tps = await throughputs(paths, { clients: CLIENTS, rounds: SECONDS, accounts: ACCOUNTS })
   await passthrough.close()
   await terminating.close()
 
