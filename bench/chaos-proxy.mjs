@@ -17,9 +17,8 @@ import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { parseArgs, promisify } from 'node:util'
-import pg from 'pg'
+import { createAccounts, latencies, quantile, throughputs } from './lib/select-load.mjs'
 import { createProxy, proxiedUrl } from '../dist/chaos/index.js'
 import { startCluster } from '../dist/index.js'
 
@@ -36,76 +35,6 @@ const ROUND_TRIPS = Number(args['round-trips'])
 const SECONDS = Number(args.seconds)
 const CLIENTS = Number(args.clients)
 const ACCOUNTS = 100_000
-
-const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
-
-async function connect(url) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  return client
-}
-
-/** Round trips in interleaved blocks, so drift in machine load hits every path alike. */
-async function latencies(paths) {
-  const clients = await Promise.all(paths.map((p) => connect(p.url)))
-  const samples = paths.map(() => [])
-  for (const client of clients) for (let i = 0; i < 200; i++) await client.query('SELECT 1')
-  const block = 250
-  for (let done = 0; done < ROUND_TRIPS; done += block) {
-    for (let p = 0; p < paths.length; p++) {
-      for (let i = 0; i < block; i++) {
-        const start = performance.now()
-        await clients[p].query('SELECT 1')
-        samples[p].push((performance.now() - start) * 1000)
-      }
-    }
-  }
-  await Promise.all(clients.map((c) => c.end()))
-  return samples.map((s) => s.sort((a, b) => a - b))
-}
-
-/** Transactions in `seconds` over CLIENTS connections (already open). */
-async function selectOnly(clients, seconds) {
-  const deadline = performance.now() + seconds * 1000
-  let transactions = 0
-  await Promise.all(
-    clients.map(async (client) => {
-      const query = {
-        name: 'select_only',
-        text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1',
-        values: [0],
-      }
-      while (performance.now() < deadline) {
-        query.values[0] = 1 + Math.floor(Math.random() * ACCOUNTS)
-        await client.query(query)
-        transactions++
-      }
-    }),
-  )
-  return transactions
-}
-
-/**
- * Median tps per path over one-second rounds taken in turn, so drift and bursts of load from
- * other processes hit every path alike and a single burst does not decide the figure.
- */
-async function throughputs(paths) {
-  const pools = await Promise.all(
-    paths.map((p) => Promise.all(Array.from({ length: CLIENTS }, () => connect(p.url)))),
-  )
-  for (const pool of pools) await selectOnly(pool, 0.3)
-  const rounds = paths.map(() => [])
-  for (let round = 0; round < SECONDS; round++) {
-    for (let p = 0; p < paths.length; p++) rounds[p].push(await selectOnly(pools[p], 1))
-  }
-  await Promise.all(pools.flat().map((c) => c.end()))
-  return rounds.map((r) =>
-    quantile(
-      r.sort((a, b) => a - b),
-      0.5,
-    ),
-  )
-}
 
 const PGBENCH_SECONDS = 4
 const PGBENCH_ROUNDS = 3
@@ -155,11 +84,7 @@ async function pgbenchRounds(paths) {
 
 const cluster = await startCluster({ name: 'bench-chaos' })
 try {
-  const setup = await connect(cluster.url)
-  await setup.query(`CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
-    INSERT INTO pgbench_accounts SELECT g, 1, 0, '' FROM generate_series(1, ${ACCOUNTS}) g; ANALYZE pgbench_accounts;
-    CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int, filler char(88)); INSERT INTO pgbench_branches VALUES (1, 0, '')`)
-  await setup.end()
+  await createAccounts(cluster.url, ACCOUNTS)
   // the floor for any relay living in the test process: two sockets piped, nothing else
   const bare = net.createServer((client) => {
     const server = net.connect(cluster.port, cluster.host)
@@ -181,8 +106,8 @@ try {
       url: proxiedUrl(cluster.url, { host: '127.0.0.1', port: bare.address().port }),
     },
   ]
-  const lat = await latencies(paths)
-  const tps = await throughputs(paths)
+  const lat = await latencies(paths, ROUND_TRIPS)
+  const tps = await throughputs(paths, { clients: CLIENTS, rounds: SECONDS, accounts: ACCOUNTS })
   const pgbenchTps = await pgbenchRounds(paths.slice(0, 3))
   await pgProxy.close()
   await tcpProxy.close()

@@ -36,6 +36,7 @@ export type PgrigErrorCode =
   | 'E_CORRUPT_TARGET'
   | 'E_FILE_EXISTS'
   | 'E_REPORT_INVALID'
+  | 'E_TLS_CONFIG'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

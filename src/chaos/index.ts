@@ -1,10 +1,14 @@
 export { createProxy, ChaosProxy } from './proxy/proxy.js'
-export type { ProxyOptions, ProxyJson, UpstreamTarget } from './proxy/proxy.js'
+export type { ProxyOptions, ProxyJson, UpstreamTarget, ListedToxic } from './proxy/proxy.js'
 export { proxiedUrl } from './proxy/address.js'
+export type { ProxyTls, TerminateTlsOptions, UpstreamSslmode, Pem } from './proxy/tls/options.js'
 export { registerToxic, toxicTypes } from './proxy/toxic.js'
 export type { Toxic, ToxicSpec, ToxicType, ToxicStub, Stream } from './proxy/toxic.js'
 export { serveToxiproxyApi, ToxiproxyApi, TOXIPROXY_API_VERSION } from './proxy/http-api.js'
 export { StatementFault } from './proxy/pg/statement-faults.js'
+export { StartupFault } from './proxy/pg/startup-faults.js'
+export type { StartupFaultSpec } from './proxy/pg/startup-faults.js'
+export type { FaultToxic, FaultToxicType } from './proxy/pg/fault-toxics.js'
 export type {
   StatementFaultSpec,
   ErrorFaultSpec,

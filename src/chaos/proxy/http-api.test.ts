@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
-import path from 'node:path'
 import pg from 'pg'
 import { Toxiproxy, ToxiproxyError } from 'toxiproxy-node-client'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
 import { proxiedUrl } from './address.js'
 import { serveToxiproxyApi, TOXIPROXY_API_VERSION, type ToxiproxyApi } from './http-api.js'
+import { chaosServe } from '../../../test/support/chaos.js'
 
 let cluster: StartedCluster
 let api: ToxiproxyApi
@@ -213,36 +212,14 @@ describe('raw HTTP: routes, shapes and status codes as Toxiproxy 2.x', () => {
 })
 
 describe('pgrig chaos serve', () => {
-  const CLI = path.resolve('dist/cli/main.js')
-  const children: ChildProcess[] = []
-  afterAll(() => children.forEach((child) => child.kill('SIGTERM')))
-
-  function serve(args: string[]): Promise<{ line: string; code: number | null; stderr: string }> {
-    const child = spawn(process.execPath, [CLI, 'chaos', 'serve', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    children.push(child)
-    let stdout = ''
-    let stderr = ''
-    return new Promise((resolve) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString()
-        if (stdout.includes('\n')) resolve({ line: stdout.trim(), code: null, stderr })
-      })
-      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-      child.on('exit', (code) => resolve({ line: stdout.trim(), code, stderr }))
-    })
-  }
-
   test('--port 0 prints the API address; a Toxiproxy client drives it; SIGTERM stops it', async () => {
-    const { line } = await serve(['--port', '0'])
+    const { stdout: line, child } = await chaosServe()
     const url = /http:\/\/\S+/.exec(line)?.[0]
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     const toxiproxy = new Toxiproxy(url!)
     const proxy = await toxiproxy.createProxy({ name: 'cli', listen: '127.0.0.1:0', upstream: upstream() })
     const proxied = proxiedUrl(cluster.url, { host: '127.0.0.1', port: portOf(proxy.listen) })
     expect(await roundTrip(proxied)).toBeLessThan(500)
-    const child = children.at(-1)!
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
@@ -253,7 +230,7 @@ describe('pgrig chaos serve', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
     const port = (blocker.address() as net.AddressInfo).port
     try {
-      const { code, stderr } = await serve(['--port', String(port)])
+      const { code, stderr } = await chaosServe(['--port', String(port)])
       expect(code).toBe(1)
       expect(stderr.trim().split('\n')).toHaveLength(1)
       expect(stderr).toMatch(/port is taken/)

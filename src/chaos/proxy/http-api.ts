@@ -4,6 +4,7 @@ import { isPgrigError, PgrigError } from '../../errors.js'
 import { joinHostPort } from './address.js'
 import { ChaosProxy, createProxy } from './proxy.js'
 import { ToxicError, type ToxicSpec } from './toxic.js'
+import type { ProxyTls } from './tls/options.js'
 
 /** The Toxiproxy API level these routes and JSON shapes follow. */
 export const TOXIPROXY_API_VERSION = '2.12.0'
@@ -27,7 +28,8 @@ interface Reply {
 
 /**
  * The Toxiproxy 2.x HTTP API over pgrig proxies (same routes, JSON and status codes), so
- * existing Toxiproxy clients and scripts work unchanged.
+ * existing Toxiproxy clients and scripts work unchanged. The `pg_*` toxic types (see
+ * pg/fault-toxics.ts) add the PostgreSQL-aware faults on the same routes.
  */
 export class ToxiproxyApi implements AsyncDisposable {
   readonly proxies = new Map<string, ChaosProxy>()
@@ -96,7 +98,7 @@ export class ToxiproxyApi implements AsyncDisposable {
     return route({
       GET: () => ({ status: 200, body: toxic() }),
       POST: () => {
-        const input = json(body) as { attributes?: Record<string, number>; toxicity?: number }
+        const input = json(body) as { attributes?: Record<string, unknown>; toxicity?: number }
         return { status: 200, body: proxy().updateToxic(toxic().name, input) }
       },
       DELETE: () => {
@@ -107,19 +109,29 @@ export class ToxiproxyApi implements AsyncDisposable {
   }
 
   private async create(input: unknown, enabledDefault = true): Promise<ChaosProxy> {
-    const spec = (input ?? {}) as { name?: unknown; listen?: unknown; upstream?: unknown; enabled?: unknown }
+    const spec = (input ?? {}) as {
+      name?: unknown
+      listen?: unknown
+      upstream?: unknown
+      enabled?: unknown
+      tls?: unknown
+    }
     if (typeof spec.name !== 'string' || !spec.name) throw new ApiError('missing required field: name', 400)
     if (typeof spec.upstream !== 'string' || !spec.upstream) {
       throw new ApiError('missing required field: upstream', 400)
     }
     if (this.proxies.has(spec.name)) throw new ApiError('proxy already exists', 409)
+    // pgrig's own field: a terminating proxy reads PostgreSQL inside TLS, so it follows the protocol
+    const terminate = spec.tls !== undefined && spec.tls !== null && spec.tls !== 'passthrough'
     const proxy = await createProxy({
       name: spec.name,
       upstream: spec.upstream,
       listen: typeof spec.listen === 'string' && spec.listen ? spec.listen : '127.0.0.1:0',
       enabled: typeof spec.enabled === 'boolean' ? spec.enabled : enabledDefault,
-      // Toxiproxy proxies carry any protocol
-      protocol: 'tcp',
+      // follows PostgreSQL so the pg_* toxics can act; any other protocol is spotted at its
+      // first bytes and passed through untouched
+      protocol: 'postgres',
+      ...(terminate ? { tls: spec.tls as ProxyTls } : {}),
     })
     this.proxies.set(proxy.name, proxy)
     return proxy
@@ -186,7 +198,10 @@ function json(body: string): unknown {
 function toApiError(error: unknown): { status: number; message: string } {
   if (error instanceof ApiError || error instanceof ToxicError)
     return { status: error.status, message: error.message }
-  if (isPgrigError(error)) return { status: error.code === 'E_USAGE' ? 400 : 500, message: error.message }
+  if (isPgrigError(error)) {
+    const badInput = error.code === 'E_USAGE' || error.code === 'E_TLS_CONFIG'
+    return { status: badInput ? 400 : 500, message: error.message }
+  }
   return { status: 500, message: (error as Error).message }
 }
 

@@ -35,6 +35,8 @@ export class Link {
     readonly client: Socket,
     readonly server: Socket,
     stages: { upstream?: ProtocolStage; downstream?: ProtocolStage } = {},
+    /** The TCP sockets under `client` and `server` when those are TLS sockets (which cannot send RST). */
+    private readonly tcp: readonly Socket[] = [client, server],
   ) {
     this.upstream = new Direction(this, 'upstream', client, server, stages.upstream)
     this.downstream = new Direction(this, 'downstream', server, client, stages.downstream)
@@ -60,10 +62,12 @@ export class Link {
     this.closed = true
     this.upstream.stop()
     this.downstream.stop()
+    if (how === 'reset') for (const socket of this.tcp) if (!socket.destroyed) socket.resetAndDestroy()
     for (const socket of [this.client, this.server]) {
       if (socket.destroyed) continue
-      if (how === 'reset') socket.resetAndDestroy()
-      else {
+      if (how === 'reset') {
+        if (!this.tcp.includes(socket)) socket.destroy()
+      } else {
         // end() lets bytes already written (an injected FATAL error) reach the peer first
         socket.end()
         setTimeout(() => socket.destroy(), 1000).unref()

@@ -1,10 +1,25 @@
 import net from 'node:net'
 import { PgrigError } from '../../errors.js'
 import { joinHostPort, proxiedUrl, splitHostPort } from './address.js'
+import { openTerminated, type Opened } from './tls/handshake.js'
+import { resolveTermination, type ProxyTls, type Termination } from './tls/options.js'
 import { Link, type LinkHost } from './link.js'
 import { buildToxic, mergeAttributes, ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
 import { PgSession } from './pg/session.js'
 import { StatementFault, type StatementFaultSpec } from './pg/statement-faults.js'
+import { StartupFault, type StartupFaultSpec } from './pg/startup-faults.js'
+import {
+  buildFault,
+  checkAttributes,
+  checkStream,
+  checkToxicity,
+  isFaultToxicType,
+  listAttributes,
+  mergeFaultAttributes,
+  type AttributeValue,
+  type FaultToxic,
+  type FaultToxicType,
+} from './pg/fault-toxics.js'
 import './toxics/index.js'
 
 /** Anything with a host and port: a `StartedCluster`, `{host, port}`, or with a `url` to rewrite. */
@@ -12,6 +27,8 @@ export interface UpstreamTarget {
   host: string
   port: number
   url?: string
+  /** A `StartedCluster`'s TLS files: a terminating proxy shows clients the same certificate. */
+  tls?: { caFile: string } | null
 }
 
 export interface ProxyOptions {
@@ -26,14 +43,34 @@ export interface ProxyOptions {
    * `tcp` passes bytes without looking at them (any other protocol).
    */
   protocol?: 'postgres' | 'tcp'
+  /**
+   * `passthrough` (the default) passes TLS through unread: toxics act, statement faults cannot.
+   * `terminate` (or `{ cert, key, upstream }`) ends the client's TLS at the proxy and opens TLS
+   * of its own to the server, so statement faults act on TLS connections too.
+   */
+  tls?: ProxyTls
 }
+
+/** A network toxic, or a PostgreSQL-aware fault set as a `pg_*` toxic (a snapshot). */
+export type ListedToxic = Toxic | FaultToxic
 
 export interface ProxyJson {
   name: string
+  /** Only on terminating proxies, last in the JSON (Toxiproxy has no such field). */
+  tls?: 'terminate'
   listen: string
   upstream: string
   enabled: boolean
-  toxics: Toxic[]
+  toxics: ListedToxic[]
+}
+
+/** A fault added through addToxic(): the fault in force and the attributes it was given. */
+interface FaultEntry {
+  name: string
+  type: FaultToxicType
+  toxicity: number
+  attributes: Record<string, AttributeValue>
+  fault: StatementFault | StartupFault
 }
 
 let unnamed = 0
@@ -72,13 +109,26 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   private readonly streams: Record<Stream, Toxic[]> = { upstream: [], downstream: [] }
   private closed = false
   private statementFaults: StatementFault[] = []
+  private startupFaults: StartupFault[] = []
+  /** Faults added as `pg_*` toxics stay listed after `times` is spent, until removed. */
+  private faultEntries: FaultEntry[] = []
   readonly protocol: 'postgres' | 'tcp'
+  private readonly termination: Termination | undefined
+  /** Sockets of connections still in their TLS negotiation (not yet a Link). */
+  private readonly negotiating = new Set<net.Socket>()
 
   /** @internal use createProxy() */
   constructor(options: ProxyOptions) {
     this.protocol = options.protocol ?? 'postgres'
     this.name = options.name ?? `proxy_${++unnamed}`
     this.target = resolveUpstream(options.upstream)
+    if (options.tls !== undefined && options.tls !== 'passthrough' && this.protocol !== 'postgres') {
+      throw new PgrigError(
+        'E_USAGE',
+        `proxy ${this.name} passes raw TCP; TLS termination needs protocol: 'postgres' (it answers PostgreSQL's SSLRequest)`,
+      )
+    }
+    this.termination = resolveTermination(this.name, options.tls, this.target)
     const listen = splitHostPort(options.listen ?? '127.0.0.1:0')
     if (!listen) {
       throw new PgrigError(
@@ -125,15 +175,23 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
     return this.streams[stream]
   }
 
-  listToxics(): Toxic[] {
-    return [...this.streams.upstream, ...this.streams.downstream]
+  /** Network toxics, then the `pg_*` fault toxics (as snapshots, with their `hits`). */
+  listToxics(): ListedToxic[] {
+    return [...this.streams.upstream, ...this.streams.downstream, ...this.faultEntries.map(faultToxic)]
   }
 
-  getToxic(name: string): Toxic | undefined {
+  getToxic(name: string): ListedToxic | undefined {
     return this.listToxics().find((t) => t.name === name)
   }
 
-  addToxic(spec: ToxicSpec): Toxic {
+  /**
+   * Adds a network toxic, or a PostgreSQL-aware fault given as a toxic: `pg_error`, `pg_delay`,
+   * `pg_ambiguous_commit`, `pg_refuse_connection` (stream upstream, toxicity = probability).
+   */
+  addToxic(spec: ToxicSpec & { type: FaultToxicType }): FaultToxic
+  addToxic(spec: ToxicSpec): Toxic
+  addToxic(spec: ToxicSpec): ListedToxic {
+    if (isFaultToxicType(spec.type)) return this.addFaultToxic(spec.type, spec)
     const toxic = buildToxic(spec)
     if (this.getToxic(toxic.name)) throw new ToxicError('toxic already exists', 409)
     this.streams[toxic.stream] = [...this.streams[toxic.stream], toxic]
@@ -142,8 +200,13 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   }
 
   /** Changes attributes (merged) or toxicity; open connections see it on their next chunk. */
-  updateToxic(name: string, update: { attributes?: Record<string, number>; toxicity?: number }): Toxic {
-    const toxic = this.getToxic(name)
+  updateToxic(
+    name: string,
+    update: { attributes?: Record<string, unknown>; toxicity?: number },
+  ): ListedToxic {
+    const entry = this.faultEntries.find((e) => e.name === name)
+    if (entry) return this.updateFaultToxic(entry, update)
+    const toxic = [...this.streams.upstream, ...this.streams.downstream].find((t) => t.name === name)
     if (!toxic) throw new ToxicError('toxic not found', 404)
     const attributes = mergeAttributes(toxic.attributes, update.attributes)
     if (update.toxicity !== undefined) {
@@ -157,10 +220,69 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   }
 
   removeToxic(name: string): void {
-    const toxic = this.getToxic(name)
+    const entry = this.faultEntries.find((e) => e.name === name)
+    if (entry) {
+      this.faultEntries = this.faultEntries.filter((e) => e !== entry)
+      this.dropFault(entry.fault)
+      return
+    }
+    const toxic = [...this.streams.upstream, ...this.streams.downstream].find((t) => t.name === name)
     if (!toxic) throw new ToxicError('toxic not found', 404)
     this.streams[toxic.stream] = this.streams[toxic.stream].filter((t) => t !== toxic)
     this.toxicsChanged()
+  }
+
+  private addFaultToxic(type: FaultToxicType, spec: ToxicSpec): FaultToxic {
+    const stream = checkStream(type, spec.stream)
+    const toxicity = checkToxicity(spec.toxicity)
+    const attributes = checkAttributes(type, spec.attributes)
+    const name = spec.name || `${type}_${stream}`
+    const fault = buildFault(type, name, toxicity, attributes)
+    if (this.getToxic(name)) throw new ToxicError('toxic already exists', 409)
+    this.requirePostgres(type)
+    const entry: FaultEntry = { name, type, toxicity, attributes, fault }
+    this.faultEntries = [...this.faultEntries, entry]
+    this.putFault(fault)
+    return faultToxic(entry)
+  }
+
+  private updateFaultToxic(
+    entry: FaultEntry,
+    update: { attributes?: Record<string, unknown>; toxicity?: number },
+  ): FaultToxic {
+    const toxicity = update.toxicity === undefined ? entry.toxicity : checkToxicity(update.toxicity)
+    const attributes = mergeFaultAttributes(entry.type, entry.attributes, update.attributes)
+    const fault = buildFault(entry.type, entry.name, toxicity, attributes)
+    // `times` counts from when the toxic was added, not from the update
+    fault.hits = entry.fault.hits
+    const old = entry.fault
+    Object.assign(entry, { toxicity, attributes, fault })
+    this.putFault(fault, old)
+    return faultToxic(entry)
+  }
+
+  /** Puts a fault in force (in place of `old`, keeping its turn among the faults). */
+  private putFault(fault: StatementFault | StartupFault, old?: StatementFault | StartupFault): void {
+    const swap = <F>(list: F[], next: F): F[] => {
+      const at = old ? list.indexOf(old as F) : -1
+      return at < 0 ? [...list, next] : list.map((f, i) => (i === at ? next : f))
+    }
+    if (fault instanceof StartupFault) this.startupFaults = swap(this.startupFaults, fault)
+    else this.statementFaults = swap(this.statementFaults, fault)
+  }
+
+  private dropFault(fault: StatementFault | StartupFault): void {
+    if (fault instanceof StartupFault) this.removeStartupFault(fault)
+    else this.removeStatementFault(fault)
+  }
+
+  private requirePostgres(what: string): void {
+    if (this.protocol !== 'postgres') {
+      throw new PgrigError(
+        'E_USAGE',
+        `proxy ${this.name} passes raw TCP; create it with protocol: 'postgres' for ${what}`,
+      )
+    }
   }
 
   private toxicsChanged(): void {
@@ -196,13 +318,16 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
     this.server = undefined
     const closing = new Promise<void>((resolve) => server.close(() => resolve()))
     for (const link of this.links) link.close('end')
+    for (const socket of this.negotiating) socket.destroy()
+    this.negotiating.clear()
     await closing
   }
 
   /**
    * Adds a PostgreSQL-aware fault: an injected error, a delay, or an ambiguous commit for the
-   * statements it matches, on open and new connections. Statements inside TLS cannot be read:
-   * connect to the proxy with `sslmode=disable` for these (network toxics work either way).
+   * statements it matches, on open and new connections. Statements inside passed-through TLS
+   * cannot be read: create the proxy with `tls: 'terminate'`, or connect to it with
+   * `sslmode=disable` (network toxics work either way).
    */
   addStatementFault(spec: StatementFaultSpec): StatementFault {
     if (this.protocol !== 'postgres') {
@@ -228,9 +353,38 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
     return this.statementFaults
   }
 
-  /** Removes every toxic and statement fault and enables the proxy again. */
+  /**
+   * Refuses new connections as a server that cannot take them does: the StartupMessage is
+   * answered with a FATAL error (53300 "sorry, too many clients already" unless `code` says
+   * otherwise) and the connection closes; the server never sees the startup. Through a
+   * passthrough proxy a client that negotiates TLS with the server first (sslmode=require and up)
+   * is not refused, its startup being inside TLS; a terminating proxy (`tls: 'terminate'`)
+   * refuses it after the handshake, as a full server does.
+   */
+  addStartupFault(spec: StartupFaultSpec = {}): StartupFault {
+    this.requirePostgres('startup faults')
+    const fault = new StartupFault(spec)
+    this.startupFaults = [...this.startupFaults, fault]
+    return fault
+  }
+
+  removeStartupFault(fault: StartupFault | string): void {
+    this.startupFaults = this.startupFaults.filter((f) => f !== fault && f.name !== fault)
+  }
+
+  /** Startup faults still in force (spent `times` ones drop out). */
+  listStartupFaults(): readonly StartupFault[] {
+    if (this.startupFaults.some((f) => f.exhausted)) {
+      this.startupFaults = this.startupFaults.filter((f) => !f.exhausted)
+    }
+    return this.startupFaults
+  }
+
+  /** Removes every toxic, statement and startup fault and enables the proxy again. */
   async reset(): Promise<void> {
     this.statementFaults = []
+    this.startupFaults = []
+    this.faultEntries = []
     this.streams.upstream = []
     this.streams.downstream = []
     this.toxicsChanged()
@@ -259,8 +413,12 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
     if (enabled) await this.enable()
   }
 
-  private accept(client: net.Socket): void {
-    const server = net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true })
+  /** `opened`: what a terminating proxy negotiated (the TLS ends and the TCP under them). */
+  private accept(socket: net.Socket, opened?: Opened): void {
+    if (this.termination && !opened) return this.acceptTerminating(socket, this.termination)
+    const client = opened?.client ?? socket
+    const server =
+      opened?.server ?? net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true })
     let link: Link | undefined = undefined
     const session =
       this.protocol === 'postgres'
@@ -268,11 +426,45 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
             faults: () => this.listStatementFaults(),
             toClient: (bytes) => client.write(bytes),
             cut: () => link?.close('end'),
+            refusal: () =>
+              this.listStartupFaults()
+                .find((f) => f.take())
+                ?.answer(),
           })
         : undefined
-    link = new Link(this, client, server, session)
+    link = new Link(this, client, server, session, opened?.tcp)
     this.links.add(link)
     link.onClose = () => this.links.delete(link)
+  }
+
+  private acceptTerminating(client: net.Socket, termination: Termination): void {
+    const sockets = [client]
+    this.negotiating.add(client)
+    const forget = () => {
+      for (const socket of sockets) this.negotiating.delete(socket)
+    }
+    openTerminated(client, termination, this.target, this.name, (socket) => {
+      sockets.push(socket)
+      if (this.server) this.negotiating.add(socket)
+      else socket.destroy()
+    }).then(
+      (opened) => {
+        forget()
+        if (!opened) return
+        if (!this.server || opened.client.destroyed || opened.server.destroyed) {
+          for (const socket of [opened.client, opened.server, ...opened.tcp]) socket.destroy()
+          return
+        }
+        this.accept(opened.client, opened)
+        // the negotiation left plain sockets paused; TLS sockets (and the TCP under them) flow
+        // once the Link reads them
+        for (const socket of [opened.client, opened.server]) if (opened.tcp.includes(socket)) socket.resume()
+      },
+      () => {
+        forget()
+        for (const socket of sockets) socket.destroy()
+      },
+    )
   }
 
   async close(): Promise<void> {
@@ -291,6 +483,7 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
       upstream: this.upstream,
       enabled: this.enabled,
       toxics: this.listToxics(),
+      ...(this.termination ? { tls: 'terminate' as const } : {}),
     }
   }
 }
@@ -300,4 +493,14 @@ export async function createProxy(options: ProxyOptions): Promise<ChaosProxy> {
   const proxy = new ChaosProxy(options)
   if (options.enabled !== false) await proxy.enable()
   return proxy
+}
+
+function faultToxic(entry: FaultEntry): FaultToxic {
+  return {
+    name: entry.name,
+    type: entry.type,
+    stream: 'upstream',
+    toxicity: entry.toxicity,
+    attributes: listAttributes(entry.type, entry.attributes, entry.fault),
+  }
 }

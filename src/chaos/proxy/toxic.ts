@@ -18,7 +18,8 @@ export interface ToxicSpec {
   name?: string
   stream?: Stream
   toxicity?: number
-  attributes?: Record<string, number>
+  /** Numbers for network toxics; the `pg_*` fault toxics also take strings and booleans. */
+  attributes?: Record<string, number | string | boolean>
 }
 
 /** What a toxic sees of one connection direction while it acts on it. */

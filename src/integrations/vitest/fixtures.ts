@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { inject, test as base, type TaskMeta } from 'vitest'
-import { createProxy, type ChaosProxy } from '../../chaos/proxy/proxy.js'
+import { createProxy, type ChaosProxy, type ProxyOptions } from '../../chaos/proxy/proxy.js'
 import { BrokerClient } from '../../databases/broker-client.js'
 import type { Lease } from '../../databases/clone-pool.js'
 import {
@@ -31,6 +31,11 @@ export interface PgrigFixtures {
    * (add toxics or statement faults to it); closed after the test.
    */
   proxy: ChaosProxy
+  /**
+   * How the `proxy` fixture is made (everything but `upstream`), `{}` by default; e.g.
+   * `test.override({ proxyOptions: { tls: 'terminate' } })` for statement faults over TLS.
+   */
+  proxyOptions: Omit<ProxyOptions, 'upstream'>
 }
 
 let broker: BrokerClient | undefined
@@ -142,8 +147,9 @@ function extend() {
         await broker.release(lease.name, { keep })
       }
     },
-    proxy: async ({ db }, use) => {
-      const proxy = await createProxy({ upstream: db.url })
+    proxyOptions: {},
+    proxy: async ({ db, proxyOptions }, use) => {
+      const proxy = await createProxy({ ...proxyOptions, upstream: db.url })
       try {
         await use(proxy)
       } finally {

@@ -96,6 +96,13 @@ describe('pgrig/vitest', () => {
     expect(result.output).toMatch(/Tests\s+1 passed/)
   })
 
+  test('proxyOptions: { tls: terminate } gives a TLS-terminating proxy on a TLS server', async () => {
+    // a server of its own: the plugin starts it with the tls profile
+    const result = await vitest(dir, ['proxy-tls.spec.ts'], { FIXTURE_TLS: '1', FIXTURE_PROXY_TLS: '1' })
+    expect(result.code, result.output).toBe(0)
+    expect(result.output).toMatch(/Tests\s+1 passed/)
+  })
+
   test('a failed test keeps its database, prints its URL and carries the server log of the test', async () => {
     const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-forensics-report-'))
     const result = await vitest(dir, ['fail.spec.ts'], {

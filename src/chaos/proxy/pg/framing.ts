@@ -118,6 +118,12 @@ export class Framing {
         this.phase = 'opaque'
         continue
       }
+      if (!typed && (data[i] !== 0 || (data.length - i > 1 && data[i + 1] !== 0))) {
+        // a startup packet is under 64 KiB, so it starts with two zero bytes: anything else is
+        // another protocol, passed on now rather than held back waiting for 8 bytes
+        this.phase = 'opaque'
+        continue
+      }
       if (data.length - i < headerSize) break
       const total = typed ? 1 + data.readUInt32BE(i + 1) : data.readUInt32BE(i)
       if (!typed && (total < 8 || total > 10_000 || !STARTUP_CODES.has(data.readUInt32BE(i + 4)))) {

@@ -29,6 +29,8 @@ export interface SessionHost {
   /** Writes straight to the client, past the toxics. */
   toClient(bytes: Buffer): void
   cut(): void
+  /** An ErrorResponse that refuses this connection at its StartupMessage, if a fault says so. */
+  refusal?(): Buffer | undefined
 }
 
 /**
@@ -111,6 +113,14 @@ export class PgSession {
         if (request === SSL_REQUEST || request === GSSENC_REQUEST) this.down.phase = 'answer'
         else if (request === CANCEL_REQUEST) this.up.phase = 'opaque'
         else {
+          const refusal = this.host.refusal?.()
+          if (refusal) {
+            // the server never sees the startup, so no backend is spent on this connection
+            this.dead = true
+            this.host.toClient(refusal)
+            this.host.cut()
+            return
+          }
           this.up.phase = 'typed'
           this.sent++ // the startup earns the first ReadyForQuery
         }

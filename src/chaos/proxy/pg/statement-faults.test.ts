@@ -1,13 +1,18 @@
-import pg from 'pg'
-import postgres from 'postgres'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../../cluster/cluster.js'
 import { proxiedUrl } from '../address.js'
 import { createProxy, type ChaosProxy } from '../proxy.js'
+import {
+  Cleanups,
+  query,
+  failure,
+  pgClient as connectPg,
+  postgresJs as connectPostgresJs,
+} from '../../../../test/support/chaos.js'
 
 let cluster: StartedCluster
 let tlsCluster: StartedCluster
-const cleanups: (() => Promise<unknown>)[] = []
+const cleanups = new Cleanups()
 
 beforeAll(async () => {
   ;[cluster, tlsCluster] = await Promise.all([
@@ -20,19 +25,9 @@ afterAll(async () => {
   await Promise.all([cluster?.stop(), tlsCluster?.stop()])
 })
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined)
+  await cleanups.run()
   await query(cluster.url, 'truncate accounts')
 })
-
-async function query(url: string, sql: string, params: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(sql, params)).rows
-  } finally {
-    await client.end()
-  }
-}
 
 async function proxyFor(target: StartedCluster = cluster): Promise<ChaosProxy> {
   const proxy = await createProxy({ upstream: target })
@@ -40,25 +35,8 @@ async function proxyFor(target: StartedCluster = cluster): Promise<ChaosProxy> {
   return proxy
 }
 
-async function pgClient(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url })
-  client.on('error', () => undefined)
-  cleanups.push(() => client.end())
-  await client.connect()
-  return client
-}
-
-function postgresJs(url: string): postgres.Sql {
-  const sql = postgres(url, { max: 1, onnotice: () => undefined })
-  cleanups.push(() => sql.end({ timeout: 1 }))
-  return sql
-}
-
-const failure = (promise: Promise<unknown>) =>
-  promise.then(
-    () => ({ code: 'none', message: '' }),
-    (e: { code?: string; message: string }) => ({ code: e.code ?? '', message: e.message }),
-  )
+const postgresJs = (url: string) => connectPostgresJs(url, cleanups)
+const pgClient = (url: string) => connectPg(url, cleanups)
 
 describe('injected errors (node-postgres)', () => {
   test('simple protocol: a matching statement fails once with 40001, the client stays usable', async () => {

@@ -54,6 +54,9 @@ const DEFAULT_MESSAGES: Record<string, string> = {
 }
 const FATAL_CODES = new Set(['57P01', '57P02', '57P03', '53300'])
 
+/** What an ambiguous commit cuts when told nothing else. */
+export const COMMIT_STATEMENT = /^\s*(commit|end)\b/i
+
 let counter = 0
 
 /** A fault in force on a proxy; `hits` counts the statements it acted on. */
@@ -65,7 +68,7 @@ export class StatementFault {
   /** @internal */
   constructor(readonly spec: StatementFaultSpec) {
     this.name = spec.name ?? `${spec.type}_${++counter}`
-    const match = spec.match ?? /^\s*(commit|end)\b/i
+    const match = spec.match ?? COMMIT_STATEMENT
     if (typeof match === 'string') {
       const wanted = normalize(match)
       this.test = (sql) => normalize(sql) === wanted
