@@ -1,12 +1,18 @@
-import { createProxy, type ChaosProxy } from '../chaos/proxy/proxy.js'
+import { createProxy, type ChaosProxy, type ProxyOptions } from '../chaos/proxy/proxy.js'
 import type { Lease } from '../databases/clone-pool.js'
 import { openTestDatabase, type OpenTestDatabase, type TestDatabase } from '../databases/test-database.js'
 import { PgrigError } from '../errors.js'
 import { oneLine } from './shared.js'
 
+/**
+ * `true`, or how the proxy is made (everything but `upstream`, as Vitest's `proxyOptions`), e.g.
+ * `{ tls: 'terminate' }` for statement faults over TLS.
+ */
+export type ProxyOption = boolean | Omit<ProxyOptions, 'upstream'>
+
 export interface CurrentDatabaseOptions {
   /** Put a fresh fault-injection proxy in front of every test's database (`db.proxy`). */
-  proxy?: boolean
+  proxy?: ProxyOption | undefined
   /** How a user of this runner turns the proxy on, e.g. `usePgrig({ proxy: true })`. */
   proxyHint: string
 }
@@ -33,7 +39,10 @@ export class CurrentDatabase implements TestDatabase {
     // Set before the proxy starts, so close() hands the lease back even if the proxy never listens.
     this.current = current
     // A new proxy per test: toxics and statement faults of one test never reach the next.
-    if (this.options.proxy) current.proxy = await createProxy({ upstream: current.db.url })
+    const { proxy } = this.options
+    if (proxy) {
+      current.proxy = await createProxy({ ...(proxy === true ? {} : proxy), upstream: current.db.url })
+    }
   }
 
   /** Closes the proxy (dropping its connections), ends the client, and returns the lease to hand back. */

@@ -102,6 +102,15 @@ describe('other runners', () => {
     await expectProxyRun(ran)
   })
 
+  test("node:test: proxy takes the proxy's options, e.g. { tls: 'terminate' } in front of a TLS server", async () => {
+    const dir = fixtureProject('node-test-project')
+    dirs.push(dir)
+    // No PGRIG_RUN_ID: the file starts its own server with the tls profile.
+    const ran = await runIn(dir, [process.execPath, '--test', 'proxy-tls.test.mjs'])
+    expect(ran.code, ran.output).toBe(0)
+    expect(ran.records.map((r) => r.test)).toEqual(['tls'])
+  })
+
   /** The fixture's failing test ("breaks on purpose") left its database, named with the password hidden, and its server log. */
   async function expectKeptFailure(ran: Ran): Promise<void> {
     expect(ran.code).not.toBe(0)

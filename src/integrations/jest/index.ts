@@ -3,18 +3,21 @@ import { BrokerClient } from '../../databases/broker-client.js'
 import { startBroker, type Broker } from '../../databases/broker.js'
 import { startSession, type PgrigOptions, type Session } from '../../databases/session.js'
 import { PgrigError } from '../../errors.js'
-import { CurrentDatabase } from '../current-database.js'
+import { CurrentDatabase, type ProxyOption } from '../current-database.js'
 import { failureForensics, oneLine } from '../shared.js'
 import { TEST_FAILED } from './test-state.js'
 
 export type { PgrigOptions } from '../../databases/session.js'
 export type { TestDatabase } from '../../databases/test-database.js'
 export type { ChaosProxy } from '../../chaos/proxy/proxy.js'
-export type { CurrentDatabase } from '../current-database.js'
+export type { CurrentDatabase, ProxyOption } from '../current-database.js'
 
 export interface UseTestDatabaseOptions {
-  /** A fresh fault-injection proxy in front of every test's database: `db.proxy` (`db.proxy.url`). */
-  proxy?: boolean
+  /**
+   * A fresh fault-injection proxy in front of every test's database: `db.proxy` (`db.proxy.url`).
+   * `true`, or its options (e.g. `{ tls: 'terminate' }`), as Vitest's `proxyOptions`.
+   */
+  proxy?: ProxyOption
 }
 
 const BROKER_ENV = 'PGRIG_BROKER'

@@ -1,16 +1,19 @@
 import { after, afterEach, before, beforeEach } from 'node:test'
 import { startSession, type PgrigOptions, type Session } from '../../databases/session.js'
-import { CurrentDatabase } from '../current-database.js'
+import { CurrentDatabase, type ProxyOption } from '../current-database.js'
 import { failureForensics, oneLine } from '../shared.js'
 
 export type { PgrigOptions } from '../../databases/session.js'
 export type { TestDatabase } from '../../databases/test-database.js'
 export type { ChaosProxy } from '../../chaos/proxy/proxy.js'
-export type { CurrentDatabase } from '../current-database.js'
+export type { CurrentDatabase, ProxyOption } from '../current-database.js'
 
 export interface UsePgrigOptions extends PgrigOptions {
-  /** A fresh fault-injection proxy in front of every test's database: `db.proxy` (`db.proxy.url`). */
-  proxy?: boolean
+  /**
+   * A fresh fault-injection proxy in front of every test's database: `db.proxy` (`db.proxy.url`).
+   * `true`, or its options (e.g. `{ tls: 'terminate' }`), as Vitest's `proxyOptions`.
+   */
+  proxy?: ProxyOption
 }
 
 /**
