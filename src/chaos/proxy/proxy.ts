@@ -28,7 +28,7 @@ export interface UpstreamTarget {
   port: number
   url?: string
   /** A `StartedCluster`'s TLS files: a terminating proxy shows clients the same certificate. */
-  tls?: { caFile: string } | null
+  tls?: { caFile: string | null } | null
 }
 
 export interface ProxyOptions {

@@ -60,7 +60,7 @@ export interface Termination {
 /** What the proxy knows of its upstream that can carry TLS material. */
 export interface TlsUpstream {
   url?: string
-  tls?: { caFile: string } | null
+  tls?: { caFile: string | null } | null
 }
 
 const SSLMODES: readonly UpstreamSslmode[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full']
