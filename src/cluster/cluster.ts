@@ -104,8 +104,8 @@ export class StartedCluster implements AsyncDisposable {
     this.stopping ??= (async () => {
       this.stopped = true
       await stopPostmaster(this.pid)
-      fs.rmSync(this.dataDir, { recursive: true, force: true })
-      fs.rmSync(this.ctx.serverDir, { recursive: true, force: true })
+      fs.rmSync(this.dataDir, { recursive: true, force: true, maxRetries: 5 })
+      fs.rmSync(this.ctx.serverDir, { recursive: true, force: true, maxRetries: 5 })
       this.ctx.run.releaseName(this.name)
       this.ctx.run.closeIfEmpty()
     })()
@@ -230,7 +230,7 @@ export async function startServer(
   } catch (error) {
     const pid = livePostmasterPid(ctx.dataDir)
     if (pid) await killGroup(pid)
-    fs.rmSync(ctx.dataDir, { recursive: true, force: true })
+    fs.rmSync(ctx.dataDir, { recursive: true, force: true, maxRetries: 5 })
     run.releaseName(name)
     if (!options.run) run.closeIfEmpty()
     throw error

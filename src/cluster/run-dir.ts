@@ -46,11 +46,18 @@ export function runDirOf(runId: string): string {
 
 export function createRunDir(runId: string): string {
   const dir = runDirOf(runId)
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
-  // Parent folders are made with the umask; the unprivileged server user must traverse them.
-  fs.chmodSync(runsRoot(), 0o755)
-  fs.chmodSync(dir, 0o755)
-  return dir
+  for (let attempt = 1; ; attempt++) {
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
+      // Parent folders are made with the umask; the unprivileged server user must traverse them.
+      fs.chmodSync(runsRoot(), 0o755)
+      fs.chmodSync(dir, 0o755)
+      return dir
+    } catch (error) {
+      // another process's removeRunDirs may remove the empty root between our mkdir and chmod
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw error
+    }
+  }
 }
 
 export function writeState(state: RunState): void {
@@ -91,7 +98,8 @@ export function listRuns(): RunState[] {
 export function removeRunDirs(runId: string): void {
   const roots = [runsRoot(), tmpfsRoot()].filter((root): root is string => root !== undefined)
   for (const root of roots) {
-    fs.rmSync(path.join(root, runId), { recursive: true, force: true })
+    // maxRetries: a server killed a moment ago may still be writing files (ENOTEMPTY)
+    fs.rmSync(path.join(root, runId), { recursive: true, force: true, maxRetries: 5 })
     try {
       fs.rmdirSync(root)
     } catch {

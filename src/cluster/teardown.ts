@@ -51,8 +51,8 @@ export async function teardownServer(runId: string, name: string): Promise<void>
   if (server?.dataDir) {
     const pid = livePostmasterPid(server.dataDir)
     if (pid) await stopPostmaster(pid)
-    fs.rmSync(server.dataDir, { recursive: true, force: true })
-    fs.rmSync(path.join(runDirOf(runId), name), { recursive: true, force: true })
+    fs.rmSync(server.dataDir, { recursive: true, force: true, maxRetries: 5 })
+    fs.rmSync(path.join(runDirOf(runId), name), { recursive: true, force: true, maxRetries: 5 })
   }
   const rest = state.servers.filter((s) => s.name !== name)
   if (rest.length === 0 && (state.detached || !isAlive(state.ownerPid))) removeRunDirs(runId)
