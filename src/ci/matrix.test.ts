@@ -111,6 +111,7 @@ describe('pgrig run --pg a,b (the local version matrix)', () => {
     pgport: string
     runId: string
     version: string
+    pgVersionEnv: string | null
   }
   const seenOf = (ran: Ran) =>
     (ran.records as unknown as VersionSeen[]).sort((a, b) => a.version.localeCompare(b.version))
@@ -133,6 +134,7 @@ describe('pgrig run --pg a,b (the local version matrix)', () => {
       expect.stringMatching(/^18\./),
     ])
     for (const r of seen) expect(r.port).toBe(r.pgport)
+    expect(seen.map((r) => r.pgVersionEnv)).toEqual(['15', '18'])
     // Both versions' servers are in one run's state, so only PGPORT tells them apart.
     expect(new Set(seen.map((r) => r.runId)).size).toBe(1)
   })
@@ -154,6 +156,8 @@ describe('pgrig run --pg a,b (the local version matrix)', () => {
       expect.stringMatching(/^18\./),
     ])
     for (const r of seen) expect(r.port).toBe(r.pgport)
+    // two majors in one run: no single PGRIG_PG_VERSION, so the reporter asks the PGPORT server
+    expect(seen.map((r) => r.pgVersionEnv)).toEqual([null, null])
   })
 
   test('--sequential runs one version after the other; every version passing exits 0', async () => {

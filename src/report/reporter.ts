@@ -158,6 +158,10 @@ export class PgrigReporter implements Reporter {
       collectEnvironment(process.env, this.vitest?.version ?? null))
     const pgVersion =
       process.env.PGRIG_PG_VERSION ||
+      // a run with several versions: the server this process talks to is the one PGPORT names
+      environment.servers
+        .find((s) => s.version && s.address.endsWith(`:${process.env.PGPORT}`))
+        ?.version?.split('.')[0] ||
       environment.servers.find((s) => s.version)?.version?.split('.')[0] ||
       null
     const shard = this.vitest?.config.shard

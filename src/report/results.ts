@@ -68,7 +68,7 @@ export type RunOutcome = 'passed' | 'failed' | 'interrupted'
 export interface RunRecord {
   /** Column label in merged reports: `pg17`, or `default` when no version was named. */
   label: string
-  /** `PGRIG_PG_VERSION` if set, else the major of the first server, else null. */
+  /** `PGRIG_PG_VERSION` if set, else the major of the server `PGPORT` points at, else of the first server, else null. */
   pgVersion: string | null
   /** Shard(s) that contributed, e.g. `["1/3", "2/3"]` after a merge. */
   shards: string[]

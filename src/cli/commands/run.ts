@@ -78,10 +78,14 @@ function runCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   })
 }
 
-/** What a single-version run tells the reporter: the server's major, and a report dir if asked. */
-function versionEnv(version: string | undefined, reportDir: string | undefined): Record<string, string> {
+/**
+ * What a run tells the reporter: the servers' major when they share one (with several, the reporter
+ * takes the major of the server PGPORT points at), and a report dir if asked.
+ */
+function versionEnv(versions: string[], reportDir: string | undefined): Record<string, string> {
   const env: Record<string, string> = {}
-  if (version) env.PGRIG_PG_VERSION = version.split('.')[0]!
+  const majors = new Set(versions.map((version) => version.split('.')[0]!))
+  if (majors.size === 1) env.PGRIG_PG_VERSION = [...majors][0]!
   if (reportDir) env.PGRIG_REPORT_DIR = path.resolve(reportDir)
   return env
 }
@@ -133,7 +137,10 @@ export function registerRun(program: Command): void {
               ...connectionEnv(servers),
               // Lets pgrig/vitest (and the other integrations) find the run's superuser in its state file.
               ...(clusters[0] ? { PGRIG_RUN_ID: clusters[0].runId } : {}),
-              ...versionEnv(servers[0]?.version, flags.reportDir),
+              ...versionEnv(
+                servers.map((s) => s.version),
+                flags.reportDir,
+              ),
             })
       } finally {
         process.off('SIGINT', onSignal)
