@@ -6,20 +6,10 @@ import { resolveTermination, type ProxyTls, type Termination } from './tls/optio
 import { Link, type LinkHost } from './link.js'
 import { buildToxic, mergeAttributes, ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
 import { PgSession } from './pg/session.js'
-import { StatementFault, type StatementFaultSpec } from './pg/statement-faults.js'
-import { StartupFault, type StartupFaultSpec } from './pg/startup-faults.js'
-import {
-  buildFault,
-  checkAttributes,
-  checkStream,
-  checkToxicity,
-  isFaultToxicType,
-  listAttributes,
-  mergeFaultAttributes,
-  type AttributeValue,
-  type FaultToxic,
-  type FaultToxicType,
-} from './pg/fault-toxics.js'
+import type { StatementFault, StatementFaultSpec } from './pg/statement-faults.js'
+import type { StartupFault, StartupFaultSpec } from './pg/startup-faults.js'
+import { isFaultToxicType, type FaultToxic, type FaultToxicType } from './pg/fault-toxics.js'
+import { FaultSet } from './pg/fault-set.js'
 import './toxics/index.js'
 
 /** Anything with a host and port: a `StartedCluster`, `{host, port}`, or with a `url` to rewrite. */
@@ -64,15 +54,6 @@ export interface ProxyJson {
   toxics: ListedToxic[]
 }
 
-/** A fault added through addToxic(): the fault in force and the attributes it was given. */
-interface FaultEntry {
-  name: string
-  type: FaultToxicType
-  toxicity: number
-  attributes: Record<string, AttributeValue>
-  fault: StatementFault | StartupFault
-}
-
 let unnamed = 0
 
 function resolveUpstream(upstream: ProxyOptions['upstream']): UpstreamTarget {
@@ -108,10 +89,7 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   private readonly links = new Set<Link>()
   private readonly streams: Record<Stream, Toxic[]> = { upstream: [], downstream: [] }
   private closed = false
-  private statementFaults: StatementFault[] = []
-  private startupFaults: StartupFault[] = []
-  /** Faults added as `pg_*` toxics stay listed after `times` is spent, until removed. */
-  private faultEntries: FaultEntry[] = []
+  private readonly faults = new FaultSet()
   readonly protocol: 'postgres' | 'tcp'
   private readonly termination: Termination | undefined
   /** Sockets of connections still in their TLS negotiation (not yet a Link). */
@@ -177,7 +155,7 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
 
   /** Network toxics, then the `pg_*` fault toxics (as snapshots, with their `hits`). */
   listToxics(): ListedToxic[] {
-    return [...this.streams.upstream, ...this.streams.downstream, ...this.faultEntries.map(faultToxic)]
+    return [...this.streams.upstream, ...this.streams.downstream, ...this.faults.toxics()]
   }
 
   getToxic(name: string): ListedToxic | undefined {
@@ -191,7 +169,10 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   addToxic(spec: ToxicSpec & { type: FaultToxicType }): FaultToxic
   addToxic(spec: ToxicSpec): Toxic
   addToxic(spec: ToxicSpec): ListedToxic {
-    if (isFaultToxicType(spec.type)) return this.addFaultToxic(spec.type, spec)
+    if (isFaultToxicType(spec.type)) {
+      this.requirePostgres(spec.type)
+      return this.faults.addToxic(spec.type, spec, (name) => this.getToxic(name) !== undefined)
+    }
     const toxic = buildToxic(spec)
     if (this.getToxic(toxic.name)) throw new ToxicError('toxic already exists', 409)
     this.streams[toxic.stream] = [...this.streams[toxic.stream], toxic]
@@ -204,8 +185,8 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
     name: string,
     update: { attributes?: Record<string, unknown>; toxicity?: number },
   ): ListedToxic {
-    const entry = this.faultEntries.find((e) => e.name === name)
-    if (entry) return this.updateFaultToxic(entry, update)
+    const fault = this.faults.updateToxic(name, update)
+    if (fault) return fault
     const toxic = [...this.streams.upstream, ...this.streams.downstream].find((t) => t.name === name)
     if (!toxic) throw new ToxicError('toxic not found', 404)
     const attributes = mergeAttributes(toxic.attributes, update.attributes)
@@ -220,60 +201,11 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   }
 
   removeToxic(name: string): void {
-    const entry = this.faultEntries.find((e) => e.name === name)
-    if (entry) {
-      this.faultEntries = this.faultEntries.filter((e) => e !== entry)
-      this.dropFault(entry.fault)
-      return
-    }
+    if (this.faults.removeToxic(name)) return
     const toxic = [...this.streams.upstream, ...this.streams.downstream].find((t) => t.name === name)
     if (!toxic) throw new ToxicError('toxic not found', 404)
     this.streams[toxic.stream] = this.streams[toxic.stream].filter((t) => t !== toxic)
     this.toxicsChanged()
-  }
-
-  private addFaultToxic(type: FaultToxicType, spec: ToxicSpec): FaultToxic {
-    const stream = checkStream(type, spec.stream)
-    const toxicity = checkToxicity(spec.toxicity)
-    const attributes = checkAttributes(type, spec.attributes)
-    const name = spec.name || `${type}_${stream}`
-    const fault = buildFault(type, name, toxicity, attributes)
-    if (this.getToxic(name)) throw new ToxicError('toxic already exists', 409)
-    this.requirePostgres(type)
-    const entry: FaultEntry = { name, type, toxicity, attributes, fault }
-    this.faultEntries = [...this.faultEntries, entry]
-    this.putFault(fault)
-    return faultToxic(entry)
-  }
-
-  private updateFaultToxic(
-    entry: FaultEntry,
-    update: { attributes?: Record<string, unknown>; toxicity?: number },
-  ): FaultToxic {
-    const toxicity = update.toxicity === undefined ? entry.toxicity : checkToxicity(update.toxicity)
-    const attributes = mergeFaultAttributes(entry.type, entry.attributes, update.attributes)
-    const fault = buildFault(entry.type, entry.name, toxicity, attributes)
-    // `times` counts from when the toxic was added, not from the update
-    fault.hits = entry.fault.hits
-    const old = entry.fault
-    Object.assign(entry, { toxicity, attributes, fault })
-    this.putFault(fault, old)
-    return faultToxic(entry)
-  }
-
-  /** Puts a fault in force (in place of `old`, keeping its turn among the faults). */
-  private putFault(fault: StatementFault | StartupFault, old?: StatementFault | StartupFault): void {
-    const swap = <F>(list: F[], next: F): F[] => {
-      const at = old ? list.indexOf(old as F) : -1
-      return at < 0 ? [...list, next] : list.map((f, i) => (i === at ? next : f))
-    }
-    if (fault instanceof StartupFault) this.startupFaults = swap(this.startupFaults, fault)
-    else this.statementFaults = swap(this.statementFaults, fault)
-  }
-
-  private dropFault(fault: StatementFault | StartupFault): void {
-    if (fault instanceof StartupFault) this.removeStartupFault(fault)
-    else this.removeStatementFault(fault)
   }
 
   private requirePostgres(what: string): void {
@@ -330,27 +262,17 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
    * `sslmode=disable` (network toxics work either way).
    */
   addStatementFault(spec: StatementFaultSpec): StatementFault {
-    if (this.protocol !== 'postgres') {
-      throw new PgrigError(
-        'E_USAGE',
-        `proxy ${this.name} passes raw TCP; create it with protocol: 'postgres' for statement faults`,
-      )
-    }
-    const fault = new StatementFault(spec)
-    this.statementFaults = [...this.statementFaults, fault]
-    return fault
+    this.requirePostgres('statement faults')
+    return this.faults.addStatement(spec)
   }
 
   removeStatementFault(fault: StatementFault | string): void {
-    this.statementFaults = this.statementFaults.filter((f) => f !== fault && f.name !== fault)
+    this.faults.removeStatement(fault)
   }
 
   /** Statement faults still in force (spent `times` ones drop out). */
   listStatementFaults(): readonly StatementFault[] {
-    if (this.statementFaults.some((f) => f.exhausted)) {
-      this.statementFaults = this.statementFaults.filter((f) => !f.exhausted)
-    }
-    return this.statementFaults
+    return this.faults.statements()
   }
 
   /**
@@ -363,28 +285,21 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
    */
   addStartupFault(spec: StartupFaultSpec = {}): StartupFault {
     this.requirePostgres('startup faults')
-    const fault = new StartupFault(spec)
-    this.startupFaults = [...this.startupFaults, fault]
-    return fault
+    return this.faults.addStartup(spec)
   }
 
   removeStartupFault(fault: StartupFault | string): void {
-    this.startupFaults = this.startupFaults.filter((f) => f !== fault && f.name !== fault)
+    this.faults.removeStartup(fault)
   }
 
   /** Startup faults still in force (spent `times` ones drop out). */
   listStartupFaults(): readonly StartupFault[] {
-    if (this.startupFaults.some((f) => f.exhausted)) {
-      this.startupFaults = this.startupFaults.filter((f) => !f.exhausted)
-    }
-    return this.startupFaults
+    return this.faults.startups()
   }
 
   /** Removes every toxic, statement and startup fault and enables the proxy again. */
   async reset(): Promise<void> {
-    this.statementFaults = []
-    this.startupFaults = []
-    this.faultEntries = []
+    this.faults.clear()
     this.streams.upstream = []
     this.streams.downstream = []
     this.toxicsChanged()
@@ -493,14 +408,4 @@ export async function createProxy(options: ProxyOptions): Promise<ChaosProxy> {
   const proxy = new ChaosProxy(options)
   if (options.enabled !== false) await proxy.enable()
   return proxy
-}
-
-function faultToxic(entry: FaultEntry): FaultToxic {
-  return {
-    name: entry.name,
-    type: entry.type,
-    stream: 'upstream',
-    toxicity: entry.toxicity,
-    attributes: listAttributes(entry.type, entry.attributes, entry.fault),
-  }
 }
