@@ -355,7 +355,12 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   private acceptTerminating(client: net.Socket, termination: Termination): void {
     const sockets = [client]
     this.negotiating.add(client)
+    const stalled = setTimeout(() => {
+      for (const socket of sockets) socket.destroy()
+    }, termination.handshakeTimeout)
+    stalled.unref()
     const forget = () => {
+      clearTimeout(stalled)
       for (const socket of sockets) this.negotiating.delete(socket)
     }
     openTerminated(client, termination, this.target, this.name, (socket) => {

@@ -36,6 +36,12 @@ export interface TerminateTlsOptions {
     cert?: Pem
     key?: Pem
   }
+  /**
+   * Milliseconds a connection may take to finish both TLS handshakes before the proxy drops it
+   * (a stalled client must not hold sockets for ever). Default 60000, PostgreSQL's own
+   * `authentication_timeout`.
+   */
+  handshakeTimeout?: number
 }
 
 /**
@@ -49,6 +55,7 @@ export type ProxyTls = 'passthrough' | 'terminate' | TerminateTlsOptions
 export interface Termination {
   /** Offered to clients (the proxy's TLS server side). */
   context: tls.SecureContext
+  handshakeTimeout: number
   upstream: {
     sslmode: UpstreamSslmode
     ca?: Buffer
@@ -212,8 +219,16 @@ export function resolveTermination(
       `proxy ${proxy}: tls upstream.sslmode ${JSON.stringify(sslmode)} is not one of ${SSLMODES.join(', ')}`,
     )
   }
+  const handshakeTimeout = options.handshakeTimeout ?? 60_000
+  if (!(Number.isFinite(handshakeTimeout) && handshakeTimeout > 0)) {
+    throw new PgrigError(
+      'E_TLS_CONFIG',
+      `proxy ${proxy}: tls handshakeTimeout ${String(options.handshakeTimeout)} is not a positive number of milliseconds`,
+    )
+  }
   return {
     context,
+    handshakeTimeout,
     upstream: { sslmode, ...(ca ? { ca } : {}), ...(client ?? {}) },
   }
 }

@@ -261,6 +261,24 @@ describe('the negotiation', () => {
     expect(await ask(80877103)).toBe('S')
   })
 
+  test('a client that stalls in the negotiation is dropped after handshakeTimeout', async () => {
+    const proxy = await terminating({ tls: { handshakeTimeout: 300 } })
+    const socket = net.connect(proxy.port, proxy.host)
+    cleanups.push(async () => socket.destroy())
+    const answers: string[] = []
+    socket.on('data', (b: Buffer) => answers.push(b.toString('latin1')))
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())))
+    const bytes = Buffer.alloc(8)
+    bytes.writeUInt32BE(8, 0)
+    bytes.writeUInt32BE(80877103, 4)
+    socket.write(bytes)
+    await expect.poll(() => answers.join('')).toBe('S')
+    // no ClientHello follows: the proxy gives up on its own
+    const asked = performance.now()
+    expect((await closed) - asked).toBeLessThan(3000)
+    expect(proxy.connections).toBe(0)
+  })
+
   test('direct TLS (sslnegotiation=direct: ClientHello first, ALPN postgresql) reaches the statement faults', async () => {
     const proxy = await terminating()
     const sql = postgresJs(proxy, {
@@ -442,6 +460,8 @@ describe('bad TLS options: one clear line', () => {
       code: 'E_TLS_CONFIG',
       message: expect.stringMatching(/needs a certificate to show clients.*pass tls: \{ cert, key \}$/),
     })
+    const timeout = await reject({ tls: { handshakeTimeout: -1 } })
+    expect(timeout.message).toMatch(/tls handshakeTimeout -1 is not a positive number of milliseconds$/)
     const raw = await reject({ tls: 'terminate', protocol: 'tcp' })
     expect(raw.code).toBe('E_USAGE')
   })
