@@ -4,6 +4,7 @@ import { joinHostPort, proxiedUrl, splitHostPort } from './address.js'
 import { openTerminated, type Opened } from './tls/handshake.js'
 import { resolveTermination, type ProxyTls, type Termination } from './tls/options.js'
 import { Link, type LinkHost } from './link.js'
+import { readUntil } from './read-until.js'
 import { buildToxic, mergeAttributes, ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
 import { PgSession } from './pg/session.js'
 import type { StatementFault, StatementFaultSpec } from './pg/statement-faults.js'
@@ -55,6 +56,8 @@ export interface ProxyJson {
 }
 
 let unnamed = 0
+/** How long a new connection may take to send its first message (PostgreSQL's authentication_timeout). */
+const STARTUP_TIMEOUT_MS = 60_000
 
 function resolveUpstream(upstream: ProxyOptions['upstream']): UpstreamTarget {
   if (typeof upstream !== 'string') return upstream
@@ -329,8 +332,11 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
   }
 
   /** `opened`: what a terminating proxy negotiated (the TLS ends and the TCP under them). */
-  private accept(socket: net.Socket, opened?: Opened): void {
+  private accept(socket: net.Socket, opened?: Opened, first?: 'startup' | 'other'): void {
     if (this.termination && !opened) return this.acceptTerminating(socket, this.termination)
+    if (!opened && !first && this.protocol === 'postgres' && this.faults.startups().length > 0) {
+      return this.acceptRefusable(socket)
+    }
     const client = opened?.client ?? socket
     const server =
       opened?.server ?? net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true })
@@ -341,15 +347,60 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
             faults: () => this.listStatementFaults(),
             toClient: (bytes) => client.write(bytes),
             cut: () => link?.close('end'),
+            // a startup acceptRefusable let through is not judged twice
             refusal: () =>
-              this.listStartupFaults()
-                .find((f) => f.take())
-                ?.answer(),
+              first === 'startup'
+                ? undefined
+                : this.listStartupFaults()
+                    .find((f) => f.take())
+                    ?.answer(),
           })
         : undefined
     link = new Link(this, client, server, session, opened?.tcp)
     this.links.add(link)
     link.onClose = () => this.links.delete(link)
+  }
+
+  /**
+   * With startup faults in force, the first bytes are read before the server is dialled, so a
+   * refused connection costs the server nothing (not even a forked backend).
+   */
+  private acceptRefusable(client: net.Socket): void {
+    this.negotiating.add(client)
+    // a reset before the first message is the client's business; the Link handles errors later
+    client.on('error', () => undefined)
+    const stalled = setTimeout(() => client.destroy(), STARTUP_TIMEOUT_MS)
+    stalled.unref()
+    // 8 bytes hold a StartupMessage's protocol code; other protocols show at their first bytes
+    const enough = (b: Buffer) => b.length >= 8 || (b.length >= 2 && (b[0]! | b[1]!) !== 0)
+    readUntil(client, enough).then(
+      (head) => {
+        clearTimeout(stalled)
+        this.negotiating.delete(client)
+        if (!this.server) return void client.destroy()
+        const startup = head.length >= 8 && head.readUInt32BE(4) >>> 16 === 3
+        const refusal = startup
+          ? this.faults
+              .startups()
+              .find((f) => f.take())
+              ?.answer()
+          : undefined
+        if (refusal) {
+          // as a Link closes: the FATAL goes out first, then the socket goes even if the client lingers
+          client.end(refusal)
+          setTimeout(() => client.destroy(), 1000).unref()
+          return
+        }
+        client.unshift(head)
+        this.accept(client, undefined, startup ? 'startup' : 'other')
+        client.resume()
+      },
+      () => {
+        clearTimeout(stalled)
+        this.negotiating.delete(client)
+        client.destroy()
+      },
+    )
   }
 
   private acceptTerminating(client: net.Socket, termination: Termination): void {

@@ -159,11 +159,13 @@ describe('refusing connections at startup', () => {
     expect(active).toBe(0)
   })
 
-  test('not one byte of a refused connection reaches the upstream', async () => {
+  test('a refused connection never reaches the upstream: no connection, not one byte', async () => {
     // a listener that records what arrives, in place of the server, shows what the proxy forwards
     const received: Buffer[] = []
     const sockets = new Set<net.Socket>()
+    let connections = 0
     const recorder = net.createServer((socket) => {
+      connections++
       sockets.add(socket)
       socket.on('data', (chunk: Buffer) => received.push(chunk))
       socket.on('close', () => sockets.delete(socket))
@@ -181,6 +183,8 @@ describe('refusing connections at startup', () => {
       (n) => n === 0,
     )
     expect(Buffer.concat(received).length).toBe(0)
+    // the proxy read the startup before dialling: the server is not even connected to
+    expect(connections).toBe(0)
   })
 
   test('any code and message; probability 0 never refuses; removing the fault lets everyone in', async () => {

@@ -3,6 +3,7 @@ import tls from 'node:tls'
 import { joinHostPort } from '../address.js'
 import { errorResponse, GSSENC_REQUEST, SSL_REQUEST } from '../pg/messages.js'
 import type { Termination } from './options.js'
+import { readUntil } from '../read-until.js'
 
 /** Both ends of a connection, ready for a Link: TLS sockets where TLS was agreed, and the TCP under them. */
 export interface Opened {
@@ -24,36 +25,6 @@ function request(code: number): Buffer {
   out.writeUInt32BE(8, 0)
   out.writeUInt32BE(code, 4)
   return out
-}
-
-/**
- * Reads until `enough` says so; the socket is left paused. The caller unshifts what it does not
- * consume, so whoever reads next (a Link, or a TLSSocket, which takes buffered bytes in) sees it.
- */
-function readUntil(socket: net.Socket, enough: (bytes: Buffer) => boolean): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let got: Buffer = Buffer.alloc(0)
-    const onData = (chunk: Buffer) => {
-      got = got.length ? Buffer.concat([got, chunk]) : chunk
-      if (!enough(got)) return
-      done()
-      resolve(got)
-    }
-    const onGone = () => {
-      done()
-      reject(new Error('the connection closed during the TLS negotiation'))
-    }
-    const done = () => {
-      socket.pause()
-      socket.off('data', onData)
-      socket.off('end', onGone)
-      socket.off('close', onGone)
-    }
-    socket.on('data', onData)
-    socket.on('end', onGone)
-    socket.on('close', onGone)
-    socket.resume()
-  })
 }
 
 /**
