@@ -348,12 +348,7 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
             toClient: (bytes) => client.write(bytes),
             cut: () => link?.close('end'),
             // a startup acceptRefusable let through is not judged twice
-            refusal: () =>
-              first === 'startup'
-                ? undefined
-                : this.listStartupFaults()
-                    .find((f) => f.take())
-                    ?.answer(),
+            refusal: () => (first === 'startup' ? undefined : this.faults.refusal()),
           })
         : undefined
     link = new Link(this, client, server, session, opened?.tcp)
@@ -366,25 +361,17 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
    * refused connection costs the server nothing (not even a forked backend).
    */
   private acceptRefusable(client: net.Socket): void {
-    this.negotiating.add(client)
     // a reset before the first message is the client's business; the Link handles errors later
     client.on('error', () => undefined)
-    const stalled = setTimeout(() => client.destroy(), STARTUP_TIMEOUT_MS)
-    stalled.unref()
+    const held = this.hold(client, STARTUP_TIMEOUT_MS)
     // 8 bytes hold a StartupMessage's protocol code; other protocols show at their first bytes
     const enough = (b: Buffer) => b.length >= 8 || (b.length >= 2 && (b[0]! | b[1]!) !== 0)
     readUntil(client, enough).then(
       (head) => {
-        clearTimeout(stalled)
-        this.negotiating.delete(client)
+        held.release()
         if (!this.server) return void client.destroy()
         const startup = head.length >= 8 && head.readUInt32BE(4) >>> 16 === 3
-        const refusal = startup
-          ? this.faults
-              .startups()
-              .find((f) => f.take())
-              ?.answer()
-          : undefined
+        const refusal = startup ? this.faults.refusal() : undefined
         if (refusal) {
           // as a Link closes: the FATAL goes out first, then the socket goes even if the client lingers
           client.end(refusal)
@@ -396,31 +383,17 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
         client.resume()
       },
       () => {
-        clearTimeout(stalled)
-        this.negotiating.delete(client)
-        client.destroy()
+        held.release()
+        held.destroy()
       },
     )
   }
 
   private acceptTerminating(client: net.Socket, termination: Termination): void {
-    const sockets = [client]
-    this.negotiating.add(client)
-    const stalled = setTimeout(() => {
-      for (const socket of sockets) socket.destroy()
-    }, termination.handshakeTimeout)
-    stalled.unref()
-    const forget = () => {
-      clearTimeout(stalled)
-      for (const socket of sockets) this.negotiating.delete(socket)
-    }
-    openTerminated(client, termination, this.target, this.name, (socket) => {
-      sockets.push(socket)
-      if (this.server) this.negotiating.add(socket)
-      else socket.destroy()
-    }).then(
+    const held = this.hold(client, termination.handshakeTimeout)
+    openTerminated(client, termination, this.target, this.name, held.add).then(
       (opened) => {
-        forget()
+        held.release()
         if (!opened) return
         if (!this.server || opened.client.destroyed || opened.server.destroyed) {
           for (const socket of [opened.client, opened.server, ...opened.tcp]) socket.destroy()
@@ -432,10 +405,36 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
         for (const socket of [opened.client, opened.server]) if (opened.tcp.includes(socket)) socket.resume()
       },
       () => {
-        forget()
-        for (const socket of sockets) socket.destroy()
+        held.release()
+        held.destroy()
       },
     )
+  }
+
+  /**
+   * The sockets of a connection that is not a Link yet: destroyed when the proxy is disabled, or
+   * when they are still held after `ms` (a stalled client must not hold them for ever).
+   */
+  private hold(first: net.Socket, ms: number) {
+    const sockets = [first]
+    this.negotiating.add(first)
+    const destroy = () => {
+      for (const socket of sockets) socket.destroy()
+    }
+    const stalled = setTimeout(destroy, ms)
+    stalled.unref()
+    return {
+      add: (socket: net.Socket) => {
+        sockets.push(socket)
+        if (this.server) this.negotiating.add(socket)
+        else socket.destroy()
+      },
+      release: () => {
+        clearTimeout(stalled)
+        for (const socket of sockets) this.negotiating.delete(socket)
+      },
+      destroy,
+    }
   }
 
   async close(): Promise<void> {

@@ -68,6 +68,13 @@ export class FaultSet {
     return this.startupFaults
   }
 
+  /** The FATAL answer for a new connection, when a startup fault takes it (and counts it). */
+  refusal(): Buffer | undefined {
+    return this.startups()
+      .find((f) => f.take())
+      ?.answer()
+  }
+
   /** The `pg_*` toxics, as snapshots with their `hits`. */
   toxics(): FaultToxic[] {
     return this.entries.map(faultToxic)
