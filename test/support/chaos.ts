@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import pg from 'pg'
 import postgres from 'postgres'
-import { afterAll } from 'vitest'
+import { afterAll, expect } from 'vitest'
 
 /** Undo steps, run last-first by `run()` (called from the file's afterEach, before its own clean-up). */
 export class Cleanups {
@@ -54,6 +54,23 @@ export const failure = (promise: Promise<unknown>): Promise<{ code: string; mess
     () => ({ code: 'none', message: '' }),
     (e: { code?: string; message: string }) => ({ code: e.code ?? '', message: e.message }),
   )
+
+/**
+ * Commits a row of `accounts` (id `id`) under an ambiguous-commit fault and checks both sides of
+ * it: the client sees its connection lost at COMMIT, while `directUrl` shows the row committed.
+ */
+export async function expectCommittedButLost(
+  client: pg.Client,
+  directUrl: string,
+  id: number,
+): Promise<void> {
+  await client.query('begin')
+  await client.query(`insert into accounts values (${id}, ${id * 10})`)
+  const error = await failure(client.query('commit'))
+  expect(error.code).not.toBe('none')
+  expect(error.message).toMatch(/terminated|closed|ECONNRESET/i)
+  expect(await query(directUrl, 'select id from accounts')).toEqual([{ id }])
+}
 
 const children = new Set<ChildProcess>()
 afterAll(() => children.forEach((child) => child.kill('SIGTERM')))

@@ -8,6 +8,7 @@ import {
   failure,
   pgClient as connectPg,
   postgresJs as connectPostgresJs,
+  expectCommittedButLost,
 } from '../../../../test/support/chaos.js'
 
 let cluster: StartedCluster
@@ -190,12 +191,7 @@ describe('ambiguous commit: committed on the server, a connection error on the c
     const proxy = await proxyFor()
     const client = await pgClient(proxy.url)
     proxy.addStatementFault({ type: 'ambiguous-commit', times: 1 })
-    await client.query('begin')
-    await client.query('insert into accounts values (10, 100)')
-    const error = await failure(client.query('commit'))
-    expect(error.code).not.toBe('none')
-    expect(error.message).toMatch(/terminated|closed|ECONNRESET/i)
-    expect(await query(cluster.url, 'select id from accounts')).toEqual([{ id: 10 }])
+    await expectCommittedButLost(client, cluster.url, 10)
   })
 
   test('postgres.js sql.begin', async () => {

@@ -12,7 +12,7 @@ import { PgrigError } from '../../../errors.js'
 import { proxiedUrl } from '../address.js'
 import { serveToxiproxyApi } from '../http-api.js'
 import { createProxy, type ChaosProxy, type ProxyOptions } from '../proxy.js'
-import { Cleanups, query, failure } from '../../../../test/support/chaos.js'
+import { Cleanups, query, failure, expectCommittedButLost } from '../../../../test/support/chaos.js'
 
 const execFileP = promisify(execFile)
 
@@ -124,12 +124,7 @@ describe('statement faults act through a terminating proxy', () => {
     const proxy = await terminating()
     const client = await pgTls(proxy)
     proxy.addStatementFault({ type: 'ambiguous-commit', times: 1 })
-    await client.query('begin')
-    await client.query('insert into accounts values (10, 100)')
-    const error = await failure(client.query('commit'))
-    expect(error.code).not.toBe('none')
-    expect(error.message).toMatch(/terminated|closed|ECONNRESET/i)
-    expect(await query(tlsCluster.url, 'select id from accounts')).toEqual([{ id: 10 }])
+    await expectCommittedButLost(client, tlsCluster.url, 10)
 
     const sql = postgresJs(proxy)
     proxy.addStatementFault({ type: 'ambiguous-commit', times: 1 })
