@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { afterAll, describe, expect, test } from 'vitest'
+import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
 import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
 import { listRuns } from '../src/cluster/run-dir.js'
 import { privateRunRoot } from './support/run-root.js'
@@ -40,6 +40,13 @@ const runIds = new Set<string>()
 afterAll(async () => {
   if (runIds.size) await pgrig(['down', '--all'])
 })
+
+/** A folder of this test's own, removed when the test ends, passed or failed. */
+function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
 
 describe('pgrig up / status / env / down', () => {
   test('three up calls add three servers; down --all stops every one', async () => {
@@ -99,7 +106,7 @@ describe('pgrig run', () => {
   })
 
   test('a config file starts the trio, one line each, seeded by the same init SQL', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-config-'))
+    const dir = tempDir('pgrig-config-')
     fs.writeFileSync(
       path.join(dir, 'seed.sql'),
       'create table seeded (v int); insert into seeded values (7);\n',
@@ -135,7 +142,6 @@ export default config
     const out = await pgrig(['run', '--', process.execPath, '-e', script], { cwd: dir })
     expect(out.code, out.stderr).toBe(0)
     expect(out.stdout.trim()).toBe('yyy')
-    fs.rmSync(dir, { recursive: true, force: true })
   })
 
   test('--url passes an external server through untouched; a non-PostgreSQL URL is refused', async () => {
@@ -244,11 +250,10 @@ describe('user mistakes end in one line and a non-zero exit, with nothing left r
   test.each(cases)('%s', async (_label, args, message, env) => {
     if (env?.PGRIG_RUN_AS && process.getuid?.() !== 0) return
     // A run root of its own, so other test files' runs do not blur what this one leaves behind.
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-mistake-'))
+    const root = tempDir('pgrig-mistake-')
     fs.chmodSync(root, 0o755)
     const out = await pgrig(args, { env: { ...env, PGRIG_RUN_ROOT: root } })
     const left = fs.readdirSync(root)
-    fs.rmSync(root, { recursive: true, force: true })
     expect(out.code).not.toBe(0)
     const lines = out.stderr.trim().split('\n')
     expect(lines, out.stderr).toHaveLength(1)
@@ -264,11 +269,10 @@ describe('user mistakes end in one line and a non-zero exit, with nothing left r
 
   test('a run root the server user cannot enter is named before anything starts', async () => {
     if (process.getuid?.() !== 0) return
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-closed-'))
+    const root = tempDir('pgrig-closed-')
     fs.chmodSync(root, 0o700)
     const out = await pgrig(['up'], { env: { PGRIG_RUN_ROOT: root } })
     const left = fs.readdirSync(root)
-    fs.rmSync(root, { recursive: true, force: true })
     expect(out.code).toBe(1)
     expect(out.stderr.trim().split('\n')).toHaveLength(1)
     expect(out.stderr).toMatch(new RegExp(`cannot enter ${root} \\(mode 0700\\).*PGRIG_RUN_ROOT`))
@@ -276,11 +280,10 @@ describe('user mistakes end in one line and a non-zero exit, with nothing left r
   })
 
   test('a bad key in a config file names the key', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-badconfig-'))
+    const dir = tempDir('pgrig-badconfig-')
     fs.writeFileSync(path.join(dir, 'pgrig.config.json'), JSON.stringify({ servers: { a: { prot: 5441 } } }))
     const out = await pgrig(['up'], { cwd: dir })
     expect(out.code).toBe(1)
     expect(out.stderr.trim()).toMatch(/unknown option prot at servers\.a/)
-    fs.rmSync(dir, { recursive: true, force: true })
   })
 })
