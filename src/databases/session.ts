@@ -33,6 +33,8 @@ export interface PgrigOptions {
   /** Keep a failed test's database and print its URL (default: on in watch mode). */
   keepFailed?: boolean
   redis?: boolean
+  /** Tables truncate mode leaves alone (schema-qualified or bare names). */
+  exclude?: string[]
   /** Folder that migrations and seed paths are relative to. */
   cwd?: string
 }

@@ -1,16 +1,20 @@
-import path from 'node:path'
-import { BrokerClient } from '../../databases/broker-client.js'
-import { startBroker, type Broker } from '../../databases/broker.js'
-import { startSession, type PgrigOptions, type Session } from '../../databases/session.js'
+import type { PgrigOptions } from '../../databases/session.js'
 import { PgrigError } from '../../errors.js'
-import { CurrentDatabase, type ProxyOption } from '../current-database.js'
-import { failureForensics, oneLine } from '../shared.js'
-import { TEST_FAILED } from './test-state.js'
+import { CurrentDatabase } from '../lifecycle/current-database.js'
+import { printForensics } from '../lifecycle/forensics.js'
+import { oneLine } from '../lifecycle/one-line.js'
+import type { PgrigProvided } from '../lifecycle/provided.js'
+import type { ProxyOption } from '../lifecycle/proxy.js'
+import { startRun, type StartedRun } from '../lifecycle/start-run.js'
+import { TestLifecycle } from '../lifecycle/test-lifecycle.js'
+import { CONCURRENT_TESTS, PGRIG_ENVIRONMENT, TEST_FAILED } from './test-state.js'
 
 export type { PgrigOptions } from '../../databases/session.js'
 export type { TestDatabase } from '../../databases/test-database.js'
 export type { ChaosProxy } from '../../chaos/proxy/proxy.js'
-export type { CurrentDatabase, ProxyOption } from '../current-database.js'
+export type { CurrentDatabase } from '../lifecycle/current-database.js'
+export type { ProxyOption } from '../lifecycle/proxy.js'
+export type { TestRedis } from '../lifecycle/test-lifecycle.js'
 
 export interface UseTestDatabaseOptions {
   /**
@@ -20,14 +24,11 @@ export interface UseTestDatabaseOptions {
   proxy?: ProxyOption
 }
 
-const BROKER_ENV = 'PGRIG_BROKER'
-const KEEP_FAILED_ENV = 'PGRIG_KEEP_FAILED'
+/** How globalSetup tells Jest's workers about the run (JSON of PgrigProvided; no password in it). */
+const PROVIDED_ENV = 'PGRIG_JEST'
 const STATE = Symbol.for('pgrig.jest')
 
-interface Running {
-  session: Session
-  broker: Broker
-}
+const usage = (message: string) => oneLine(new PgrigError('E_USAGE', message))
 
 /**
  * Jest's globalSetup runs in the main process before any worker starts; workers inherit the
@@ -37,63 +38,83 @@ interface Running {
  */
 export function globalSetup(options: PgrigOptions = {}): () => Promise<void> {
   return async () => {
-    const session = await startSession(options).catch((error: unknown) => {
-      throw oneLine(error)
-    })
-    try {
-      const broker = await startBroker(session.pool, path.join(session.runDir, `broker-${process.pid}.sock`))
-      ;(globalThis as { [STATE]?: Running })[STATE] = { session, broker }
-      process.env[BROKER_ENV] = broker.socketPath
-      if (options.keepFailed) process.env[KEEP_FAILED_ENV] = '1'
-    } catch (error) {
-      await session.close()
-      throw error
-    }
+    const run = await startRun(options)
+    ;(globalThis as { [STATE]?: StartedRun })[STATE] = run
+    process.env[PROVIDED_ENV] = JSON.stringify(run.provided)
   }
 }
 
 /** `export { globalTeardown as default } from 'pgrig/jest'` in jest.global-teardown.mjs. */
 export async function globalTeardown(): Promise<void> {
-  const holder = globalThis as { [STATE]?: Running }
-  const running = holder[STATE]
+  const holder = globalThis as { [STATE]?: StartedRun }
+  const run = holder[STATE]
   holder[STATE] = undefined
-  await running?.broker.close()
-  await running?.session.close()
+  await run?.close()
 }
 
 type Hook = (fn: () => Promise<void>) => void
+interface JestGlobals {
+  beforeAll?: Hook
+  beforeEach?: Hook
+  afterEach?: Hook
+  afterAll?: Hook
+  expect?: { getState(): { currentTestName?: string } }
+  [TEST_FAILED]?: boolean
+  [PGRIG_ENVIRONMENT]?: boolean
+  [CONCURRENT_TESTS]?: string[]
+}
 
-/** Call at the top of a test file: every test gets its own database behind the returned handle. */
+/**
+ * Call at the top of a test file: every test gets its database (per `isolation`) behind the
+ * returned handle, with DATABASE_URL and PG* pointing at it while it runs.
+ */
 export function useTestDatabase(options: UseTestDatabaseOptions = {}): CurrentDatabase {
-  const hooks = globalThis as unknown as { beforeEach?: Hook; afterEach?: Hook; afterAll?: Hook }
-  const socket = process.env[BROKER_ENV]
-  if (!socket || !hooks.beforeEach || !hooks.afterEach || !hooks.afterAll) {
-    throw new PgrigError(
-      'E_USAGE',
+  const jest = globalThis as unknown as JestGlobals
+  const json = process.env[PROVIDED_ENV]
+  if (!json || !jest.beforeAll || !jest.beforeEach || !jest.afterEach || !jest.afterAll) {
+    throw usage(
       "useTestDatabase() needs pgrig's Jest globalSetup: set globalSetup to a file that exports globalSetup({ … }) from 'pgrig/jest'",
     )
   }
-  const broker = new BrokerClient(socket)
-  const current = new CurrentDatabase({ proxy: options.proxy, proxyHint: 'useTestDatabase({ proxy: true })' })
-  hooks.beforeEach(async () => {
-    await current.open(await broker.acquire())
+  if (!jest[PGRIG_ENVIRONMENT]) {
+    throw usage(
+      "useTestDatabase() needs testEnvironment 'pgrig/jest/environment' in the Jest config: it tells pgrig which tests failed (keepFailed, the server log) and which are test.concurrent",
+    )
+  }
+  const provided = JSON.parse(json) as PgrigProvided
+  const lifecycle = new TestLifecycle(provided, {
+    runner: 'Jest',
+    slot: process.env.JEST_WORKER_ID ?? '1',
+    concurrencyFix: 'use test instead of test.concurrent (Jest workers still run files in parallel)',
   })
-  hooks.afterEach(async () => {
-    const lease = await current.close()
-    if (!lease) return
-    // Known only under testEnvironment 'pgrig/jest/environment'; otherwise every test counts as passed.
-    const failed = (globalThis as Record<symbol, unknown>)[TEST_FAILED] === true
-    const keep = failed && process.env[KEEP_FAILED_ENV] === '1'
-    if (failed) {
-      const name = (
-        globalThis as { expect?: { getState(): { currentTestName?: string } } }
-      ).expect?.getState().currentTestName
-      const { keptLine, serverLog } = failureForensics(lease, name ?? 'unknown test', keep)
-      if (keptLine) console.error(keptLine)
-      if (serverLog) console.error(`pgrig: server log during "${name}":\n${serverLog}`)
+  const current = new CurrentDatabase({
+    proxy: Boolean(options.proxy),
+    proxyHint: 'useTestDatabase({ proxy: true })',
+    redisHint: "globalSetup({ redis: true }) from 'pgrig/jest'",
+  })
+  jest.beforeAll(async () => {
+    // Jest runs no beforeEach/afterEach for test.concurrent tests: they would get no database.
+    const concurrent = jest[CONCURRENT_TESTS] ?? []
+    if (concurrent.length > 0) {
+      throw usage(
+        `Jest runs test.concurrent tests ("${concurrent[0]}") side by side in one process, without beforeEach, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: use test instead of test.concurrent (Jest workers still run files in parallel)`,
+      )
     }
-    await broker.release(lease.name, { keep })
   })
-  hooks.afterAll(async () => broker.close())
+  jest.beforeEach(async () => {
+    const name = jest.expect?.getState().currentTestName ?? 'unknown test'
+    current.current = await lifecycle.begin(name, {
+      proxy: options.proxy,
+      redis: provided.redis !== undefined,
+    })
+  })
+  jest.afterEach(async () => {
+    const active = current.current
+    current.current = undefined
+    if (!active) return
+    const forensics = await lifecycle.end(active, { failed: jest[TEST_FAILED] === true })
+    if (forensics) printForensics(active.name, forensics)
+  })
+  jest.afterAll(async () => lifecycle.close())
   return current
 }

@@ -1,12 +1,17 @@
 import { after, afterEach, before, beforeEach } from 'node:test'
-import { startSession, type PgrigOptions, type Session } from '../../databases/session.js'
-import { CurrentDatabase, type ProxyOption } from '../current-database.js'
-import { failureForensics, oneLine } from '../shared.js'
+import type { PgrigOptions } from '../../databases/session.js'
+import { CurrentDatabase } from '../lifecycle/current-database.js'
+import { printForensics } from '../lifecycle/forensics.js'
+import type { ProxyOption } from '../lifecycle/proxy.js'
+import { startRun, type StartedRun } from '../lifecycle/start-run.js'
+import { TestLifecycle } from '../lifecycle/test-lifecycle.js'
 
 export type { PgrigOptions } from '../../databases/session.js'
 export type { TestDatabase } from '../../databases/test-database.js'
 export type { ChaosProxy } from '../../chaos/proxy/proxy.js'
-export type { CurrentDatabase, ProxyOption } from '../current-database.js'
+export type { CurrentDatabase } from '../lifecycle/current-database.js'
+export type { ProxyOption } from '../lifecycle/proxy.js'
+export type { TestRedis } from '../lifecycle/test-lifecycle.js'
 
 export interface UsePgrigOptions extends PgrigOptions {
   /**
@@ -17,37 +22,43 @@ export interface UsePgrigOptions extends PgrigOptions {
 }
 
 /**
- * Call once at the top of a node:test file: every test in the file gets its own database behind
- * the returned handle. node:test runs each file in its own process, so run the suite under
+ * Call once at the top of a node:test file: every test in the file gets its database (per
+ * `isolation`) behind the returned handle, with DATABASE_URL and PG* pointing at it while it
+ * runs. node:test runs each file in its own process, so run the suite under
  * `pgrig run -- node --test` to share one server (and one template) between files.
  */
 export function usePgrig(options: UsePgrigOptions = {}): CurrentDatabase {
-  const { proxy, ...sessionOptions } = options
-  const current = new CurrentDatabase({ proxy, proxyHint: 'usePgrig({ proxy: true })' })
-  let session: Session | undefined
+  const { proxy, ...runOptions } = options
+  const current = new CurrentDatabase({
+    proxy: Boolean(proxy),
+    proxyHint: 'usePgrig({ proxy: true })',
+    redisHint: 'usePgrig({ redis: true })',
+  })
+  let run: StartedRun | undefined
+  let lifecycle: TestLifecycle | undefined
   before(async () => {
-    session = await startSession({ pool: { size: 2 }, ...sessionOptions }).catch((error: unknown) => {
-      throw oneLine(error)
+    run = await startRun({ pool: { size: 2 }, ...runOptions })
+    lifecycle = new TestLifecycle(run.provided, {
+      runner: 'node:test',
+      slot: '1',
+      concurrencyFix: 'drop the concurrency option from the tests of this file (files still run in parallel)',
     })
   })
-  beforeEach(async () => {
-    await current.open(await session!.acquire())
+  beforeEach(async (t) => {
+    if (!lifecycle) return
+    current.current = await lifecycle.begin(t.name, { proxy, redis: Boolean(options.redis) })
   })
   afterEach(async (t) => {
-    const lease = await current.close()
-    if (!lease) return
+    const active = current.current
+    current.current = undefined
+    if (!active || !lifecycle) return
     // Node 20.x's test context says whether the test passed; older contexts leave it undefined.
-    const failed = (t as { passed?: boolean }).passed === false
-    const keep = failed && options.keepFailed === true
-    if (failed) {
-      const { keptLine, serverLog } = failureForensics(lease, t.name, keep)
-      if (keptLine) console.error(keptLine)
-      if (serverLog) console.error(`pgrig: server log during "${t.name}":\n${serverLog}`)
-    }
-    session?.pool.release(lease.name, { keep })
+    const forensics = await lifecycle.end(active, { failed: (t as { passed?: boolean }).passed === false })
+    if (forensics) printForensics(active.name, forensics)
   })
   after(async () => {
-    await session?.close()
+    lifecycle?.close()
+    await run?.close()
   })
   return current
 }

@@ -1,29 +1,19 @@
-import type pg from 'pg'
 import { inject, test as base, type TaskMeta } from 'vitest'
-import { createProxy, type ChaosProxy, type ProxyOptions } from '../../chaos/proxy/proxy.js'
-import { BrokerClient } from '../../databases/broker-client.js'
-import type { Lease } from '../../databases/clone-pool.js'
-import {
-  connectClient,
-  openTestDatabase,
-  testDatabaseOf,
-  type TestDatabase,
-} from '../../databases/test-database.js'
-import { createTransactionIsolation, type TransactionIsolation } from '../../databases/transaction-mode.js'
-import { createTruncateIsolation, type TruncateIsolation } from '../../databases/truncate-mode.js'
+import type { ChaosProxy, ProxyOptions } from '../../chaos/proxy/proxy.js'
+import type { TestDatabase } from '../../databases/test-database.js'
 import { PgrigError } from '../../errors.js'
-import { failureForensics, type PgrigProvided } from '../shared.js'
+import type { Forensics } from '../lifecycle/forensics.js'
+import { oneLine } from '../lifecycle/one-line.js'
+import { startTestProxy } from '../lifecycle/proxy.js'
+import { TestLifecycle, type TestRedis } from '../lifecycle/test-lifecycle.js'
 import './provided.js'
 import './task-meta.js'
 
-export interface TestRedis {
-  /** `redis://host:port/<index>`: this worker's logical database, flushed before each test. */
-  url: string
-  index: number
-}
-
 export interface PgrigFixtures {
-  /** A database no other test sees, migrated and seeded (`database` mode), or the worker's database reset for this test. */
+  /**
+   * A database no other test sees, migrated and seeded (`database` mode), or the worker's database
+   * reset for this test; DATABASE_URL and PG* point at it while the test runs.
+   */
   db: TestDatabase
   redis: TestRedis
   /**
@@ -38,9 +28,9 @@ export interface PgrigFixtures {
   proxyOptions: Omit<ProxyOptions, 'upstream'>
 }
 
-let broker: BrokerClient | undefined
+let lifecycle: TestLifecycle | undefined
 
-function connect(): { broker: BrokerClient; provided: PgrigProvided } {
+function connect(): TestLifecycle {
   const provided = inject('pgrig')
   if (!provided) {
     throw new PgrigError(
@@ -48,58 +38,36 @@ function connect(): { broker: BrokerClient; provided: PgrigProvided } {
       "pgrig's fixtures need its plugin: add plugins: [pgrig({ … })] from 'pgrig/vitest' to vitest.config",
     )
   }
-  if (broker?.socketPath !== provided.socketPath) broker = new BrokerClient(provided.socketPath)
-  return { broker, provided }
-}
-
-/** The worker slot: reused by later workers, never by two at once. */
-const slot = () => process.env.VITEST_POOL_ID ?? '1'
-
-/** Per worker process: its long-lived database and what resets it between tests. */
-let worker:
-  | {
-      lease: Lease
-      client: pg.Client
-      truncate?: TruncateIsolation | undefined
-      transaction?: TransactionIsolation | undefined
-    }
-  | undefined
-
-async function workerState(broker: BrokerClient, provided: PgrigProvided) {
-  const lease = await broker.workerDatabase(slot())
-  if (worker?.lease.name !== lease.name) {
-    const options = { url: lease.url, runId: provided.runId }
-    const truncate = provided.isolation === 'truncate' ? await createTruncateIsolation(options) : undefined
-    // Every connection to the endpoint's url, db.client's and the code under test's, joins the test's transaction.
-    const transaction =
-      provided.isolation === 'transaction' ? await createTransactionIsolation(options) : undefined
-    const client = await connectClient(transaction?.url ?? lease.url)
-    worker = {
-      lease: transaction ? { ...lease, url: transaction.url } : lease,
-      client,
-      truncate,
-      transaction,
-    }
+  if (lifecycle?.provided.socketPath !== provided.socketPath) {
+    lifecycle?.close()
+    lifecycle = new TestLifecycle(provided, {
+      runner: 'Vitest',
+      // The worker slot: reused by later workers, never by two at once.
+      slot: process.env.VITEST_POOL_ID ?? '1',
+      concurrencyFix:
+        'drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)',
+    })
   }
-  return { ...worker, lease: { ...worker.lease, logOffset: lease.logOffset } }
+  return lifecycle
 }
 
 interface FailedError {
   message?: string
 }
 
+/** The forensics go into the first error's message (what every reporter shows) and task.meta.pgrig. */
 function attachForensics(
-  task: { name: string; meta: TaskMeta; result?: { state?: string; errors?: unknown[] } },
-  lease: Lease,
-  keep: boolean,
+  task: { meta: TaskMeta; result?: { errors?: unknown[] } },
+  forensics: Forensics,
+  keptUrl: string,
 ): void {
-  const { keptLine, serverLog } = failureForensics(lease, task.name, keep)
+  const { keptLine, serverLog } = forensics
   const meta = (task.meta.pgrig ??= {})
   const notes: string[] = []
   if (keptLine) {
     notes.push(keptLine)
     console.error(keptLine)
-    meta.keptDatabaseUrl = lease.url
+    meta.keptDatabaseUrl = keptUrl
   }
   if (serverLog) {
     notes.push(`pgrig: server log during this test:\n${serverLog}`)
@@ -112,44 +80,28 @@ function attachForensics(
 function extend() {
   return base.extend<PgrigFixtures>({
     db: async ({ task }, use) => {
-      const { broker, provided } = connect()
-      if (provided.isolation !== 'database') {
-        const state = await workerState(broker, provided)
-        if (state.truncate) await state.truncate.reset()
-        const { transaction } = state
-        if (transaction) {
-          await transaction.beginTest()
-          transaction.install()
-        }
-        try {
-          await use(testDatabaseOf(state.lease, state.client))
-        } finally {
-          if (transaction) {
-            transaction.uninstall()
-            await transaction.endTest()
-          }
-          if (task.result?.state === 'fail') attachForensics(task, state.lease, false)
-        }
-        return
+      const lifecycle = connect()
+      if (task.concurrent) {
+        throw oneLine(
+          new PgrigError(
+            'E_USAGE',
+            `Vitest runs "${task.name}" concurrently with other tests of its file, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)`,
+          ),
+        )
       }
-      const asked = performance.now()
-      const lease = await broker.acquire()
-      let db: Awaited<ReturnType<typeof openTestDatabase>> | undefined
+      const active = await lifecycle.begin(task.name)
+      if (lifecycle.provided.isolation === 'database')
+        (task.meta.pgrig ??= {}).provisionMs = active.provisionMs
       try {
-        db = await openTestDatabase(lease)
-        ;(task.meta.pgrig ??= {}).provisionMs = Math.round((performance.now() - asked) * 100) / 100
-        await use(db)
+        await use(active.db)
       } finally {
-        await db?.close()
-        const failed = task.result?.state === 'fail'
-        const keep = failed && provided.keepFailed
-        if (failed) attachForensics(task, lease, keep)
-        await broker.release(lease.name, { keep })
+        const forensics = await lifecycle.end(active, { failed: task.result?.state === 'fail' })
+        if (forensics) attachForensics(task, forensics, active.lease.url)
       }
     },
     proxyOptions: {},
     proxy: async ({ db, proxyOptions }, use) => {
-      const proxy = await createProxy({ ...proxyOptions, upstream: db.url })
+      const proxy = await startTestProxy(db.url, proxyOptions)
       try {
         await use(proxy)
       } finally {
@@ -158,17 +110,7 @@ function extend() {
     },
     // eslint-disable-next-line no-empty-pattern -- Vitest reads a fixture's dependencies from this pattern
     redis: async ({}, use) => {
-      const { broker, provided } = connect()
-      if (!provided.redis) {
-        throw new PgrigError(
-          'E_USAGE',
-          'the redis fixture needs Redis: pass redis: true to pgrig() in vitest.config',
-        )
-      }
-      const { host, port, databases } = provided.redis
-      const index = (Number(slot()) % (databases - 1)) + 1
-      await broker.post('/redis/flush', { index })
-      await use({ url: `redis://${host.includes(':') ? `[${host}]` : host}:${port}/${index}`, index })
+      await use(await connect().redis())
     },
   })
 }

@@ -4,4 +4,5 @@ export { expect, describe, beforeAll, afterAll, beforeEach, afterEach } from 'vi
 export type { PgrigOptions, IsolationMode } from '../../databases/session.js'
 export type { TestDatabase } from '../../databases/test-database.js'
 export type { Migrations } from '../../databases/migrations.js'
-export type { PgrigProvided } from '../shared.js'
+export type { PgrigProvided } from '../lifecycle/provided.js'
+export type { TestRedis } from '../lifecycle/test-lifecycle.js'

@@ -1,4 +1,4 @@
-import type { PgrigProvided } from '../shared.js'
+import type { PgrigProvided } from '../lifecycle/provided.js'
 
 declare module 'vitest' {
   interface ProvidedContext {

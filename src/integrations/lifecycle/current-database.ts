@@ -1,0 +1,73 @@
+import type { ChaosProxy } from '../../chaos/proxy/proxy.js'
+import type { TestDatabase } from '../../databases/test-database.js'
+import { PgrigError } from '../../errors.js'
+import { oneLine } from './one-line.js'
+import type { ActiveTest, TestRedis } from './test-lifecycle.js'
+
+export interface CurrentDatabaseOptions {
+  /** Whether every test of this file gets a proxy. */
+  proxy: boolean
+  /** How a user of this runner turns the proxy on, e.g. `usePgrig({ proxy: true })`. */
+  proxyHint: string
+  /** How a user of this runner turns Redis on. */
+  redisHint: string
+}
+
+/** The runner prints it as its one line, without a stack into pgrig. */
+const usage = (message: string) => oneLine(new PgrigError('E_USAGE', message))
+
+const OUTSIDE_TEST = 'is only available inside a test (between beforeEach and afterEach)'
+
+/**
+ * For runners without fixtures (node:test, Jest): one handle per file whose properties point at
+ * the current test's database, set in a beforeEach and cleared in an afterEach.
+ */
+export class CurrentDatabase implements TestDatabase {
+  /** The test that runs now; set and cleared by the runner's adapter. */
+  current: ActiveTest | undefined
+
+  constructor(private readonly options: CurrentDatabaseOptions) {}
+
+  private get db(): TestDatabase {
+    if (!this.current) throw usage(`the pgrig database ${OUTSIDE_TEST}`)
+    return this.current.db
+  }
+
+  /**
+   * A fault-injection proxy in front of this test's database: `db.proxy.url` reaches the same
+   * database through it (add toxics or statement faults to it); closed after the test.
+   */
+  get proxy(): ChaosProxy {
+    if (!this.options.proxy) {
+      throw usage(`db.proxy is off for this file: turn it on with ${this.options.proxyHint}`)
+    }
+    const proxy = this.current?.proxy
+    if (!proxy) throw usage(`the pgrig proxy ${OUTSIDE_TEST}`)
+    return proxy
+  }
+
+  /** This worker's Redis database (`redis.url`), flushed before each test. */
+  get redis(): TestRedis {
+    if (this.current && !this.current.redis) {
+      throw usage(`db.redis is off for this run: turn it on with ${this.options.redisHint}`)
+    }
+    const redis = this.current?.redis
+    if (!redis) throw usage(`pgrig's Redis ${OUTSIDE_TEST}`)
+    return redis
+  }
+
+  get url(): string {
+    return this.db.url
+  }
+  get name(): string {
+    return this.db.name
+  }
+  get adminUrl(): string {
+    return this.db.adminUrl
+  }
+  get client(): TestDatabase['client'] {
+    return this.db.client
+  }
+  query: TestDatabase['query'] = (text, params) => this.db.query(text, params)
+  sql: TestDatabase['sql'] = (strings, ...values) => this.db.sql(strings, ...values)
+}

@@ -1,0 +1,64 @@
+/** The variables the code under test reads to find its database (libpq's, and DATABASE_URL). */
+export const DATABASE_ENV = [
+  'DATABASE_URL',
+  'PGHOST',
+  'PGPORT',
+  'PGUSER',
+  'PGPASSWORD',
+  'PGDATABASE',
+  'PGSSLMODE',
+  'PGSSLROOTCERT',
+  'PGSSLCERT',
+  'PGSSLKEY',
+] as const
+
+type DatabaseEnv = Partial<Record<(typeof DATABASE_ENV)[number], string>>
+
+/**
+ * `DATABASE_URL` and `PG*` pointing at `url`; the TLS ones only when the URL asks for TLS
+ * (absent, they are deleted, so a shell's PGSSLMODE cannot leak into the test).
+ */
+export function databaseEnv(url: string): DatabaseEnv {
+  const parsed = new URL(url)
+  const params = parsed.searchParams
+  const env: DatabaseEnv = {
+    DATABASE_URL: url,
+    // A unix socket rides in ?host=/dir; a bracketed IPv6 host loses its brackets.
+    PGHOST: params.get('host') ?? parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    PGPORT: params.get('port') ?? (parsed.port || '5432'),
+    PGUSER: decodeURIComponent(parsed.username),
+    PGPASSWORD: decodeURIComponent(parsed.password),
+    PGDATABASE: decodeURIComponent(parsed.pathname.slice(1)),
+  }
+  const ssl = {
+    PGSSLMODE: 'sslmode',
+    PGSSLROOTCERT: 'sslrootcert',
+    PGSSLCERT: 'sslcert',
+    PGSSLKEY: 'sslkey',
+  } as const
+  for (const [key, param] of Object.entries(ssl) as [keyof typeof ssl, string][]) {
+    const value = params.get(param)
+    if (value !== null) env[key] = value
+  }
+  return env
+}
+
+/**
+ * Points `process.env` at `url` for one test; the returned function puts back exactly what was
+ * there before (unset stays unset).
+ */
+export function pointEnvAt(url: string): () => void {
+  const saved = new Map<string, string | undefined>(DATABASE_ENV.map((key) => [key, process.env[key]]))
+  const env = databaseEnv(url)
+  for (const key of DATABASE_ENV) {
+    const value = env[key]
+    if (value === undefined) delete process.env[key]
+    else process.env[key] = value
+  }
+  return () => {
+    for (const [key, value] of saved) {
+      if (value === undefined) delete process.env[key]
+      else process.env[key] = value
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { withClient } from '../../databases/admin.js'
+import { fixtureProject, repoRoot, runIn, type Ran } from '../../../test/support/fixture-project.js'
+import { privateRunRoot } from '../../../test/support/run-root.js'
+
+privateRunRoot('lifecycle')
+
+/**
+ * One scenario (test/fixtures/lifecycle-project/scenario.mjs: app code that opens its own
+ * pg.Pool from DATABASE_URL, commits and ends its pool) under every runner × isolation mode,
+ * with DATABASE_URL and PG* pre-set to a live "dev" database pgrig did not create.
+ */
+const RUNNERS = {
+  vitest: [path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run'],
+  'node:test': ['--test', 'node.test.mjs'],
+  jest: ['--experimental-vm-modules', path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js')],
+} as const
+const MODES = ['database', 'transaction', 'truncate'] as const
+
+let pgc: StartedCluster
+let dir: string
+let devUrl: string
+const devEnv: Record<string, string> = {}
+
+/** Everything a byte-for-byte comparison of the dev database needs: its tables, row counts, a checksum. */
+const fingerprint = () =>
+  withClient(devUrl, async (c) => ({
+    tables: (await c.query("select tablename from pg_tables where schemaname = 'public' order by 1")).rows,
+    notes: (
+      await c.query<{ n: number; sum: string }>(
+        "select count(*)::int as n, md5(coalesce(string_agg(id || ':' || body, ',' order by id), '')) as sum from notes",
+      )
+    ).rows[0],
+  }))
+
+beforeAll(async () => {
+  pgc = await startCluster({ name: 'lifecycle', quiet: true })
+  await withClient(pgc.superuser.url, (c) => c.query('create database devdb'))
+  const url = new URL(pgc.superuser.url)
+  url.pathname = '/devdb'
+  devUrl = url.toString()
+  await withClient(devUrl, async (c) => {
+    await c.query('create table notes (id serial primary key, body text not null)')
+    await c.query("insert into notes (body) values ('the developer''s own'), ('do not touch')")
+  })
+  Object.assign(devEnv, {
+    DATABASE_URL: devUrl,
+    PGHOST: url.hostname,
+    PGPORT: url.port,
+    PGUSER: decodeURIComponent(url.username),
+    PGPASSWORD: decodeURIComponent(url.password),
+    PGDATABASE: 'devdb',
+  })
+  dir = fixtureProject('lifecycle-project')
+  // The first run builds the template the others reuse.
+  await cell('node:test', 'database')
+})
+
+afterAll(async () => {
+  await pgc?.stop()
+  if (dir) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const cell = (runner: keyof typeof RUNNERS, mode: (typeof MODES)[number]): Promise<Ran> =>
+  runIn(dir, [process.execPath, ...RUNNERS[runner]], {
+    ...devEnv,
+    PGRIG_RUN_ID: pgc.runId,
+    FIXTURE_ISOLATION: mode,
+  })
+
+describe('every runner × isolation mode, DATABASE_URL pre-set to a live database', () => {
+  test('every cell passes, the code under test reaches only its test database, and the dev database is untouched', async () => {
+    const before = await fingerprint()
+    const cells = Object.keys(RUNNERS).flatMap((runner) =>
+      MODES.map((mode) => ({ runner: runner as keyof typeof RUNNERS, mode })),
+    )
+    // Three at a time: the machine has two cores and each runner starts its own workers.
+    const results: { runner: string; mode: string; ran: Ran }[] = []
+    for (let i = 0; i < cells.length; i += 3) {
+      results.push(
+        ...(await Promise.all(
+          cells.slice(i, i + 3).map(async (c) => ({ ...c, ran: await cell(c.runner, c.mode) })),
+        )),
+      )
+    }
+    for (const { runner, mode, ran } of results) {
+      const label = `${runner} × ${mode}\n${ran.output}`
+      expect(ran.code, label).toBe(0)
+      const tests = ran.records.filter((r) => r.test !== 'after')
+      expect(tests.map((r) => r.test).sort(), label).toEqual(['commits', 'isolated'])
+      // DATABASE_URL was the test's own database while it ran…
+      for (const r of tests) expect((r as unknown as { url: boolean }).url, label).toBe(true)
+      for (const r of tests) expect(r.name, label).toMatch(/^pgrig_/)
+      // …and what it held before once the test was over.
+      const after = ran.records.filter((r) => r.test === 'after')
+      expect(after.length, label).toBeGreaterThan(0)
+      for (const r of after) expect((r as unknown as { databaseUrl: string }).databaseUrl, label).toBe(devUrl)
+    }
+    expect(await fingerprint()).toEqual(before)
+  }, 240_000)
+})

@@ -1,0 +1,21 @@
+import type { IsolationMode } from '../../databases/session.js'
+
+/** The test runners pgrig drives, as named in its messages. */
+export type RunnerName = 'Vitest' | 'node:test' | 'Jest'
+
+/**
+ * What the run's main process tells the processes that run tests: survives structuredClone
+ * (Vitest's provide) and JSON (an environment variable for Jest's workers). No password.
+ */
+export interface PgrigProvided {
+  /** Unix socket of the database broker. */
+  socketPath: string
+  isolation: IsolationMode
+  keepFailed: boolean
+  runId: string
+  templateName: string
+  /** Tables truncate mode leaves alone. */
+  exclude?: string[]
+  /** Present when the run was asked for Redis: worker slot i uses logical database i. */
+  redis?: { host: string; port: number; databases: number }
+}

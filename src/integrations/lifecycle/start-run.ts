@@ -1,0 +1,82 @@
+import path from 'node:path'
+import { startBroker } from '../../databases/broker.js'
+import { startSession, type PgrigOptions } from '../../databases/session.js'
+import { PgrigError } from '../../errors.js'
+import { startRedis, type StartedRedis } from '../../services/redis.js'
+import { oneLine } from './one-line.js'
+import type { PgrigProvided } from './provided.js'
+
+// Worker slots index logical databases; 0 stays unused.
+const REDIS_DATABASES = 64
+
+export interface StartedRun {
+  /** What every process that runs tests needs to know (see TestLifecycle). */
+  provided: PgrigProvided
+  /** Stops the broker, the session (and the server it started) and Redis. */
+  close(): Promise<void>
+}
+
+export interface StartRunOptions {
+  /** Folder migrations and seed paths are relative to, unless options.cwd says otherwise. */
+  cwd?: string
+  /** keepFailed when the options do not say (Vitest: on in watch mode). */
+  keepFailedDefault?: boolean
+}
+
+/** Refused before anything starts: an option that would do nothing must not look as if it did. */
+function checkRunOptions(options: PgrigOptions): void {
+  const isolation = options.isolation ?? 'database'
+  if (options.keepFailed === true && isolation !== 'database') {
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `keepFailed keeps a failed test's own database, which isolation '${isolation}' does not give a test (the worker's database is reset for the next one); use isolation 'database' to keep failed databases`,
+    )
+  }
+}
+
+/**
+ * The run's pieces, started once in the runner's main process (Vitest's and Jest's globalSetup;
+ * node:test's file process): the server and template (session), the clone pool's broker that
+ * every test process reaches over a unix socket, and Redis when asked for.
+ */
+export async function startRun(options: PgrigOptions, run: StartRunOptions = {}): Promise<StartedRun> {
+  const started = async (): Promise<StartedRun> => {
+    checkRunOptions(options)
+    const session = await startSession({ ...(run.cwd ? { cwd: run.cwd } : {}), ...options })
+    let redis: StartedRedis | undefined
+    try {
+      redis = options.redis ? await startRedis({ databases: REDIS_DATABASES }) : undefined
+      const running = redis
+      const broker = await startBroker(
+        session.pool,
+        path.join(session.runDir, `broker-${process.pid}.sock`),
+        {
+          // Flushed at the start of each test that uses Redis.
+          '/redis/flush': async (input) => running?.flush(Number(input.index)),
+        },
+      )
+      const provided: PgrigProvided = {
+        socketPath: broker.socketPath,
+        isolation: options.isolation ?? 'database',
+        keepFailed: options.keepFailed ?? run.keepFailedDefault ?? false,
+        runId: session.runId,
+        templateName: session.template.name,
+        ...(options.exclude ? { exclude: options.exclude } : {}),
+        ...(redis ? { redis: { host: redis.host, port: redis.port, databases: redis.databases } } : {}),
+      }
+      return {
+        provided,
+        close: async () => {
+          await broker.close()
+          await Promise.all([session.close(), running?.stop()])
+        },
+      }
+    } catch (error) {
+      await Promise.all([session.close(), redis?.stop()])
+      throw error
+    }
+  }
+  return started().catch((error: unknown) => {
+    throw oneLine(error)
+  })
+}
