@@ -56,3 +56,5 @@ export {
   type TransactionIsolation,
   type TransactionIsolationOptions,
 } from './databases/transaction-mode.js'
+export { startServe, serveOptionsFromEnv } from './serve/index.js'
+export type { ServeOptions, Serving } from './serve/index.js'

@@ -9,6 +9,7 @@ import { registerInit } from './commands/init.js'
 import { registerInstall } from './commands/install.js'
 import { registerReport } from './commands/report.js'
 import { registerRun } from './commands/run.js'
+import { registerServe } from './commands/serve.js'
 import { registerStatus } from './commands/status.js'
 import { registerUp } from './commands/up.js'
 
@@ -20,6 +21,7 @@ const program = new Command('pgrig')
 
 registerUp(program)
 registerRun(program)
+registerServe(program)
 registerStatus(program)
 registerEnv(program)
 registerDown(program)

@@ -21,6 +21,8 @@ export interface ClonePoolOptions {
   max?: number | undefined
   /** The server's log, so a lease can say where its slice of the log starts. */
   logFile?: string | null | undefined
+  /** Numbers for clone names; pools of one run on one server must share one (default: this pool's own count). */
+  nextIndex?: (() => number) | undefined
 }
 
 /** A database handed to one test. */
@@ -119,6 +121,23 @@ export class ClonePool {
   }
 
   /**
+   * Hands a leased clone back as untouched (the caller vouches for it): the next acquire gets it
+   * as it is, without a new clone.
+   */
+  giveBack(name: string): void {
+    if (!this.leased.delete(name)) {
+      throw new PgrigError('E_USAGE', `database ${name} is not leased from this pool; nothing given back`)
+    }
+    if (this.closed) {
+      this.track(this.drop(name))
+      return
+    }
+    const waiter = this.waiters.shift()
+    if (waiter) waiter.resolve(this.lease(name))
+    else this.ready.push(name)
+  }
+
+  /**
    * One long-lived database per key (a worker slot) for the transaction and truncate modes,
    * cloned from the same template; dropped when the pool closes.
    */
@@ -201,7 +220,7 @@ export class ClonePool {
     ) {
       this.alive++
       this.creating++
-      const name = cloneName(this.options.runId, ++this.counter)
+      const name = cloneName(this.options.runId, this.options.nextIndex?.() ?? ++this.counter)
       this.track(
         this.createDatabase(name, 'clone').then(
           () => {

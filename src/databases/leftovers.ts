@@ -2,6 +2,7 @@ import { isAlive } from '../cluster/process-alive.js'
 import { listRuns } from '../cluster/run-dir.js'
 import { ident, withClient } from './admin.js'
 import { parseMarker } from './names.js'
+import { heldRunKeys, runLockKey } from './run-lock.js'
 
 /** Run ids whose owner still lives (or that were started detached and not yet taken down). */
 export function liveRunIds(): Set<string> {
@@ -11,6 +12,8 @@ export function liveRunIds(): Set<string> {
 /**
  * Drops the clones, worker databases and half-built templates of runs that are gone. Only
  * databases carrying pgrig's ownership marker are considered; finished templates are kept for reuse.
+ * A run is gone only when it is not alive here (`alive`, the local run folders) and holds no run
+ * lock on the server (`holdRunLock`): runs of other machines sharing the server are left alone.
  */
 export async function dropLeftovers(
   adminUrl: string,
@@ -23,10 +26,11 @@ export async function dropLeftovers(
     const { rows } = await client.query<{ datname: string; comment: string | null }>(
       "select datname, shobj_description(oid, 'pg_database') as comment from pg_database where datname like 'pgrig\\_%'",
     )
+    const held = await heldRunKeys(client)
     const dropped: string[] = []
     for (const row of rows) {
       const marker = parseMarker(row.comment)
-      if (!marker || alive(marker.runId)) continue
+      if (!marker || alive(marker.runId) || held.has(runLockKey(marker.runId))) continue
       const halfBuilt = marker.kind === 'template' && row.datname.startsWith('pgrig_tplb_')
       if (marker.kind === 'template' && !halfBuilt) continue
       await client.query(`drop database if exists ${ident(row.datname)} with (force)`)

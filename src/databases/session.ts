@@ -10,6 +10,7 @@ import { PgrigError } from '../errors.js'
 import { ClonePool, type Lease } from './clone-pool.js'
 import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
 import { dropLeftovers } from './leftovers.js'
+import { holdRunLock } from './run-lock.js'
 import type { Migrations } from './migrations.js'
 import { ensureTemplate, type Template } from './template.js'
 
@@ -136,8 +137,11 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
   checkOptions(options)
   const run = await ownedRun()
   const server = await resolveTarget(options)
+  let runLock: Awaited<ReturnType<typeof holdRunLock>> | undefined
   try {
     const adminUrl = server.info.superuser.url
+    // Held before anything is created, so a run starting on another machine never takes ours for dead.
+    runLock = await holdRunLock(adminUrl, run.runId)
     const droppedLeftovers = await dropLeftovers(adminUrl)
     const template = await ensureTemplate({
       adminUrl,
@@ -172,11 +176,13 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
           try {
             await pool.close()
           } finally {
+            await runLock?.release()
             await server.stop?.()
           }
         })()),
     }
   } catch (error) {
+    await runLock?.release()
     await server.stop?.()
     throw error
   }

@@ -11,6 +11,7 @@ import { PgrigError } from '../../errors.js'
 import { defaultConcurrency, runMatrix } from '../../ci/matrix.js'
 import { normalizeCategoryList, parseVersionList } from '../../ci/version-list.js'
 import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
+import { serveOver } from './serve.js'
 
 type RunFlags = ServerFlags & {
   keep?: boolean
@@ -19,6 +20,8 @@ type RunFlags = ServerFlags & {
   skip?: string
   reportDir?: string
   sequential?: boolean
+  serve?: boolean
+  allowExternal?: boolean
 }
 
 const DEFAULT_REPORT_DIR = 'pgrig-report'
@@ -103,6 +106,8 @@ export function registerRun(program: Command): void {
     .option('--skip <categories>', 'skip these test categories (exported as PGRIG_SKIP)')
     .option('--report-dir <dir>', `where reports go (PGRIG_REPORT_DIR; default ${DEFAULT_REPORT_DIR}/)`)
     .option('--sequential', 'with --pg a,b,…: run the versions one after the other')
+    .option('--serve', 'also serve the IntegreSQL API on a free port (INTEGRESQL_CLIENT_BASE_URL)')
+    .option('--allow-external', 'with --serve --url: let pgrig create its own pgrig_* databases there')
     .passThroughOptions()
     .action(async (argv: string[], flags: RunFlags) => {
       const versions = flags.pg?.includes(',') ? parseVersionList(flags.pg) : undefined
@@ -112,6 +117,7 @@ export function registerRun(program: Command): void {
       const specs = await serversFromFlags(flags)
       const started = Date.now()
       let clusters: StartedCluster[] = []
+      let serving: Awaited<ReturnType<typeof serveOver>> | undefined
       let interrupted = false
       const onSignal = () => (interrupted = true)
       process.on('SIGINT', onSignal)
@@ -129,10 +135,14 @@ export function registerRun(program: Command): void {
           const list = servers.map((s) => `${s.name} (PostgreSQL ${s.version}, port ${s.port})`).join(', ')
           process.stderr.write(`pgrig: ${list} up in ${Date.now() - started} ms\n`)
         }
+        if (flags.serve && servers[0]) {
+          serving = await serveOver(servers[0], { port: 0, allowExternal: flags.allowExternal })
+        }
         process.exitCode = interrupted
           ? 130
           : await runCommand(argv, {
               ...process.env,
+              ...(serving ? { INTEGRESQL_CLIENT_BASE_URL: serving.baseUrl } : {}),
               ...selection,
               ...connectionEnv(servers),
               // Lets pgrig/vitest (and the other integrations) find the run's superuser in its state file.
@@ -144,6 +154,7 @@ export function registerRun(program: Command): void {
             })
       } finally {
         process.off('SIGINT', onSignal)
+        await serving?.close()
         if (!flags.keep) await Promise.all(clusters.map((c) => c.stop()))
         closeOwnedRun()
       }

@@ -1,0 +1,130 @@
+import type { Command } from 'commander'
+import { startServers, type StartedCluster } from '../../cluster/cluster.js'
+import { connectExternal } from '../../cluster/external.js'
+import { closeOwnedRun } from '../../cluster/run.js'
+import type { ServerInfo } from '../../cluster/server-info.js'
+import { assertExternalAllowed } from '../../databases/guard.js'
+import { PgrigError } from '../../errors.js'
+import {
+  DEFAULT_SERVE_PORT,
+  isLoopback,
+  serveOptionsFromEnv,
+  startServe,
+  type Serving,
+} from '../../serve/index.js'
+import { serversFromFlags, type ServerFlags } from '../server-flags.js'
+
+interface ServeFlags {
+  port?: string
+  host?: string
+  url?: string
+  allowExternal?: boolean
+  pg?: string
+  engine?: 'embedded' | 'system'
+  config?: string
+  name?: string
+  quiet?: boolean
+}
+
+function portFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new PgrigError(
+      'E_USAGE',
+      `--port ${value} is not a TCP port; give a number from 0 (a free one) to 65535`,
+    )
+  }
+  return port
+}
+
+/** The API over one server `run --serve` or `serve` already has; INTEGRESQL_* variables fill what flags leave out. */
+export async function serveOver(
+  server: ServerInfo,
+  flags: { port?: number | undefined; host?: string | undefined; allowExternal?: boolean | undefined },
+): Promise<Serving> {
+  const env = serveOptionsFromEnv()
+  const serving = await startServe({
+    ...env,
+    server,
+    allowExternal: flags.allowExternal,
+    ...(flags.port !== undefined ? { port: flags.port } : {}),
+    ...(flags.host !== undefined ? { host: flags.host } : {}),
+  })
+  if (!isLoopback(serving.host)) {
+    process.stderr.write(
+      `pgrig: the API listens on ${serving.host}, beyond this machine: it has no authentication (like IntegreSQL), so only bind it to a network you trust\n`,
+    )
+  }
+  return serving
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+    const handlers = signals.map((sig) => {
+      const handler = () => {
+        for (const [s, h] of handlers) process.off(s, h)
+        resolve(sig)
+      }
+      process.on(sig, handler)
+      return [sig, handler] as const
+    })
+  })
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('a server and an IntegreSQL-compatible API over its database pool, until Ctrl-C')
+    .option('--port <port>', `API port (default ${DEFAULT_SERVE_PORT}, or INTEGRESQL_PORT; 0: a free one)`)
+    .option(
+      '--host <host>',
+      'API address (default 127.0.0.1, or INTEGRESQL_ADDRESS; beyond loopback only if given)',
+    )
+    .option('--url <url>', 'an external PostgreSQL to make the databases on (needs --allow-external)')
+    .option('--allow-external', 'let pgrig create its own pgrig_* databases on the --url server')
+    .option('--pg <version>', 'PostgreSQL major or version of the server pgrig starts (default: newest)')
+    .option('--engine <engine>', 'where binaries come from: embedded | system')
+    .option('--config <file>', 'config file (default: pgrig.config.{ts,js,json} here)')
+    .option('--name <name>', 'with a config: the server to serve')
+    .option('--quiet', 'print only the API address')
+    .action(async (flags: ServeFlags) => {
+      const port = portFlag(flags.port)
+      if (flags.url !== undefined) {
+        assertExternalAllowed(flags.url, { allowExternal: flags.allowExternal, source: '--url' })
+      }
+      const serverFlags: ServerFlags = {}
+      for (const key of ['url', 'pg', 'engine', 'config', 'name'] as const) {
+        if (flags[key] !== undefined) Object.assign(serverFlags, { [key]: flags[key] })
+      }
+      const specs = await serversFromFlags(serverFlags)
+      const spec = specs[0]
+      if (!spec) throw new PgrigError('E_CONFIG_INVALID', 'the config names no server to serve')
+      const started = Date.now()
+      let cluster: StartedCluster | undefined
+      let serving: Serving | undefined
+      try {
+        let server: ServerInfo
+        if (spec.engine === 'external') server = await connectExternal(spec)
+        else {
+          ;[cluster] = await startServers([spec], { detached: false, explicitName: flags.name !== undefined })
+          server = cluster!.info
+        }
+        serving = await serveOver(server, { port, host: flags.host, allowExternal: flags.allowExternal })
+        const lines = flags.quiet
+          ? [serving.baseUrl]
+          : [
+              `pgrig: IntegreSQL API on ${serving.url} over PostgreSQL ${server.version} on ${server.host}:${server.port} (ready in ${Date.now() - started} ms)`,
+              `  INTEGRESQL_CLIENT_BASE_URL=${serving.baseUrl}`,
+              'Stop: Ctrl-C',
+            ]
+        process.stderr.write(lines.join('\n') + '\n')
+        await untilSignal()
+      } finally {
+        await serving?.close()
+        await cluster?.stop()
+        closeOwnedRun()
+      }
+    })
+}

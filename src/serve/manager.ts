@@ -1,0 +1,359 @@
+import { createHash } from 'node:crypto'
+import { ident, literal, withClient } from '../databases/admin.js'
+import { ClonePool, type Lease } from '../databases/clone-pool.js'
+import { markerComment, templateBuildName, templateName } from '../databases/names.js'
+
+/**
+ * IntegreSQL's model over pgrig's pool: templates by the client's hash, each finalized template
+ * with its own ClonePool, and test databases known by a number. A test database is leased to one
+ * holder at a time; a database given back dirty is dropped and replaced, never handed out again.
+ */
+
+export interface ManagerOptions {
+  /** Superuser URL of the server: creates, renames and drops. */
+  adminUrl: string
+  /** The app user: owner of templates and test databases, and the credentials clients get. */
+  appUrl: string
+  runId: string
+  /** Clones kept ready per template (INTEGRESQL_TEST_INITIAL_POOL_SIZE). */
+  poolSize: number
+  /** Cap on clones alive per template (INTEGRESQL_TEST_MAX_POOL_SIZE). */
+  poolMax: number
+  /** How long a test database request waits for a template still being built. */
+  finalizeTimeoutMs: number
+  /** How long a test database request waits for a free database when the pool is at its cap. */
+  getTimeoutMs: number
+  logFile?: string | null | undefined
+}
+
+/** What the HTTP layer turns into a status code; `message` is what IntegreSQL's server says. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export interface DatabaseConfig {
+  host: string
+  port: number
+  username: string
+  password: string
+  database: string
+}
+
+export interface TemplateDatabase {
+  database: { templateHash: string; config: DatabaseConfig }
+}
+
+export interface TestDatabase extends TemplateDatabase {
+  id: number
+}
+
+type TestState = 'leased' | 'free' | 'gone'
+
+interface ServeTemplate {
+  hash: string
+  buildName: string
+  finalName: string
+  state: 'initializing' | 'ready' | 'discarded'
+  finalized: Promise<void>
+  settle: (error?: ApiError) => void
+  finalizing?: Promise<void>
+  pool?: ClonePool
+  tests: Map<number, { name: string; state: TestState }>
+  idOf: Map<string, number>
+  nextId: number
+}
+
+const notFound = () => new ApiError(404, 'template not found')
+const discarded = () => new ApiError(410, 'template was just discarded')
+
+export class TemplateManager {
+  private readonly templates = new Map<string, ServeTemplate>()
+  private cloneIndex = 0
+  private serverVersionNum: Promise<number> | undefined
+  private readonly app: URL
+
+  constructor(private readonly options: ManagerOptions) {
+    this.app = new URL(options.appUrl)
+  }
+
+  /** POST /templates: a new, empty template database for the client to migrate. */
+  async initialize(hash: string): Promise<TemplateDatabase> {
+    if (hash.length === 0) throw new ApiError(400, 'hash is required')
+    const known = this.templates.get(hash)
+    if (known && known.state !== 'discarded') throw new ApiError(423, 'template is already initialized')
+    const digest = createHash('sha256').update(`pgrig-serve-v1\n${hash}`).digest('hex')
+    const template = this.track(hash, templateBuildName(digest, this.options.runId), templateName(digest))
+    try {
+      const reused = await withClient(this.options.adminUrl, async (admin) => {
+        // A template finalized by an earlier run on this server (same hash, same schema) is used as it is.
+        const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [
+          template.finalName,
+        ])
+        if ((rowCount ?? 0) > 0) return true
+        await admin.query(`drop database if exists ${ident(template.buildName)} with (force)`)
+        await admin.query(`create database ${ident(template.buildName)} owner ${ident(this.owner)}`)
+        await admin.query(
+          `comment on database ${ident(template.buildName)} is ${literal(markerComment({ runId: this.options.runId, kind: 'template' }))}`,
+        )
+        return false
+      })
+      if (reused) {
+        await this.open(template)
+        throw new ApiError(423, 'template is already initialized')
+      }
+    } catch (error) {
+      if (!(error instanceof ApiError)) this.forget(template, new ApiError(500, (error as Error).message))
+      throw error instanceof ApiError ? error : new ApiError(500, (error as Error).message)
+    }
+    return this.describeTemplate(template, template.buildName)
+  }
+
+  /** PUT /templates/:hash: the client's migrations are done; clones can be made from it. */
+  async finalize(hash: string): Promise<void> {
+    const template = this.templates.get(hash)
+    if (!template || template.state === 'discarded') throw notFound()
+    if (template.state === 'ready') return
+    template.finalizing ??= withClient(this.options.adminUrl, async (admin) => {
+      const { buildName, finalName } = template
+      // A migration tool may leave connections behind; a template must have none to be cloned.
+      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
+        buildName,
+      ])
+      const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [finalName])
+      if ((rowCount ?? 0) > 0) {
+        // Another run sharing the server finalized the same hash first: theirs is as good as ours.
+        await admin.query(`drop database if exists ${ident(buildName)} with (force)`)
+      } else {
+        await admin.query(`alter database ${ident(buildName)} rename to ${ident(finalName)}`)
+        await admin.query(`alter database ${ident(finalName)} with allow_connections false`)
+      }
+    }).then(() => this.open(template))
+    try {
+      await template.finalizing
+    } catch (error) {
+      template.finalizing = undefined
+      throw new ApiError(500, `could not finalize template ${hash}: ${(error as Error).message}`)
+    }
+  }
+
+  /** DELETE /templates/:hash: drops the template and every test database made from it. */
+  async discard(hash: string): Promise<void> {
+    const template = this.templates.get(hash)
+    if (!template || template.state === 'discarded') throw notFound()
+    await this.drop(template)
+  }
+
+  /** DELETE /admin/templates: forgets every template and drops what this server made. */
+  async reset(): Promise<void> {
+    await Promise.all([...this.templates.values()].map((template) => this.drop(template)))
+    this.templates.clear()
+  }
+
+  /**
+   * GET /templates/:hash/tests: a ready test database for one holder. Waits while the template is
+   * still being built, and while the pool is at its cap. `abandoned` tells when the asker is gone,
+   * so a database it would get goes straight back to the pool.
+   */
+  async testDatabase(hash: string, abandoned: () => boolean = () => false): Promise<TestDatabase> {
+    const template = this.templates.get(hash)
+    if (!template) throw notFound()
+    if (template.state === 'discarded') throw discarded()
+    if (template.state === 'initializing') {
+      await within(
+        template.finalized,
+        this.options.finalizeTimeoutMs,
+        () =>
+          new ApiError(
+            503,
+            `template ${hash} was not finalized within ${this.options.finalizeTimeoutMs} ms (INTEGRESQL_TEMPLATE_FINALIZE_TIMEOUT_MS)`,
+          ),
+      )
+    }
+    const pool = template.pool
+    if (!pool || template.state !== 'ready') throw discarded()
+    let timedOut = false
+    const acquiring = pool.acquire()
+    // A lease that arrives after its asker gave up or left is given back untouched.
+    void acquiring.then(
+      (lease) => {
+        if ((timedOut || abandoned()) && template.pool === pool) this.giveBack(template, lease.name)
+      },
+      () => {},
+    )
+    let lease: Lease
+    try {
+      lease = await within(acquiring, this.options.getTimeoutMs, () => {
+        timedOut = true
+        return new ApiError(
+          503,
+          `no test database of template ${hash} became free within ${this.options.getTimeoutMs} ms; give them back (unlock or recreate) or raise INTEGRESQL_TEST_MAX_POOL_SIZE`,
+        )
+      })
+    } catch (error) {
+      if (error instanceof ApiError) throw error
+      throw (template.state as string) === 'discarded'
+        ? discarded()
+        : new ApiError(500, (error as Error).message)
+    }
+    if (abandoned()) throw new ApiError(499, 'client closed the request')
+    let id = template.idOf.get(lease.name)
+    if (id === undefined) {
+      id = template.nextId++
+      template.idOf.set(lease.name, id)
+    }
+    template.tests.set(id, { name: lease.name, state: 'leased' })
+    return { ...this.describeTemplate(template, lease.name), id }
+  }
+
+  /** POST …/tests/:id/unlock (and the deprecated DELETE …/tests/:id): back untouched, reused as it is. */
+  unlock(hash: string, id: number): void {
+    const { template, test } = this.findTest(hash, id)
+    if (test.state !== 'leased') return
+    test.state = 'free'
+    this.giveBack(template, test.name)
+  }
+
+  /** POST …/tests/:id/recreate: back dirty; dropped and replaced by a fresh clone in the background. */
+  recreate(hash: string, id: number): void {
+    const { template, test } = this.findTest(hash, id)
+    if (test.state !== 'leased') return
+    test.state = 'gone'
+    template.idOf.delete(test.name)
+    template.pool?.release(test.name)
+  }
+
+  /** Drops every test database and the templates' build copies; finalized templates stay for reuse. */
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.templates.values()].map(async (template) => {
+        template.state = 'discarded'
+        template.settle(discarded())
+        await template.pool?.close()
+        if (!template.pool) {
+          await withClient(this.options.adminUrl, (admin) =>
+            admin.query(`drop database if exists ${ident(template.buildName)} with (force)`),
+          ).catch(() => {})
+        }
+      }),
+    )
+    this.templates.clear()
+  }
+
+  private get owner(): string {
+    return decodeURIComponent(this.app.username)
+  }
+
+  private track(hash: string, buildName: string, finalName: string): ServeTemplate {
+    let settle!: (error?: ApiError) => void
+    const finalized = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error ? reject(error) : resolve())
+    })
+    finalized.catch(() => {})
+    const template: ServeTemplate = {
+      hash,
+      buildName,
+      finalName,
+      state: 'initializing',
+      finalized,
+      settle,
+      tests: new Map(),
+      idOf: new Map(),
+      nextId: 0,
+    }
+    this.templates.set(hash, template)
+    return template
+  }
+
+  private forget(template: ServeTemplate, error: ApiError): void {
+    template.state = 'discarded'
+    template.settle(error)
+    if (this.templates.get(template.hash) === template) this.templates.delete(template.hash)
+  }
+
+  private async open(template: ServeTemplate): Promise<void> {
+    if (template.state !== 'initializing') return
+    this.serverVersionNum ??= withClient(this.options.adminUrl, async (admin) =>
+      Number(
+        (await admin.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]?.v,
+      ),
+    )
+    template.pool = new ClonePool({
+      adminUrl: this.options.adminUrl,
+      appUrl: this.options.appUrl,
+      template: template.finalName,
+      runId: this.options.runId,
+      serverVersionNum: await this.serverVersionNum,
+      size: this.options.poolSize,
+      max: this.options.poolMax,
+      logFile: this.options.logFile,
+      // Every template's pool names clones from one count, so two templates never pick the same name.
+      nextIndex: () => ++this.cloneIndex,
+    })
+    template.state = 'ready'
+    template.settle()
+  }
+
+  private giveBack(template: ServeTemplate, name: string): void {
+    try {
+      template.pool?.giveBack(name)
+    } catch {
+      // The pool closed (template discarded) meanwhile; it dropped the database itself.
+    }
+  }
+
+  private async drop(template: ServeTemplate): Promise<void> {
+    this.forget(template, discarded())
+    await template.finalizing?.catch(() => {})
+    await template.pool?.close()
+    await withClient(this.options.adminUrl, async (admin) => {
+      await admin.query(`drop database if exists ${ident(template.buildName)} with (force)`)
+      if (template.pool)
+        await admin.query(`drop database if exists ${ident(template.finalName)} with (force)`)
+    })
+  }
+
+  private findTest(hash: string, id: number) {
+    const template = this.templates.get(hash)
+    if (!template || template.state === 'discarded') throw notFound()
+    const test = template.tests.get(id)
+    if (!test) throw new ApiError(404, 'test database not found')
+    return { template, test }
+  }
+
+  private describeTemplate(template: ServeTemplate, database: string): TemplateDatabase {
+    return {
+      database: {
+        templateHash: template.hash,
+        config: {
+          host: this.app.hostname.replace(/^\[(.*)\]$/, '$1'),
+          port: Number(this.app.port || 5432),
+          username: this.owner,
+          password: decodeURIComponent(this.app.password),
+          database,
+        },
+      },
+    }
+  }
+}
+
+function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms)
+    timer.unref()
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error instanceof Error ? error : new Error(String(error)))
+      },
+    )
+  })
+}

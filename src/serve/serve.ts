@@ -1,0 +1,167 @@
+import http from 'node:http'
+import os from 'node:os'
+import type { AddressInfo } from 'node:net'
+import { ownedRun } from '../cluster/run.js'
+import type { ServerInfo } from '../cluster/server-info.js'
+import { assertExternalAllowed } from '../databases/guard.js'
+import { dropLeftovers } from '../databases/leftovers.js'
+import { holdRunLock } from '../databases/run-lock.js'
+import { PgrigError } from '../errors.js'
+import { apiHandler } from './http.js'
+import { TemplateManager } from './manager.js'
+
+export interface ServeOptions {
+  /** The PostgreSQL server test databases live on (started by pgrig, or external). */
+  server: ServerInfo
+  /** An external server is refused unless this is true; pgrig then only creates its own pgrig_* databases. */
+  allowExternal?: boolean | undefined
+  /** Address the API listens on (default 127.0.0.1; anything beyond loopback must be asked for). */
+  host?: string | undefined
+  /** API port (default 5000, IntegreSQL's; 0 picks a free one). */
+  port?: number | undefined
+  /** Test databases kept ready per template (default: the number of CPUs, as IntegreSQL). */
+  poolSize?: number | undefined
+  /** Cap on test databases per template (default: 4 × the number of CPUs, as IntegreSQL). */
+  poolMax?: number | undefined
+  /** How long a test database request waits for a template being built (default 60 000 ms). */
+  finalizeTimeoutMs?: number | undefined
+  /** How long a test database request waits for a free database at the cap (default 60 000 ms). */
+  getTimeoutMs?: number | undefined
+}
+
+export interface Serving {
+  /** `http://host:port` */
+  url: string
+  /** What IntegreSQL clients read from INTEGRESQL_CLIENT_BASE_URL: `http://host:port/api`. */
+  baseUrl: string
+  host: string
+  port: number
+  runId: string
+  /** Stops the API, drops the test databases, releases the run's lock. The server itself is the caller's. */
+  close(): Promise<void>
+}
+
+export const DEFAULT_SERVE_PORT = 5000
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new PgrigError(
+              'E_PORT_IN_USE',
+              `port ${port} on ${host} is already taken, so the API cannot listen there; pass --port <n> (or INTEGRESQL_PORT), or 0 for a free one`,
+            )
+          : error.code === 'EADDRNOTAVAIL'
+            ? new PgrigError(
+                'E_USAGE',
+                `--host ${host} is not an address of this machine; use 127.0.0.1 or one of its interfaces`,
+              )
+            : error,
+      )
+    }
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      resolve((server.address() as AddressInfo).port)
+    })
+  })
+}
+
+/**
+ * The IntegreSQL-compatible API over pgrig's pool, on a running server: holds this run's lock on
+ * it, drops dead runs' leftovers, and answers until `close()`.
+ */
+export async function startServe(options: ServeOptions): Promise<Serving> {
+  const { server } = options
+  if (server.engine === 'external') {
+    assertExternalAllowed(server.url, { allowExternal: options.allowExternal, source: '--url' })
+  }
+  const cpus = os.availableParallelism()
+  const poolSize = options.poolSize ?? cpus
+  const poolMax = options.poolMax ?? cpus * 4
+  if (poolMax < 1 || poolSize < 0 || poolMax < poolSize) {
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `the test pool sizes do not fit: initial ${poolSize}, max ${poolMax}; the max must be at least 1 and at least the initial size`,
+    )
+  }
+  const run = await ownedRun()
+  const adminUrl = server.superuser.url
+  const lock = await holdRunLock(adminUrl, run.runId)
+  try {
+    await dropLeftovers(adminUrl)
+    const manager = new TemplateManager({
+      adminUrl,
+      appUrl: server.url,
+      runId: run.runId,
+      poolSize,
+      poolMax,
+      finalizeTimeoutMs: options.finalizeTimeoutMs ?? 60_000,
+      getTimeoutMs: options.getTimeoutMs ?? 60_000,
+      logFile: server.logFile,
+    })
+    const http_ = http.createServer({ keepAliveTimeout: 60_000 }, apiHandler(manager))
+    const host = options.host ?? '127.0.0.1'
+    let port: number
+    try {
+      port = await listen(http_, host, options.port ?? DEFAULT_SERVE_PORT)
+    } catch (error) {
+      await manager.close()
+      throw error
+    }
+    const shown = host.includes(':') ? `[${host}]` : host
+    const url = `http://${shown}:${port}`
+    let closing: Promise<void> | undefined
+    return {
+      url,
+      baseUrl: `${url}/api`,
+      host,
+      port,
+      runId: run.runId,
+      close: () =>
+        (closing ??= (async () => {
+          await new Promise<void>((resolve) => {
+            http_.close(() => resolve())
+            http_.closeAllConnections()
+          })
+          await manager.close()
+          await lock.release()
+        })()),
+    }
+  } catch (error) {
+    await lock.release()
+    throw error
+  }
+}
+
+/** IntegreSQL's environment variables that make sense for pgrig, as ServeOptions. */
+export function serveOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<ServeOptions> {
+  const int = (key: string, min: number): number | undefined => {
+    const raw = env[key]?.trim()
+    if (raw === undefined || raw === '') return undefined
+    const value = Number(raw)
+    if (!Number.isInteger(value) || value < min) {
+      throw new PgrigError(
+        'E_CONFIG_INVALID',
+        `${key}=${raw} is not a whole number ≥ ${min}; fix or unset it`,
+      )
+    }
+    return value
+  }
+  const options: Partial<ServeOptions> = {
+    port: int('INTEGRESQL_PORT', 0),
+    host: env.INTEGRESQL_ADDRESS?.trim() || undefined,
+    poolSize: int('INTEGRESQL_TEST_INITIAL_POOL_SIZE', 0),
+    poolMax: int('INTEGRESQL_TEST_MAX_POOL_SIZE', 1),
+    finalizeTimeoutMs: int('INTEGRESQL_TEMPLATE_FINALIZE_TIMEOUT_MS', 0),
+  }
+  for (const key of Object.keys(options) as (keyof ServeOptions)[]) {
+    if (options[key] === undefined) delete options[key]
+  }
+  return options
+}
