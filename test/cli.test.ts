@@ -73,6 +73,7 @@ describe('pgrig up / status / env / down', () => {
     expect(env.DATABASE_URL).toBe(servers[1].url)
     expect(env.PGSSLROOTCERT).toBe(servers[1].tls.caFile)
     expect(env.PGRIG_CLI_CERT_URL).toBe(servers[2].url)
+    expect(env.PGRIG_CLI_CERT_SUPERUSER_URL).toBe(servers[2].superuser.url)
     const sh = (await pgrig(['env', '--name', 'cli-plain'])).stdout
     const { stdout } = await exec('sh', ['-c', `${sh}\necho "$PGPORT"`])
     expect(stdout.trim()).toBe(String(servers[0].port))
@@ -103,6 +104,23 @@ describe('pgrig run', () => {
     expect(seen.named).toBe(seen.url)
     await expect(selectOne(seen.url)).rejects.toThrow()
     expect((await pgrig(['run', '--', 'sh', '-c', 'exit 7'])).code).toBe(7)
+  })
+
+  test('a Python test under pgrig run creates its own database with PGRIG_<NAME>_SUPERUSER_URL', async () => {
+    // What a Python team gets: DATABASE_URL / PG* for the app user, the superuser URL for CREATE DATABASE.
+    const script = [
+      'import os, psycopg',
+      "with psycopg.connect(os.environ['PGRIG_PY_SUPERUSER_URL'], autocommit=True) as admin:",
+      "    admin.execute('create database py_tests owner app')",
+      "url = os.environ['DATABASE_URL'].rsplit('/', 1)[0] + '/py_tests'",
+      'with psycopg.connect(url) as conn:',
+      "    print(conn.execute('select current_user, current_database()').fetchone())",
+      'with psycopg.connect() as conn:',
+      "    print(conn.execute('select rolsuper from pg_roles where rolname = current_user').fetchone())",
+    ].join('\n')
+    const out = await pgrig(['run', '--name', 'py', '--', '/usr/bin/python3', '-c', script])
+    expect(out.code, out.stderr).toBe(0)
+    expect(out.stdout.trim().split('\n')).toEqual(["('app', 'py_tests')", '(False,)'])
   })
 
   test('a config file starts the trio, one line each, seeded by the same init SQL', async () => {

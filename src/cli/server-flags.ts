@@ -26,7 +26,8 @@ export function addServerFlags(command: Command): Command {
     .option('--tls <mode>', 'off | on | required')
     .option('--client-cert <mode>', 'off | verify-ca | verify-full')
     .option('--auth <method>', 'scram-sha-256 | md5 | trust | cert')
-    .option('--init-sql <path>', 'SQL/sh file or folder run as superuser after start (repeatable)', collect)
+    .option('--init-sql <path>', 'SQL/sh file or folder run after start (repeatable)', collect)
+    .option('--init-sql-as <role>', 'who runs the init scripts: app (default) | superuser')
     .option('--cert-dir <dir>', 'where certificates are written (a CA there is reused)')
     .option('--setting <key=value>', 'postgresql.conf setting (repeatable)', collect)
     .option('--locale <locale>', 'initdb locale (default: C)')
@@ -53,6 +54,7 @@ export interface ServerFlags {
   clientCert?: string
   auth?: string
   initSql?: string[]
+  initSqlAs?: string
   certDir?: string
   setting?: string[]
   locale?: string
@@ -101,6 +103,7 @@ export function flagsToOptions(flags: ServerFlags): ServerOptions {
     auth: flags.auth,
     // Flag paths are relative to where the user typed them, not to the config file.
     initSql: flags.initSql?.map((file) => path.resolve(file)),
+    initSqlAs: flags.initSqlAs,
     certDir: flags.certDir && path.resolve(flags.certDir),
     settings: parseSettings(flags.setting),
     locale: flags.locale,

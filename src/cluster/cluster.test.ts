@@ -97,7 +97,7 @@ describe('startCluster (embedded, newest major)', () => {
     })
   })
 
-  test('init SQL runs as superuser in the database; a failing script stops everything', async () => {
+  test('init SQL runs as the app user, who owns what it creates; a failing script stops everything', async () => {
     const dir = fs.mkdtempSync('/tmp/pgrig-init-')
     try {
       fs.writeFileSync(
@@ -107,12 +107,35 @@ describe('startCluster (embedded, newest major)', () => {
       fs.writeFileSync(`${dir}/02-more.sh`, 'psql -X -q -c "insert into seeded values (3)"\n')
       const pgc = await startCluster({ name: 'lib-init', initSql: dir })
       started.push(pgc)
-      expect(await query(pgc.superuser.url, 'select count(*)::int as n from seeded')).toEqual([{ n: 3 }])
+      expect(await query(pgc.url, 'select count(*)::int as n from seeded')).toEqual([{ n: 3 }])
+      expect(await query(pgc.url, "select tableowner from pg_tables where tablename = 'seeded'")).toEqual([
+        { tableowner: 'app' },
+      ])
       fs.writeFileSync(`${dir}/bad.sql`, 'select * from missing_table;\n')
       await expect(startCluster({ name: 'lib-init-bad', initSql: `${dir}/bad.sql` })).rejects.toMatchObject({
         code: 'E_INIT_SCRIPT',
         message: expect.stringMatching(/bad\.sql failed .*missing_table/),
       })
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test("what needs the superuser says to set initSqlAs: 'superuser', which runs it as the superuser", async () => {
+    const dir = fs.mkdtempSync('/tmp/pgrig-init-')
+    try {
+      fs.writeFileSync(`${dir}/roles.sql`, 'create role reporting;\ncreate table owned_by_super (id int);\n')
+      await expect(startCluster({ name: 'lib-init-app', initSql: dir })).rejects.toMatchObject({
+        code: 'E_INIT_SCRIPT',
+        message: expect.stringMatching(
+          /roles\.sql failed .*permission denied to create role.*run as the app user app .*set initSqlAs: 'superuser' \(--init-sql-as superuser\)/,
+        ),
+      })
+      const pgc = await startCluster({ name: 'lib-init-super', initSql: dir, initSqlAs: 'superuser' })
+      started.push(pgc)
+      expect(
+        await query(pgc.superuser.url, "select tableowner from pg_tables where tablename = 'owned_by_super'"),
+      ).toEqual([{ tableowner: 'postgres' }])
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

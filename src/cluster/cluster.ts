@@ -337,6 +337,8 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
         socketDir: ctx.socketDir,
         port,
         superuser: { user: spec.superuser.user, password: superPassword },
+        app: { user: spec.user, password },
+        as: spec.initSqlAs,
         database: spec.database,
         env: connectionEnv([info]),
       },

@@ -23,7 +23,8 @@ export function envName(serverName: string): string {
 
 /**
  * The variables `pgrig run` exports: libpq's own (`PGHOST`…) and `DATABASE_URL` for the first
- * server, and `PGRIG_<NAME>_URL`, `PGRIG_<NAME>_SUPERUSER_URL`, `PGRIG_<NAME>_HOST`… for every server.
+ * server, and `PGRIG_<NAME>_URL`, `PGRIG_<NAME>_HOST`… for every server, with
+ * `PGRIG_<NAME>_SUPERUSER_URL` for the servers pgrig runs (so tools can create databases).
  */
 export function connectionEnv(servers: ServerInfo[]): Record<string, string> {
   const env: Record<string, string> = {}
@@ -35,9 +36,9 @@ export function connectionEnv(servers: ServerInfo[]): Record<string, string> {
   for (const server of servers) {
     const prefix = `PGRIG_${envName(server.name)}_`
     env[`${prefix}URL`] = server.url
-    // The app role may not create databases; tools that need to (a pool, a migration runner) use this.
-    env[`${prefix}SUPERUSER_URL`] = server.superuser.url
     for (const [key, value] of Object.entries(fields(server))) env[`${prefix}${key}`] = value
+    // An external server's "superuser" is the URL it was given: pgrig holds no superuser of it.
+    if (server.engine !== 'external') env[`${prefix}SUPERUSER_URL`] = server.superuser.url
   }
   return env
 }

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { findPsql } from '../engine/system.js'
+import type { InitSqlRole } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
 
 const run = promisify(execFile)
@@ -51,6 +52,9 @@ export interface InitTarget {
   socketDir: string
   port: number
   superuser: { user: string; password: string }
+  /** The app user, who runs the scripts unless `as` is `superuser`. */
+  app: { user: string; password: string }
+  as: InitSqlRole
   database: string
   /** The app's own connection, for scripts that want it. */
   env: Record<string, string>
@@ -61,14 +65,27 @@ function usesMetaCommands(sql: string): boolean {
   return /^\s*\\[a-zA-Z!]/m.test(sql)
 }
 
+/** A reason that means the script needed the superuser, with what to set. */
+function superuserHint(reason: string, target: InitTarget): string {
+  if (target.as !== 'app' || !/permission denied|must be (superuser|owner)|only superuser/i.test(reason))
+    return ''
+  return `; init scripts run as the app user ${target.app.user} so that it owns what they create: set initSqlAs: 'superuser' (--init-sql-as superuser) for scripts that need the superuser`
+}
+
+/**
+ * Runs the scripts as the postgres image does with /docker-entrypoint-initdb.d, connected as the app
+ * user by default (so the app can use what they create), as the superuser with `as: 'superuser'`.
+ * `POSTGRES_USER` / `POSTGRES_PASSWORD` name the superuser either way.
+ */
 export async function runInitScripts(scripts: string[], target: InitTarget, label: string): Promise<void> {
+  const role = target.as === 'superuser' ? target.superuser : target.app
   const env = {
     ...process.env,
     ...target.env,
     PGHOST: target.socketDir,
     PGPORT: String(target.port),
-    PGUSER: target.superuser.user,
-    PGPASSWORD: target.superuser.password,
+    PGUSER: role.user,
+    PGPASSWORD: role.password,
     PGDATABASE: target.database,
     POSTGRES_USER: target.superuser.user,
     POSTGRES_PASSWORD: target.superuser.password,
@@ -79,7 +96,7 @@ export async function runInitScripts(scripts: string[], target: InitTarget, labe
       if (script.endsWith('.sh')) {
         await run('sh', [script], { env, cwd: path.dirname(script) })
       } else {
-        await runSqlFile(script, target, env)
+        await runSqlFile(script, target, role.user, env)
       }
     } catch (error) {
       if (error instanceof PgrigError) throw error
@@ -88,7 +105,7 @@ export async function runInitScripts(scripts: string[], target: InitTarget, labe
         stderr.split('\n').find((line) => /ERROR|FATAL|error/.test(line)) ?? (error as Error).message
       throw new PgrigError(
         'E_INIT_SCRIPT',
-        `init script ${script} failed on server ${label}: ${reason.trim()}`,
+        `init script ${script} failed on server ${label}: ${reason.trim()}${superuserHint(reason, target)}`,
         {
           cause: error,
         },
@@ -97,7 +114,12 @@ export async function runInitScripts(scripts: string[], target: InitTarget, labe
   }
 }
 
-async function runSqlFile(file: string, target: InitTarget, env: NodeJS.ProcessEnv): Promise<void> {
+async function runSqlFile(
+  file: string,
+  target: InitTarget,
+  user: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const psql = findPsql()
   if (psql) {
     await run(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', file], { env, cwd: path.dirname(file) })
@@ -113,7 +135,7 @@ async function runSqlFile(file: string, target: InitTarget, env: NodeJS.ProcessE
   const client = new pg.Client({
     host: target.socketDir,
     port: target.port,
-    user: target.superuser.user,
+    user,
     database: target.database,
   })
   await client.connect()

@@ -51,9 +51,9 @@ describe('the classic trio: plain / tls / client-cert from one config, sharing i
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
-  test('each server was seeded by the same init SQL', async () => {
+  test('each server was seeded by the same init SQL, and the app user can use what it created', async () => {
     for (const server of [plain, tlsOn, clientCert]) {
-      const client = new pg.Client({ connectionString: server.superuser.url })
+      const client = new pg.Client({ connectionString: server.url })
       await client.connect()
       expect((await client.query('select v from seeded')).rows).toEqual([{ v: 42 }])
       await client.end()

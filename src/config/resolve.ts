@@ -7,6 +7,7 @@ import {
   type AuthMethod,
   type ClientCertMode,
   type EngineKind,
+  type InitSqlRole,
   type PgrigConfig,
   type Profile,
   type ServerOptions,
@@ -27,6 +28,8 @@ export interface ServerSpec {
   database: string
   superuser: { user: string; password: string | undefined }
   initSql: string[]
+  /** Who runs the init scripts; `app` by default, so the app user owns what they create. */
+  initSqlAs: InitSqlRole
   settings: Record<string, string | number | boolean>
   locale: string
   encoding: string
@@ -138,6 +141,7 @@ export function resolveServer(options: ServerOptions, baseDir = process.cwd()): 
     database: parsed.database ?? 'app',
     superuser: { user: superuserName, password: parsed.superuser?.password },
     initSql: asList(parsed.initSql).map((file) => path.resolve(baseDir, file)),
+    initSqlAs: parsed.initSqlAs ?? 'app',
     settings: parsed.settings ?? {},
     locale: parsed.locale ?? 'C',
     encoding: parsed.encoding ?? 'UTF8',

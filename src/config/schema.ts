@@ -5,6 +5,8 @@ export const TLS_MODES = ['off', 'on', 'required'] as const
 export const CLIENT_CERT_MODES = ['off', 'verify-ca', 'verify-full'] as const
 export const AUTH_METHODS = ['scram-sha-256', 'md5', 'trust', 'cert'] as const
 export const ENGINES = ['embedded', 'system', 'external'] as const
+/** Who init scripts run as: the app user (what they create is the app's), or the superuser. */
+export const INIT_SQL_ROLES = ['app', 'superuser'] as const
 const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '::1'] as const
 
 export type Profile = (typeof PROFILES)[number]
@@ -12,6 +14,7 @@ export type TlsMode = (typeof TLS_MODES)[number]
 export type ClientCertMode = (typeof CLIENT_CERT_MODES)[number]
 export type AuthMethod = (typeof AUTH_METHODS)[number]
 export type EngineKind = (typeof ENGINES)[number]
+export type InitSqlRole = (typeof INIT_SQL_ROLES)[number]
 
 const identifier = z
   .string()
@@ -56,6 +59,7 @@ export const serverOptionsSchema = z.strictObject({
     .strictObject({ user: identifier.optional(), password: z.string().min(1).optional() })
     .optional(),
   initSql: z.union([z.string(), z.array(z.string())]).optional(),
+  initSqlAs: z.enum(INIT_SQL_ROLES).optional(),
   settings: z
     .record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'not a PostgreSQL setting name'), settingValue)
     .optional(),

@@ -5,9 +5,11 @@ import path from 'node:path'
 import type pg from 'pg'
 import { PgrigError } from '../errors.js'
 import { withClient } from './admin.js'
+import { planMigrations, type MigrationStep } from './migration-layouts.js'
 
 /**
- * Where a schema comes from: a folder of `.sql` files applied in name order, a function given
+ * Where a schema comes from: a folder of migrations as a tool lays them out (Prisma, Drizzle Kit,
+ * golang-migrate, dbmate, Flyway, or numbered `.sql` files; see migration-layouts.ts), a function given
  * the database URL, or a shell command run with `DATABASE_URL` set (prisma, node-pg-migrate…).
  * A command's own files are invisible to pgrig: list them in `inputs` so a change rebuilds the template.
  */
@@ -19,22 +21,6 @@ export interface SchemaSource {
   seed?: string | undefined
   /** Folder that relative paths are read from; the process's cwd by default. */
   cwd?: string | undefined
-}
-
-function sqlFiles(folder: string): string[] {
-  const stat = fs.statSync(folder, { throwIfNoEntry: false })
-  if (!stat) {
-    throw new PgrigError(
-      'E_CONFIG_INVALID',
-      `migrations folder ${folder} does not exist; create it or point migrations at your .sql folder`,
-    )
-  }
-  if (stat.isFile()) return [folder]
-  return fs
-    .readdirSync(folder)
-    .filter((name) => name.endsWith('.sql'))
-    .sort()
-    .map((name) => path.join(folder, name))
 }
 
 function readSeed(file: string): string {
@@ -68,8 +54,14 @@ export function fingerprintSource(source: SchemaSource, hash: ReturnType<typeof 
   const cwd = source.cwd ?? process.cwd()
   const { migrations, seed } = source
   if (typeof migrations === 'string') {
-    for (const file of sqlFiles(path.resolve(cwd, migrations))) {
-      hash.update(`sql:${path.basename(file)}\n`).update(fs.readFileSync(file))
+    // What is applied, in the order it is applied: a reordered journal or a new down section counts.
+    const plan = planMigrations(path.resolve(cwd, migrations))
+    hash.update(`layout:${plan.tool}\n`)
+    for (const step of plan.steps) {
+      hash
+        .update(`sql:${path.relative(plan.folder, step.file)}\n`)
+        .update(step.sql)
+        .update('\n')
     }
   } else if (typeof migrations === 'function') {
     hash.update(`fn:${migrations.toString()}\n`)
@@ -80,14 +72,14 @@ export function fingerprintSource(source: SchemaSource, hash: ReturnType<typeof 
   if (seed) hash.update('seed\n').update(readSeed(path.resolve(cwd, seed)))
 }
 
-function lineOf(sql: string, position: string | undefined): string {
+function lineOf(sql: string, position: string | undefined, offset: number): string {
   if (!position) return ''
-  const line = sql.slice(0, Number(position)).split('\n').length
+  const line = sql.slice(0, Number(position)).split('\n').length + offset
   return ` (line ${line})`
 }
 
-async function runSqlFile(url: string, file: string, cwd: string, label: string): Promise<void> {
-  const sql = fs.readFileSync(file, 'utf8')
+async function runStep(url: string, step: MigrationStep, cwd: string, label: string): Promise<void> {
+  const { file, sql } = step
   const shown = path.relative(cwd, file) || file
   await withClient(url, async (client: pg.Client) => {
     try {
@@ -96,7 +88,7 @@ async function runSqlFile(url: string, file: string, cwd: string, label: string)
       const e = error as Error & { position?: string }
       throw new PgrigError(
         'E_MIGRATION_FAILED',
-        `${label} ${shown} failed${lineOf(sql, e.position)}: ${e.message}; fix the file and run again`,
+        `${label} ${shown} failed${lineOf(sql, e.position, step.lineOffset)}: ${e.message}; fix the file and run again`,
         { cause: error },
       )
     }
@@ -134,8 +126,8 @@ export async function applySource(source: SchemaSource, url: string): Promise<vo
   const cwd = source.cwd ?? process.cwd()
   const { migrations, seed } = source
   if (typeof migrations === 'string') {
-    for (const file of sqlFiles(path.resolve(cwd, migrations))) {
-      await runSqlFile(url, file, cwd, 'migration')
+    for (const step of planMigrations(path.resolve(cwd, migrations)).steps) {
+      await runStep(url, step, cwd, 'migration')
     }
   } else if (typeof migrations === 'function') {
     try {
@@ -150,5 +142,8 @@ export async function applySource(source: SchemaSource, url: string): Promise<vo
   } else if (migrations) {
     await runCommand(migrations.command, url, cwd)
   }
-  if (seed) await runSqlFile(url, path.resolve(cwd, seed), cwd, 'seed')
+  if (seed) {
+    const file = path.resolve(cwd, seed)
+    await runStep(url, { file, sql: readSeed(file), lineOffset: 0 }, cwd, 'seed')
+  }
 }

@@ -168,6 +168,67 @@ describe('ensureTemplate', () => {
     expect(left).toEqual([])
   })
 
+  test('a Prisma project applies offline without the Prisma CLI; a changed migration is a new template', async () => {
+    const project = path.join(dir, 'prisma')
+    const write = (name: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(project, name)), { recursive: true })
+      fs.writeFileSync(path.join(project, name), text)
+    }
+    write('schema.prisma', 'datasource db {\n  provider = "postgresql"\n  url = env("DATABASE_URL")\n}\n')
+    write('migrations/migration_lock.toml', 'provider = "postgresql"\n')
+    write(
+      'migrations/20240101000000_init/migration.sql',
+      '-- CreateTable\nCREATE TABLE "User" ("id" SERIAL NOT NULL, "email" TEXT NOT NULL, CONSTRAINT "User_pkey" PRIMARY KEY ("id"));\n',
+    )
+    write(
+      'migrations/20240201000000_posts/migration.sql',
+      'CREATE TABLE "Post" ("id" SERIAL PRIMARY KEY, "authorId" INTEGER NOT NULL REFERENCES "User"("id"));\n',
+    )
+    const options = {
+      adminUrl: pgc.superuser.url,
+      appUrl: pgc.url,
+      runId: 'prisma',
+      migrations: 'prisma',
+      cwd: dir,
+    }
+    const built = await ensureTemplate(options)
+    await rows(pgc.superuser.url, `create database check_prisma template ${built.name}`)
+    expect(
+      await rows(
+        withDatabase(pgc.url, 'check_prisma'),
+        "select tablename, tableowner from pg_tables where schemaname = 'public' order by 1",
+      ),
+    ).toEqual([
+      { tablename: 'Post', tableowner: 'app' },
+      { tablename: 'User', tableowner: 'app' },
+    ])
+    await rows(pgc.superuser.url, 'drop database check_prisma')
+    write('migrations/20240201000000_posts/migration.sql', 'CREATE TABLE "Post" ("id" SERIAL PRIMARY KEY);\n')
+    expect((await ensureTemplate(options)).name).not.toBe(built.name)
+  })
+
+  test('a dbmate migration runs its up section only; an error names the line in the file', async () => {
+    fs.mkdirSync(path.join(dir, 'db', 'migrations'), { recursive: true })
+    fs.writeFileSync(
+      path.join(dir, 'db', 'migrations', '20240101000000_init.sql'),
+      '-- migrate:up\ncreate table kept (id int);\n\n-- migrate:down\ndrop table nothing_here;\n',
+    )
+    fs.writeFileSync(
+      path.join(dir, 'db', 'migrations', '20240102000000_broken.sql'),
+      '-- a comment\n-- migrate:up\ncreate table t3 (id int);\nselect * from missing_table;\n-- migrate:down\n',
+    )
+    const error = await ensureTemplate({
+      adminUrl: pgc.superuser.url,
+      appUrl: pgc.url,
+      runId: 'dbmate',
+      migrations: 'db/migrations',
+      cwd: dir,
+    }).catch((e: Error) => e)
+    expect((error as Error).message).toBe(
+      'migration db/migrations/20240102000000_broken.sql failed (line 4): relation "missing_table" does not exist; fix the file and run again',
+    )
+  })
+
   test('a failing command names the command and its last output line', async () => {
     const error = await ensureTemplate({
       adminUrl: pgc.superuser.url,
