@@ -12,7 +12,10 @@ export interface TestDatabase {
   readonly name: string
   /** Superuser, same database. */
   readonly adminUrl: string
-  /** Connected as the app user; ended after the test. */
+  /**
+   * The app user's client, connected on first use (queries sent before the connection is up wait
+   * for it); ended after the test. A test that never touches it, nor `query`/`sql`, opens no connection.
+   */
   readonly client: pg.Client
   query<R extends Record<string, unknown> = AnyRow>(text: string, params?: unknown[]): Promise<R[]>
   /** Tagged template: every `${value}` becomes a bound parameter. */
@@ -31,13 +34,27 @@ export function testDatabaseOf(
   lease: Pick<Lease, 'name' | 'url' | 'adminUrl'>,
   client: pg.Client,
 ): TestDatabase {
+  return over(
+    lease,
+    () => client,
+    () => Promise.resolve(client),
+  )
+}
+
+function over(
+  lease: Pick<Lease, 'name' | 'url' | 'adminUrl'>,
+  client: () => pg.Client,
+  connected: () => Promise<pg.Client>,
+): TestDatabase {
   const query = async <R extends Record<string, unknown>>(text: string, params?: unknown[]) =>
-    (await client.query<R>(text, params)).rows
+    (await (await connected()).query<R>(text, params)).rows
   return {
     url: lease.url,
     name: lease.name,
     adminUrl: lease.adminUrl,
-    client,
+    get client() {
+      return client()
+    },
     query,
     sql: <R extends Record<string, unknown>>(strings: TemplateStringsArray, ...values: unknown[]) =>
       query<R>(
@@ -47,17 +64,52 @@ export function testDatabaseOf(
   }
 }
 
-export async function connectClient(url: string): Promise<pg.Client> {
+function newClient(url: string): pg.Client {
   const client = new pg.Client({ connectionString: url })
   // Errors of an idle client (server restarted by a chaos test, say) surface on the next query instead.
   client.on('error', () => {})
+  return client
+}
+
+export async function connectClient(url: string): Promise<pg.Client> {
+  const client = newClient(url)
   await client.connect()
   return client
 }
 
-export async function openTestDatabase(
-  lease: Pick<Lease, 'name' | 'url' | 'adminUrl'>,
-): Promise<OpenTestDatabase> {
-  const client = await connectClient(lease.url)
-  return { ...testDatabaseOf(lease, client), close: () => client.end().catch(() => {}) }
+/**
+ * A test's database whose client connects on first use (`db.client`, `db.query`, `db.sql`): a
+ * test that connects on its own, or through the code under test, pays for one connection, not two.
+ * `db.client` is handed out at once; queries sent before the connection is up wait for it.
+ */
+export function openTestDatabase(lease: Pick<Lease, 'name' | 'url' | 'adminUrl'>): Promise<OpenTestDatabase> {
+  let client: pg.Client | undefined
+  let connecting: Promise<pg.Client> | undefined
+  const connected = () => {
+    if (!connecting) {
+      const c = (client = newClient(lease.url))
+      connecting = c.connect().then(() => c)
+      // Seen by whoever awaits it (db.query) or by the queries queued on the client.
+      connecting.catch(() => {})
+    }
+    return connecting
+  }
+  const db = over(
+    lease,
+    () => {
+      void connected()
+      return client!
+    },
+    connected,
+  )
+  // Object.assign onto db, not a spread: a spread would read the client getter and connect.
+  return Promise.resolve(
+    Object.assign(db, {
+      close: async () => {
+        if (!connecting) return
+        await connecting.catch(() => {})
+        await client?.end().catch(() => {})
+      },
+    }),
+  )
 }
