@@ -1,6 +1,18 @@
 import pg from 'pg'
 import { PgrigError } from '../errors.js'
-import { assertOwned, quoteIdentifier } from './guard.js'
+import { assertOwned } from './guard.js'
+import { readForeignKeys, readSequences, readTables, type StoredTable } from './truncate/catalog.js'
+import { assertExcludeMatches, assertExcludeShape, compileExclude } from './truncate/exclude.js'
+import {
+  quoted,
+  restoreSql,
+  takeSnapshot,
+  writtenQuery,
+  type Snapshot,
+  type Written,
+} from './truncate/snapshot.js'
+
+export { BOOKKEEPING_TABLES } from './truncate/exclude.js'
 
 export interface TruncateIsolationOptions {
   /** URL of the per-worker database (`pgrig_<runId>_w<n>`, marked by pgrig). */
@@ -8,8 +20,9 @@ export interface TruncateIsolationOptions {
   /** The run that created the database; with it, a database of another run is refused. */
   runId?: string
   /**
-   * Tables kept untouched, as `table` (any schema) or `schema.table`, e.g. migration
-   * bookkeeping: `['schema_migrations', 'public.knex_migrations']`.
+   * Tables kept untouched, as `table` (any schema) or `schema.table`, on top of the migration
+   * tools' bookkeeping tables (BOOKKEEPING_TABLES), which are always kept. A name that matches
+   * no table is an error.
    */
   exclude?: string[]
   /** How long a reset waits for a lock a leaked connection still holds (default 5000 ms). */
@@ -17,172 +30,160 @@ export interface TruncateIsolationOptions {
 }
 
 export interface ResetResult {
-  /** `false` when nothing had been written since the last reset, so no TRUNCATE was sent. */
+  /** `false` when nothing had been written since the last reset, so nothing was sent. */
   truncated: boolean
-  /** Tables named in the TRUNCATE (written since the last reset; CASCADE adds referencing ones). */
+  /** Tables emptied: those written since the last reset, and the tables whose foreign keys point at them. */
   tables: string[]
+  /** Of those, the ones refilled with the rows they held when the isolation was created. */
+  restored: string[]
   durationMs: number
 }
 
 export interface TruncateIsolation {
-  /** Empties every user table (sequences restarted) unless nothing was written. */
+  /**
+   * Puts every table back as it was when the isolation was created (its rows, its sequences),
+   * touching only what was written since the last reset; nothing at all when nothing was.
+   */
   reset(): Promise<ResetResult>
   /** Closes the connection reset() uses; the database itself is the pool's to drop. */
   close(): Promise<void>
 }
 
-interface StateRow {
-  kind: 't' | 's'
-  schema: string
-  name: string
-  dirty: boolean
-  owner_schema: string | null
-  owner_name: string | null
-}
-
-const SYSTEM_SCHEMAS = `n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')
-  and n.nspname not like 'pg\\_temp\\_%' and n.nspname not like 'pg\\_toast\\_temp\\_%'`
-const NOT_FROM_EXTENSION = `not exists (select 1 from pg_depend e
-  where e.classid = 'pg_class'::regclass and e.objid = c.oid and e.deptype = 'e')`
+const name = (t: { schema: string; name: string }) => `${t.schema}.${t.name}`
 
 /**
- * One round trip tells whether anything was written: a truncated table has a fresh, empty
- * file (0 bytes) until its first insert, and a restarted sequence reads NULL in pg_sequences
- * until its first nextval. Statistics views (pg_stat_user_tables) are flushed lazily by other
- * backends, so they could miss the last test's writes; file sizes cannot.
- */
-const STATE_SQL = `
-select 't' as kind, n.nspname as schema, c.relname as name, pg_relation_size(c.oid) > 0 as dirty,
-       null::name as owner_schema, null::name as owner_name
-  from pg_class c join pg_namespace n on n.oid = c.relnamespace
- where c.relkind in ('r', 'p') and c.relpersistence <> 't' and ${SYSTEM_SCHEMAS} and ${NOT_FROM_EXTENSION}
-union all
-select 's', n.nspname, c.relname, s.last_value is not null, tn.nspname, t.relname
-  from pg_sequences s
-  join pg_namespace n on n.nspname = s.schemaname
-  join pg_class c on c.relname = s.sequencename and c.relnamespace = n.oid
-  left join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = c.oid
-       and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i')
-  left join pg_class t on t.oid = d.refobjid
-  left join pg_namespace tn on tn.oid = t.relnamespace
- where ${SYSTEM_SCHEMAS} and ${NOT_FROM_EXTENSION}
- order by 1, 2, 3`
-
-/**
- * The common case, nothing written, answered from pg_class alone: catalog joins and the
- * pg_sequences view cost a few milliseconds on a loaded machine, this a fraction of one.
- */
-const QUICK_SQL = `
-select n.nspname as schema, c.relname as name
-  from pg_class c join pg_namespace n on n.oid = c.relnamespace
- where c.relkind in ('r', 'p', 'S') and c.relpersistence <> 't' and ${SYSTEM_SCHEMAS}
-   and case when c.relkind <> 'S' then pg_relation_size(c.oid) > 0
-            when has_sequence_privilege(c.oid, 'SELECT,USAGE') then pg_sequence_last_value(c.oid) is not null
-            else false end`
-
-const FOREIGN_KEYS_SQL = `
-select cn.nspname as from_schema, c.relname as from_table, fn.nspname as to_schema, f.relname as to_table
-  from pg_constraint k
-  join pg_class c on c.oid = k.conrelid join pg_namespace cn on cn.oid = c.relnamespace
-  join pg_class f on f.oid = k.confrelid join pg_namespace fn on fn.oid = f.relnamespace
- where k.contype = 'f'`
-
-/**
- * Truncate isolation: one database per worker, every user table of every non-system schema
- * emptied between tests in one `TRUNCATE … RESTART IDENTITY CASCADE`, standalone sequences
- * restarted, tables in `exclude` kept. Refuses a database pgrig did not create.
+ * Truncate isolation: one database per worker, reset between tests to the state it had when
+ * the isolation was created (for a worker database fresh from the template: the migrated and
+ * seeded state). Tables written since the last reset are emptied with the tables that
+ * reference them and refilled from a snapshot; sequences are set back; bookkeeping tables and
+ * `exclude` are kept. Refuses a database pgrig did not create.
  */
 export async function createTruncateIsolation(options: TruncateIsolationOptions): Promise<TruncateIsolation> {
+  assertExcludeShape(options.exclude)
   const client = new pg.Client({ connectionString: options.url })
   client.on('error', () => {})
   await client.connect()
+  const excluded = compileExclude(options.exclude ?? [])
+  let snapshot: Snapshot
+  /** Tables and sequences a reset never looks at: excluded, owned by an extension, or not ours to set. */
+  let ignored: number[]
+  const tablesByOid = new Map<number, StoredTable>()
   try {
     const { rows } = await client.query<{ db: string }>('select current_database() as db')
     await assertOwned(client, rows[0]?.db ?? '', options.runId)
     await client.query(`set lock_timeout = ${Math.max(1, Math.trunc(options.lockTimeoutMs ?? 5000))}`)
+    const all = await readTables(client)
+    assertExcludeMatches(options.exclude ?? [], all)
+    const tables = all.filter((t) => t.kind === 'r')
+    for (const t of tables) tablesByOid.set(t.oid, t)
+    const skip = new Set(tables.filter((t) => t.fromExtension || excluded(t)).map((t) => t.oid))
+    const allSequences = await readSequences(client)
+    const sequences = allSequences.filter(
+      (s) => s.usable && !s.fromExtension && !excluded(s) && (s.ownerOid === null || !skip.has(s.ownerOid)),
+    )
+    const kept = new Set(sequences.map((s) => s.oid))
+    ignored = [...skip, ...allSequences.filter((s) => !kept.has(s.oid)).map((s) => s.oid)]
+    snapshot = await takeSnapshot(
+      client,
+      tables.filter((t) => !skip.has(t.oid)),
+      sequences,
+    )
   } catch (error) {
     await client.end().catch(() => {})
     throw error
   }
-  const excluded = compileExclude(options.exclude ?? [])
+  let version = 0
   let closed = false
+
+  /** What was written, minus what a test created and `exclude` names. */
+  async function written(): Promise<Written[]> {
+    try {
+      const { rows } = await client.query<Written>(writtenQuery(snapshot, ignored, version))
+      return rows.filter((r) => snapshot.tables.has(r.oid) || tablesByOid.has(r.oid) || !excluded(r))
+    } catch (error) {
+      // A table of the snapshot was dropped or renamed by a test: forget it, or follow it.
+      if ((error as { code?: string }).code !== '42P01') throw error
+      const { rows } = await client.query<{ oid: number; schema: string; name: string }>(
+        `select c.oid, n.nspname as schema, c.relname as name from pg_class c
+           join pg_namespace n on n.oid = c.relnamespace where c.oid = any($1::oid[])`,
+        [[...snapshot.tables.keys()]],
+      )
+      const now = new Map(rows.map((r) => [r.oid, r]))
+      for (const [oid, t] of snapshot.tables) {
+        const current = now.get(oid)
+        if (current) snapshot.tables.set(oid, { ...t, schema: current.schema, name: current.name })
+        else snapshot.tables.delete(oid)
+      }
+      version++
+      return (await client.query<Written>(writtenQuery(snapshot, ignored, version))).rows
+    }
+  }
 
   async function reset(): Promise<ResetResult> {
     if (closed) throw new PgrigError('E_RESET_FAILED', 'truncate isolation was closed; create a new one')
     const started = performance.now()
-    const quick = await client.query<{ schema: string; name: string }>({
-      name: 'pgrig_truncate_quick',
-      text: QUICK_SQL,
-    })
-    if (quick.rows.every((r) => excluded(r.schema, r.name))) {
-      return { truncated: false, tables: [], durationMs: performance.now() - started }
-    }
-    const { rows } = await client.query<StateRow>(STATE_SQL)
-    const kept = rows.filter((r) => r.kind === 't' && !excluded(r.schema, r.name))
-    const sequences = rows.filter(
-      (r) =>
-        r.kind === 's' &&
-        !excluded(r.schema, r.name) &&
-        (r.owner_name === null || !excluded(r.owner_schema ?? '', r.owner_name)),
-    )
-    // Sequences owned by a column are restarted by RESTART IDENTITY; standalone ones need ALTER.
-    const standalone = sequences.filter((s) => s.dirty && s.owner_name === null)
-    if (!kept.some((t) => t.dirty) && !sequences.some((s) => s.dirty)) {
-      return { truncated: false, tables: [], durationMs: performance.now() - started }
-    }
-    // Only what was written: each truncated table costs new files, and an untouched table is
-    // empty already. CASCADE adds the tables that reference them; a table whose own sequence
-    // moved (a failed insert, a bare nextval) is listed so RESTART IDENTITY resets it.
-    const owners = new Set(
-      sequences
-        .filter((q) => q.dirty && q.owner_name !== null)
-        .map((q) => `${q.owner_schema}.${q.owner_name}`),
-    )
-    const targets = kept.filter((t) => t.dirty || owners.has(`${t.schema}.${t.name}`))
-    const names = targets.map((t) => `${quoteIdentifier(t.schema)}.${quoteIdentifier(t.name)}`)
-    if (excluded.any) await assertNoCascadeInto(kept)
-    const statements = [
-      ...(names.length > 0 ? [`TRUNCATE ${names.join(', ')} RESTART IDENTITY CASCADE`] : []),
-      ...standalone.map(
-        (s) => `ALTER SEQUENCE ${quoteIdentifier(s.schema)}.${quoteIdentifier(s.name)} RESTART`,
-      ),
-    ]
     try {
-      await client.query(statements.join(';\n'))
+      const dirty = await written()
+      if (dirty.length === 0)
+        return { truncated: false, tables: [], restored: [], durationMs: performance.now() - started }
+      const targets = new Map<number, { schema: string; name: string }>()
+      for (const d of dirty) if (d.kind === 'r') targets.set(d.oid, d)
+      if (targets.size > 0) await closeOverForeignKeys(targets)
+      const refill = [...targets.keys()].flatMap((oid) => snapshot.tables.get(oid) ?? [])
+      const sequences = dirty
+        .filter((d) => d.kind === 'S')
+        .map((d) => {
+          const s = snapshot.sequences.get(d.oid)
+          // A sequence a test created goes back to its start.
+          return s
+            ? `select setval(${d.oid}::oid::regclass, ${s.last}, ${s.called})`
+            : `alter sequence ${quoted(d)} restart`
+        })
+      const results = await client.query(restoreSql([...targets.values()], refill, sequences))
+      const last = Array.isArray(results) ? results[results.length - 1] : results
+      const xid = (last?.rows[0] as { xid?: string } | undefined)?.xid
+      if (xid) for (const t of refill) snapshot.tables.set(t.oid, { ...t, horizon: xid })
+      return {
+        truncated: true,
+        tables: [...targets.values()].map(name),
+        restored: refill.map(name),
+        durationMs: performance.now() - started,
+      }
     } catch (error) {
+      if (error instanceof PgrigError) throw error
       const e = error as { code?: string; message?: string }
       const why =
         e.code === '55P03'
           ? 'another connection still holds a lock on a table (close the pools and clients the test opened, or end its open transaction)'
           : (e.message ?? String(error))
-      throw new PgrigError('E_RESET_FAILED', `truncate isolation could not empty the tables: ${why}`, {
+      throw new PgrigError('E_RESET_FAILED', `truncate isolation could not reset the tables: ${why}`, {
         cause: error,
       })
     }
-    return {
-      truncated: true,
-      tables: targets.map((t) => `${t.schema}.${t.name}`),
-      durationMs: performance.now() - started,
-    }
   }
 
-  /** CASCADE would also empty an excluded table that references a truncated one. */
-  async function assertNoCascadeInto(kept: StateRow[]): Promise<void> {
-    const inList = new Set(kept.map((t) => `${t.schema}.${t.name}`))
-    const { rows } = await client.query<{
-      from_schema: string
-      from_table: string
-      to_schema: string
-      to_table: string
-    }>(FOREIGN_KEYS_SQL)
-    const bad = rows.find(
-      (r) => excluded(r.from_schema, r.from_table) && inList.has(`${r.to_schema}.${r.to_table}`),
-    )
-    if (bad) {
-      throw new PgrigError(
-        'E_RESET_FAILED',
-        `excluded table ${bad.from_schema}.${bad.from_table} references ${bad.to_schema}.${bad.to_table}, so truncating that table would empty it too; exclude ${bad.to_schema}.${bad.to_table} as well or drop the foreign key`,
-      )
+  /**
+   * TRUNCATE empties a table only with every table whose foreign keys point at it; those are
+   * emptied (and refilled) too. An excluded table among them is an error, not a silent wipe.
+   */
+  async function closeOverForeignKeys(targets: Map<number, { schema: string; name: string }>): Promise<void> {
+    const keys = await readForeignKeys(client)
+    for (let grew = true; grew;) {
+      grew = false
+      for (const k of keys) {
+        if (!targets.has(k.toOid) || targets.has(k.fromOid)) continue
+        const from = { schema: k.fromSchema, name: k.fromName }
+        const known = tablesByOid.get(k.fromOid)
+        if (ignored.includes(k.fromOid) || excluded(known ?? from)) {
+          const to = targets.get(k.toOid)!
+          throw new PgrigError(
+            'E_RESET_FAILED',
+            `excluded table ${name(from)} references ${name(to)}, so truncating that table would empty it too; exclude ${name(to)} as well or drop the foreign key`,
+          )
+        }
+        targets.set(k.fromOid, from)
+        grew = true
+      }
     }
   }
 
@@ -194,20 +195,4 @@ export async function createTruncateIsolation(options: TruncateIsolationOptions)
       await client.end().catch(() => {})
     },
   }
-}
-
-type ExcludeMatcher = ((schema: string, name: string) => boolean) & { any: boolean }
-
-function compileExclude(patterns: string[]): ExcludeMatcher {
-  const qualified = new Set<string>()
-  const bare = new Set<string>()
-  for (const pattern of patterns) {
-    const dot = pattern.indexOf('.')
-    if (dot === -1) bare.add(pattern)
-    else qualified.add(pattern)
-  }
-  const matcher = ((schema: string, name: string) =>
-    bare.has(name) || qualified.has(`${schema}.${name}`)) as ExcludeMatcher
-  matcher.any = patterns.length > 0
-  return matcher
 }
