@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { withClient } from './admin.js'
@@ -41,8 +42,9 @@ const databases = async (pattern: string) =>
     )
   ).map((r) => r.datname)
 
-function newPool(runId: string, size: number, max?: number) {
+function newPool(runId: string, size: number, max?: number, dropGraceMs?: number) {
   return new ClonePool({
+    dropGraceMs,
     adminUrl: pgc.superuser.url,
     appUrl: pgc.url,
     template: template.name,
@@ -118,6 +120,63 @@ describe('ClonePool', () => {
       expect(pool.stats().alive).toBeLessThanOrEqual(2)
       pool.release(second.name)
       pool.release(third!)
+    } finally {
+      await pool.close()
+    }
+  })
+
+  test('a released clone is dropped only once the connections still open to it have closed', async () => {
+    const pool = newPool('pe', 1, 4, 5_000)
+    try {
+      const lease = await pool.acquire()
+      const client = new pg.Client({ connectionString: lease.url })
+      const errors: Error[] = []
+      client.on('error', (error) => errors.push(error))
+      await client.connect()
+      pool.release(lease.name)
+      // Still connected: the clone stays, and the client is not terminated.
+      await new Promise((r) => setTimeout(r, 300))
+      expect(await databases('pgrig_pe_%')).toContain(lease.name)
+      expect((await client.query('select 1 as one')).rows).toEqual([{ one: 1 }])
+      await client.end()
+      await until(async () => !(await databases('pgrig_pe_%')).includes(lease.name), 'the drop')
+      expect(errors).toEqual([])
+    } finally {
+      await pool.close()
+    }
+  })
+
+  test('a connection left open past the grace period is terminated and the clone dropped', async () => {
+    const pool = newPool('pf', 1, 4, 300)
+    try {
+      const lease = await pool.acquire()
+      const client = new pg.Client({ connectionString: lease.url })
+      const terminated = new Promise<Error>((resolve) => client.on('error', resolve))
+      await client.connect()
+      const released = performance.now()
+      pool.release(lease.name)
+      expect(((await terminated) as Error & { code?: string }).code).toBe('57P01')
+      expect(performance.now() - released).toBeGreaterThanOrEqual(250)
+      await until(async () => !(await databases('pgrig_pf_%')).includes(lease.name), 'the drop')
+      await client.end().catch(() => {})
+    } finally {
+      await pool.close()
+    }
+  })
+
+  test('with tests waiting on the cap, a leaked connection holds its clone only briefly', async () => {
+    const pool = newPool('pg', 0, 1, 60_000)
+    try {
+      const lease = await pool.acquire()
+      const client = new pg.Client({ connectionString: lease.url })
+      client.on('error', () => {})
+      await client.connect()
+      pool.release(lease.name)
+      const asked = performance.now()
+      const next = await pool.acquire()
+      expect(performance.now() - asked).toBeLessThan(10_000)
+      pool.release(next.name)
+      await client.end().catch(() => {})
     } finally {
       await pool.close()
     }

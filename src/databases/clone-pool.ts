@@ -23,6 +23,11 @@ export interface ClonePoolOptions {
   logFile?: string | null | undefined
   /** Numbers for clone names; pools of one run on one server must share one (default: this pool's own count). */
   nextIndex?: (() => number) | undefined
+  /**
+   * How long a released clone waits for the test's own connections to close before they are
+   * terminated and it is dropped anyway (default 2000 ms; 100 ms while tests wait on the cap).
+   */
+  dropGraceMs?: number | undefined
 }
 
 /** A database handed to one test. */
@@ -56,6 +61,11 @@ interface Waiter {
 }
 
 const CREATE_PARALLEL = 2
+const DROP_GRACE_MS = 2_000
+/** The grace a drop gets while tests wait for a clone the cap holds back: a leaked connection must not stall the run. */
+const PRESSED_GRACE_MS = 100
+/** How often pg_stat_activity is asked whether the released clones are free of connections. */
+const DRAIN_POLL_MS = 10
 
 /**
  * Keeps clones of a template ready so a test's database costs a queue shift. Used clones are
@@ -64,12 +74,16 @@ const CREATE_PARALLEL = 2
 export class ClonePool {
   private readonly size: number
   private readonly max: number
+  private readonly dropGraceMs: number
   private readonly creators: pg.Pool
   private readonly droppers: pg.Pool
   private readonly ready: string[] = []
   private readonly leased = new Set<string>()
   private readonly waiters: Waiter[] = []
   private readonly kept: string[] = []
+  /** Released clones waiting for their connections to go, with when they were released. */
+  private readonly draining = new Map<string, number>()
+  private drainer: Promise<void> | undefined
   private readonly workers = new Map<string, Promise<Lease>>()
   private readonly inFlight = new Set<Promise<unknown>>()
   private alive = 0
@@ -84,6 +98,7 @@ export class ClonePool {
   constructor(private readonly options: ClonePoolOptions) {
     this.size = Math.max(0, options.size ?? 4)
     this.max = Math.max(1, options.max ?? Math.max(16, this.size * 2))
+    this.dropGraceMs = Math.max(0, options.dropGraceMs ?? DROP_GRACE_MS)
     this.creators = new pg.Pool({ connectionString: options.adminUrl, max: CREATE_PARALLEL })
     this.droppers = new pg.Pool({ connectionString: options.adminUrl, max: 1 })
     this.creators.on('error', () => {})
@@ -106,7 +121,11 @@ export class ClonePool {
     })
   }
 
-  /** Hands a leased clone back: dropped in the background, or kept for a look after a failure. */
+  /**
+   * Hands a leased clone back: kept for a look after a failure, or dropped in the background once
+   * the test's own connections to it are gone (a pool's `end()` resolves before its sockets close;
+   * dropping under them would send its clients 57P01 as an unhandled error).
+   */
   release(name: string, options: { keep?: boolean } = {}): void {
     if (!this.leased.delete(name)) {
       throw new PgrigError('E_USAGE', `database ${name} is not leased from this pool; nothing released`)
@@ -117,7 +136,8 @@ export class ClonePool {
       this.pump()
       return
     }
-    this.track(this.drop(name))
+    this.draining.set(name, performance.now())
+    this.drainer ??= this.track(this.drain()).finally(() => (this.drainer = undefined))
   }
 
   /**
@@ -171,6 +191,7 @@ export class ClonePool {
     if (this.closed) return
     this.closed = true
     for (const waiter of this.waiters.splice(0)) waiter.reject(closedError())
+    // Released clones still wait out their connections (briefly: the tests are over) before the pool goes.
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
     const workerNames = (await Promise.allSettled([...this.workers.values()])).flatMap((r) =>
       r.status === 'fulfilled' ? [r.value.name] : [],
@@ -266,6 +287,35 @@ export class ClonePool {
       this.created++
     } finally {
       client.release()
+    }
+  }
+
+  /**
+   * Drops released clones one by one as their connections go, each at the latest when its grace
+   * period ends (then WITH (FORCE) terminates what is left, and nobody is told: the test is over).
+   */
+  private async drain(): Promise<void> {
+    while (this.draining.size > 0) {
+      const names = [...this.draining.keys()]
+      let busy: Set<string>
+      try {
+        const { rows } = await this.droppers.query<{ datname: string }>(
+          'select distinct datname from pg_stat_activity where datname = any($1::text[])',
+          [names],
+        )
+        busy = new Set(rows.map((row) => row.datname))
+      } catch {
+        busy = new Set() // the server is gone or going: the drops fail and free their slots
+      }
+      const pressed = this.closed || (this.waiters.length > 0 && this.alive >= this.max)
+      const grace = pressed ? Math.min(PRESSED_GRACE_MS, this.dropGraceMs) : this.dropGraceMs
+      const now = performance.now()
+      const due = names.filter((name) => !busy.has(name) || now - this.draining.get(name)! >= grace)
+      for (const name of due) {
+        this.draining.delete(name)
+        await this.drop(name).catch(() => {})
+      }
+      if (due.length === 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS))
     }
   }
 
