@@ -164,7 +164,9 @@ class Direction {
     await type.pipe(chunk, {
       ...run.stub,
       arrivedAt: at,
-      forward: (bytes) => this.runToxics(toxics, index + 1, bytes, at),
+      // The next toxic sees the bytes when this one lets them go (Toxiproxy chains toxics by
+      // channels): two 100 ms latencies delay by 200 ms, not by overlapping 100 ms.
+      forward: (bytes) => this.runToxics(toxics, index + 1, bytes, performance.now()),
     })
   }
 

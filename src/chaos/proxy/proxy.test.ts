@@ -70,6 +70,16 @@ describe('network toxics', () => {
     expect(after.ms).toBeLessThan(100)
   })
 
+  test('two latency toxics on one stream both act, one after the other, as in Toxiproxy', async () => {
+    const p = await proxy()
+    const client = await connect(p.url)
+    p.addToxic({ name: 'slow_a', type: 'latency', attributes: { latency: 100 } })
+    p.addToxic({ name: 'slow_b', type: 'latency', attributes: { latency: 100 } })
+    const both = await timed(() => client.query('select 1'))
+    expect(both.ms).toBeGreaterThanOrEqual(195)
+    expect(both.ms).toBeLessThan(200 + 400)
+  })
+
   test('toxicity 0 never acts; upstream latency delays only the way in', async () => {
     const p = await proxy()
     p.addToxic({ type: 'latency', stream: 'upstream', toxicity: 0, attributes: { latency: 500 } })
