@@ -12,6 +12,7 @@ import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
 import { dropLeftovers } from './leftovers.js'
 import { holdRunLock } from './run-lock.js'
 import type { Migrations } from './migrations.js'
+import { recordSessionServer } from './session-servers.js'
 import { ensureTemplate, type Template } from './template.js'
 
 export type IsolationMode = 'database' | 'transaction' | 'truncate'
@@ -163,6 +164,7 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       logFile: server.info.logFile,
     })
     let closing: Promise<void> | undefined
+    recordSessionServer(server.info)
     return {
       server: server.info,
       template,

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import { listRuns } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
+import { sessionServers } from '../databases/session-servers.js'
 import type { Environment, ServerEnvironment } from './results.js'
 
 /** Settings that only say where things live or how the server was told to listen: noise in a report. */
@@ -79,9 +80,9 @@ function stateOf(url: URL): ServerInfo | undefined {
   }
 }
 
-async function describeServer(target: ServerTarget): Promise<ServerEnvironment> {
+async function describeServer(target: ServerTarget, known?: ServerInfo): Promise<ServerEnvironment> {
   const url = new URL(target.url)
-  const state = stateOf(url)
+  const state = known ?? stateOf(url)
   const profile: ServerEnvironment['profile'] = state
     ? state.clientCert !== 'off'
       ? 'client-cert'
@@ -132,6 +133,36 @@ async function describeServer(target: ServerTarget): Promise<ServerEnvironment> 
   return described
 }
 
+/**
+ * Adds the servers pgrig's own sessions used in this process (the Vitest plugin's server when no
+ * `pgrig run` exported one), so a report names the PostgreSQL its tests really ran on.
+ */
+export async function withSessionServers(environment: Environment): Promise<Environment> {
+  const seen = new Set(environment.servers.map((s) => s.address))
+  const extra = sessionServers().filter((server) => !seen.has(`${server.host}:${server.port}`))
+  if (extra.length === 0) return environment
+  const described = await Promise.all(
+    extra.map((server) =>
+      describeServer(
+        {
+          name: server.name,
+          url: server.url,
+          ssl: server.tls
+            ? {
+                mode: server.tls.sslmode,
+                rootCert: server.tls.caFile ?? undefined,
+                cert: server.tls.certFile ?? undefined,
+                key: server.tls.keyFile ?? undefined,
+              }
+            : {},
+        },
+        server,
+      ),
+    ),
+  )
+  return { ...environment, servers: [...environment.servers, ...described] }
+}
+
 /** What a reader needs to reproduce the run: pgrig, Node, OS, and each server's version, profile and settings. */
 export async function collectEnvironment(
   env: NodeJS.ProcessEnv = process.env,
@@ -145,6 +176,6 @@ export async function collectEnvironment(
     arch: process.arch,
     cpus: os.availableParallelism(),
     ci: ciName(env),
-    servers: await Promise.all(serverTargets(env).map(describeServer)),
+    servers: await Promise.all(serverTargets(env).map((target) => describeServer(target))),
   }
 }

@@ -9,7 +9,7 @@ import {
   resolvePolicy,
   type CategoryPolicy,
 } from './categories.js'
-import { collectEnvironment } from './environment.js'
+import { collectEnvironment, withSessionServers } from './environment.js'
 import { createRedactor } from './redact.js'
 import {
   RESULTS_SCHEMA,
@@ -154,8 +154,9 @@ export class PgrigReporter implements Reporter {
     // Vitest has set exit code 1 for any failure before calling us; allowed failures alone must not fail the run.
     if (reason === 'failed' && outcome === 'passed') process.exitCode = 0
 
-    const environment = await (this.environment ??
-      collectEnvironment(process.env, this.vitest?.version ?? null))
+    const environment = await withSessionServers(
+      await (this.environment ?? collectEnvironment(process.env, this.vitest?.version ?? null)),
+    )
     const pgVersion =
       process.env.PGRIG_PG_VERSION ||
       // a run with several versions: the server this process talks to is the one PGPORT names

@@ -131,6 +131,8 @@ describe('pgrig/vitest', () => {
     // The pgrig reporter gets the same forensics through task.meta, with the password redacted.
     const results = JSON.parse(fs.readFileSync(path.join(reportDir, 'results.json'), 'utf8')) as {
       runs: {
+        pgVersion: string | null
+        environment: { servers: { address: string; version: string | null; engine: string | null }[] }
         tests: {
           name: string
           serverLog: string | null
@@ -139,6 +141,14 @@ describe('pgrig/vitest', () => {
         }[]
       }[]
     }
+    // No PGRIG_<NAME>_URL in the environment: the report still names the server the plugin's tests ran on.
+    expect(results.runs[0]!.environment.servers).toEqual([
+      expect.objectContaining({
+        address: `${pgc.host}:${pgc.port}`,
+        version: expect.stringMatching(/^\d+\.\d+/),
+      }),
+    ])
+    expect(results.runs[0]!.pgVersion).toBe(pgc.version.split('.')[0])
     const failed = results.runs[0]!.tests.find((t) => t.name === 'breaks on purpose')!
     expect(failed.serverLog).toMatch(/relation "no_such_table" does not exist/)
     expect(failed.keptDatabaseUrl).toContain(name)
