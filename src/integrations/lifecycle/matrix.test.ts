@@ -14,9 +14,13 @@ privateRunRoot('lifecycle')
  * with DATABASE_URL and PG* pre-set to a live "dev" database pgrig did not create.
  */
 const RUNNERS = {
-  vitest: [path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run'],
+  vitest: [path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'vitest.spec'],
   'node:test': ['--test', 'node.test.mjs'],
-  jest: ['--experimental-vm-modules', path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js')],
+  jest: [
+    '--experimental-vm-modules',
+    path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'),
+    'jest.test.mjs',
+  ],
 } as const
 const MODES = ['database', 'transaction', 'truncate'] as const
 
@@ -123,4 +127,35 @@ describe('runner × isolation mode, DATABASE_URL and PG* pre-set to a live datab
     },
     400_000,
   )
+})
+
+describe('refused in one line, never silently ignored', () => {
+  const run = (argv: string[], env: Record<string, string> = {}) =>
+    runIn(dir, ['timeout', '120', process.execPath, ...argv], { PGRIG_RUN_ID: pgc.runId, ...env })
+
+  test('concurrent tests sharing one process.env (Vitest test.concurrent, node:test concurrency, Jest test.concurrent); keepFailed outside database mode', async () => {
+    const [vitest, node, jest, keep] = await Promise.all([
+      run([RUNNERS.vitest[0], 'run', 'concurrent.spec']),
+      run(['--test', 'node-concurrent.test.mjs']),
+      run([RUNNERS.jest[0], RUNNERS.jest[1], 'jest-concurrent.test.mjs']),
+      run(['--test', 'node.test.mjs'], { FIXTURE_ISOLATION: 'truncate', FIXTURE_KEEP: '1' }),
+    ])
+    expect(vitest.code, vitest.output).not.toBe(0)
+    expect(vitest.output).toContain(
+      `Vitest runs "one of two concurrent tests" concurrently with other tests of its file, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)`,
+    )
+    expect(node.code, node.output).not.toBe(0)
+    expect(node.output).toMatch(
+      /node:test ran "(one|two)" while "(one|two)" still runs in the same process; pgrig points process\.env \(DATABASE_URL, PG\*\) at one test's database at a time, so tests using it cannot run concurrently in one process: drop the concurrency option from the tests of this file \(files still run in parallel\)/,
+    )
+    expect(jest.code, jest.output).not.toBe(0)
+    expect(jest.output).toContain(
+      `Jest runs test.concurrent tests ("one of two concurrent tests") side by side in one process, without beforeEach, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: use test instead of test.concurrent (Jest workers still run files in parallel)`,
+    )
+    expect(keep.code, keep.output).not.toBe(0)
+    expect(keep.output).toContain(
+      "keepFailed keeps a failed test's own database, which isolation 'truncate' does not give a test (the worker's database is reset for the next one); use isolation 'database' to keep failed databases",
+    )
+    for (const ran of [vitest, node, jest, keep]) expect(ran.output).not.toMatch(/^\s+at /m)
+  }, 200_000)
 })
