@@ -12,6 +12,8 @@ export const DATABASE_ENV = [
   'PGSSLKEY',
 ] as const
 
+const NO_HOST = 'pgrig-no-host.invalid'
+
 type DatabaseEnv = Partial<Record<(typeof DATABASE_ENV)[number], string>>
 
 /**
@@ -19,12 +21,15 @@ type DatabaseEnv = Partial<Record<(typeof DATABASE_ENV)[number], string>>
  * (absent, they are deleted, so a shell's PGSSLMODE cannot leak into the test).
  */
 export function databaseEnv(url: string): DatabaseEnv {
-  const parsed = new URL(url)
+  // libpq allows no host at all (`postgres://app@/db?host=/run/postgresql`); WHATWG URL does not.
+  const noHost = /^[a-z]+:\/\/(?:[^/?#@]*@)?(?=[/?#]|$)/i.exec(url)
+  const parsed = new URL(noHost ? `${noHost[0]}${NO_HOST}${url.slice(noHost[0].length)}` : url)
   const params = parsed.searchParams
+  const host = parsed.hostname === NO_HOST ? 'localhost' : parsed.hostname.replace(/^\[(.*)\]$/, '$1')
   const env: DatabaseEnv = {
     DATABASE_URL: url,
     // A unix socket rides in ?host=/dir; a bracketed IPv6 host loses its brackets.
-    PGHOST: params.get('host') ?? parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    PGHOST: params.get('host') ?? host,
     PGPORT: params.get('port') ?? (parsed.port || '5432'),
     PGUSER: decodeURIComponent(parsed.username),
     PGPASSWORD: decodeURIComponent(parsed.password),

@@ -14,9 +14,13 @@ privateRunRoot('lifecycle')
  * with DATABASE_URL and PG* pre-set to a live "dev" database pgrig did not create.
  */
 const RUNNERS = {
-  vitest: [path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run'],
+  vitest: [path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'vitest.spec'],
   'node:test': ['--test', 'node.test.mjs'],
-  jest: ['--experimental-vm-modules', path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js')],
+  jest: [
+    '--experimental-vm-modules',
+    path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'),
+    'jest.test.mjs',
+  ],
 } as const
 const MODES = ['database', 'transaction', 'truncate'] as const
 
@@ -55,8 +59,6 @@ beforeAll(async () => {
     PGDATABASE: 'devdb',
   })
   dir = fixtureProject('lifecycle-project')
-  // The first run builds the template the others reuse.
-  await cell('node:test', 'database')
 })
 
 afterAll(async () => {
@@ -65,40 +67,95 @@ afterAll(async () => {
 })
 
 const cell = (runner: keyof typeof RUNNERS, mode: (typeof MODES)[number]): Promise<Ran> =>
-  runIn(dir, [process.execPath, ...RUNNERS[runner]], {
+  // A runner that does not exit (a handle pgrig left open) fails its cell with 124 instead of hanging.
+  runIn(dir, ['timeout', '120', process.execPath, ...RUNNERS[runner]], {
     ...devEnv,
     PGRIG_RUN_ID: pgc.runId,
     FIXTURE_ISOLATION: mode,
   })
 
-describe('every runner × isolation mode, DATABASE_URL pre-set to a live database', () => {
-  test('every cell passes, the code under test reaches only its test database, and the dev database is untouched', async () => {
-    const before = await fingerprint()
-    const cells = Object.keys(RUNNERS).flatMap((runner) =>
-      MODES.map((mode) => ({ runner: runner as keyof typeof RUNNERS, mode })),
+type Cell = { runner: keyof typeof RUNNERS; mode: (typeof MODES)[number] }
+
+/** Runs the cells three at a time and checks every one, and that the dev database did not change. */
+async function expectCells(cells: Cell[]): Promise<void> {
+  const before = await fingerprint()
+  // Three at a time: the machine has two cores and each runner starts its own workers.
+  const results: { runner: string; mode: string; ran: Ran }[] = []
+  for (let i = 0; i < cells.length; i += 3) {
+    results.push(
+      ...(await Promise.all(
+        cells.slice(i, i + 3).map(async (c) => ({ ...c, ran: await cell(c.runner, c.mode) })),
+      )),
     )
-    // Three at a time: the machine has two cores and each runner starts its own workers.
-    const results: { runner: string; mode: string; ran: Ran }[] = []
-    for (let i = 0; i < cells.length; i += 3) {
-      results.push(
-        ...(await Promise.all(
-          cells.slice(i, i + 3).map(async (c) => ({ ...c, ran: await cell(c.runner, c.mode) })),
-        )),
+  }
+  for (const { runner, mode, ran } of results) {
+    const label = `${runner} × ${mode}\n${ran.output}`
+    expect(ran.code, label).toBe(0)
+    const tests = ran.records.filter((r) => r.test !== 'after')
+    expect(tests.map((r) => r.test).sort(), label).toEqual(['commits', 'isolated'])
+    // DATABASE_URL was the test's own database while it ran…
+    for (const r of tests) expect((r as unknown as { url: boolean }).url, label).toBe(true)
+    for (const r of tests) expect(r.name, label).toMatch(/^pgrig_/)
+    // …and what it held before once the test was over.
+    const after = ran.records.filter((r) => r.test === 'after')
+    expect(after.length, label).toBeGreaterThan(0)
+    for (const r of after) expect((r as unknown as { databaseUrl: string }).databaseUrl, label).toBe(devUrl)
+  }
+  expect(await fingerprint()).toEqual(before)
+}
+
+// The full matrix runs nine runner processes; `npm run test:slow` runs it (PGRIG_SLOW=1).
+const slowTest = test.runIf(process.env.PGRIG_SLOW === '1')
+
+describe('runner × isolation mode, DATABASE_URL and PG* pre-set to a live database pgrig did not create', () => {
+  test('each runner in one mode and each mode under one runner: the cells pass, the dev database is untouched', async () => {
+    await expectCells([
+      { runner: 'vitest', mode: 'transaction' },
+      { runner: 'node:test', mode: 'truncate' },
+      { runner: 'jest', mode: 'database' },
+    ])
+  }, 200_000)
+
+  slowTest(
+    'every runner × every mode: the cells pass, the dev database is untouched',
+    async () => {
+      await expectCells(
+        Object.keys(RUNNERS).flatMap((runner) =>
+          MODES.map((mode) => ({ runner: runner as keyof typeof RUNNERS, mode })),
+        ),
       )
-    }
-    for (const { runner, mode, ran } of results) {
-      const label = `${runner} × ${mode}\n${ran.output}`
-      expect(ran.code, label).toBe(0)
-      const tests = ran.records.filter((r) => r.test !== 'after')
-      expect(tests.map((r) => r.test).sort(), label).toEqual(['commits', 'isolated'])
-      // DATABASE_URL was the test's own database while it ran…
-      for (const r of tests) expect((r as unknown as { url: boolean }).url, label).toBe(true)
-      for (const r of tests) expect(r.name, label).toMatch(/^pgrig_/)
-      // …and what it held before once the test was over.
-      const after = ran.records.filter((r) => r.test === 'after')
-      expect(after.length, label).toBeGreaterThan(0)
-      for (const r of after) expect((r as unknown as { databaseUrl: string }).databaseUrl, label).toBe(devUrl)
-    }
-    expect(await fingerprint()).toEqual(before)
-  }, 240_000)
+    },
+    400_000,
+  )
+})
+
+describe('refused in one line, never silently ignored', () => {
+  const run = (argv: string[], env: Record<string, string> = {}) =>
+    runIn(dir, ['timeout', '120', process.execPath, ...argv], { PGRIG_RUN_ID: pgc.runId, ...env })
+
+  test('concurrent tests sharing one process.env (Vitest test.concurrent, node:test concurrency, Jest test.concurrent); keepFailed outside database mode', async () => {
+    const [vitest, node, jest, keep] = await Promise.all([
+      run([RUNNERS.vitest[0], 'run', 'concurrent.spec']),
+      run(['--test', 'node-concurrent.test.mjs']),
+      run([RUNNERS.jest[0], RUNNERS.jest[1], 'jest-concurrent.test.mjs']),
+      run(['--test', 'node.test.mjs'], { FIXTURE_ISOLATION: 'truncate', FIXTURE_KEEP: '1' }),
+    ])
+    expect(vitest.code, vitest.output).not.toBe(0)
+    expect(vitest.output).toContain(
+      `Vitest runs "one of two concurrent tests" concurrently with other tests of its file, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)`,
+    )
+    expect(node.code, node.output).not.toBe(0)
+    expect(node.output).toMatch(
+      /node:test ran "(one|two)" while "(one|two)" still runs in the same process; pgrig points process\.env \(DATABASE_URL, PG\*\) at one test's database at a time, so tests using it cannot run concurrently in one process: drop the concurrency option from the tests of this file \(files still run in parallel\)/,
+    )
+    expect(jest.code, jest.output).not.toBe(0)
+    expect(jest.output).toContain(
+      `Jest runs test.concurrent tests ("one of two concurrent tests") side by side in one process, without beforeEach, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: use test instead of test.concurrent (Jest workers still run files in parallel)`,
+    )
+    expect(keep.code, keep.output).not.toBe(0)
+    expect(keep.output).toContain(
+      "keepFailed keeps a failed test's own database, which isolation 'truncate' does not give a test (the worker's database is reset for the next one); use isolation 'database' to keep failed databases",
+    )
+    for (const ran of [vitest, node, jest, keep]) expect(ran.output).not.toMatch(/^\s+at /m)
+  }, 200_000)
 })

@@ -8,7 +8,7 @@ import { failureForensics, type Forensics } from './forensics.js'
 import { oneLine } from './one-line.js'
 import type { PgrigProvided, RunnerName } from './provided.js'
 import { startTestProxy, type ProxyOption } from './proxy.js'
-import { workerDatabase } from './worker-database.js'
+import { closeWorkerDatabase, workerDatabase } from './worker-database.js'
 
 export interface TestRedis {
   /** `redis://host:port/<index>`: this worker's logical database, flushed before each test. */
@@ -158,7 +158,12 @@ export class TestLifecycle {
     return 'pass redis: true to usePgrig()'
   }
 
-  close(): void {
-    this.broker.close()
+  /** Ends this process's worker database (truncate, transaction) and its broker connection. */
+  async close(): Promise<void> {
+    try {
+      await closeWorkerDatabase()
+    } finally {
+      this.broker.close()
+    }
   }
 }

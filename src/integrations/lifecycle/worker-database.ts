@@ -46,3 +46,11 @@ export async function workerDatabase(
   }
   return { ...worker, lease: { ...worker.lease, logOffset: lease.logOffset } }
 }
+
+/** Ends what workerDatabase() opened in this process (the database itself is the pool's to drop). */
+export async function closeWorkerDatabase(): Promise<void> {
+  const closing = worker
+  worker = undefined
+  if (!closing) return
+  await Promise.allSettled([closing.client.end(), closing.truncate?.close(), closing.transaction?.close()])
+}

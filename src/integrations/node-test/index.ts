@@ -57,7 +57,7 @@ export function usePgrig(options: UsePgrigOptions = {}): CurrentDatabase {
     if (forensics) printForensics(active.name, forensics)
   })
   after(async () => {
-    lifecycle?.close()
+    await lifecycle?.close()
     await run?.close()
   })
   return current

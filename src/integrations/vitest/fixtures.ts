@@ -39,7 +39,7 @@ function connect(): TestLifecycle {
     )
   }
   if (lifecycle?.provided.socketPath !== provided.socketPath) {
-    lifecycle?.close()
+    void lifecycle?.close()
     lifecycle = new TestLifecycle(provided, {
       runner: 'Vitest',
       // The worker slot: reused by later workers, never by two at once.
