@@ -8,6 +8,8 @@ export interface PgrigProvided {
   /** Unix socket of the database broker. */
   socketPath: string
   isolation: NonNullable<PgrigOptions['isolation']>
+  /** Tables truncate mode leaves alone (PgrigOptions.exclude). */
+  exclude?: string[]
   keepFailed: boolean
   runId: string
   templateName: string

@@ -66,10 +66,14 @@ let worker:
   | undefined
 
 async function workerState(broker: BrokerClient, provided: PgrigProvided) {
-  const lease = await broker.workerDatabase(slot())
+  // A new worker in truncate mode takes a fresh clone: its resets go back to the template's state.
+  const lease = await broker.workerDatabase(slot(), { fresh: !worker && provided.isolation === 'truncate' })
   if (worker?.lease.name !== lease.name) {
     const options = { url: lease.url, runId: provided.runId }
-    const truncate = provided.isolation === 'truncate' ? await createTruncateIsolation(options) : undefined
+    const truncate =
+      provided.isolation === 'truncate'
+        ? await createTruncateIsolation({ ...options, exclude: provided.exclude })
+        : undefined
     // Every connection to the endpoint's url, db.client's and the code under test's, joins the test's transaction.
     const transaction =
       provided.isolation === 'transaction' ? await createTransactionIsolation(options) : undefined

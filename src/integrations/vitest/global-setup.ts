@@ -27,6 +27,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('pgrig', {
       socketPath: broker.socketPath,
       isolation: options.isolation ?? 'database',
+      ...(options.exclude ? { exclude: options.exclude } : {}),
       keepFailed: options.keepFailed ?? project.vitest.config.watch,
       runId: session.runId,
       templateName: session.template.name,
