@@ -140,6 +140,21 @@ describe('truncate mode with the migration tools of real projects', () => {
       pg_migrate: ['1700000000001_plans'],
     })
     expect(template.drizzle).toHaveLength(1)
+    // The snapshot stays out of the app's sight: Kysely's introspection lists only the app's tables
+    // (it hides its own two).
+    const db = kysely(url)
+    const listed = (await db.introspection.getTables()).map((t) => `${t.schema}.${t.name}`).sort()
+    await db.destroy()
+    expect(listed).toEqual(
+      [
+        'public.countries',
+        'public.pgmigrations',
+        'public.plans',
+        'public.roles',
+        'public.users',
+        'drizzle.__drizzle_migrations',
+      ].sort(),
+    )
 
     // A test: the code under test opens its own pool, writes to every table, commits, ends its pool.
     const app = new pg.Pool({ connectionString: url })
