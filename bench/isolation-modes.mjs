@@ -5,8 +5,11 @@
  *   - one statement through transaction mode's in-process endpoint (outside and inside an
  *     application transaction) next to the same statement on a direct connection;
  *   - truncate mode's reset when the test wrote nothing (skipped) and when it wrote to one table,
- *     next to a plain TRUNCATE of all 20 tables every time.
- * Run: `npm run build && node bench/isolation-modes.mjs [--runs N]` (default 300 per row).
+ *     next to a plain TRUNCATE of all 20 tables every time;
+ *   - the same reset on 20 tables that hold 4,000 seed rows between them (put back after each
+ *     test): nothing written, one table written (one no other table references), all written.
+ * Run: `npm run build && node bench/isolation-modes.mjs [--runs N] [--seed-rows N]` (default 300
+ * per row, 4000 seed rows).
  * The functions `measureTransactionOverhead` and `measureTruncateReset` are exported for the
  * issue-3 bench. Other load on the machine shows up directly in the numbers.
  */
@@ -92,9 +95,55 @@ export async function measureTruncateReset({ url, runId, runs = 300 }) {
   }
 }
 
+/** The 20 tables' seed: `total` rows spread evenly, each row's parent the same id one table up. */
+function seedSql(total) {
+  const per = Math.max(1, Math.round(total / TABLES.length))
+  return TABLES.map(
+    (t, i) =>
+      `insert into ${t} (${i > 0 ? 'parent_id, ' : ''}name) select ${i > 0 ? 'g, ' : ''}'seed ' || g from generate_series(1, ${per}) g;`,
+  ).join('\n')
+}
+
+/**
+ * Truncate mode's reset() on `url` whose 20 tables hold seed rows: after a test that wrote
+ * nothing, one that wrote to the last table (no foreign key points at it), one that wrote to all.
+ */
+export async function measureSeededReset({ url, runId, runs = 300 }) {
+  const iso = await createTruncateIsolation({ url, runId })
+  const app = new pg.Client({ connectionString: url })
+  await app.connect()
+  try {
+    const clean = await timed(runs, async () => {
+      const t0 = performance.now()
+      await iso.reset()
+      return performance.now() - t0
+    })
+    const one = await timed(Math.ceil(runs / 3), async (i) => {
+      await app.query(`insert into ${TABLES.at(-1)} (name) values ($1)`, [`r${i}`])
+      const t0 = performance.now()
+      await iso.reset()
+      return performance.now() - t0
+    })
+    const all = await timed(Math.ceil(runs / 10), async (i) => {
+      await app.query(TABLES.map((t) => `insert into ${t} (name) values ('r${i}')`).join(';'))
+      const t0 = performance.now()
+      const result = await iso.reset()
+      if (result.restored.length !== TABLES.length)
+        throw new Error(`restored ${result.restored.length} tables`)
+      return performance.now() - t0
+    })
+    return { clean, one, all }
+  } finally {
+    await app.end()
+    await iso.close()
+  }
+}
+
 async function main() {
   const at = process.argv.indexOf('--runs')
   const runs = at > 0 ? Number(process.argv[at + 1]) : 300
+  const seedAt = process.argv.indexOf('--seed-rows')
+  const seedRows = seedAt > 0 ? Number(process.argv[seedAt + 1]) : 4000
   const server = await startCluster({ name: 'bench-isolation', quiet: true })
   const admin = new pg.Client({ connectionString: server.superuser.url })
   const runId = 'benchiso'
@@ -102,7 +151,7 @@ async function main() {
   try {
     await admin.connect()
     const urls = []
-    for (const n of [1, 2]) {
+    for (const n of [1, 2, 3]) {
       const name = workerDatabaseName(runId, n)
       await admin.query(`create database ${name} owner "${server.user}"`)
       await markOwned(admin, name, { runId, kind: 'worker' })
@@ -112,6 +161,7 @@ async function main() {
       const c = new pg.Client({ connectionString: url.toString() })
       await c.connect()
       await c.query(SCHEMA)
+      if (n === 3) await c.query(seedSql(seedRows))
       await c.end()
     }
 
@@ -175,6 +225,12 @@ async function main() {
     rows.push(['reset: plain TRUNCATE of all 20 tables, every test', everyTime])
     rows.push(['reset: truncate mode, test wrote to one table', truncate.dirty])
     rows.push(['reset: truncate mode, test wrote nothing (skipped)', truncate.clean])
+
+    const seeded = await measureSeededReset({ url: urls[2], runId, runs })
+    const label = `reset, 20 tables holding ${seedRows} seed rows`
+    rows.push([`${label}: test wrote nothing`, seeded.clean])
+    rows.push([`${label}: test wrote one table (none references it)`, seeded.one])
+    rows.push([`${label}: test wrote all 20 (each refilled)`, seeded.all])
   } finally {
     await admin.end().catch(() => {})
     await server.stop()

@@ -37,6 +37,7 @@ export {
   type ExternalOptions,
 } from './databases/guard.js'
 export {
+  BOOKKEEPING_TABLES,
   createTruncateIsolation,
   type TruncateIsolation,
   type TruncateIsolationOptions,

@@ -24,8 +24,8 @@ export class BrokerClient {
     await this.call('/release', { name, keep: options.keep === true })
   }
 
-  workerDatabase(key: string): Promise<Lease> {
-    return this.call<Lease>('/worker', { key })
+  workerDatabase(key: string, options: { fresh?: boolean } = {}): Promise<Lease> {
+    return this.call<Lease>('/worker', { key, fresh: options.fresh === true })
   }
 
   /** A route added by an integration (see BrokerRoutes). */

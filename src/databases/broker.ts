@@ -12,7 +12,7 @@ import type { ClonePool } from './clone-pool.js'
  *
  *   /acquire                 → Lease
  *   /release {name, keep?}   → {}
- *   /worker {key}            → Lease (one long-lived database per worker slot)
+ *   /worker {key, fresh?}    → Lease (one long-lived database per worker slot; fresh: a new one)
  *   /stats                   → PoolStats
  *
  * JSON lines rather than HTTP: a node:http round trip cost ~1 ms on the 2-core CI machine, which
@@ -62,7 +62,7 @@ export async function startBroker(
       pool.release(String(input.name), { keep: input.keep === true })
       return {}
     }
-    if (route === '/worker') return pool.workerDatabase(String(input.key))
+    if (route === '/worker') return pool.workerDatabase(String(input.key), { fresh: input.fresh === true })
     if (route === '/stats') return pool.stats()
     const extra = routes[route]
     if (extra) return (await extra(input)) ?? {}

@@ -104,6 +104,30 @@ describe('ClonePool', () => {
     expect(await databases('pgrig_pa_%')).toEqual([])
   })
 
+  test('a worker database per key; fresh gives the key a new clone of the template and drops the one before last', async () => {
+    const pool = newPool('pw', 0)
+    try {
+      const first = await pool.workerDatabase('1')
+      expect((await pool.workerDatabase('1')).name).toBe(first.name)
+      await rows(first.url, "insert into items (v) values ('left by worker one')")
+      const second = await pool.workerDatabase('1', { fresh: true })
+      expect(second.name).not.toBe(first.name)
+      expect(await rows(second.url, 'select v from items')).toEqual([{ v: 'seeded' }])
+      expect((await pool.workerDatabase('1')).name).toBe(second.name)
+      // The previous worker may still be exiting: its database lives until the next fresh one.
+      expect(await databases('pgrig_pw_w%')).toEqual([first.name, second.name])
+      const third = await pool.workerDatabase('1', { fresh: true })
+      await until(
+        async () => !(await databases('pgrig_pw_w%')).includes(first.name),
+        'the oldest to be dropped',
+      )
+      expect(await databases('pgrig_pw_w%')).toEqual([second.name, third.name])
+    } finally {
+      await pool.close()
+    }
+    expect(await databases('pgrig_pw_w%')).toEqual([])
+  })
+
   test('caps clones alive and makes acquires wait until a clone is released', async () => {
     const pool = newPool('pb', 1, 2)
     try {

@@ -85,6 +85,9 @@ export class ClonePool {
   private readonly draining = new Map<string, number>()
   private drainer: Promise<void> | undefined
   private readonly workers = new Map<string, Promise<Lease>>()
+  /** Per key, the worker database a `fresh` request replaced, dropped at the next one. */
+  private readonly retired = new Map<string, Promise<Lease>[]>()
+  private workerCounter = 0
   private readonly inFlight = new Set<Promise<unknown>>()
   private alive = 0
   private creating = 0
@@ -159,13 +162,23 @@ export class ClonePool {
 
   /**
    * One long-lived database per key (a worker slot) for the transaction and truncate modes,
-   * cloned from the same template; dropped when the pool closes.
+   * cloned from the same template; dropped when the pool closes. With `fresh`, the key gets a
+   * new clone (truncate mode: a new worker must start from the template's state, not from what
+   * the previous worker of the slot left); the one before last is dropped then, so a previous
+   * worker still exiting never has its database pulled from under it.
    */
-  workerDatabase(key: string): Promise<Lease> {
+  workerDatabase(key: string, options: { fresh?: boolean } = {}): Promise<Lease> {
     if (this.closed) return Promise.reject(closedError())
     let lease = this.workers.get(key)
+    if (lease && options.fresh) {
+      const retired = (this.retired.get(key) ?? []).concat(lease)
+      this.retired.set(key, retired.slice(-1))
+      for (const old of retired.slice(0, -1))
+        this.track(old.then((l) => this.dropWorker(l.name)).catch(() => {}))
+      lease = undefined
+    }
     if (!lease) {
-      const name = workerDatabaseName(this.options.runId, this.workers.size + 1)
+      const name = workerDatabaseName(this.options.runId, ++this.workerCounter)
       lease = this.createDatabase(name, 'worker').then(() => this.describe(name))
       this.workers.set(key, lease)
       lease.catch(() => this.workers.delete(key))
@@ -193,9 +206,9 @@ export class ClonePool {
     for (const waiter of this.waiters.splice(0)) waiter.reject(closedError())
     // Released clones still wait out their connections (briefly: the tests are over) before the pool goes.
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
-    const workerNames = (await Promise.allSettled([...this.workers.values()])).flatMap((r) =>
-      r.status === 'fulfilled' ? [r.value.name] : [],
-    )
+    const workerNames = (
+      await Promise.allSettled([...this.workers.values(), ...[...this.retired.values()].flat()])
+    ).flatMap((r) => (r.status === 'fulfilled' ? [r.value.name] : []))
     const names = [...this.ready.splice(0), ...this.leased, ...workerNames]
     this.leased.clear()
     await Promise.allSettled(names.map((name) => this.drop(name)))
@@ -317,6 +330,10 @@ export class ClonePool {
       }
       if (due.length === 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS))
     }
+  }
+
+  private async dropWorker(name: string): Promise<void> {
+    await this.droppers.query(`drop database if exists ${ident(name)} with (force)`)
   }
 
   private async drop(name: string): Promise<void> {

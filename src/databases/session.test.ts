@@ -13,6 +13,8 @@ describe('startSession option checks', () => {
     [{ pool: { max: 0 } }, 'pool.max must be a whole number ≥ 1, got 0'],
     [{ pool: { size: 1.5 } }, 'pool.size must be a whole number ≥ 0, got 1.5'],
     [{ url: 'mysql://root@db/prod' }, /not PostgreSQL/],
+    [{ exclude: 'schema_migrations' }, /^exclude must be a list of table names/],
+    [{ exclude: ['users', ''] }, /^exclude must be a list of table names/],
     [{ url: 'postgres://u:p@db.example.com/prod' }, /set allowExternal: true/],
   ])('%j is refused with one line before anything starts', async (options, message) => {
     const error = await startSession(options as PgrigOptions).catch((e: Error) => e)

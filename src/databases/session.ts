@@ -14,6 +14,9 @@ import { holdRunLock } from './run-lock.js'
 import type { Migrations } from './migrations.js'
 import { recordSessionServer } from './session-servers.js'
 import { ensureTemplate, type Template } from './template.js'
+import { withClient } from './admin.js'
+import { readTables } from './truncate/catalog.js'
+import { assertExcludeMatches, assertExcludeShape } from './truncate/exclude.js'
 
 export type IsolationMode = 'database' | 'transaction' | 'truncate'
 
@@ -24,6 +27,8 @@ export interface PgrigOptions {
   /** A `.sql` file run after the migrations. */
   seed?: string
   isolation?: IsolationMode
+  /** Tables truncate mode leaves alone (schema-qualified or bare names). */
+  exclude?: string[]
   /** The server pgrig starts when none is given (`pg`, `settings`, `profile`…). */
   server?: ServerOptions
   /** Use this server instead of starting one; needs `allowExternal: true`. */
@@ -35,8 +40,6 @@ export interface PgrigOptions {
   /** Keep a failed test's database and print its URL (default: on in watch mode). */
   keepFailed?: boolean
   redis?: boolean
-  /** Tables truncate mode leaves alone (schema-qualified or bare names). */
-  exclude?: string[]
   /** Folder that migrations and seed paths are relative to. */
   cwd?: string
 }
@@ -118,6 +121,7 @@ function checkOptions(options: PgrigOptions): void {
   if (options.url !== undefined) {
     assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
   }
+  assertExcludeShape(options.exclude)
   // Code under test often reads DATABASE_URL itself: an integration run must not go on while it
   // points at SQLite or MySQL (an empty one is as good as unset).
   const inherited = process.env.DATABASE_URL
@@ -130,6 +134,16 @@ function checkOptions(options: PgrigOptions): void {
         `pool.${key} must be a whole number${key === 'max' ? ' ≥ 1' : ' ≥ 0'}, got ${value}`,
       )
     }
+  }
+}
+
+/** A name in `exclude` that matches no table of the migrated schema fails the run before any test. */
+async function checkExclude(pool: ClonePool, exclude: string[]): Promise<void> {
+  const lease = await pool.acquire()
+  try {
+    await withClient(lease.url, async (client) => assertExcludeMatches(exclude, await readTables(client)))
+  } finally {
+    pool.release(lease.name)
   }
 }
 
@@ -163,6 +177,12 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       max: options.pool?.max,
       logFile: server.info.logFile,
     })
+    if (options.isolation === 'truncate' && options.exclude?.length) {
+      await checkExclude(pool, options.exclude).catch(async (error: unknown) => {
+        await pool.close()
+        throw error
+      })
+    }
     let closing: Promise<void> | undefined
     recordSessionServer(server.info)
     return {

@@ -2,8 +2,11 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { isPgrigError } from '../errors.js'
+import { privateRunRoot } from '../../test/support/run-root.js'
 import { markOwned, quoteIdentifier, workerDatabaseName } from './guard.js'
 import { createTruncateIsolation } from './truncate-mode.js'
+
+privateRunRoot('truncate')
 
 const runId = 'trunc001'
 

@@ -26,7 +26,8 @@ export async function workerDatabase(
   provided: PgrigProvided,
   slot: string,
 ): Promise<WorkerDatabase> {
-  const lease = await broker.workerDatabase(slot)
+  // A new worker in truncate mode takes a fresh clone: its resets go back to the template's state.
+  const lease = await broker.workerDatabase(slot, { fresh: !worker && provided.isolation === 'truncate' })
   if (worker?.lease.name !== lease.name) {
     const options = { url: lease.url, runId: provided.runId }
     const truncate =

@@ -195,13 +195,23 @@ describe('pgrig/vitest', () => {
   })
 
   test('truncate and transaction modes reset the worker database between tests; redis is flushed per test', async () => {
-    const [truncate, transaction] = await Promise.all([
+    const [truncate, transaction, typo] = await Promise.all([
       vitest(dir, ['modes.spec.ts'], { ...onServer(), FIXTURE_ISOLATION: 'truncate', FIXTURE_REDIS: '1' }),
       vitest(dir, ['modes.spec.ts', '--pool', 'threads'], {
         ...onServer(),
         FIXTURE_ISOLATION: 'transaction',
       }),
+      vitest(dir, ['modes.spec.ts'], {
+        ...onServer(),
+        FIXTURE_ISOLATION: 'truncate',
+        FIXTURE_EXCLUDE: 'tagz',
+      }),
     ])
+    // A name in exclude that matches no table stops the run before any test, in one line.
+    expect(typo.code).not.toBe(0)
+    expect(typo.output).toMatch(/exclude names "tagz", which matches no table of the migrated database/)
+    expect(typo.output).not.toMatch(/(exclude|session)\.(js|ts):\d+/)
+    expect(typo.tests).toEqual([])
     expect(truncate.code, truncate.output).toBe(0)
     expect(truncate.output).toMatch(/Tests\s+4 passed/)
     expect(transaction.code, transaction.output).toBe(0)
