@@ -42,3 +42,55 @@ describe('database mode with code under test that ends its own pg.Pool', () => {
     1_800_000,
   )
 })
+
+interface JsonReport {
+  testResults: { assertionResults: { title: string; status: string; failureMessages: string[] }[] }[]
+}
+
+describe('a server that dies mid-run', () => {
+  test('is named in one line, and the remaining tests fail fast with it', async () => {
+    const dir = fixtureProject('pool-end-project')
+    const json = path.join(dir, 'report.json')
+    try {
+      const started = performance.now()
+      const result = await runIn(
+        dir,
+        [
+          process.execPath,
+          vitestBin,
+          'run',
+          '--reporter=default',
+          '--reporter=json',
+          `--outputFile.json=${json}`,
+        ],
+        { FIXTURE_DIE: '1' },
+      )
+      const elapsed = performance.now() - started
+      const context = result.output.slice(-6000)
+      expect(result.code, context).not.toBe(0)
+      const killed = result.records.find((r) => r.test === 'killed')
+      expect(killed, context).toBeDefined()
+      const line = new RegExp(
+        `PostgreSQL server \\S+ \\(pid ${killed!.pid}, port \\d+\\) died during the test run \\(killed by SIGKILL\\); the remaining tests cannot reach it; log (\\S+-died\\.log) ends: "`,
+      )
+      const named = line.exec(result.output)
+      expect(named, context).not.toBeNull()
+      expect(fs.existsSync(named![1]!)).toBe(true)
+      fs.rmSync(named![1]!, { force: true })
+      // The tests after the kill fail with that line, not with a wall of connection errors: only
+      // the test that killed it and the one running beside it may see their sockets go.
+      const tests = (JSON.parse(fs.readFileSync(json, 'utf8')) as JsonReport).testResults.flatMap(
+        (file) => file.assertionResults,
+      )
+      const failed = tests.filter((t) => t.status === 'failed')
+      const withLine = failed.filter((t) => t.failureMessages.some((m) => line.test(m)))
+      expect(failed.length, context).toBeGreaterThanOrEqual(40)
+      expect(failed.length - withLine.length, context).toBeLessThanOrEqual(2)
+      expect(result.output).not.toMatch(/could not clone the template/)
+      expect(result.output).not.toMatch(/broker-client\.(js|ts):\d+/)
+      expect(elapsed).toBeLessThan(120_000)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 180_000)
+})

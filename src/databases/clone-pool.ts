@@ -26,6 +26,8 @@ export interface ClonePoolOptions {
    * terminated and it is dropped anyway (default 2000 ms; 100 ms while tests wait on the cap).
    */
   dropGraceMs?: number | undefined
+  /** Says (on the spot, cheaply) whether the server died: E_SERVER_DIED, which every later call then fails with. */
+  serverDied?: (() => PgrigError | undefined) | undefined
 }
 
 /** A database handed to one test. */
@@ -92,6 +94,8 @@ export class ClonePool {
   private waited = 0
   private closed = false
   private failures = 0
+  /** Set once the server died: every acquire fails fast with it. */
+  private dead: PgrigError | undefined
 
   constructor(private readonly options: ClonePoolOptions) {
     this.size = Math.max(0, options.size ?? 4)
@@ -107,6 +111,8 @@ export class ClonePool {
   /** A fresh clone no other test sees; waits (never fails) while the cap is reached. */
   acquire(): Promise<Lease> {
     if (this.closed) return Promise.reject(closedError())
+    const dead = this.checkServer()
+    if (dead) return Promise.reject(dead)
     const name = this.ready.shift()
     if (name !== undefined) {
       this.pump()
@@ -128,6 +134,12 @@ export class ClonePool {
     if (!this.leased.delete(name)) {
       throw new PgrigError('E_USAGE', `database ${name} is not leased from this pool; nothing released`)
     }
+    // The test that was running when the server died gets the reason along with its own error.
+    const dead = this.checkServer()
+    if (dead) {
+      this.alive--
+      throw dead
+    }
     if (options.keep) {
       this.kept.push(name)
       this.alive--
@@ -144,6 +156,8 @@ export class ClonePool {
    */
   workerDatabase(key: string): Promise<Lease> {
     if (this.closed) return Promise.reject(closedError())
+    const dead = this.checkServer()
+    if (dead) return Promise.reject(dead)
     let lease = this.workers.get(key)
     if (!lease) {
       const name = workerDatabaseName(this.options.runId, this.workers.size + 1)
@@ -183,6 +197,16 @@ export class ClonePool {
     await Promise.all([this.creators.end(), this.droppers.end()])
   }
 
+  /** The server's death, noticed once: waiting tests get it, the pool stops cloning. */
+  private checkServer(): PgrigError | undefined {
+    if (this.dead) return this.dead
+    const dead = this.options.serverDied?.()
+    if (!dead) return undefined
+    this.dead = dead
+    for (const waiter of this.waiters.splice(0)) waiter.reject(dead)
+    return dead
+  }
+
   private lease(name: string): Lease {
     this.leased.add(name)
     return this.describe(name)
@@ -216,6 +240,7 @@ export class ClonePool {
   private pump(): void {
     while (
       !this.closed &&
+      !this.dead &&
       this.creating < CREATE_PARALLEL &&
       this.ready.length + this.creating < this.size + this.waiters.length &&
       this.alive < this.max
@@ -236,6 +261,7 @@ export class ClonePool {
           (error: Error) => {
             this.creating--
             this.alive--
+            if (this.checkServer()) return
             // A server that went away fails every clone: hand the error to a waiting test instead of retrying forever.
             this.failures++
             const waiter = this.waiters.shift()

@@ -1,9 +1,11 @@
+import type { ChildProcess } from 'node:child_process'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { connectExternal } from '../cluster/external.js'
 import { isAlive } from '../cluster/process-alive.js'
 import { ownedRun } from '../cluster/run.js'
 import { listRuns, readState } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
+import { watchServer } from '../cluster/server-watch.js'
 import { resolveServer } from '../config/resolve.js'
 import type { ServerOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
@@ -54,6 +56,8 @@ export interface Session {
 interface Server {
   info: ServerInfo
   stop?: () => Promise<void>
+  /** The postmaster, when this process started it (its exit code or signal can be told). */
+  process?: ChildProcess | undefined
 }
 
 const REUSE_NAME = 'pgrig-reuse'
@@ -98,7 +102,11 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
     quiet: true,
     detached: options.reuse === true,
   })
-  return { info: cluster.info, stop: options.reuse ? undefined : () => cluster.stop() }
+  return {
+    info: cluster.info,
+    stop: options.reuse ? undefined : () => cluster.stop(),
+    process: cluster.process,
+  }
 }
 
 const MODES: IsolationMode[] = ['database', 'transaction', 'truncate']
@@ -134,6 +142,7 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
   checkOptions(options)
   const run = await ownedRun()
   const server = await resolveTarget(options)
+  const watch = watchServer(server.info, server.process, run.runId)
   try {
     const adminUrl = server.info.superuser.url
     const droppedLeftovers = await dropLeftovers(adminUrl)
@@ -155,6 +164,7 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       size: options.pool?.size,
       max: options.pool?.max,
       logFile: server.info.logFile,
+      serverDied: () => watch.died(),
     })
     let closing: Promise<void> | undefined
     return {
@@ -170,11 +180,13 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
           try {
             await pool.close()
           } finally {
+            watch.stop()
             await server.stop?.()
           }
         })()),
     }
   } catch (error) {
+    watch.stop()
     await server.stop?.()
     throw error
   }
