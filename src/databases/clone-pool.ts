@@ -28,6 +28,8 @@ export interface ClonePoolOptions {
   dropGraceMs?: number | undefined
   /** Says (on the spot, cheaply) whether the server died: E_SERVER_DIED, which every later call then fails with. */
   serverDied?: (() => PgrigError | undefined) | undefined
+  /** Said with a kept database's URL (how its server stays reachable, and how to stop it). */
+  keptNote?: string | undefined
 }
 
 /** A database handed to one test. */
@@ -40,6 +42,8 @@ export interface Lease {
   logFile: string | null
   /** Size of the server log when the lease was handed out. */
   logOffset: number
+  /** Printed after the URL when a failed test's database is kept. */
+  keptNote?: string
 }
 
 export interface PoolStats {
@@ -219,6 +223,7 @@ export class ClonePool {
       adminUrl: withDatabase(this.options.adminUrl, name),
       logFile: this.options.logFile ?? null,
       logOffset: this.logOffset(),
+      ...(this.options.keptNote ? { keptNote: this.options.keptNote } : {}),
     }
   }
 
