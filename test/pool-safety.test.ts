@@ -92,6 +92,12 @@ describe('a server that dies mid-run', () => {
       const withLine = failed.filter((t) => t.failureMessages.some((m) => line.test(m)))
       expect(failed.length, context).toBeGreaterThanOrEqual(40)
       expect(failed.length - withLine.length, context).toBeLessThanOrEqual(2)
+      // The test that killed it gets the line beside its own connection error.
+      const killer = failed.find((t) => t.title === 'first 5')
+      expect(
+        killer?.failureMessages.some((m) => line.test(m)),
+        JSON.stringify(killer),
+      ).toBe(true)
       expect(result.output).not.toMatch(/could not clone the template/)
       expect(result.output).not.toMatch(/broker-client\.(js|ts):\d+/)
       expect(elapsed).toBeLessThan(120_000)
