@@ -23,7 +23,7 @@ export interface ClonePoolOptions {
   logFile?: string | null | undefined
   /**
    * How long a released clone waits for the test's own connections to close before they are
-   * terminated and it is dropped anyway (default 2000 ms; 100 ms while tests wait on the cap).
+   * terminated and it is dropped anyway (default 2000 ms; 250 ms while tests wait on the cap).
    */
   dropGraceMs?: number | undefined
   /** Says (on the spot, cheaply) whether the server died: E_SERVER_DIED, which every later call then fails with. */
@@ -67,7 +67,7 @@ interface Waiter {
 const CREATE_PARALLEL = 2
 const DROP_GRACE_MS = 2_000
 /** The grace a drop gets while tests wait for a clone the cap holds back: a leaked connection must not stall the run. */
-const PRESSED_GRACE_MS = 100
+const PRESSED_GRACE_MS = 250
 /** How often pg_stat_activity is asked whether the released clones are free of connections. */
 const DRAIN_POLL_MS = 10
 
