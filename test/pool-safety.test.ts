@@ -33,6 +33,7 @@ describe('database mode with code under test that ends its own pg.Pool', () => {
       expect(result.output, context).not.toMatch(/\bErrors\b/)
       expect(result.output, context).toMatch(new RegExp(`Tests\\s+${4 * perFile} passed`))
       expect(result.code, context).toBe(0)
+      console.log(`pool-safety: run ${i} of ${runs}: ${4 * perFile} tests passed, exit 0, no Errors`)
     }
   }
 
