@@ -46,7 +46,7 @@ describe('database mode with code under test that ends its own pg.Pool', () => {
     async () => {
       await runs(20, 100)
     },
-    1_800_000,
+    3_600_000,
   )
 })
 
