@@ -15,6 +15,7 @@ export type PgrigErrorCode =
   | 'E_INITDB_FAILED'
   | 'E_STARTUP_TIMEOUT'
   | 'E_SERVER_EXITED'
+  | 'E_SERVER_DIED'
   | 'E_INIT_SCRIPT'
   | 'E_NAME_TAKEN'
   | 'E_NOT_RUNNING'

@@ -3,6 +3,7 @@
  * When the owner dies, however it dies (SIGKILL included), the pipe closes and the reaper stops the
  * run's servers and removes its folders.
  */
+import { readState } from './run-dir.js'
 import { teardownRun } from './teardown.js'
 
 const runId = process.argv[2]
@@ -12,5 +13,7 @@ for (const sig of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(sig, () =
 process.stdin.resume()
 process.stdin.on('data', () => {})
 process.stdin.on('close', () => {
+  // A run detached before its owner went (Run.detach) lives on until `pgrig down`.
+  if (readState(runId)?.detached) process.exit(0)
   teardownRun(runId).finally(() => process.exit(0))
 })

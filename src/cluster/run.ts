@@ -17,9 +17,22 @@ export class Run {
   private readonly servers = new Map<string, ServerInfo>()
   private readonly names = new Set<string>()
 
-  constructor(readonly detached: boolean) {
+  constructor(private isDetached: boolean) {
     this.dir = createRunDir(this.runId)
-    if (!detached) spawnReaper(this.runId)
+    if (!isDetached) spawnReaper(this.runId)
+    this.save()
+  }
+
+  get detached(): boolean {
+    return this.isDetached
+  }
+
+  /**
+   * Lets the run outlive its owner (a test run that kept a failed test's database keeps its server
+   * for a look): the reaper leaves it alone, and `pgrig status` / `pgrig down` treat it as `pgrig up`'s.
+   */
+  detach(): void {
+    this.isDetached = true
     this.save()
   }
 

@@ -53,7 +53,7 @@ export class BrokerClient {
       this.pending.delete(reply.id)
       this.holdOpen()
       if (reply.ok) waiting.resolve(reply.value)
-      else waiting.reject(new PgrigError(reply.code as PgrigErrorCode, reply.message))
+      else waiting.reject(relayed(reply.code, reply.message))
     })
     const fail = (error?: NodeJS.ErrnoException) => {
       if (this.socket === socket) this.socket = undefined
@@ -89,4 +89,11 @@ export class BrokerClient {
       socket.write(`${JSON.stringify(request)}\n`)
     })
   }
+}
+
+/** An error the main process answered with: its stack here would only point at this socket reader. */
+function relayed(code: string, message: string): PgrigError {
+  const error = new PgrigError(code as PgrigErrorCode, message)
+  error.stack = `${error.name}: ${message}`
+  return error
 }

@@ -25,9 +25,13 @@ export interface ClonePoolOptions {
   nextIndex?: (() => number) | undefined
   /**
    * How long a released clone waits for the test's own connections to close before they are
-   * terminated and it is dropped anyway (default 2000 ms; 100 ms while tests wait on the cap).
+   * terminated and it is dropped anyway (default 2000 ms; 250 ms while tests wait on the cap).
    */
   dropGraceMs?: number | undefined
+  /** Says (on the spot, cheaply) whether the server died: E_SERVER_DIED, which every later call then fails with. */
+  serverDied?: (() => PgrigError | undefined) | undefined
+  /** Said with a kept database's URL (how its server stays reachable, and how to stop it). */
+  keptNote?: string | undefined
 }
 
 /** A database handed to one test. */
@@ -40,6 +44,8 @@ export interface Lease {
   logFile: string | null
   /** Size of the server log when the lease was handed out. */
   logOffset: number
+  /** Printed after the URL when a failed test's database is kept. */
+  keptNote?: string
 }
 
 export interface PoolStats {
@@ -63,7 +69,7 @@ interface Waiter {
 const CREATE_PARALLEL = 2
 const DROP_GRACE_MS = 2_000
 /** The grace a drop gets while tests wait for a clone the cap holds back: a leaked connection must not stall the run. */
-const PRESSED_GRACE_MS = 100
+const PRESSED_GRACE_MS = 250
 /** How often pg_stat_activity is asked whether the released clones are free of connections. */
 const DRAIN_POLL_MS = 10
 
@@ -97,6 +103,8 @@ export class ClonePool {
   private waited = 0
   private closed = false
   private failures = 0
+  /** Set once the server died: every acquire fails fast with it. */
+  private dead: PgrigError | undefined
 
   constructor(private readonly options: ClonePoolOptions) {
     this.size = Math.max(0, options.size ?? 4)
@@ -112,6 +120,8 @@ export class ClonePool {
   /** A fresh clone no other test sees; waits (never fails) while the cap is reached. */
   acquire(): Promise<Lease> {
     if (this.closed) return Promise.reject(closedError())
+    const dead = this.checkServer()
+    if (dead) return Promise.reject(dead)
     const name = this.ready.shift()
     if (name !== undefined) {
       this.pump()
@@ -132,6 +142,12 @@ export class ClonePool {
   release(name: string, options: { keep?: boolean } = {}): void {
     if (!this.leased.delete(name)) {
       throw new PgrigError('E_USAGE', `database ${name} is not leased from this pool; nothing released`)
+    }
+    // The test that was running when the server died gets the reason along with its own error.
+    const dead = this.checkServer()
+    if (dead) {
+      this.alive--
+      throw dead
     }
     if (options.keep) {
       this.kept.push(name)
@@ -169,6 +185,8 @@ export class ClonePool {
    */
   workerDatabase(key: string, options: { fresh?: boolean } = {}): Promise<Lease> {
     if (this.closed) return Promise.reject(closedError())
+    const dead = this.checkServer()
+    if (dead) return Promise.reject(dead)
     let lease = this.workers.get(key)
     if (lease && options.fresh) {
       const retired = (this.retired.get(key) ?? []).concat(lease)
@@ -215,6 +233,16 @@ export class ClonePool {
     await Promise.all([this.creators.end(), this.droppers.end()])
   }
 
+  /** The server's death, noticed once: waiting tests get it, the pool stops cloning. */
+  private checkServer(): PgrigError | undefined {
+    if (this.dead) return this.dead
+    const dead = this.options.serverDied?.()
+    if (!dead) return undefined
+    this.dead = dead
+    for (const waiter of this.waiters.splice(0)) waiter.reject(dead)
+    return dead
+  }
+
   private lease(name: string): Lease {
     this.leased.add(name)
     return this.describe(name)
@@ -227,6 +255,7 @@ export class ClonePool {
       adminUrl: withDatabase(this.options.adminUrl, name),
       logFile: this.options.logFile ?? null,
       logOffset: this.logOffset(),
+      ...(this.options.keptNote ? { keptNote: this.options.keptNote } : {}),
     }
   }
 
@@ -248,6 +277,7 @@ export class ClonePool {
   private pump(): void {
     while (
       !this.closed &&
+      !this.dead &&
       this.creating < CREATE_PARALLEL &&
       this.ready.length + this.creating < this.size + this.waiters.length &&
       this.alive < this.max
@@ -268,6 +298,7 @@ export class ClonePool {
           (error: Error) => {
             this.creating--
             this.alive--
+            if (this.checkServer()) return
             // A server that went away fails every clone: hand the error to a waiting test instead of retrying forever.
             this.failures++
             const waiter = this.waiters.shift()

@@ -1,9 +1,11 @@
+import type { ChildProcess } from 'node:child_process'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { connectExternal } from '../cluster/external.js'
 import { isAlive } from '../cluster/process-alive.js'
-import { ownedRun } from '../cluster/run.js'
-import { listRuns, readState } from '../cluster/run-dir.js'
+import { ownedRun, Run } from '../cluster/run.js'
+import { listRuns, readState, removeRunDirs } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
+import { watchServer } from '../cluster/server-watch.js'
 import { resolveServer } from '../config/resolve.js'
 import type { ServerOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
@@ -61,6 +63,10 @@ export interface Session {
 interface Server {
   info: ServerInfo
   stop?: () => Promise<void>
+  /** The postmaster, when this process started it (its exit code or signal can be told). */
+  process?: ChildProcess | undefined
+  /** For a server this session started: how it stays up instead of stopping, when a database was kept. */
+  keepUp?: { note: string; detach: () => void }
 }
 
 const REUSE_NAME = 'pgrig-reuse'
@@ -99,13 +105,32 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
       : (servers.find((s) => s.name === REUSE_NAME) ?? servers[0])
     if (info) return { info }
   }
-  const cluster: StartedCluster = await startCluster({
-    ...(options.reuse ? { name: REUSE_NAME } : {}),
-    ...options.server,
-    quiet: true,
-    detached: options.reuse === true,
-  })
-  return { info: cluster.info, stop: options.reuse ? undefined : () => cluster.stop() }
+  if (options.reuse) {
+    const cluster = await startCluster({ name: REUSE_NAME, ...options.server, quiet: true, detached: true })
+    return { info: cluster.info, process: cluster.process }
+  }
+  // A run of its own, so that keeping a failed test's database can keep this server (and only it)
+  // up after the test run; named after the run, so `pgrig down <name>` stops only it.
+  const run = new Run(false)
+  let cluster: StartedCluster
+  try {
+    cluster = await startCluster({ name: `test-${run.runId}`, ...options.server, quiet: true, run })
+  } catch (error) {
+    removeRunDirs(run.runId)
+    throw error
+  }
+  return {
+    info: cluster.info,
+    process: cluster.process,
+    stop: async () => {
+      await cluster.stop()
+      removeRunDirs(run.runId)
+    },
+    keepUp: {
+      note: `its server ${cluster.name} stays up after the run; stop it with: npx pgrig down ${cluster.name}`,
+      detach: () => run.detach(),
+    },
+  }
 }
 
 const MODES: IsolationMode[] = ['database', 'transaction', 'truncate']
@@ -153,6 +178,7 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
   const run = await ownedRun()
   const server = await resolveTarget(options)
   let runLock: Awaited<ReturnType<typeof holdRunLock>> | undefined
+  const watch = watchServer(server.info, server.process, run.runId)
   try {
     const adminUrl = server.info.superuser.url
     // Held before anything is created, so a run starting on another machine never takes ours for dead.
@@ -176,6 +202,8 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       size: options.pool?.size,
       max: options.pool?.max,
       logFile: server.info.logFile,
+      serverDied: () => watch.died(),
+      keptNote: server.keepUp?.note,
     })
     if (options.isolation === 'truncate' && options.exclude?.length) {
       await checkExclude(pool, options.exclude).catch(async (error: unknown) => {
@@ -199,12 +227,16 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
             await pool.close()
           } finally {
             await runLock?.release()
-            await server.stop?.()
+            watch.stop()
+            // A kept database is only worth its URL while its server runs.
+            if (server.keepUp && pool.stats().kept.length > 0 && !watch.died()) server.keepUp.detach()
+            else await server.stop?.()
           }
         })()),
     }
   } catch (error) {
     await runLock?.release()
+    watch.stop()
     await server.stop?.()
     throw error
   }

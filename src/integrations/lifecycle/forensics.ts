@@ -14,7 +14,7 @@ export function failureForensics(lease: Lease, testName: string, keep: boolean):
   const forensics: Forensics = {}
   // Never the password in a log line: it is the run's app password (`pgrig env`, PGPASSWORD).
   if (keep)
-    forensics.keptLine = `pgrig: kept database ${lease.name} of failed test "${testName}": ${redactUrl(lease.url)}`
+    forensics.keptLine = `pgrig: kept database ${lease.name} of failed test "${testName}": ${redactUrl(lease.url)}${lease.keptNote ? ` (${lease.keptNote})` : ''}`
   const log = readLogSlice(lease.logFile, lease.logOffset).trimEnd()
   if (log) forensics.serverLog = log
   return forensics
