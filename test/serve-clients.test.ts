@@ -29,37 +29,45 @@ async function pgrig(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('pgrig run --serve', () => {
-  test('a pytest suite gets a fresh, migrated database per test over the API (100+ tests)', async () => {
-    const out = await pgrig([
-      'run',
-      '--serve',
-      '--quiet',
-      '--',
-      PYTHON,
-      '-m',
-      'pytest',
-      '-q',
-      '-p',
-      'no:cacheprovider',
-      'test/serve-pytest',
-    ])
-    // pytest's exit 5 (no tests collected) is a failure too.
-    expect(out.code, out.stdout + out.stderr).toBe(0)
-    const passed = Number(/(\d+) passed/.exec(out.stdout)?.[1] ?? 0)
-    expect(passed).toBeGreaterThanOrEqual(100)
-    expect(out.stdout).not.toMatch(/failed|error/)
-  })
+  test(
+    'a pytest suite gets a fresh, migrated database per test over the API (100+ tests)',
+    { timeout: 180_000 },
+    async () => {
+      const out = await pgrig([
+        'run',
+        '--serve',
+        '--quiet',
+        '--',
+        PYTHON,
+        '-m',
+        'pytest',
+        '-q',
+        '-p',
+        'no:cacheprovider',
+        'test/serve-pytest',
+      ])
+      // pytest's exit 5 (no tests collected) is a failure too.
+      expect(out.code, out.stdout + out.stderr).toBe(0)
+      const passed = Number(/(\d+) passed/.exec(out.stdout)?.[1] ?? 0)
+      expect(passed).toBeGreaterThanOrEqual(100)
+      expect(out.stdout).not.toMatch(/failed|error/)
+    },
+  )
 
-  test('the npm IntegreSQL client: 10 processes share one template, migrated once cold and never warm', async () => {
-    const out = await pgrig(
-      ['run', '--serve', '--quiet', '--', process.execPath, 'test/fixtures/integresql-node/fleet.mjs'],
-      {
-        INTEGRESQL_TEST_MAX_POOL_SIZE: '24',
-      },
-    )
-    expect(out.code, out.stdout + out.stderr).toBe(0)
-    expect(JSON.parse(out.stdout.trim())).toEqual({ processes: 10, cold: 1, warm: 0 })
-  })
+  test(
+    'the npm IntegreSQL client: 10 processes share one template, migrated once cold and never warm',
+    { timeout: 180_000 },
+    async () => {
+      const out = await pgrig(
+        ['run', '--serve', '--quiet', '--', process.execPath, 'test/fixtures/integresql-node/fleet.mjs'],
+        {
+          INTEGRESQL_TEST_MAX_POOL_SIZE: '24',
+        },
+      )
+      expect(out.code, out.stdout + out.stderr).toBe(0)
+      expect(JSON.parse(out.stdout.trim())).toEqual({ processes: 10, cold: 1, warm: 0 })
+    },
+  )
 })
 
 describe('one shared server for a CI fleet', () => {
@@ -104,17 +112,21 @@ describe('one shared server for a CI fleet', () => {
     )
   }
 
-  test('two runs with different run roots: each one’s clones survive the other’s start', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-fleet-'))
-    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
-    const first = holder(dir, 'a', 'b')
-    for (let i = 0; !fs.existsSync(path.join(dir, 'a.ready')) && i < 1200; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    const second = holder(dir, 'b', 'a')
-    const [a, b] = await Promise.all([first, second])
-    expect(a.code, a.output).toBe(0)
-    expect(b.code, b.output).toBe(0)
-    expect(a.output).toMatch(/a: pgrig_\w+ survived b's start/)
-  })
+  test(
+    'two runs with different run roots: each one’s clones survive the other’s start',
+    { timeout: 180_000 },
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-fleet-'))
+      onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
+      const first = holder(dir, 'a', 'b')
+      for (let i = 0; !fs.existsSync(path.join(dir, 'a.ready')) && i < 1200; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const second = holder(dir, 'b', 'a')
+      const [a, b] = await Promise.all([first, second])
+      expect(a.code, a.output).toBe(0)
+      expect(b.code, b.output).toBe(0)
+      expect(a.output).toMatch(/a: pgrig_\w+ survived b's start/)
+    },
+  )
 })
