@@ -113,6 +113,21 @@ describe('the IntegreSQL API', () => {
     expect(got.status).toBe(200)
     const test = got.json as { id: number; database: { config: Config } }
     expect(await query(test.database.config, 'select body from notes')).toEqual([{ body: 'seed' }])
+    // The deprecated DELETE (sent by older clients after every test) recreates: the database is dropped.
+    const held = await call('GET', `/templates/${hash}/tests`)
+    const heldName = (held.json as { database: { config: Config } }).database.config.database
+    expect(
+      (await call('DELETE', `/templates/${hash}/tests/${(held.json as { id: number }).id}`)).status,
+    ).toBe(204)
+    const dropped = async () =>
+      (
+        await withClient(pgc.superuser.url, (c) =>
+          c.query('select 1 from pg_database where datname = $1', [heldName]),
+        )
+      ).rowCount === 0
+    for (let i = 0; i < 100 && !(await dropped()); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(await dropped()).toBe(true)
     expect((await call('DELETE', `/templates/${hash}`)).status).toBe(204)
   })
 
