@@ -70,6 +70,23 @@ describe('pgrig run --serve', () => {
   )
 })
 
+describe('pgrig serve: user mistakes are one line, before any server starts', () => {
+  test.each([
+    [['serve', '--url', 'postgres://u:p@db.example:5432/x'], /--allow-external/],
+    [['serve', '--port', 'abc'], /--port abc is not a TCP port/],
+    [
+      ['serve', '--port', '0'],
+      /INTEGRESQL_TEST_MAX_POOL_SIZE=zero is not a whole number/,
+      { INTEGRESQL_TEST_MAX_POOL_SIZE: 'zero' },
+    ],
+  ] as [string[], RegExp, Record<string, string>?][])('%j', async (args, message, env = {}) => {
+    const out = await pgrig([...args], env)
+    expect(out.code).toBe(1)
+    expect(out.stderr).toMatch(message)
+    expect(out.stderr.trim().split('\n')).toHaveLength(1)
+  })
+})
+
 describe('one shared server for a CI fleet', () => {
   let shared: StartedCluster
   beforeAll(async () => {
