@@ -77,10 +77,11 @@ const ROUTES: { method: string; pattern: RegExp; handle: Route }[] = [
     handle: (manager, [hash, id]) => Promise.resolve((manager.recreate(hash!, testId(id)), noContent)),
   },
   {
-    // Deprecated since IntegreSQL 1.1 (same as unlock); older clients still send it.
+    // Deprecated: older clients (IntegreSQL 1.0, whose server recreated what came back) send it after
+    // every test, touched or not, so the database is recreated, never handed out again as it is.
     method: 'DELETE',
     pattern: /^\/api\/v1\/templates\/([^/]+)\/tests\/([^/]+)$/,
-    handle: (manager, [hash, id]) => Promise.resolve((manager.unlock(hash!, testId(id)), noContent)),
+    handle: (manager, [hash, id]) => Promise.resolve((manager.recreate(hash!, testId(id)), noContent)),
   },
   {
     method: 'DELETE',

@@ -210,7 +210,7 @@ export class TemplateManager {
     return { ...this.describeTemplate(template, lease.name), id }
   }
 
-  /** POST …/tests/:id/unlock (and the deprecated DELETE …/tests/:id): back untouched, reused as it is. */
+  /** POST …/tests/:id/unlock: back untouched, reused as it is. */
   unlock(hash: string, id: number): void {
     const { template, test } = this.findTest(hash, id)
     if (test.state !== 'leased') return
@@ -218,7 +218,7 @@ export class TemplateManager {
     this.giveBack(template, test.name)
   }
 
-  /** POST …/tests/:id/recreate: back dirty; dropped and replaced by a fresh clone in the background. */
+  /** POST …/tests/:id/recreate (and the deprecated DELETE …/tests/:id): back dirty; dropped and replaced by a fresh clone in the background. */
   recreate(hash: string, id: number): void {
     const { template, test } = this.findTest(hash, id)
     if (test.state !== 'leased') return

@@ -3,7 +3,7 @@ import { startServers, type StartedCluster } from '../../cluster/cluster.js'
 import { connectExternal } from '../../cluster/external.js'
 import { closeOwnedRun } from '../../cluster/run.js'
 import type { ServerInfo } from '../../cluster/server-info.js'
-import { assertExternalAllowed } from '../../databases/guard.js'
+import { assertPostgresUrl } from '../../databases/guard.js'
 import { PgrigError } from '../../errors.js'
 import {
   DEFAULT_SERVE_PORT,
@@ -26,6 +26,14 @@ interface ServeFlags {
   quiet?: boolean
 }
 
+function refuseExternal(url: string): never {
+  const host = new URL(url).host
+  throw new PgrigError(
+    'E_UNSAFE_TARGET',
+    `refusing the server at ${host} from --url: pgrig did not start it and could be pointed at real data; add --allow-external to let pgrig create only its own pgrig_* databases there, or drop --url and let pgrig start a server`,
+  )
+}
+
 function portFlag(value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const port = Number(value)
@@ -44,6 +52,7 @@ export async function serveOver(
   flags: { port?: number | undefined; host?: string | undefined; allowExternal?: boolean | undefined },
 ): Promise<Serving> {
   const env = serveOptionsFromEnv()
+  if (server.engine === 'external' && !flags.allowExternal) refuseExternal(server.url)
   const serving = await startServe({
     ...env,
     server,
@@ -91,8 +100,10 @@ export function registerServe(program: Command): void {
     .option('--quiet', 'print only the API address')
     .action(async (flags: ServeFlags) => {
       const port = portFlag(flags.port)
+      serveOptionsFromEnv() // a wrong INTEGRESQL_* variable stops the command before a server starts
       if (flags.url !== undefined) {
-        assertExternalAllowed(flags.url, { allowExternal: flags.allowExternal, source: '--url' })
+        assertPostgresUrl(flags.url, '--url')
+        if (!flags.allowExternal) refuseExternal(flags.url)
       }
       const serverFlags: ServerFlags = {}
       for (const key of ['url', 'pg', 'engine', 'config', 'name'] as const) {

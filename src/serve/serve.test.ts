@@ -1,0 +1,206 @@
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { withClient } from '../databases/admin.js'
+import { dropLeftovers } from '../databases/leftovers.js'
+import { markerComment } from '../databases/names.js'
+import { holdRunLock } from '../databases/run-lock.js'
+import { startServe, type Serving } from './serve.js'
+import { privateRunRoot } from '../../test/support/run-root.js'
+
+privateRunRoot('serve')
+
+let pgc: StartedCluster
+let api: Serving
+
+beforeAll(async () => {
+  pgc = await startCluster({ name: 'serve-test', quiet: true })
+  api = await startServe({ server: pgc.info, port: 0, poolSize: 2, poolMax: 8 })
+})
+afterAll(async () => {
+  await api?.close()
+  await pgc?.stop()
+})
+
+interface Config {
+  host: string
+  port: number
+  username: string
+  password: string
+  database: string
+}
+
+async function call(method: string, path: string, body?: unknown) {
+  const response = await fetch(`${api.baseUrl}/v1${path}`, {
+    method,
+    headers: { 'Content-Type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  })
+  const text = await response.text()
+  return {
+    status: response.status,
+    type: response.headers.get('content-type'),
+    text,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
+  }
+}
+
+const dsn = (c: Config) =>
+  `postgres://${encodeURIComponent(c.username)}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/${c.database}`
+
+async function query<T = Record<string, unknown>>(config: Config, sql: string): Promise<T[]> {
+  return withClient(dsn(config), async (client) => (await client.query(sql)).rows as T[])
+}
+
+/** A template with one table and one seeded row, finalized. */
+async function migratedTemplate(hash: string): Promise<void> {
+  const created = await call('POST', '/templates', { hash })
+  expect(created.status, created.text).toBe(200)
+  const config = (created.json!.database as { config: Config }).config
+  await query(
+    config,
+    "create table notes (id serial primary key, body text); insert into notes (body) values ('seed')",
+  )
+  expect((await call('PUT', `/templates/${hash}`)).status).toBe(204)
+}
+
+describe('the IntegreSQL API', () => {
+  test('errors are {"message"} with IntegreSQL status codes; JSON is compact with charset UTF-8', async () => {
+    const noHash = await call('POST', '/templates', {})
+    expect(noHash).toMatchObject({ status: 400, type: 'application/json; charset=UTF-8' })
+    expect(noHash.text).toBe('{"message":"hash is required"}\n')
+    expect((await call('GET', '/templates/nope/tests')).json).toEqual({ message: 'template not found' })
+    expect((await call('DELETE', '/templates/nope')).status).toBe(404)
+    expect((await call('POST', '/templates/nope/tests/x/recreate')).status).toBe(400)
+
+    const hash = `shape-${Date.now()}`
+    const created = await call('POST', '/templates', { hash })
+    expect(Object.keys(created.json!)).toEqual(['database'])
+    const database = created.json!.database as { templateHash: string; config: Config }
+    expect(database.templateHash).toBe(hash)
+    expect(Object.keys(database.config)).toEqual(['host', 'port', 'username', 'password', 'database'])
+    expect(database.config.username).toBe(pgc.info.user)
+    // Templates carry pgrig's ownership marker and run id.
+    const [marker] = await withClient(pgc.superuser.url, async (c) =>
+      (
+        await c.query<{ comment: string }>(
+          "select shobj_description(oid, 'pg_database') as comment from pg_database where datname = $1",
+          [database.config.database],
+        )
+      ).rows.map((r) => r.comment),
+    )
+    expect(marker).toBe(markerComment({ runId: api.runId, kind: 'template' }))
+    expect((await call('POST', '/templates', { hash })).json).toEqual({
+      message: 'template is already initialized',
+    })
+    expect((await call('POST', '/templates', { hash })).status).toBe(423)
+    expect((await call('DELETE', `/templates/${hash}`)).status).toBe(204)
+    expect((await call('PUT', `/templates/${hash}`)).status).toBe(404)
+  })
+
+  test('a test database request waits while the template is still being built', async () => {
+    const hash = `wait-${Date.now()}`
+    const created = await call('POST', '/templates', { hash })
+    const config = (created.json!.database as { config: Config }).config
+    const early = call('GET', `/templates/${hash}/tests`)
+    let answered = false
+    void early.then(() => (answered = true))
+    await query(config, "create table notes (body text); insert into notes values ('seed')")
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(answered).toBe(false)
+    expect((await call('PUT', `/templates/${hash}`)).status).toBe(204)
+    const got = await early
+    expect(got.status).toBe(200)
+    const test = got.json as { id: number; database: { config: Config } }
+    expect(await query(test.database.config, 'select body from notes')).toEqual([{ body: 'seed' }])
+    // The deprecated DELETE (sent by older clients after every test) recreates: the database is dropped.
+    const held = await call('GET', `/templates/${hash}/tests`)
+    const heldName = (held.json as { database: { config: Config } }).database.config.database
+    expect(
+      (await call('DELETE', `/templates/${hash}/tests/${(held.json as { id: number }).id}`)).status,
+    ).toBe(204)
+    const dropped = async () =>
+      (
+        await withClient(pgc.superuser.url, (c) =>
+          c.query('select 1 from pg_database where datname = $1', [heldName]),
+        )
+      ).rowCount === 0
+    for (let i = 0; i < 100 && !(await dropped()); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(await dropped()).toBe(true)
+    expect((await call('DELETE', `/templates/${hash}`)).status).toBe(204)
+  })
+
+  test('10 concurrent clients: never one database to two holders, never one being recreated', async () => {
+    const hash = `concurrent-${Date.now()}`
+    await migratedTemplate(hash)
+    const holders = new Map<string, number>()
+    const seen = new Set<string>()
+    let handouts = 0
+    const client = async (who: number) => {
+      for (let round = 0; round < 6; round++) {
+        const got = await call('GET', `/templates/${hash}/tests`)
+        expect(got.status, got.text).toBe(200)
+        const { id, database } = got.json as { id: number; database: { config: Config } }
+        const name = database.config.database
+        expect(
+          holders.get(name),
+          `${name} handed to ${who} while ${holders.get(name)} holds it`,
+        ).toBeUndefined()
+        holders.set(name, who)
+        seen.add(name)
+        handouts++
+        // Fresh from the template: no other holder's writes, and it exists (is not being recreated).
+        const c = new pg.Client({ connectionString: dsn(database.config) })
+        await c.connect()
+        try {
+          expect((await c.query('select body from notes order by id')).rows).toEqual([{ body: 'seed' }])
+          const dirty = (who + round) % 2 === 0
+          if (dirty) await c.query(`insert into notes (body) values ('client ${who}')`)
+          await new Promise((resolve) => setTimeout(resolve, 5 + ((who * 7 + round) % 20)))
+          await c.end()
+          holders.delete(name)
+          const back = await call('POST', `/templates/${hash}/tests/${id}/${dirty ? 'recreate' : 'unlock'}`)
+          expect(back.status).toBe(204)
+        } finally {
+          await c.end().catch(() => {})
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: 10 }, (_, who) => client(who)))
+    expect(handouts).toBe(60)
+    // Untouched databases were reused, so fewer databases than hand-outs were made.
+    expect(seen.size).toBeLessThan(60)
+    expect((await call('DELETE', `/templates/${hash}`)).status).toBe(204)
+    const left = await withClient(
+      pgc.superuser.url,
+      async (c) =>
+        (await c.query('select datname from pg_database where datname = any($1)', [[...seen]])).rows,
+    )
+    expect(left).toEqual([])
+  })
+})
+
+describe('liveness on the server', () => {
+  test("a clone is a leftover only when its run's lock on the server is free", async () => {
+    const other = 'otherhost1'
+    const name = `pgrig_${other}_1`
+    await withClient(pgc.superuser.url, async (c) => {
+      await c.query(`create database ${name}`)
+      await c.query(`comment on database ${name} is '${markerComment({ runId: other, kind: 'clone' })}'`)
+    })
+    const exists = async () =>
+      withClient(
+        pgc.superuser.url,
+        async (c) => (await c.query('select 1 from pg_database where datname = $1', [name])).rowCount,
+      )
+    // Another machine's run: not in this machine's run folders, but holding its lock on the server.
+    const lock = await holdRunLock(pgc.superuser.url, other)
+    const gone = (runId: string) => runId !== api.runId
+    expect(await dropLeftovers(pgc.superuser.url, (runId) => !gone(runId))).not.toContain(name)
+    expect(await exists()).toBe(1)
+    await lock.release()
+    expect(await dropLeftovers(pgc.superuser.url, (runId) => !gone(runId))).toContain(name)
+    expect(await exists()).toBe(0)
+  })
+})

@@ -1,0 +1,149 @@
+import { execFile, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
+import { startCluster, type StartedCluster } from '../src/cluster/cluster.js'
+import { privateRunRoot } from './support/run-root.js'
+
+// Any-language clients of `pgrig serve`, through the built CLI: a pytest suite over plain HTTP,
+// the npm IntegreSQL client from 10 processes, and two runs of a CI fleet sharing one server.
+privateRunRoot('serve-clients')
+
+const exec = promisify(execFile)
+const CLI = path.resolve('dist/cli/main.js')
+const PYTHON = '/usr/bin/python3' // Debian's, with python3-pytest, python3-psycopg, python3-requests
+
+async function pgrig(args: string[], env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+      maxBuffer: 16 * 1024 * 1024,
+    })
+    return { code: 0, stdout, stderr }
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+describe('pgrig run --serve', () => {
+  test(
+    'a pytest suite gets a fresh, migrated database per test over the API (100+ tests)',
+    { timeout: 180_000 },
+    async () => {
+      const out = await pgrig([
+        'run',
+        '--serve',
+        '--quiet',
+        '--',
+        PYTHON,
+        '-m',
+        'pytest',
+        '-q',
+        '-p',
+        'no:cacheprovider',
+        'test/serve-pytest',
+      ])
+      // pytest's exit 5 (no tests collected) is a failure too.
+      expect(out.code, out.stdout + out.stderr).toBe(0)
+      const passed = Number(/(\d+) passed/.exec(out.stdout)?.[1] ?? 0)
+      expect(passed).toBeGreaterThanOrEqual(100)
+      expect(out.stdout).not.toMatch(/failed|error/)
+    },
+  )
+
+  test(
+    'the npm IntegreSQL client: 10 processes share one template, migrated once cold and never warm',
+    { timeout: 180_000 },
+    async () => {
+      const out = await pgrig(
+        ['run', '--serve', '--quiet', '--', process.execPath, 'test/fixtures/integresql-node/fleet.mjs'],
+        {
+          INTEGRESQL_TEST_MAX_POOL_SIZE: '24',
+        },
+      )
+      expect(out.code, out.stdout + out.stderr).toBe(0)
+      expect(JSON.parse(out.stdout.trim())).toEqual({ processes: 10, cold: 1, warm: 0 })
+    },
+  )
+})
+
+describe('pgrig serve: user mistakes are one line, before any server starts', () => {
+  test.each([
+    [['serve', '--url', 'postgres://u:p@db.example:5432/x'], /--allow-external/],
+    [['serve', '--port', 'abc'], /--port abc is not a TCP port/],
+    [
+      ['serve', '--port', '0'],
+      /INTEGRESQL_TEST_MAX_POOL_SIZE=zero is not a whole number/,
+      { INTEGRESQL_TEST_MAX_POOL_SIZE: 'zero' },
+    ],
+  ] as [string[], RegExp, Record<string, string>?][])('%j', async (args, message, env = {}) => {
+    const out = await pgrig([...args], env)
+    expect(out.code).toBe(1)
+    expect(out.stderr).toMatch(message)
+    expect(out.stderr.trim().split('\n')).toHaveLength(1)
+  })
+})
+
+describe('one shared server for a CI fleet', () => {
+  let shared: StartedCluster
+  beforeAll(async () => {
+    shared = await startCluster({ name: 'fleet-shared', quiet: true })
+  })
+  afterAll(() => shared?.stop())
+
+  function runRoot(): string {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-rr-fleet-'))
+    fs.chmodSync(root, 0o755)
+    onTestFinished(() => fs.rmSync(root, { recursive: true, force: true }))
+    return root
+  }
+
+  function holder(dir: string, me: string, other: string) {
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--url',
+        shared.superuser.url,
+        '--allow-external',
+        '--serve',
+        '--quiet',
+        '--',
+        process.execPath,
+        'test/fixtures/integresql-node/holder.mjs',
+        dir,
+        me,
+        other,
+      ],
+      { env: { ...process.env, PGRIG_RUN_ROOT: runRoot() }, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()))
+    return new Promise<{ code: number | null; output: string }>((resolve) =>
+      child.on('exit', (code) => resolve({ code, output })),
+    )
+  }
+
+  test(
+    'two runs with different run roots: each one’s clones survive the other’s start',
+    { timeout: 180_000 },
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-fleet-'))
+      onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
+      const first = holder(dir, 'a', 'b')
+      for (let i = 0; !fs.existsSync(path.join(dir, 'a.ready')) && i < 1200; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const second = holder(dir, 'b', 'a')
+      const [a, b] = await Promise.all([first, second])
+      expect(a.code, a.output).toBe(0)
+      expect(b.code, b.output).toBe(0)
+      expect(a.output).toMatch(/a: pgrig_\w+ survived b's start/)
+    },
+  )
+})
