@@ -225,16 +225,21 @@ export async function startServer(
     dataDir: tmpfs ? path.join(tmpfs, run.runId, name) : path.join(serverDir, 'data'),
     logFile: path.join(serverDir, 'postgres.log'),
   }
+  run.beginStart()
+  let cluster: StartedCluster
   try {
-    return await provision(ctx, initScripts)
+    cluster = await provision(ctx, initScripts)
   } catch (error) {
     const pid = livePostmasterPid(ctx.dataDir)
     if (pid) await killGroup(pid)
     fs.rmSync(ctx.dataDir, { recursive: true, force: true, maxRetries: 5 })
     run.releaseName(name)
+    run.endStart()
     if (!options.run) run.closeIfEmpty()
     throw error
   }
+  run.endStart()
+  return cluster
 }
 
 /** Sockets and logs live under the run root, which the server user must be able to reach. */
@@ -289,6 +294,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
         runAs,
       },
       tmpfs,
+      { onBuild: (dir) => ctx.run.watchBuild(dir), onBuilt: (dir) => ctx.run.unwatchBuild(dir) },
     ),
     wantsTls ? ensureCertificates(spec.certDir ?? ctx.run.certDir, { clientUser: spec.user }) : undefined,
   ])

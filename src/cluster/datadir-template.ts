@@ -56,7 +56,17 @@ const building = new Map<string, Promise<string>>()
  * in the disk cache (survives reboots) and on tmpfs (copies from there are several times faster; a
  * build there avoids the disk, where initdb alone takes ~1.5 s on this kind of machine).
  */
-export async function dataDirTemplate(input: TemplateInput, tmpfs?: string): Promise<string> {
+/** Told where a template build runs its postmaster, so an owner's death can take that down too. */
+export interface BuildWatch {
+  onBuild(dataDir: string): void
+  onBuilt(dataDir: string): void
+}
+
+export async function dataDirTemplate(
+  input: TemplateInput,
+  tmpfs?: string,
+  watch?: BuildWatch,
+): Promise<string> {
   const name = `${input.engine.version}-${templateKey(input)}`
   const onDisk = path.join(cacheDir(), 'datadirs', name)
   const onTmpfs = tmpfs && path.join(tmpfs, 'templates', name)
@@ -72,7 +82,7 @@ export async function dataDirTemplate(input: TemplateInput, tmpfs?: string): Pro
   const target = onTmpfs ?? onDisk
   let pending = building.get(target)
   if (!pending) {
-    pending = buildTemplate(input, target)
+    pending = buildTemplate(input, target, watch)
     building.set(target, pending)
     pending.catch(() => building.delete(target))
   }
@@ -106,12 +116,13 @@ function copyInBackground(source: string, target: string, runAs: RunAs | undefin
   child.unref()
 }
 
-async function buildTemplate(input: TemplateInput, finalDir: string): Promise<string> {
+async function buildTemplate(input: TemplateInput, finalDir: string, watch?: BuildWatch): Promise<string> {
   const parent = path.dirname(finalDir)
   fs.mkdirSync(parent, { recursive: true, mode: 0o755 })
   const work = fs.mkdtempSync(path.join(parent, '.build-'))
   fs.chmodSync(work, 0o755)
   const dataDir = path.join(work, 'data')
+  watch?.onBuild(dataDir)
   const socketDir = path.join(work, 's')
   fs.mkdirSync(socketDir, { mode: 0o700 })
   chownTo(work, input.runAs)
@@ -132,6 +143,7 @@ async function buildTemplate(input: TemplateInput, finalDir: string): Promise<st
     return finalDir
   } finally {
     fs.rmSync(work, { recursive: true, force: true })
+    watch?.onBuilt(dataDir)
   }
 }
 

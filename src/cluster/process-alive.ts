@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import path from 'node:path'
 
 /** True when `pid` is a live process; a zombie waiting for its parent to reap it counts as dead. */
 export function isAlive(pid: number): boolean {
@@ -81,4 +82,33 @@ export function livePostmasterPid(dataDir: string): number | undefined {
     // no /proc (macOS): the pid file plus a live pid is the best evidence there is
   }
   return pid
+}
+
+/**
+ * Live `postgres -D <dir>` processes whose data dir lies in one of `roots` (Linux: read from /proc).
+ * Finds a postmaster that has not written its pid file yet, or whose start no state file recorded.
+ */
+export function postmastersUnder(roots: string[]): number[] {
+  const prefixes = roots.map((root) => path.resolve(root))
+  const inside = (dir: string) => prefixes.some((p) => dir === p || dir.startsWith(`${p}${path.sep}`))
+  let entries: string[]
+  try {
+    entries = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return []
+  }
+  const found: number[] = []
+  for (const entry of entries) {
+    let argv: string[]
+    try {
+      argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+    } catch {
+      continue
+    }
+    if (path.basename(argv[0] ?? '') !== 'postgres') continue
+    const at = argv.indexOf('-D')
+    const dir = at >= 0 ? argv[at + 1] : undefined
+    if (dir && inside(path.resolve(dir)) && isAlive(Number(entry))) found.push(Number(entry))
+  }
+  return found
 }

@@ -13,7 +13,9 @@ for (const sig of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(sig, () =
 process.stdin.resume()
 process.stdin.on('data', () => {})
 process.stdin.on('close', () => {
-  // A run detached before its owner went (Run.detach) lives on until `pgrig down`.
-  if (readState(runId)?.detached) process.exit(0)
+  // A detached run (`pgrig up`) outlives its owner once every start has finished; one the owner
+  // left in the middle of a start (Ctrl-C, SIGKILL) is taken down like any other.
+  const state = readState(runId)
+  if (state?.detached && !state.starting) process.exit(0)
   teardownRun(runId).finally(() => process.exit(0))
 })

@@ -12,6 +12,13 @@ export interface RunState {
   detached: boolean
   createdAt: string
   servers: ServerInfo[]
+  /**
+   * Server starts under way. While one is, the run's reaper tears the run down when the owner dies,
+   * detached or not: an interrupted `pgrig up` leaves nothing behind.
+   */
+  starting?: number
+  /** Data dirs of template builds a start waits on (a postmaster runs there for a moment); stopped with the run. */
+  buildDirs?: string[]
 }
 
 const uid = () => (typeof process.getuid === 'function' ? process.getuid() : 0)

@@ -16,10 +16,15 @@ export class Run {
   readonly createdAt = new Date().toISOString()
   private readonly servers = new Map<string, ServerInfo>()
   private readonly names = new Set<string>()
+  private starting = 0
+  private closed = false
+  private readonly buildDirs = new Set<string>()
 
   constructor(private isDetached: boolean) {
     this.dir = createRunDir(this.runId)
-    if (!isDetached) spawnReaper(this.runId)
+    // A detached run has a reaper too: it tears the run down when the owner dies in the middle of
+    // a start (Ctrl-C or SIGKILL of `pgrig up`) and does nothing once every start has finished.
+    spawnReaper(this.runId)
     this.save()
   }
 
@@ -34,6 +39,27 @@ export class Run {
   detach(): void {
     this.isDetached = true
     this.save()
+  }
+
+  /** Marks a start as under way until `endStart()`; an owner dying meanwhile takes the run down. */
+  beginStart(): void {
+    this.starting++
+    this.save()
+  }
+
+  endStart(): void {
+    this.starting = Math.max(0, this.starting - 1)
+    this.save()
+  }
+
+  /** A data dir where a postmaster may run for this run's sake outside the run's folders (a template build). */
+  watchBuild(dataDir: string): void {
+    this.buildDirs.add(dataDir)
+    this.save()
+  }
+
+  unwatchBuild(dataDir: string): void {
+    if (this.buildDirs.delete(dataDir)) this.save()
   }
 
   get certDir(): string {
@@ -74,16 +100,21 @@ export class Run {
    */
   closeIfEmpty(): void {
     if (this.names.size > 0 || !this.detached) return
+    this.closed = true
     removeRunDirs(this.runId)
   }
 
   private save(): void {
+    // a closed run has no folder left to write to
+    if (this.closed) return
     writeState({
       runId: this.runId,
       ownerPid: process.pid,
       detached: this.detached,
       createdAt: this.createdAt,
       servers: this.list(),
+      ...(this.starting > 0 ? { starting: this.starting } : {}),
+      ...(this.buildDirs.size > 0 ? { buildDirs: [...this.buildDirs] } : {}),
     })
   }
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { isCompanionAlive, listCompanions, stopCompanions } from './companions.js'
-import { livePostmasterPid, isAlive } from './process-alive.js'
+import { livePostmasterPid, isAlive, postmastersUnder } from './process-alive.js'
 import { stopPostmaster } from './postmaster.js'
 import {
   listRunIds,
@@ -15,7 +15,7 @@ import {
 
 /** Every data dir a run may hold, from its state and from disk: a server may have started before the state was written. */
 function dataDirsOf(runId: string, state: RunState | undefined): string[] {
-  const dirs = new Set<string>()
+  const dirs = new Set<string>(state?.buildDirs ?? [])
   for (const server of state?.servers ?? []) if (server.dataDir) dirs.add(server.dataDir)
   for (const root of [tmpfsRoot(), runDirOf(runId)]) {
     if (!root) continue
@@ -33,13 +33,32 @@ function dataDirsOf(runId: string, state: RunState | undefined): string[] {
   return [...dirs]
 }
 
+/** The folders a run's postmasters can have their data dir in. */
+function rootsOf(runId: string, state: RunState | undefined): string[] {
+  const tmpfs = tmpfsRoot()
+  return [runDirOf(runId), ...(tmpfs ? [path.join(tmpfs, runId)] : []), ...(state?.buildDirs ?? [])]
+}
+
+/** Postmasters of a run: by their pid files, and by their command lines (one may not have written its pid file yet). */
+function livePostmasters(runId: string, state: RunState | undefined): number[] {
+  const pids = new Set(postmastersUnder(rootsOf(runId, state)))
+  for (const dir of dataDirsOf(runId, state)) {
+    const pid = livePostmasterPid(dir)
+    if (pid !== undefined) pids.add(pid)
+  }
+  return [...pids]
+}
+
 /** Stops whatever still runs in a run's data dirs and removes the run's folders. */
 export async function teardownRun(runId: string): Promise<void> {
   const state = readState(runId)
-  const pids = dataDirsOf(runId, state)
-    .map(livePostmasterPid)
-    .filter((pid): pid is number => pid !== undefined)
-  await Promise.all([...pids.map((pid) => stopPostmaster(pid)), stopCompanions(runId)])
+  await Promise.all([
+    ...livePostmasters(runId, state).map((pid) => stopPostmaster(pid)),
+    stopCompanions(runId),
+  ])
+  // An owner killed in the middle of spawning a server: that postmaster may have appeared meanwhile.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  await Promise.all(livePostmasters(runId, state).map((pid) => stopPostmaster(pid)))
   removeRunDirs(runId)
 }
 
@@ -60,10 +79,7 @@ export async function teardownServer(runId: string, name: string): Promise<void>
 }
 
 function serversAlive(runId: string, state: RunState | undefined): boolean {
-  return (
-    dataDirsOf(runId, state).some((dir) => livePostmasterPid(dir) !== undefined) ||
-    listCompanions(runId).some(isCompanionAlive)
-  )
+  return livePostmasters(runId, state).length > 0 || listCompanions(runId).some(isCompanionAlive)
 }
 
 /**
@@ -80,7 +96,10 @@ export async function reapStaleRuns(): Promise<void> {
       if (age > 60_000 && !serversAlive(runId, undefined)) removeRunDirs(runId)
       continue
     }
-    if (state.detached) {
+    if (state.starting && !isAlive(state.ownerPid)) {
+      // its owner died in the middle of a start, and so did the reaper that should have taken it down
+      await teardownRun(runId)
+    } else if (state.detached) {
       if (!serversAlive(runId, state) && now - Date.parse(state.createdAt) > 5_000) removeRunDirs(runId)
     } else if (!isAlive(state.ownerPid)) {
       await teardownRun(runId)

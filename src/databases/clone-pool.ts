@@ -1,8 +1,9 @@
 import fs from 'node:fs'
 import pg from 'pg'
 import { PgrigError } from '../errors.js'
-import { ident, literal } from './admin.js'
-import { cloneName, markerComment, withDatabase, workerDatabaseName, type DatabaseKind } from './names.js'
+import { ident } from './admin.js'
+import { BIRTH_OPTIONS, markBorn } from './guard.js'
+import { cloneName, withDatabase, workerDatabaseName, type DatabaseKind } from './names.js'
 
 export interface ClonePoolOptions {
   /** Superuser URL of the server. */
@@ -324,10 +325,11 @@ export class ClonePool {
     const strategy = serverVersionNum >= 150000 ? ' strategy file_copy' : ''
     const client = await this.creators.connect()
     try {
+      // Born recognisable as pgrig's (BIRTH_OPTIONS), then marked and opened in one transaction.
       await client.query(
-        `create database ${ident(name)} template ${ident(template)} owner ${ident(owner)}${strategy}`,
+        `create database ${ident(name)} template ${ident(template)} owner ${ident(owner)}${strategy} ${BIRTH_OPTIONS}`,
       )
-      await client.query(`comment on database ${ident(name)} is ${literal(markerComment({ runId, kind }))}`)
+      await markBorn(client, name, { runId, kind })
       this.created++
     } finally {
       client.release()

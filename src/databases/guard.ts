@@ -24,6 +24,71 @@ const MARKER_PREFIX = 'pgrig '
 export const MAX_IDENTIFIER_BYTES = 63
 const RUN_ID = /^[a-z0-9]{1,32}$/
 const OWNED_NAME = /^pgrig_(?:tpl_([0-9a-f]{16})|([a-z0-9]{1,32})_(w?)(\d{1,9}))$/
+const BUILD_NAME = /^pgrig_tplb_[0-9a-f]{16}_([a-z0-9]{1,32})$/
+
+/**
+ * What a database pgrig creates looks like between `CREATE DATABASE` and the marker (two
+ * statements, since `CREATE DATABASE` cannot run in a transaction): no connections allowed and this
+ * connection limit. The marker and `allow_connections true` then arrive in one transaction, so a
+ * pgrig database is recognisable from the moment it exists, whenever its creator dies.
+ */
+export const BIRTH_CONNECTION_LIMIT = 271828
+
+/** The `CREATE DATABASE` options that give a new database pgrig's birth marks. */
+export const BIRTH_OPTIONS = `allow_connections false connection limit ${BIRTH_CONNECTION_LIMIT}`
+
+/**
+ * What a database's name says about it under pgrig's naming rule (`pgrig_<runId>_<n>`,
+ * `pgrig_<runId>_w<n>`, `pgrig_tpl_<hash16>`, and `pgrig_tplb_<hash16>_<runId>` for a template
+ * being built); `null` for any other name. `runId` is `undefined` for a finished template.
+ */
+export function ownedName(name: string): { kind: OwnedKind; runId: string | undefined } | null {
+  if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) return null
+  const build = BUILD_NAME.exec(name)
+  if (build) return { kind: 'template', runId: build[1] }
+  const shape = OWNED_NAME.exec(name)
+  if (shape === null) return null
+  if (shape[1] !== undefined) return { kind: 'template', runId: undefined }
+  return { kind: shape[3] === 'w' ? 'worker' : 'clone', runId: shape[2] }
+}
+
+/** Catalog facts of a database, as `pg_database` and its comment give them. */
+export interface DatabaseFacts {
+  name: string
+  comment: string | null
+  allowConnections: boolean
+  connectionLimit: number
+}
+
+/**
+ * Whether the leftover sweep may treat a database as pgrig's: its name follows the rule AND it
+ * carries a marker that agrees with the name (kind and run), or it is still in its birth state
+ * (no comment, no connections, the birth connection limit). Returns the owner, or `null`.
+ */
+export function ownerOf(facts: DatabaseFacts): OwnerInfo | null {
+  const named = ownedName(facts.name)
+  if (named === null) return null
+  if (facts.comment === null || facts.comment === '') {
+    const born = !facts.allowConnections && facts.connectionLimit === BIRTH_CONNECTION_LIMIT
+    return born && named.runId !== undefined ? { runId: named.runId, kind: named.kind } : null
+  }
+  const marker = parseOwnerMarker(facts.comment)
+  if (marker === null || marker.kind !== named.kind) return null
+  if (named.runId !== undefined && marker.runId !== named.runId) return null
+  return marker
+}
+
+/**
+ * Gives a database created with `BIRTH_OPTIONS` its marker and opens it to connections, in one
+ * transaction (the simple query protocol runs both statements as one).
+ */
+export async function markBorn(client: Queryable, name: string, info: OwnerInfo): Promise<void> {
+  const marker = ownerMarker(info)
+  await client.query(
+    `COMMENT ON DATABASE ${quoteIdentifier(name)} IS ${quoteLiteral(marker)}; ` +
+      `ALTER DATABASE ${quoteIdentifier(name)} WITH ALLOW_CONNECTIONS true CONNECTION LIMIT -1`,
+  )
+}
 
 const SET_URL =
   'set DATABASE_URL=postgres://user:password@host:5432/db, or unset it and let pgrig start a server'

@@ -1,7 +1,7 @@
 import { isAlive } from '../cluster/process-alive.js'
 import { listRuns } from '../cluster/run-dir.js'
 import { ident, withClient } from './admin.js'
-import { parseMarker } from './names.js'
+import { ownerOf } from './guard.js'
 import { heldRunKeys, runLockKey } from './run-lock.js'
 
 /** Run ids whose owner still lives (or that were started detached and not yet taken down). */
@@ -11,7 +11,8 @@ export function liveRunIds(): Set<string> {
 
 /**
  * Drops the clones, worker databases and half-built templates of runs that are gone. Only
- * databases carrying pgrig's ownership marker are considered; finished templates are kept for reuse.
+ * databases named by pgrig's rule that carry its ownership marker (or the birth marks of one whose
+ * creator died before marking it) are considered; finished templates are kept for reuse.
  * A run is gone only when it is not alive here (`alive`, the local run folders) and holds no run
  * lock on the server (`holdRunLock`): runs of other machines sharing the server are left alone.
  */
@@ -23,13 +24,24 @@ export async function dropLeftovers(
   )(liveRunIds()),
 ): Promise<string[]> {
   return withClient(adminUrl, async (client) => {
-    const { rows } = await client.query<{ datname: string; comment: string | null }>(
-      "select datname, shobj_description(oid, 'pg_database') as comment from pg_database where datname like 'pgrig\\_%'",
+    const { rows } = await client.query<{
+      datname: string
+      comment: string | null
+      datallowconn: boolean
+      datconnlimit: number
+    }>(
+      "select datname, shobj_description(oid, 'pg_database') as comment, datallowconn, datconnlimit from pg_database where datname like 'pgrig\\_%'",
     )
     const held = await heldRunKeys(client)
     const dropped: string[] = []
     for (const row of rows) {
-      const marker = parseMarker(row.comment)
+      // The name must follow pgrig's rule AND the marker (or birth marks) agree with it.
+      const marker = ownerOf({
+        name: row.datname,
+        comment: row.comment,
+        allowConnections: row.datallowconn,
+        connectionLimit: row.datconnlimit,
+      })
       if (!marker || alive(marker.runId) || held.has(runLockKey(marker.runId))) continue
       const halfBuilt = marker.kind === 'template' && row.datname.startsWith('pgrig_tplb_')
       if (marker.kind === 'template' && !halfBuilt) continue

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { PgrigError } from '../errors.js'
-import { ident, literal, withClient } from './admin.js'
+import { ident, withClient } from './admin.js'
+import { BIRTH_OPTIONS, markBorn } from './guard.js'
 import { applySource, fingerprintSource, type SchemaSource } from './migrations.js'
-import { markerComment, templateBuildName, templateName, withDatabase } from './names.js'
+import { templateBuildName, templateName, withDatabase } from './names.js'
 
 export interface TemplateOptions extends SchemaSource {
   /** Superuser URL: creates, renames and locks. */
@@ -59,10 +60,8 @@ export async function ensureTemplate(options: TemplateOptions): Promise<Template
       if (await exists(admin, name)) return { name, hash: digest, built: false, serverVersionNum }
       const building = templateBuildName(digest, options.runId)
       await admin.query(`drop database if exists ${ident(building)} with (force)`)
-      await admin.query(`create database ${ident(building)} owner ${ident(owner)}`)
-      await admin.query(
-        `comment on database ${ident(building)} is ${literal(markerComment({ runId: options.runId, kind: 'template' }))}`,
-      )
+      await admin.query(`create database ${ident(building)} owner ${ident(owner)} ${BIRTH_OPTIONS}`)
+      await markBorn(admin, building, { runId: options.runId, kind: 'template' })
       try {
         await applySource(options, withDatabase(options.appUrl, building))
         // A migration tool may leave connections behind; a template must have none to be cloned.

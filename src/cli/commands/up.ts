@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { startServers } from '../../cluster/cluster.js'
+import { detachedRun } from '../../cluster/run.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
 import { PgrigError } from '../../errors.js'
 import { runningServers } from '../running.js'
@@ -23,14 +24,21 @@ export function registerUp(program: Command): void {
           .filter((s) => s.alive)
           .map((s) => s.server.name),
       )
-      const clusters = await startServers(specs, {
-        detached: true,
-        takenNames,
-        explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
-      })
-      const runId = clusters[0]?.runId ?? ''
-      const servers = clusters.map((c) => c.info)
-      if (flags.json) process.stdout.write(JSON.stringify({ runId, servers }, null, 2) + '\n')
-      else printStarted(servers, Date.now() - started, 'pgrig down')
+      const run = await detachedRun()
+      // Until the servers are printed, an interrupted up (Ctrl-C, SIGKILL) has its reaper take them down.
+      run.beginStart()
+      try {
+        const clusters = await startServers(specs, {
+          run,
+          detached: true,
+          takenNames,
+          explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
+        })
+        const servers = clusters.map((c) => c.info)
+        if (flags.json) process.stdout.write(JSON.stringify({ runId: run.runId, servers }, null, 2) + '\n')
+        else printStarted(servers, Date.now() - started, 'pgrig down')
+      } finally {
+        run.endStart()
+      }
     })
 }
