@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { makeDir } from '../cluster/make-dir.js'
 import { PgrigError } from '../errors.js'
 import type { CiOptions } from './lanes.js'
 import {
@@ -56,6 +57,7 @@ function usage(message: string): PgrigError {
 /** Checks the options and renders every requested file, without touching the disk. */
 export function planCiFiles(options: InitCiOptions = {}): CiFile[] {
   const dir = path.resolve(options.dir ?? '.')
+
   const versions =
     options.pg === undefined
       ? DEFAULT_VERSIONS
@@ -108,7 +110,13 @@ export function parseTargets(raw: string): CiTarget[] {
  * so a second run never half-overwrites a repository.
  */
 export function writeCiFiles(files: CiFile[], options: { dir?: string; force?: boolean } = {}): string[] {
-  const dir = path.resolve(options.dir ?? '.')
+  // The repository must exist: a typo in --dir must not grow a new folder tree.
+  const dir = makeDir(options.dir ?? '.', {
+    what: 'init ci --dir',
+    code: 'E_USAGE',
+    hint: 'pass the folder of an existing repository',
+    mustExist: true,
+  })
   if (!options.force) {
     const existing = files.find((f) => fs.existsSync(path.join(dir, f.path)))
     if (existing) {

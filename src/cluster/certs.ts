@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/pro
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type * as X509 from '@peculiar/x509'
+import { makeDir } from './make-dir.js'
 import { isAlive } from './process-alive.js'
 
 export interface CertFiles {
@@ -259,7 +260,11 @@ export async function ensureCertificates(dir: string, options: { clientUser: str
   const run = (queues.get(abs) ?? Promise.resolve())
     .catch(() => undefined)
     .then(async () => {
-      await mkdir(abs, { recursive: true })
+      makeDir(abs, {
+        what: 'certificate folder (certDir, --cert-dir)',
+        code: 'E_TLS_CONFIG',
+        hint: 'point it at a folder you can write, or leave it out to use the run folder',
+      })
       return withLock(abs, () => generate(abs, options.clientUser))
     })
   queues.set(abs, run)

@@ -13,7 +13,7 @@ import { connectionEnv } from './connection-env.js'
 import { copyTemplate, dataDirTemplate } from './datadir-template.js'
 import { collectInitScripts, runInitScripts } from './init-scripts.js'
 import { unprivilegedUser, type RunAs } from './os-user.js'
-import { freePort, isPortFree } from './ports.js'
+import { firstUnprivilegedPort, freePort, isPortFree } from './ports.js'
 import { livePostmasterPid } from './process-alive.js'
 import { killGroup, lastError, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
 import { ownedRun, detachedRun, type Run } from './run.js'
@@ -197,6 +197,13 @@ export async function startServer(
   }
   // Everything a user can get wrong is checked before anything starts.
   const initScripts = collectInitScripts(spec.initSql)
+  if (spec.port !== 0 && spec.port < firstUnprivilegedPort()) {
+    // PostgreSQL never runs as root (pgrig drops to an unprivileged user), so it cannot bind these.
+    throw new PgrigError(
+      'E_PORT_IN_USE',
+      `port ${spec.port} is a privileged port (below ${firstUnprivilegedPort()}) and PostgreSQL runs unprivileged, so server ${spec.name} cannot listen there; pick a --port from ${firstUnprivilegedPort()} to 65535 or leave it out for a free one`,
+    )
+  }
   if (spec.port !== 0 && !(await isPortFree(spec.host, spec.port))) throw portTaken(spec)
   const runAs = unprivilegedUser()
   if (runAs) await assertReachable(path.dirname(runsRoot()), runAs)

@@ -3,6 +3,7 @@ import type { ServerSpec } from '../config/resolve.js'
 import { PgrigError } from '../errors.js'
 import { externalTls } from './external-tls.js'
 import { redactUrl, type ServerInfo } from './server-info.js'
+import { parseLibpqUrl, userOf } from './libpq-url.js'
 
 /**
  * Describes a server pgrig does not run. pgrig only reads the URL and checks that it answers; it
@@ -12,7 +13,7 @@ export async function connectExternal(spec: ServerSpec): Promise<ServerInfo> {
   const raw = spec.url ?? ''
   let url: URL
   try {
-    url = new URL(raw)
+    url = parseLibpqUrl(raw)
   } catch {
     throw new PgrigError(
       'E_CONFIG_INVALID',
@@ -48,14 +49,14 @@ export async function connectExternal(spec: ServerSpec): Promise<ServerInfo> {
   } finally {
     await client.end().catch(() => {})
   }
-  const user = decodeURIComponent(url.username)
+  const user = userOf(url)
   const password = decodeURIComponent(url.password)
   const database = decodeURIComponent(url.pathname.slice(1)) || user
   return {
     name: spec.name,
     version: version.split(' ')[0] ?? version,
     host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(url.port || 5432),
+    port: Number(url.port || url.searchParams.get('port') || 5432),
     user,
     password,
     database,

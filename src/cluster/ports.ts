@@ -1,4 +1,15 @@
+import fs from 'node:fs'
 import net from 'node:net'
+
+/** The lowest port an unprivileged process may bind (Linux: net.ipv4.ip_unprivileged_port_start, else 1024). */
+export function firstUnprivilegedPort(): number {
+  try {
+    const value = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim())
+    return Number.isInteger(value) ? value : 1024
+  } catch {
+    return process.platform === 'darwin' ? 0 : 1024
+  }
+}
 
 function listenOnce(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {

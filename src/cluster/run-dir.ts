@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { makeDir } from './make-dir.js'
 import type { ServerInfo } from './server-info.js'
 
 /** What `pgrig status` / `down` in another shell read to find a run's servers. */
@@ -24,7 +25,23 @@ export interface RunState {
 const uid = () => (typeof process.getuid === 'function' ? process.getuid() : 0)
 
 export function runsRoot(): string {
-  return path.join(process.env.PGRIG_RUN_ROOT ?? os.tmpdir(), `pgrig-${uid()}`)
+  return path.join(runsBase(), `pgrig-${uid()}`)
+}
+
+function runsBase(): string {
+  return process.env.PGRIG_RUN_ROOT ?? os.tmpdir()
+}
+
+/** The folder the runs root goes in must exist and be writable: one line instead of a stack (or a hang under /proc). */
+function checkRunsBase(): void {
+  const from = process.env.PGRIG_RUN_ROOT ? 'PGRIG_RUN_ROOT' : 'the temporary folder (TMPDIR)'
+  const options = {
+    what: `${from}, where pgrig keeps its runs`,
+    code: 'E_RUN_DIR_UNREACHABLE' as const,
+    hint: `set ${process.env.PGRIG_RUN_ROOT ? 'PGRIG_RUN_ROOT' : 'TMPDIR'} to a folder you can write, e.g. /tmp`,
+  }
+  makeDir(runsBase(), { ...options, mustExist: true })
+  makeDir(runsRoot(), options)
 }
 
 /** Where throwaway data dirs go when tmpfs is used: copying and fsync-free writes there cost almost nothing. */
@@ -53,6 +70,7 @@ export function runDirOf(runId: string): string {
 
 export function createRunDir(runId: string): string {
   const dir = runDirOf(runId)
+  checkRunsBase()
   for (let attempt = 1; ; attempt++) {
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o755 })

@@ -54,8 +54,9 @@ export function buildUrl(parts: {
 }): string {
   const host = parts.host.includes(':') ? `[${parts.host}]` : parts.host
   const url = new URL(`postgres://${host}:${parts.port}/`)
-  url.username = parts.user
-  url.password = parts.password
+  // The URL setters leave `%` (and a few others) as they are: clients would decode `ab%41` as `abA`.
+  url.username = encodeURIComponent(parts.user)
+  url.password = encodeURIComponent(parts.password)
   url.pathname = `/${encodeURIComponent(parts.database)}`
   for (const [key, value] of Object.entries(parts.params ?? {})) url.searchParams.set(key, value)
   return url.toString()

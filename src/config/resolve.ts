@@ -50,6 +50,44 @@ const PROFILE_DEFAULTS: Record<Profile, Pick<ServerSpec, 'tls' | 'clientCert' | 
 
 export const DEFAULT_SERVER_NAME = 'main'
 
+const SYSTEM_DATABASES = new Set(['postgres', 'template0', 'template1'])
+
+/** Settings pgrig decides itself; each with what to use instead. */
+const OWNED_SETTINGS: Record<string, string> = {
+  port: 'use port (--port)',
+  unix_socket_directories: 'pgrig puts the socket in the run folder',
+  data_directory: 'pgrig manages the data dir',
+  config_file: 'pgrig writes postgresql.conf',
+  hba_file: 'pgrig writes pg_hba.conf from auth, tls and clientCert',
+  ident_file: 'pgrig writes pg_ident.conf',
+  external_pid_file: 'pgrig tracks the postmaster itself',
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1'])
+
+/** Refuses settings that would bypass pgrig's loopback-only rule or the files it writes itself. */
+function checkSettings(settings: Record<string, unknown>, where: string): void {
+  for (const [key, value] of Object.entries(settings)) {
+    if (key === 'listen_addresses') {
+      const hosts = String(value)
+        .split(',')
+        .map((h) => h.trim())
+      if (hosts.every((h) => LOOPBACK.has(h))) continue
+      throw new PgrigError(
+        'E_CONFIG_INVALID',
+        `${where}: settings.listen_addresses ${JSON.stringify(String(value))}: pgrig servers listen on loopback only: 127.0.0.1, localhost or ::1; use host (--host) instead`,
+      )
+    }
+    const instead = OWNED_SETTINGS[key]
+    if (instead) {
+      throw new PgrigError(
+        'E_CONFIG_INVALID',
+        `${where}: settings.${key} is set by pgrig and cannot be overridden; ${instead}`,
+      )
+    }
+  }
+}
+
 /** Turns zod's findings into one line: where, what was wrong, and what to do. */
 export function describeIssues(source: string, error: z.ZodError): string {
   const issue = error.issues[0]
@@ -128,6 +166,15 @@ export function resolveServer(options: ServerOptions, baseDir = process.cwd()): 
       `${where}: user and superuser.user are both "${user}"; the app user is kept apart from the superuser, pick another name`,
     )
   }
+  const database = parsed.database ?? 'app'
+  if (SYSTEM_DATABASES.has(database)) {
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `${where}: database ${database} is one PostgreSQL itself creates and needs, so pgrig cannot make it the app database; pick another name such as app`,
+    )
+  }
+  const settings = parsed.settings ?? {}
+  checkSettings(settings, where)
   const version = parsed.pg ?? parsed.version
   return {
     name,
@@ -138,11 +185,11 @@ export function resolveServer(options: ServerOptions, baseDir = process.cwd()): 
     host: parsed.host ?? '127.0.0.1',
     user,
     password: parsed.password,
-    database: parsed.database ?? 'app',
+    database,
     superuser: { user: superuserName, password: parsed.superuser?.password },
     initSql: asList(parsed.initSql).map((file) => path.resolve(baseDir, file)),
     initSqlAs: parsed.initSqlAs ?? 'app',
-    settings: parsed.settings ?? {},
+    settings,
     locale: parsed.locale ?? 'C',
     encoding: parsed.encoding ?? 'UTF8',
     tls,

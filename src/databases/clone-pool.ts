@@ -4,6 +4,7 @@ import { PgrigError } from '../errors.js'
 import { ident } from './admin.js'
 import { BIRTH_OPTIONS, markBorn } from './guard.js'
 import { cloneName, withDatabase, workerDatabaseName, type DatabaseKind } from './names.js'
+import { userOf } from '../cluster/libpq-url.js'
 
 export interface ClonePoolOptions {
   /** Superuser URL of the server. */
@@ -319,7 +320,7 @@ export class ClonePool {
 
   private async createDatabase(name: string, kind: DatabaseKind): Promise<void> {
     const { template, appUrl, runId, serverVersionNum } = this.options
-    const owner = decodeURIComponent(new URL(appUrl).username)
+    const owner = userOf(appUrl)
     // file_copy skips WAL-logging every block of the template: much faster for the small
     // databases tests use (PostgreSQL 15 made wal_log the default).
     const strategy = serverVersionNum >= 150000 ? ' strategy file_copy' : ''

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { PgrigError } from '../errors.js'
+import { parseLibpqUrl } from '../cluster/libpq-url.js'
 
 /**
  * The safety guard: pgrig only creates, truncates or drops databases it created itself, and only
@@ -130,7 +131,7 @@ export function assertPostgresUrl(url: string | undefined, source = 'DATABASE_UR
   }
   let parsed: URL
   try {
-    parsed = new URL(raw)
+    parsed = parseLibpqUrl(raw)
   } catch {
     throw new PgrigError(
       'E_NOT_POSTGRES',

@@ -4,6 +4,7 @@ import { ident, withClient } from './admin.js'
 import { BIRTH_OPTIONS, markBorn } from './guard.js'
 import { applySource, fingerprintSource, type SchemaSource } from './migrations.js'
 import { templateBuildName, templateName, withDatabase } from './names.js'
+import { userOf } from '../cluster/libpq-url.js'
 
 export interface TemplateOptions extends SchemaSource {
   /** Superuser URL: creates, renames and locks. */
@@ -45,7 +46,7 @@ export async function ensureTemplate(options: TemplateOptions): Promise<Template
       )
     ).rows[0]
     const serverVersionNum = Number(facts?.v)
-    const owner = decodeURIComponent(new URL(options.appUrl).username)
+    const owner = userOf(options.appUrl)
     const hash = createHash('sha256')
     hash.update(`pgrig-template-v1\nserver:${serverVersionNum}\nencoding:${facts?.enc}\nowner:${owner}\n`)
     hash.update(`settings:${JSON.stringify(Object.entries(options.settings ?? {}).sort())}\n`)

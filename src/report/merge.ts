@@ -1,11 +1,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { PgrigError } from '../errors.js'
-import { createRedactor } from './redact.js'
+import { createRedactor, redactDeep } from './redact.js'
 import {
   RESULTS_SCHEMA,
   RESULTS_VERSION,
-  type ErrorRecord,
   type PgrigResults,
   type RunRecord,
   type TestRecord,
@@ -53,7 +52,94 @@ export function readResults(input: string): PgrigResults {
       `${file} uses results format ${String(results.version)}, this pgrig reads ${RESULTS_VERSION}; merge with the pgrig version that wrote it`,
     )
   }
+  const wrong = shapeProblem(results)
+  if (wrong) {
+    throw new PgrigError(
+      'E_REPORT_INVALID',
+      `${file} is damaged: ${wrong}; pass results.json files as pgrig's reporter wrote them (re-run that job)`,
+    )
+  }
   return results as PgrigResults
+}
+
+type Kind = 'string' | 'number' | 'boolean' | 'object' | 'array' | 'string?' | 'number?'
+
+const RUN_SHAPE: Record<string, Kind> = {
+  label: 'string',
+  pgVersion: 'string?',
+  shards: 'array',
+  startedAt: 'string',
+  durationMs: 'number',
+  outcome: 'string',
+  environment: 'object',
+  tests: 'array',
+  unhandledErrors: 'array',
+}
+const ENVIRONMENT_SHAPE: Record<string, Kind> = { servers: 'array' }
+const SERVER_SHAPE: Record<string, Kind> = { name: 'string', address: 'string', settings: 'object' }
+const TEST_SHAPE: Record<string, Kind> = {
+  id: 'string',
+  file: 'string',
+  suite: 'array',
+  name: 'string',
+  categories: 'array',
+  status: 'string',
+  durationMs: 'number',
+  errors: 'array',
+  serverLog: 'string?',
+  keptDatabaseUrl: 'string?',
+}
+const ERROR_SHAPE: Record<string, Kind> = {
+  name: 'string',
+  message: 'string',
+  diff: 'string?',
+  stack: 'string?',
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null'
+  return Array.isArray(value) ? 'array' : typeof value
+}
+
+function fieldProblem(value: unknown, shape: Record<string, Kind>, where: string): string | undefined {
+  if (kindOf(value) !== 'object') return `${where} is ${kindOf(value)}, expected an object`
+  const record = value as Record<string, unknown>
+  for (const [key, kind] of Object.entries(shape)) {
+    const actual = kindOf(record[key])
+    const optional = kind.endsWith('?')
+    const wanted = optional ? kind.slice(0, -1) : kind
+    if (actual === wanted || (optional && (actual === 'null' || actual === 'undefined'))) continue
+    return `${where}.${key} is ${actual}, expected ${optional ? `${wanted} or null` : wanted === 'array' ? 'an array' : wanted === 'object' ? 'an object' : `a ${wanted}`}`
+  }
+  return undefined
+}
+
+/** The first field that a merge or a renderer would trip over, named by its path; undefined when the file is whole. */
+function shapeProblem(results: Partial<PgrigResults>): string | undefined {
+  if (kindOf(results.policy) !== 'object') return `policy is ${kindOf(results.policy)}, expected an object`
+  for (const [r, run] of (results.runs ?? []).entries()) {
+    const where = `runs[${r}]`
+    const problem =
+      fieldProblem(run, RUN_SHAPE, where) ??
+      fieldProblem(run.environment, ENVIRONMENT_SHAPE, `${where}.environment`) ??
+      run.environment.servers
+        .map((server, i) => fieldProblem(server, SERVER_SHAPE, `${where}.environment.servers[${i}]`))
+        .find(Boolean) ??
+      run.tests
+        .map(
+          (test, t) =>
+            fieldProblem(test, TEST_SHAPE, `${where}.tests[${t}]`) ??
+            test.errors
+              .map((e, i) => fieldProblem(e, ERROR_SHAPE, `${where}.tests[${t}].errors[${i}]`))
+              .find(Boolean),
+        )
+        .find(Boolean) ??
+      run.unhandledErrors
+        .map((e, i) => fieldProblem(e, ERROR_SHAPE, `${where}.unhandledErrors[${i}]`))
+        .find(Boolean)
+    if (problem) return problem
+  }
+  return undefined
 }
 
 function mergeRuns(label: string, runs: RunRecord[]): RunRecord {
@@ -93,29 +179,6 @@ function mergeRuns(label: string, runs: RunRecord[]): RunRecord {
   }
 }
 
-function redactRecords(results: PgrigResults): PgrigResults {
-  const redact = createRedactor()
-  const error = (e: ErrorRecord): ErrorRecord => ({
-    ...e,
-    message: redact(e.message),
-    diff: e.diff && redact(e.diff),
-    stack: e.stack && redact(e.stack),
-  })
-  return {
-    ...results,
-    runs: results.runs.map((run) => ({
-      ...run,
-      unhandledErrors: run.unhandledErrors.map(error),
-      tests: run.tests.map((t) => ({
-        ...t,
-        errors: t.errors.map(error),
-        serverLog: t.serverLog && redact(t.serverLog),
-        keptDatabaseUrl: t.keptDatabaseUrl && redact(t.keptDatabaseUrl),
-      })),
-    })),
-  }
-}
-
 /** Combines results, in memory: shards of one version become one run, each version stays its own column. */
 export function combineResults(all: PgrigResults[]): PgrigResults {
   const groups = new Map<string, RunRecord[]>()
@@ -127,13 +190,16 @@ export function combineResults(all: PgrigResults[]): PgrigResults {
   const runs = [...groups.entries()]
     .map(([label, list]) => mergeRuns(label, list))
     .sort((a, b) => (Number(a.pgVersion) || 0) - (Number(b.pgVersion) || 0) || a.label.localeCompare(b.label))
-  return redactRecords({
-    schema: RESULTS_SCHEMA,
-    version: RESULTS_VERSION,
-    createdAt: new Date().toISOString(),
-    policy: (all[0] as PgrigResults).policy,
-    runs,
-  })
+  return redactDeep(
+    {
+      schema: RESULTS_SCHEMA,
+      version: RESULTS_VERSION,
+      createdAt: new Date().toISOString(),
+      policy: (all[0] as PgrigResults).policy,
+      runs,
+    },
+    createRedactor(),
+  )
 }
 
 /**

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { stripVTControlCharacters } from 'node:util'
-import type { SerializedError } from 'vitest'
+import type { SerializedError, UserConsoleLog } from 'vitest'
 import type { Reporter, TestCase, TestModule, TestRunEndReason, TestSpecification, Vitest } from 'vitest/node'
 import {
   categoriesOf,
@@ -10,7 +10,7 @@ import {
   type CategoryPolicy,
 } from './categories.js'
 import { collectEnvironment, withSessionServers } from './environment.js'
-import { createRedactor } from './redact.js'
+import { createRedactor, knownPasswords, redactDeep, redactErrorInPlace } from './redact.js'
 import {
   RESULTS_SCHEMA,
   RESULTS_VERSION,
@@ -53,7 +53,8 @@ export class PgrigReporter implements Reporter {
   private known = new Set<string>()
   private environment: Promise<Environment> | undefined
   private startedAt = Date.now()
-  private readonly redact = createRedactor()
+  private readonly passwords = new Set<string>()
+  private redact = createRedactor()
 
   constructor(private readonly options: PgrigReporterOptions = {}) {}
 
@@ -64,6 +65,7 @@ export class PgrigReporter implements Reporter {
 
   async onTestRunStart(_specifications: ReadonlyArray<TestSpecification>): Promise<void> {
     this.startedAt = Date.now()
+    this.learnPasswords()
     let policy = this.options.policy
     if (!policy) {
       // Loaded only when needed: config validation pulls in zod, which a given policy does not need.
@@ -75,6 +77,17 @@ export class PgrigReporter implements Reporter {
     this.known = new Set(categoryDefinitions(policy).map((c) => c.name))
     // Asked now, answered while the tests run: the servers are up for the whole run.
     this.environment = collectEnvironment(process.env, this.vitest?.version ?? null)
+  }
+
+  /** Passwords known now join those known before: a server may be gone by the end of the run. */
+  private learnPasswords(): void {
+    for (const password of knownPasswords()) this.passwords.add(password)
+    this.redact = createRedactor([...this.passwords].sort((a, b) => b.length - a.length))
+  }
+
+  /** What tests print reaches every reporter (JUnit's system-out too): hidden before any of them keeps it. */
+  onUserConsoleLog(log: UserConsoleLog): void {
+    log.content = this.redact(log.content)
   }
 
   private error(error: Partial<SerializedError> & { diff?: string }): ErrorRecord {
@@ -127,6 +140,14 @@ export class PgrigReporter implements Reporter {
     unhandledErrors: ReadonlyArray<SerializedError>,
     reason: TestRunEndReason,
   ): Promise<void> {
+    this.learnPasswords()
+    // Before the first await: reporters listed after this one (Vitest's junit) read the same objects.
+    for (const module of testModules) {
+      // The runtime task behind the reported module (not in Vitest's types): what junit.xml is written from.
+      const task = (module as unknown as { task?: TaskLike }).task
+      if (task) redactTaskInPlace(task, this.redact)
+    }
+    for (const error of unhandledErrors) redactErrorInPlace(error, this.redact)
     const root = this.vitest?.config.root ?? process.cwd()
     const policy = this.policyRecord ?? resolvePolicy({})
     const tests = testModules.flatMap((module) =>
@@ -186,7 +207,8 @@ export class PgrigReporter implements Reporter {
       ],
     }
     const outDir = reportDir(root, this.options.outDir)
-    const files = writeReports(results, outDir)
+    // Every string, the environment's too: a setting or a server address can carry a password.
+    const files = writeReports(redactDeep(results, this.redact), outDir)
     if (this.options.log !== false) {
       const allowed = tests.filter((t) => t.status === 'allowed-failure').length
       const note = allowed
@@ -196,4 +218,16 @@ export class PgrigReporter implements Reporter {
       process.stderr.write(`pgrig: report ${relative.startsWith('..') ? files.html : relative}${note}\n`)
     }
   }
+}
+
+interface TaskLike {
+  result?: { errors?: unknown[] }
+  logs?: { content: string }[]
+  tasks?: TaskLike[]
+}
+
+function redactTaskInPlace(task: TaskLike, redact: (text: string) => string): void {
+  for (const error of task.result?.errors ?? []) redactErrorInPlace(error, redact)
+  for (const log of task.logs ?? []) log.content = redact(log.content)
+  for (const child of task.tasks ?? []) redactTaskInPlace(child, redact)
 }

@@ -6,7 +6,8 @@
  */
 import { afterEach, beforeEach, inject } from 'vitest'
 import { categoriesOf, skipReason } from './categories.js'
-import { createRedactor } from './redact.js'
+import { formatWithOptions } from 'node:util'
+import { createRedactor, redactErrorInPlace } from './redact.js'
 import type { PolicyRecord } from './results.js'
 
 declare module 'vitest' {
@@ -29,13 +30,13 @@ beforeEach(({ task, skip }) => {
   if (reason) skip(reason)
 })
 
-const TEXT_FIELDS = ['message', 'stack', 'diff', 'expected', 'actual', 'stackStr'] as const
-
 afterEach(({ task }) => {
-  for (const error of task.result?.errors ?? []) {
-    const fields = error as unknown as Record<string, unknown>
-    for (const field of TEXT_FIELDS) {
-      if (typeof fields[field] === 'string') fields[field] = redact(fields[field] as string)
-    }
-  }
+  for (const error of task.result?.errors ?? []) redactErrorInPlace(error, redact)
 })
+
+// What tests print (console.log(db.url)) reaches every reporter and junit.xml: hide passwords on the way.
+const CONSOLE_METHODS = ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const
+for (const method of CONSOLE_METHODS) {
+  const original = console[method].bind(console)
+  console[method] = (...args: unknown[]) => original(redact(formatWithOptions({ colors: false }, ...args)))
+}

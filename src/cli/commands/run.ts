@@ -7,7 +7,9 @@ import { connectionEnv } from '../../cluster/connection-env.js'
 import { connectExternal } from '../../cluster/external.js'
 import { closeOwnedRun } from '../../cluster/run.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
+import { loadConfig } from '../../config/load.js'
 import { PgrigError } from '../../errors.js'
+import { categoryDefinitions, type CategoryPolicy } from '../../report/categories.js'
 import { defaultConcurrency, runMatrix } from '../../ci/matrix.js'
 import { normalizeCategoryList, parseVersionList } from '../../ci/version-list.js'
 import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
@@ -27,11 +29,30 @@ type RunFlags = ServerFlags & {
 const DEFAULT_REPORT_DIR = 'pgrig-report'
 
 /** `PGRIG_ONLY` / `PGRIG_SKIP`: the categories a test run selects, for the pgrig reporter to apply. */
-function selectionEnv(flags: RunFlags): Record<string, string> {
+async function selectionEnv(flags: RunFlags): Promise<Record<string, string>> {
   const env: Record<string, string> = {}
   if (flags.only !== undefined) env.PGRIG_ONLY = normalizeCategoryList('--only', flags.only)
   if (flags.skip !== undefined) env.PGRIG_SKIP = normalizeCategoryList('--skip', flags.skip)
+  if (env.PGRIG_ONLY || env.PGRIG_SKIP) await checkCategoriesKnown(flags, env)
   return env
+}
+
+/** A misspelt category would select nothing and pass silently: refuse names neither pgrig nor the policy defines. */
+async function checkCategoriesKnown(flags: RunFlags, env: Record<string, string>): Promise<void> {
+  const loaded = await loadConfig(flags.config)
+  const policy = (loaded?.config as { policy?: CategoryPolicy } | undefined)?.policy ?? {}
+  const known = categoryDefinitions(policy).map((c) => c.name)
+  for (const [flag, list] of [
+    ['--only', env.PGRIG_ONLY],
+    ['--skip', env.PGRIG_SKIP],
+  ] as const) {
+    const unknown = list?.split(',').find((name) => !known.includes(name))
+    if (unknown === undefined) continue
+    throw new PgrigError(
+      'E_USAGE',
+      `${flag} ${unknown}: no such test category, so it would select nothing; pick from ${known.join(', ')}, or define it under policy.categories in pgrig.config`,
+    )
+  }
 }
 
 async function runVersionMatrix(argv: string[], flags: RunFlags, versions: string[]): Promise<void> {
@@ -47,7 +68,7 @@ async function runVersionMatrix(argv: string[], flags: RunFlags, versions: strin
     specsFor: (pg) => serversFromFlags({ ...flags, pg }),
     reportDir: flags.reportDir ?? DEFAULT_REPORT_DIR,
     concurrency: flags.sequential ? 1 : defaultConcurrency(versions.length),
-    env: selectionEnv(flags),
+    env: await selectionEnv(flags),
     ...(flags.quiet ? { quiet: true } : {}),
   })
   process.exitCode = exitCode
@@ -113,7 +134,7 @@ export function registerRun(program: Command): void {
       const versions = flags.pg?.includes(',') ? parseVersionList(flags.pg) : undefined
       if (versions && versions.length > 1) return runVersionMatrix(argv, flags, versions)
       if (versions) flags = { ...flags, pg: versions[0]! }
-      const selection = selectionEnv(flags)
+      const selection = await selectionEnv(flags)
       const specs = await serversFromFlags(flags)
       const started = Date.now()
       let clusters: StartedCluster[] = []

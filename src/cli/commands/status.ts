@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { redactUrl } from '../../cluster/server-info.js'
+import { redactUrl, type ServerInfo } from '../../cluster/server-info.js'
 import { runningServers } from '../running.js'
 
 export function registerStatus(program: Command): void {
@@ -7,14 +7,15 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('list the servers pgrig runs on this machine')
     .option('--json', 'print as JSON')
-    .action((flags: { json?: boolean }) => {
+    .option('--show-secrets', 'print passwords and full URLs (hidden by default)')
+    .action((flags: { json?: boolean; showSecrets?: boolean }) => {
       const servers = runningServers()
       if (flags.json) {
         const rows = servers.map(({ run, server, alive }) => ({
           runId: run.runId,
           detached: run.detached,
           alive,
-          ...server,
+          ...(flags.showSecrets ? server : hideSecrets(server)),
         }))
         process.stdout.write(JSON.stringify({ servers: rows }, null, 2) + '\n')
         return
@@ -31,7 +32,7 @@ export function registerStatus(program: Command): void {
         String(server.pid ?? '-'),
         server.tls ? `tls ${server.tls.mode}` : 'plain',
         run.detached ? `${run.runId} (up)` : `${run.runId} (pid ${run.ownerPid})`,
-        redactUrl(server.url),
+        flags.showSecrets ? server.url : redactUrl(server.url),
       ])
       const header = ['NAME', 'STATE', 'VERSION', 'ADDRESS', 'PID', 'TLS', 'RUN', 'URL']
       const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]?.length ?? 0)))
@@ -42,4 +43,14 @@ export function registerStatus(program: Command): void {
           .trimEnd()
       process.stdout.write([header, ...table].map(format).join('\n') + '\n')
     })
+}
+
+/** A server as status shows it by default: passwords hidden, in the URLs too (`pgrig env` prints them on purpose). */
+function hideSecrets(server: ServerInfo): ServerInfo {
+  return {
+    ...server,
+    password: '***',
+    url: redactUrl(server.url),
+    superuser: { ...server.superuser, password: '***', url: redactUrl(server.superuser.url) },
+  }
 }
