@@ -21,6 +21,8 @@ export interface PgrigOptions {
   migrations?: Migrations
   /** A `.sql` file run after the migrations. */
   seed?: string
+  /** Extensions the superuser creates in the template before the migrations (`['postgis']`). */
+  extensions?: string[]
   isolation?: IsolationMode
   /** The server pgrig starts when none is given (`pg`, `settings`, `profile`…). */
   server?: ServerOptions
@@ -143,8 +145,10 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       runId: run.runId,
       migrations: options.migrations,
       seed: options.seed,
+      extensions: options.extensions,
       cwd: options.cwd,
       settings: options.server?.settings,
+      server: { engine: server.info.engine, version: server.info.version },
     })
     const pool = new ClonePool({
       adminUrl,
