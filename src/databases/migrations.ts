@@ -7,6 +7,7 @@ import { missingExtension, missingExtensionHint, type ExtensionServer } from '..
 import { PgrigError } from '../errors.js'
 import { withClient } from './admin.js'
 import { planMigrations, type MigrationStep } from './migration-layouts.js'
+import { allowTypeScriptImports } from './typescript-imports.js'
 
 /**
  * Where a schema comes from: a folder of migrations as a tool lays them out (Prisma, Drizzle Kit,
@@ -191,6 +192,7 @@ export async function applySource(
       await runStep(url, step, cwd, 'migration', server)
     }
   } else if (typeof migrations === 'function') {
+    allowTypeScriptImports()
     try {
       await migrations(url)
     } catch (error) {
