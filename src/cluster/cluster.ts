@@ -352,6 +352,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
         superuser: { user: spec.superuser.user, password: superPassword },
         app: { user: spec.user, password },
         as: spec.initSqlAs,
+        server: { engine: info.engine, version: info.version },
         database: spec.database,
         env: connectionEnv([info]),
       },

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
+import { missingExtension, missingExtensionHint, type ExtensionServer } from '../engine/extensions.js'
 import { findPsql } from '../engine/system.js'
 import type { InitSqlRole } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
@@ -55,6 +56,8 @@ export interface InitTarget {
   /** The app user, who runs the scripts unless `as` is `superuser`. */
   app: { user: string; password: string }
   as: InitSqlRole
+  /** The engine and version, for a missing-extension line. */
+  server?: ExtensionServer
   database: string
   /** The app's own connection, for scripts that want it. */
   env: Record<string, string>
@@ -101,8 +104,10 @@ export async function runInitScripts(scripts: string[], target: InitTarget, labe
     } catch (error) {
       if (error instanceof PgrigError) throw error
       const stderr = String((error as { stderr?: string }).stderr ?? '').trim()
-      const reason =
+      const failure =
         stderr.split('\n').find((line) => /ERROR|FATAL|error/.test(line)) ?? (error as Error).message
+      const extension = missingExtension(failure)
+      const reason = extension ? missingExtensionHint(extension, target.server) : failure
       throw new PgrigError(
         'E_INIT_SCRIPT',
         `init script ${script} failed on server ${label}: ${reason.trim()}${superuserHint(reason, target)}`,

@@ -2,10 +2,12 @@ import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import type pg from 'pg'
+import pg from 'pg'
+import { missingExtension, missingExtensionHint, type ExtensionServer } from '../engine/extensions.js'
 import { PgrigError } from '../errors.js'
 import { withClient } from './admin.js'
 import { planMigrations, type MigrationStep } from './migration-layouts.js'
+import { allowTypeScriptImports } from './typescript-imports.js'
 
 /**
  * Where a schema comes from: a folder of migrations as a tool lays them out (Prisma, Drizzle Kit,
@@ -16,6 +18,12 @@ import { planMigrations, type MigrationStep } from './migration-layouts.js'
 export type Migrations = string | ((url: string) => Promise<void>) | { command: string; inputs?: string[] }
 
 export interface SchemaSource {
+  /**
+   * Extensions the superuser creates in the template before the migrations run (`postgis`,
+   * `vector`…): migrations run as the app user, who may create only trusted ones. A migration's own
+   * `CREATE EXTENSION IF NOT EXISTS` then finds them there.
+   */
+  extensions?: string[] | undefined
   migrations?: Migrations | undefined
   /** A `.sql` file run after the migrations. */
   seed?: string | undefined
@@ -53,6 +61,7 @@ function hashInputs(hash: ReturnType<typeof createHash>, inputs: string[], cwd: 
 export function fingerprintSource(source: SchemaSource, hash: ReturnType<typeof createHash>): void {
   const cwd = source.cwd ?? process.cwd()
   const { migrations, seed } = source
+  if (source.extensions?.length) hash.update(`extensions:${JSON.stringify(source.extensions)}\n`)
   if (typeof migrations === 'string') {
     // What is applied, in the order it is applied: a reordered journal or a new down section counts.
     const plan = planMigrations(path.resolve(cwd, migrations))
@@ -78,7 +87,28 @@ function lineOf(sql: string, position: string | undefined, offset: number): stri
   return ` (line ${line})`
 }
 
-async function runStep(url: string, step: MigrationStep, cwd: string, label: string): Promise<void> {
+/** The server's reason, or the missing-extension line when that is what it says. */
+function reasonOf(error: unknown, server: ExtensionServer | undefined): string {
+  const message = (error as Error).message
+  const extension = missingExtension(message)
+  return extension ? missingExtensionHint(extension, server) : message
+}
+
+/** What to do about a failed statement: the extensions option when only a superuser may create one. */
+function adviceFor(message: string): string {
+  const denied = /permission denied to create extension "([^"]+)"/.exec(message)?.[1]
+  return denied
+    ? `; migrations run as the app user: add extensions: ['${denied}'] to pgrig's options so the superuser creates it first`
+    : '; fix the file and run again'
+}
+
+async function runStep(
+  url: string,
+  step: MigrationStep,
+  cwd: string,
+  label: string,
+  server: ExtensionServer | undefined,
+): Promise<void> {
   const { file, sql } = step
   const shown = path.relative(cwd, file) || file
   await withClient(url, async (client: pg.Client) => {
@@ -88,7 +118,7 @@ async function runStep(url: string, step: MigrationStep, cwd: string, label: str
       const e = error as Error & { position?: string }
       throw new PgrigError(
         'E_MIGRATION_FAILED',
-        `${label} ${shown} failed${lineOf(sql, e.position, step.lineOffset)}: ${e.message}; fix the file and run again`,
+        `${label} ${shown} failed${lineOf(sql, e.position, step.lineOffset)}: ${missingExtension(e.message) ? reasonOf(e, server) : `${e.message}${adviceFor(e.message)}`}`,
         { cause: error },
       )
     }
@@ -121,21 +151,56 @@ function runCommand(command: string, url: string, cwd: string): Promise<void> {
   })
 }
 
-/** Applies migrations then seed to the database at `url`, connected as the user who will own the objects. */
-export async function applySource(source: SchemaSource, url: string): Promise<void> {
+/** Creates `extensions` as the superuser (connected to the database at `adminUrl`); a missing one is one line. */
+export async function createExtensions(
+  adminUrl: string,
+  extensions: string[],
+  server: ExtensionServer | undefined,
+): Promise<void> {
+  if (extensions.length === 0) return
+  await withClient(adminUrl, async (client) => {
+    for (const extension of extensions) {
+      try {
+        await client.query(`create extension if not exists ${pg.escapeIdentifier(extension)} cascade`)
+      } catch (error) {
+        const missing = missingExtension((error as Error).message)
+        throw new PgrigError(
+          'E_MIGRATION_FAILED',
+          missing
+            ? `extensions: ${missingExtensionHint(missing, server)}`
+            : `extensions: create extension ${extension} failed: ${(error as Error).message}; check the name in extensions`,
+          { cause: error },
+        )
+      }
+    }
+  })
+}
+
+/**
+ * Applies migrations then seed to the database at `url`, connected as the user who will own the
+ * objects. `server` names the engine in a missing-extension line.
+ */
+export async function applySource(
+  source: SchemaSource,
+  url: string,
+  server?: ExtensionServer,
+): Promise<void> {
   const cwd = source.cwd ?? process.cwd()
   const { migrations, seed } = source
   if (typeof migrations === 'string') {
     for (const step of planMigrations(path.resolve(cwd, migrations)).steps) {
-      await runStep(url, step, cwd, 'migration')
+      await runStep(url, step, cwd, 'migration', server)
     }
   } else if (typeof migrations === 'function') {
+    allowTypeScriptImports()
     try {
       await migrations(url)
     } catch (error) {
       throw new PgrigError(
         'E_MIGRATION_FAILED',
-        `migration function failed: ${(error as Error).message}; fix it and run again`,
+        missingExtension((error as Error).message ?? '')
+          ? `migration function failed: ${reasonOf(error, server)}`
+          : `migration function failed: ${(error as Error).message}; fix it and run again`,
         { cause: error },
       )
     }
@@ -144,6 +209,6 @@ export async function applySource(source: SchemaSource, url: string): Promise<vo
   }
   if (seed) {
     const file = path.resolve(cwd, seed)
-    await runStep(url, { file, sql: readSeed(file), lineOffset: 0 }, cwd, 'seed')
+    await runStep(url, { file, sql: readSeed(file), lineOffset: 0 }, cwd, 'seed', server)
   }
 }

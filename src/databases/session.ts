@@ -28,6 +28,8 @@ export interface PgrigOptions {
   migrations?: Migrations
   /** A `.sql` file run after the migrations. */
   seed?: string
+  /** Extensions the superuser creates in the template before the migrations (`['postgis']`). */
+  extensions?: string[]
   isolation?: IsolationMode
   /** Tables truncate mode leaves alone (schema-qualified or bare names). */
   exclude?: string[]
@@ -190,8 +192,10 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       runId: run.runId,
       migrations: options.migrations,
       seed: options.seed,
+      extensions: options.extensions,
       cwd: options.cwd,
       settings: options.server?.settings,
+      server: { engine: server.info.engine, version: server.info.version },
     })
     const pool = new ClonePool({
       adminUrl,

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
+import type { ExtensionServer } from '../engine/extensions.js'
 import { PgrigError } from '../errors.js'
 import { ident, withClient } from './admin.js'
 import { BIRTH_OPTIONS, markBorn } from './guard.js'
-import { applySource, fingerprintSource, type SchemaSource } from './migrations.js'
+import { applySource, createExtensions, fingerprintSource, type SchemaSource } from './migrations.js'
 import { templateBuildName, templateName, withDatabase } from './names.js'
 import { userOf } from '../cluster/libpq-url.js'
 
@@ -13,6 +14,8 @@ export interface TemplateOptions extends SchemaSource {
   appUrl: string
   /** The run building it, written into the ownership marker. */
   runId: string
+  /** The engine and version, for a missing-extension line. */
+  server?: ExtensionServer | undefined
   /** Server settings the template was built under; part of the key. */
   settings?: Record<string, unknown> | undefined
 }
@@ -64,7 +67,12 @@ export async function ensureTemplate(options: TemplateOptions): Promise<Template
       await admin.query(`create database ${ident(building)} owner ${ident(owner)} ${BIRTH_OPTIONS}`)
       await markBorn(admin, building, { runId: options.runId, kind: 'template' })
       try {
-        await applySource(options, withDatabase(options.appUrl, building))
+        await createExtensions(
+          withDatabase(options.adminUrl, building),
+          options.extensions ?? [],
+          options.server,
+        )
+        await applySource(options, withDatabase(options.appUrl, building), options.server)
         // A migration tool may leave connections behind; a template must have none to be cloned.
         await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
           building,

@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { missingExtension, missingExtensionHint } from '../engine/extensions.js'
 import type { Lease } from './clone-pool.js'
 
 // Rows are whatever the query returns; callers narrow them with a type argument.
@@ -46,8 +47,16 @@ function over(
   client: () => pg.Client,
   connected: () => Promise<pg.Client>,
 ): TestDatabase {
-  const query = async <R extends Record<string, unknown>>(text: string, params?: unknown[]) =>
-    (await (await connected()).query<R>(text, params)).rows
+  const query = async <R extends Record<string, unknown>>(text: string, params?: unknown[]) => {
+    try {
+      return (await (await connected()).query<R>(text, params)).rows
+    } catch (error) {
+      // The server's error stays what it is (class, code); its message gains the way to the extension.
+      const extension = error instanceof Error ? missingExtension(error.message) : undefined
+      if (extension) (error as Error).message += `; ${missingExtensionHint(extension, undefined)}`
+      throw error
+    }
+  }
   return {
     url: lease.url,
     name: lease.name,

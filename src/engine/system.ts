@@ -52,7 +52,8 @@ function subdirs(parent: string, pattern: RegExp): { dir: string; major: number 
 
 /**
  * Where distributions put versioned servers, which need not be on PATH: Debian/Ubuntu
- * (/usr/lib/postgresql/N/bin), RHEL/PGDG (/usr/pgsql-N/bin) and Homebrew (postgresql@N).
+ * (/usr/lib/postgresql/N/bin), RHEL/PGDG (/usr/pgsql-N/bin), Homebrew (postgresql@N) and
+ * Postgres.app (/Applications/Postgres.app/Contents/Versions/N/bin).
  */
 function versionedLayouts(): { binDir: string; major: number }[] {
   return [
@@ -64,6 +65,10 @@ function versionedLayouts(): { binDir: string; major: number }[] {
     ...['/opt/homebrew/opt', '/usr/local/opt'].flatMap((parent) =>
       subdirs(parent, /^postgresql@(\d+)$/).map(({ dir, major }) => ({ binDir: join(dir, 'bin'), major })),
     ),
+    ...subdirs('/Applications/Postgres.app/Contents/Versions', /^(\d+)$/).map(({ dir, major }) => ({
+      binDir: join(dir, 'bin'),
+      major,
+    })),
   ].sort((a, b) => b.major - a.major)
 }
 
