@@ -1,4 +1,4 @@
-import { createProxy, type ChaosProxy, type ProxyOptions } from '../chaos/proxy/proxy.js'
+import type { ChaosProxy, ProxyOptions } from '../chaos/proxy/proxy.js'
 import type { Lease } from '../databases/clone-pool.js'
 import { openTestDatabase, type OpenTestDatabase, type TestDatabase } from '../databases/test-database.js'
 import { PgrigError } from '../errors.js'
@@ -41,6 +41,8 @@ export class CurrentDatabase implements TestDatabase {
     // A new proxy per test: toxics and statement faults of one test never reach the next.
     const { proxy } = this.options
     if (proxy) {
+      // Loaded only when asked for: every test file pays for what it imports.
+      const { createProxy } = await import('../chaos/proxy/proxy.js')
       current.proxy = await createProxy({ ...(proxy === true ? {} : proxy), upstream: current.db.url })
     }
   }

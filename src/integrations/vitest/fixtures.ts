@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { inject, test as base, type TaskMeta } from 'vitest'
-import { createProxy, type ChaosProxy, type ProxyOptions } from '../../chaos/proxy/proxy.js'
+import type { ChaosProxy, ProxyOptions } from '../../chaos/proxy/proxy.js'
 import { BrokerClient } from '../../databases/broker-client.js'
 import type { Lease } from '../../databases/clone-pool.js'
 import {
@@ -9,8 +9,8 @@ import {
   testDatabaseOf,
   type TestDatabase,
 } from '../../databases/test-database.js'
-import { createTransactionIsolation, type TransactionIsolation } from '../../databases/transaction-mode.js'
-import { createTruncateIsolation, type TruncateIsolation } from '../../databases/truncate-mode.js'
+import type { TransactionIsolation } from '../../databases/transaction-mode.js'
+import type { TruncateIsolation } from '../../databases/truncate-mode.js'
 import { PgrigError } from '../../errors.js'
 import { failureForensics, type PgrigProvided } from '../shared.js'
 import './provided.js'
@@ -69,10 +69,16 @@ async function workerState(broker: BrokerClient, provided: PgrigProvided) {
   const lease = await broker.workerDatabase(slot())
   if (worker?.lease.name !== lease.name) {
     const options = { url: lease.url, runId: provided.runId }
-    const truncate = provided.isolation === 'truncate' ? await createTruncateIsolation(options) : undefined
+    // Loaded only by the mode that uses it: every worker file pays for what it imports.
+    const truncate =
+      provided.isolation === 'truncate'
+        ? await (await import('../../databases/truncate-mode.js')).createTruncateIsolation(options)
+        : undefined
     // Every connection to the endpoint's url, db.client's and the code under test's, joins the test's transaction.
     const transaction =
-      provided.isolation === 'transaction' ? await createTransactionIsolation(options) : undefined
+      provided.isolation === 'transaction'
+        ? await (await import('../../databases/transaction-mode.js')).createTransactionIsolation(options)
+        : undefined
     const client = await connectClient(transaction?.url ?? lease.url)
     worker = {
       lease: transaction ? { ...lease, url: transaction.url } : lease,
@@ -149,6 +155,7 @@ function extend() {
     },
     proxyOptions: {},
     proxy: async ({ db, proxyOptions }, use) => {
+      const { createProxy } = await import('../../chaos/proxy/proxy.js')
       const proxy = await createProxy({ ...proxyOptions, upstream: db.url })
       try {
         await use(proxy)
