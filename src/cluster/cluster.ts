@@ -21,7 +21,7 @@ import { runsRoot, tmpfsRoot } from './run-dir.js'
 import { renderHba, renderSettings } from './server-config.js'
 import { buildUrl, type ClusterTls, type ServerInfo } from './server-info.js'
 import { generatePassword } from './password.js'
-import { passwordVerifier } from './password-verifier.js'
+import { GENERATED_PASSWORD_ITERATIONS, passwordVerifier } from './password-verifier.js'
 
 export interface LifecycleOptions {
   /** Keep the server running after this process exits (what `pgrig up` does). */
@@ -283,9 +283,12 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
   const encryption =
     String(spec.settings.password_encryption ?? spec.auth) === 'md5' ? 'md5' : 'scram-sha-256'
   // Hashed on the thread pool while the data dir is copied and the server starts.
+  // Cheap SCRAM only for passwords pgrig made up; a password someone chose keeps the default.
+  const iterations = (given: string | undefined) =>
+    given === undefined ? GENERATED_PASSWORD_ITERATIONS : undefined
   const verifiers = Promise.all([
-    passwordVerifier(spec.superuser.user, superPassword, encryption),
-    passwordVerifier(spec.user, password, encryption),
+    passwordVerifier(spec.superuser.user, superPassword, encryption, iterations(spec.superuser.password)),
+    passwordVerifier(spec.user, password, encryption, iterations(spec.password)),
   ])
   verifiers.catch(() => {})
   const [template, certs] = await Promise.all([

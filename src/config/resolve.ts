@@ -1,9 +1,8 @@
 import path from 'node:path'
-import { z } from 'zod'
+import type { z } from 'zod'
 import { PgrigError } from '../errors.js'
 import {
-  configSchema,
-  serverOptionsSchema,
+  schemas,
   type AuthMethod,
   type ClientCertMode,
   type EngineKind,
@@ -101,15 +100,23 @@ export function describeIssues(source: string, error: z.ZodError): string {
 }
 
 export function parseConfig(input: unknown, source: string): PgrigConfig {
-  const result = configSchema.safeParse(input)
+  const result = schemas().configSchema.safeParse(input)
   if (!result.success) throw new PgrigError('E_CONFIG_INVALID', describeIssues(source, result.error))
   return result.data
 }
 
 export function parseServerOptions(input: unknown, source: string): ServerOptions {
-  const result = serverOptionsSchema.safeParse(input)
+  // Nothing to check: no need to load the schemas (the common `startCluster()`).
+  if (isEmptyObject(input)) return {}
+  const result = schemas().serverOptionsSchema.safeParse(input)
   if (!result.success) throw new PgrigError('E_CONFIG_INVALID', describeIssues(source, result.error))
   return result.data
+}
+
+function isEmptyObject(input: unknown): boolean {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return false
+  if (Object.getPrototypeOf(input) !== Object.prototype && Object.getPrototypeOf(input) !== null) return false
+  return Object.keys(input).length === 0
 }
 
 function asList(value: string | string[] | undefined): string[] {

@@ -1,4 +1,5 @@
-import { z } from 'zod'
+import { createRequire } from 'node:module'
+import type { z as Zod } from 'zod'
 
 export const PROFILES = ['plain', 'tls', 'client-cert'] as const
 export const TLS_MODES = ['off', 'on', 'required'] as const
@@ -16,97 +17,111 @@ export type AuthMethod = (typeof AUTH_METHODS)[number]
 export type EngineKind = (typeof ENGINES)[number]
 export type InitSqlRole = (typeof INIT_SQL_ROLES)[number]
 
-const identifier = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'use letters, digits and _ only, not starting with a digit')
-  .max(63, 'PostgreSQL identifiers are at most 63 bytes')
-
-const serverName = z
-  .string()
-  .regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'use letters, digits, - and _ only, starting with a letter')
-  .max(40)
-
-const version = z.union([
-  z.number().int().positive(),
-  z
+/**
+ * The schemas, built on first use: zod is loaded only when there is something to check (a config
+ * file, server options given in code), not by every process that imports pgrig.
+ */
+function build(z: typeof Zod) {
+  const identifier = z
     .string()
-    .regex(/^\d+(\.\d+){0,2}(-[0-9A-Za-z.]+)?$/, 'expected a major such as 17 or a version such as 17.6'),
-])
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'use letters, digits and _ only, not starting with a digit')
+    .max(63, 'PostgreSQL identifiers are at most 63 bytes')
 
-const port = z
-  .number({ error: 'expected a port number' })
-  .int('expected a whole port number')
-  .min(0, 'ports go from 1 to 65535 (0 picks a free one)')
-  .max(65535, 'ports go from 1 to 65535 (0 picks a free one)')
+  const serverName = z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_-]*$/, 'use letters, digits, - and _ only, starting with a letter')
+    .max(40)
 
-const settingValue = z.union([z.string(), z.number(), z.boolean()])
+  const version = z.union([
+    z.number().int().positive(),
+    z
+      .string()
+      .regex(/^\d+(\.\d+){0,2}(-[0-9A-Za-z.]+)?$/, 'expected a major such as 17 or a version such as 17.6'),
+  ])
 
-/** What a user may say about one server, in a config file or through `up`/`run` flags. */
-export const serverOptionsSchema = z.strictObject({
-  name: serverName.optional(),
-  engine: z.enum(ENGINES).optional(),
-  pg: version.optional(),
-  version: version.optional(),
-  url: z.string().optional(),
-  port: port.optional(),
-  host: z
-    .enum(LOOPBACK_HOSTS, { error: 'pgrig servers listen on loopback only: 127.0.0.1, localhost or ::1' })
-    .optional(),
-  user: identifier.optional(),
-  password: z.string().min(1).optional(),
-  database: identifier.optional(),
-  superuser: z
-    .strictObject({ user: identifier.optional(), password: z.string().min(1).optional() })
-    .optional(),
-  initSql: z.union([z.string(), z.array(z.string())]).optional(),
-  initSqlAs: z.enum(INIT_SQL_ROLES).optional(),
-  settings: z
-    .record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'not a PostgreSQL setting name'), settingValue)
-    .optional(),
-  locale: z.string().optional(),
-  encoding: z.string().optional(),
-  profile: z.enum(PROFILES).optional(),
-  tls: z.enum(TLS_MODES).optional(),
-  clientCert: z.enum(CLIENT_CERT_MODES).optional(),
-  auth: z.enum(AUTH_METHODS).optional(),
-  certDir: z.string().optional(),
-  tmpfs: z.boolean().optional(),
-  dataChecksums: z.boolean().optional(),
-  startupTimeout: z.number().int().positive().optional(),
-})
+  const port = z
+    .number({ error: 'expected a port number' })
+    .int('expected a whole port number')
+    .min(0, 'ports go from 1 to 65535 (0 picks a free one)')
+    .max(65535, 'ports go from 1 to 65535 (0 picks a free one)')
 
-export type ServerOptions = z.input<typeof serverOptionsSchema>
+  const settingValue = z.union([z.string(), z.number(), z.boolean()])
 
-const categoryName = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'use lower-case letters, digits, - and _')
+  /** What a user may say about one server, in a config file or through `up`/`run` flags. */
+  const serverOptionsSchema = z.strictObject({
+    name: serverName.optional(),
+    engine: z.enum(ENGINES).optional(),
+    pg: version.optional(),
+    version: version.optional(),
+    url: z.string().optional(),
+    port: port.optional(),
+    host: z
+      .enum(LOOPBACK_HOSTS, { error: 'pgrig servers listen on loopback only: 127.0.0.1, localhost or ::1' })
+      .optional(),
+    user: identifier.optional(),
+    password: z.string().min(1).optional(),
+    database: identifier.optional(),
+    superuser: z
+      .strictObject({ user: identifier.optional(), password: z.string().min(1).optional() })
+      .optional(),
+    initSql: z.union([z.string(), z.array(z.string())]).optional(),
+    initSqlAs: z.enum(INIT_SQL_ROLES).optional(),
+    settings: z
+      .record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'not a PostgreSQL setting name'), settingValue)
+      .optional(),
+    locale: z.string().optional(),
+    encoding: z.string().optional(),
+    profile: z.enum(PROFILES).optional(),
+    tls: z.enum(TLS_MODES).optional(),
+    clientCert: z.enum(CLIENT_CERT_MODES).optional(),
+    auth: z.enum(AUTH_METHODS).optional(),
+    certDir: z.string().optional(),
+    tmpfs: z.boolean().optional(),
+    dataChecksums: z.boolean().optional(),
+    startupTimeout: z.number().int().positive().optional(),
+  })
 
-const policySchema = z.strictObject({
-  categories: z
-    .array(
-      z.union([
-        categoryName,
-        z.strictObject({
-          name: categoryName,
-          description: z.string().optional(),
-          timeout: z.number().int().positive().optional(),
-        }),
-      ]),
-    )
-    .optional(),
-  mustPass: z.array(categoryName).optional(),
-  allowedToFail: z.array(categoryName).optional(),
-  skip: z.array(categoryName).optional(),
-  timeouts: z.record(categoryName, z.number().int().positive()).optional(),
-})
+  const categoryName = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'use lower-case letters, digits, - and _')
 
-/** A config file: server defaults at the top level, named servers under `servers`. */
-export const configSchema = serverOptionsSchema.omit({ name: true }).extend({
-  servers: z.record(serverName, serverOptionsSchema.omit({ name: true })).optional(),
-  versions: z.array(version).min(1).optional(),
-  /** Test categories and what may fail; read by pgrig's Vitest reporter (src/report). */
-  policy: policySchema.optional(),
-})
+  const policySchema = z.strictObject({
+    categories: z
+      .array(
+        z.union([
+          categoryName,
+          z.strictObject({
+            name: categoryName,
+            description: z.string().optional(),
+            timeout: z.number().int().positive().optional(),
+          }),
+        ]),
+      )
+      .optional(),
+    mustPass: z.array(categoryName).optional(),
+    allowedToFail: z.array(categoryName).optional(),
+    skip: z.array(categoryName).optional(),
+    timeouts: z.record(categoryName, z.number().int().positive()).optional(),
+  })
 
-export type PgrigConfig = z.input<typeof configSchema>
+  /** A config file: server defaults at the top level, named servers under `servers`. */
+  const configSchema = serverOptionsSchema.omit({ name: true }).extend({
+    servers: z.record(serverName, serverOptionsSchema.omit({ name: true })).optional(),
+    versions: z.array(version).min(1).optional(),
+    /** Test categories and what may fail; read by pgrig's Vitest reporter (src/report). */
+    policy: policySchema.optional(),
+  })
+  return { serverOptionsSchema, configSchema }
+}
+
+type Schemas = ReturnType<typeof build>
+let built: Schemas | undefined
+
+export function schemas(): Schemas {
+  // A synchronous load: resolving a server's options stays synchronous.
+  return (built ??= build((createRequire(import.meta.url)('zod') as { z: typeof Zod }).z))
+}
+
+export type ServerOptions = Zod.input<Schemas['serverOptionsSchema']>
+export type PgrigConfig = Zod.input<Schemas['configSchema']>
 
 export function defineConfig(config: PgrigConfig): PgrigConfig {
   return config

@@ -65,6 +65,25 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
 }
 
 describe('ClonePool', () => {
+  test('clones made ahead of demand have had a session before they are handed out (prewarmed)', async () => {
+    const pool = newPool('pw', 2)
+    try {
+      await until(() => pool.stats().ready === 2, 'the pool to fill')
+      expect(pool.stats().prewarmed).toBe(2)
+      const lease = await pool.acquire()
+      const sessions = () =>
+        rows<{ sessions: number }>(
+          pgc.superuser.url,
+          `select sessions::int from pg_stat_database where datname = '${lease.name}'`,
+        )
+      // Counted by the prewarm alone: nobody has connected to the lease yet.
+      await until(async () => (await sessions())[0]?.sessions === 1, 'the prewarm session to be counted')
+      pool.release(lease.name)
+    } finally {
+      await pool.close()
+    }
+  })
+
   test('hands out migrated, marked clones that no other test sees, and drops them after', async () => {
     const pool = newPool('pa', 2)
     try {

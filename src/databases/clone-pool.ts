@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import os from 'node:os'
 import pg from 'pg'
 import { PgrigError } from '../errors.js'
 import { ident } from './admin.js'
@@ -61,6 +62,8 @@ export interface PoolStats {
   waited: number
   /** Clones being created or dropped right now (background work). */
   busy: number
+  /** Clones that had a session opened in them before they were handed out. */
+  prewarmed: number
 }
 
 interface Waiter {
@@ -68,7 +71,11 @@ interface Waiter {
   reject: (error: Error) => void
 }
 
-const CREATE_PARALLEL = 2
+/**
+ * CREATE DATABASE sessions at once: one per core (at least 2, so a drop-heavy phase never starves
+ * creation; at most 8, past which the server's own checkpoints and locks are the limit).
+ */
+const CREATE_PARALLEL = Math.min(8, Math.max(2, os.availableParallelism()))
 const DROP_GRACE_MS = 2_000
 /** The grace a drop gets while tests wait for a clone the cap holds back: a leaked connection must not stall the run. */
 const PRESSED_GRACE_MS = 250
@@ -103,6 +110,7 @@ export class ClonePool {
   private created = 0
   private dropped = 0
   private waited = 0
+  private prewarmed = 0
   private closed = false
   private failures = 0
   /** Set once the server died: every acquire fails fast with it. */
@@ -216,6 +224,7 @@ export class ClonePool {
       kept: [...this.kept],
       waited: this.waited,
       busy: this.inFlight.size,
+      prewarmed: this.prewarmed,
     }
   }
 
@@ -334,6 +343,26 @@ export class ClonePool {
       this.created++
     } finally {
       client.release()
+    }
+    // A clone nobody waits for yet is prewarmed; one a test waits for goes straight to it.
+    if (kind === 'clone' && this.waiters.length === 0) await this.prewarm(name)
+  }
+
+  /**
+   * Opens one session in a new clone, off the test's critical path: the first backend in a
+   * database builds its relation cache init file, which every later connection reads. A prewarm
+   * that fails leaves the clone as good as it was.
+   */
+  private async prewarm(name: string): Promise<void> {
+    const client = new pg.Client({ connectionString: withDatabase(this.options.adminUrl, name) })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      this.prewarmed++
+    } catch {
+      // the test's own first connection builds it instead
+    } finally {
+      await client.end().catch(() => {})
     }
   }
 

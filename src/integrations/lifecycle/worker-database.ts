@@ -2,8 +2,8 @@ import type pg from 'pg'
 import type { BrokerClient } from '../../databases/broker-client.js'
 import type { Lease } from '../../databases/clone-pool.js'
 import { connectClient } from '../../databases/test-database.js'
-import { createTransactionIsolation, type TransactionIsolation } from '../../databases/transaction-mode.js'
-import { createTruncateIsolation, type TruncateIsolation } from '../../databases/truncate-mode.js'
+import type { TransactionIsolation } from '../../databases/transaction-mode.js'
+import type { TruncateIsolation } from '../../databases/truncate-mode.js'
 import type { PgrigProvided } from './provided.js'
 
 /** A test process's long-lived database (`truncate`, `transaction`) and what resets it between tests. */
@@ -30,13 +30,18 @@ export async function workerDatabase(
   const lease = await broker.workerDatabase(slot, { fresh: !worker && provided.isolation === 'truncate' })
   if (worker?.lease.name !== lease.name) {
     const options = { url: lease.url, runId: provided.runId }
+    // Loaded only by the mode that uses it: every worker file pays for what it imports.
     const truncate =
       provided.isolation === 'truncate'
-        ? await createTruncateIsolation({ ...options, exclude: provided.exclude })
+        ? await (
+            await import('../../databases/truncate-mode.js')
+          ).createTruncateIsolation({ ...options, exclude: provided.exclude })
         : undefined
     // Every connection to the endpoint's url, db.client's and the code under test's, joins the test's transaction.
     const transaction =
-      provided.isolation === 'transaction' ? await createTransactionIsolation(options) : undefined
+      provided.isolation === 'transaction'
+        ? await (await import('../../databases/transaction-mode.js')).createTransactionIsolation(options)
+        : undefined
     const client = await connectClient(transaction?.url ?? lease.url)
     worker = {
       lease: transaction ? { ...lease, url: transaction.url } : lease,

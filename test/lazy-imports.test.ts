@@ -1,0 +1,46 @@
+import { spawnSync } from 'node:child_process'
+import { expect, test } from 'vitest'
+import { repoRoot } from './support/fixture-project.js'
+
+/**
+ * Every Vitest worker file, and every process that starts a server, pays for what `import 'pgrig'`
+ * loads: certificates (@peculiar/x509), config validation (zod) and chaos load only when used.
+ */
+const HOOK = `export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context)
+  process.stderr.write('LOADED ' + result.url + '\\n')
+  return result
+}`
+
+/** Every module URL a new Node process resolves while importing `entry` (built dist/). */
+function loadedUrls(entry: string): string[] {
+  const hook = `data:text/javascript,${encodeURIComponent(HOOK)}`
+  const register = `import { register } from 'node:module'; register(${JSON.stringify(hook)})`
+  const ran = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      `data:text/javascript,${encodeURIComponent(register)}`,
+      '--input-type=module',
+      '-e',
+      `await import(${JSON.stringify(entry)})`,
+    ],
+    { cwd: repoRoot, encoding: 'utf8' },
+  )
+  expect(ran.status, ran.stderr).toBe(0)
+  return ran.stderr
+    .split('\n')
+    .filter((line) => line.startsWith('LOADED '))
+    .map((line) => line.slice('LOADED '.length))
+}
+
+for (const entry of ['pgrig', 'pgrig/vitest']) {
+  test(`import '${entry}' loads no certificates, config validation or chaos`, () => {
+    const urls = loadedUrls(entry)
+    expect(urls.some((u) => u.includes('/dist/'))).toBe(true)
+    expect(urls.filter((u) => /node_modules\/(zod|@peculiar|reflect-metadata|tsyringe)\//.test(u))).toEqual(
+      [],
+    )
+    expect(urls.filter((u) => /\/dist\/chaos\//.test(u))).toEqual([])
+  })
+}
