@@ -159,3 +159,11 @@ describe('refused in one line, never silently ignored', () => {
     for (const ran of [vitest, node, jest, keep]) expect(ran.output).not.toMatch(/^\s+at /m)
   }, 200_000)
 })
+
+test('node:test: usePgrig({ redis: true }) gives db.redis, flushed before each test', async () => {
+  const ran = await runIn(dir, ['timeout', '120', process.execPath, '--test', 'node-redis.test.mjs'], {
+    PGRIG_RUN_ID: pgc.runId,
+  })
+  expect(ran.code, ran.output).toBe(0)
+  expect(ran.output).toMatch(/# pass 2/)
+}, 150_000)
