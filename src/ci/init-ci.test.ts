@@ -153,7 +153,7 @@ describe('.env.test.example', () => {
     const server = {
       name: 'main',
       tls: { caFile: 'a', certFile: 'b', keyFile: 'c' },
-      superuser: { url: 'postgres://postgres@localhost/app' },
+      superuser: { user: 'postgres', password: 'x', url: 'postgres://postgres:x@127.0.0.1:5432/app' },
     } as Parameters<typeof connectionEnv>[0][number]
     const exported = Object.keys(connectionEnv([server]))
     expect(keys.sort()).toEqual([...exported, ...Object.keys(RUN_VARIABLES)].sort())

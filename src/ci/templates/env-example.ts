@@ -45,6 +45,10 @@ export const RUN_VARIABLES: Record<string, { example: string; note: string }> = 
   PGRIG_REPORT_DIR: { example: 'pgrig-report/pg17', note: 'where pgrig/reporter writes this run’s reports' },
   PGRIG_ONLY: { example: 'smoke,transaction', note: 'categories to run (pgrig run --only)' },
   PGRIG_SKIP: { example: 'slow,destructive', note: 'categories to skip (pgrig run --skip)' },
+  INTEGRESQL_CLIENT_BASE_URL: {
+    example: 'http://127.0.0.1:5000/api',
+    note: 'the IntegreSQL-compatible database-per-test API (pgrig run --serve)',
+  },
 }
 
 export function envExample(): string {
