@@ -21,6 +21,7 @@ export type PgrigErrorCode =
   | 'E_NOT_RUNNING'
   | 'E_EXTERNAL_SERVER'
   | 'E_RUN_DIR_UNREACHABLE'
+  | 'E_UNSAFE_FOLDER'
   | 'E_COMMAND_NOT_FOUND'
   | 'E_USAGE'
   | 'E_REDIS_NOT_FOUND'

@@ -17,7 +17,7 @@ import { firstUnprivilegedPort, freePort, isPortFree } from './ports.js'
 import { livePostmasterPid } from './process-alive.js'
 import { killGroup, lastError, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
 import { ownedRun, detachedRun, type Run } from './run.js'
-import { runsRoot, tmpfsRoot } from './run-dir.js'
+import { ensureTmpfsRoot, runsRoot, tmpfsRoot } from './run-dir.js'
 import { renderHba, renderSettings } from './server-config.js'
 import { buildUrl, type ClusterTls, type ServerInfo } from './server-info.js'
 import { generatePassword } from './password.js'
@@ -207,6 +207,8 @@ export async function startServer(
   if (spec.port !== 0 && !(await isPortFree(spec.host, spec.port))) throw portTaken(spec)
   const runAs = unprivilegedUser()
   if (runAs) await assertReachable(path.dirname(runsRoot()), runAs)
+  const tmpfsBase = spec.tmpfs ? tmpfsRoot() : undefined
+  if (tmpfsBase) ensureTmpfsRoot(tmpfsBase)
   const engine = await resolveEngine(
     { engine: spec.engine, version: spec.version },
     { runAs, ...(options.quiet !== undefined ? { quiet: options.quiet } : {}) },

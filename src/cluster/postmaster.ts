@@ -24,7 +24,9 @@ export function serverEnv(): NodeJS.ProcessEnv {
  * server (postmaster and backends) down at once.
  */
 export function spawnPostmaster(options: SpawnOptions): ChildProcess {
-  const log = fs.openSync(options.logFile, 'a', 0o644)
+  // Private to this user (the server writes through the inherited descriptor), and never through a link.
+  const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants
+  const log = fs.openSync(options.logFile, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600)
   try {
     const child = spawn(path.join(options.binDir, 'postgres'), ['-D', options.dataDir], {
       stdio: ['ignore', log, log],

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { makeDir } from './make-dir.js'
+import { assertSafeFolder, ensureSafeFolder, unsafeFolderReason } from './safe-folder.js'
 import type { ServerInfo } from './server-info.js'
 
 /** What `pgrig status` / `down` in another shell read to find a run's servers. */
@@ -68,14 +69,39 @@ export function runDirOf(runId: string): string {
   return path.join(runsRoot(), runId)
 }
 
+const RUN_ROOT_HINT = 'remove it, or set PGRIG_RUN_ROOT to another folder (pgrig makes pgrig-<uid> inside it)'
+const TMPFS_HINT = 'remove it, or set PGRIG_TMPFS_DIR to another folder (or tmpfs: false)'
+
+/** The per-user run root, checked: made if absent, refused when it is not this user's own. */
+export function ensureRunsRoot(): string {
+  ensureSafeFolder(runsRoot(), 0o755, RUN_ROOT_HINT)
+  return runsRoot()
+}
+
+/** The per-user tmpfs root, checked like the run root. */
+export function ensureTmpfsRoot(root: string): void {
+  ensureSafeFolder(root, 0o755, TMPFS_HINT)
+}
+
+/** A per-user root to read or clean up in, skipped when it is not this user's own (someone else's files). */
+function usableRoot(root: string | undefined): root is string {
+  return root !== undefined && unsafeFolderReason(root) === undefined
+}
+
+export function usableTmpfsRoot(): string | undefined {
+  const root = tmpfsRoot()
+  return usableRoot(root) ? root : undefined
+}
+
 export function createRunDir(runId: string): string {
   const dir = runDirOf(runId)
   checkRunsBase()
   for (let attempt = 1; ; attempt++) {
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o755 })
-      // Parent folders are made with the umask; the unprivileged server user must traverse them.
-      fs.chmodSync(runsRoot(), 0o755)
+      ensureRunsRoot()
+      // Not recursive: the folder is new, ours, and no link someone planted.
+      fs.mkdirSync(dir, { mode: 0o755 })
+      // Made with the umask; the unprivileged server user must traverse it.
       fs.chmodSync(dir, 0o755)
       return dir
     } catch (error) {
@@ -103,6 +129,8 @@ export function readState(runId: string): RunState | undefined {
 }
 
 export function listRunIds(): string[] {
+  // A root someone else made could hold runs that are not ours, or hide ours: say so instead.
+  assertSafeFolder(runsRoot(), RUN_ROOT_HINT)
   try {
     return fs
       .readdirSync(runsRoot(), { withFileTypes: true })
@@ -121,7 +149,7 @@ export function listRuns(): RunState[] {
 
 /** Removes a run's folders, and the per-user roots once they are empty. */
 export function removeRunDirs(runId: string): void {
-  const roots = [runsRoot(), tmpfsRoot()].filter((root): root is string => root !== undefined)
+  const roots = [runsRoot(), tmpfsRoot()].filter(usableRoot)
   for (const root of roots) {
     // maxRetries: a server killed a moment ago may still be writing files (ENOTEMPTY)
     fs.rmSync(path.join(root, runId), { recursive: true, force: true, maxRetries: 5 })

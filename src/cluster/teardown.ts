@@ -8,7 +8,7 @@ import {
   readState,
   removeRunDirs,
   runDirOf,
-  tmpfsRoot,
+  usableTmpfsRoot,
   writeState,
   type RunState,
 } from './run-dir.js'
@@ -17,7 +17,7 @@ import {
 function dataDirsOf(runId: string, state: RunState | undefined): string[] {
   const dirs = new Set<string>(state?.buildDirs ?? [])
   for (const server of state?.servers ?? []) if (server.dataDir) dirs.add(server.dataDir)
-  for (const root of [tmpfsRoot(), runDirOf(runId)]) {
+  for (const root of [usableTmpfsRoot(), runDirOf(runId)]) {
     if (!root) continue
     const base = root === runDirOf(runId) ? root : path.join(root, runId)
     try {
@@ -35,7 +35,7 @@ function dataDirsOf(runId: string, state: RunState | undefined): string[] {
 
 /** The folders a run's postmasters can have their data dir in. */
 function rootsOf(runId: string, state: RunState | undefined): string[] {
-  const tmpfs = tmpfsRoot()
+  const tmpfs = usableTmpfsRoot()
   return [runDirOf(runId), ...(tmpfs ? [path.join(tmpfs, runId)] : []), ...(state?.buildDirs ?? [])]
 }
 
