@@ -305,3 +305,24 @@ describe('user mistakes end in one line and a non-zero exit, with nothing left r
     expect(out.stderr.trim()).toMatch(/unknown option prot at servers\.a/)
   })
 })
+
+describe('secrets', () => {
+  test('a password with reserved characters gives a URL clients accept; status --json hides it unless --show-secrets', async () => {
+    const password = 'p@:/?#%x&=+ ab%41'
+    const up = await pgrig(['up', '--json', '--name', 'cli-secret', '--password', password])
+    expect(up.code, up.stderr).toBe(0)
+    const { runId, servers } = JSON.parse(up.stdout)
+    runIds.add(runId)
+    expect(await selectOne(servers[0].url)).toBe(1)
+    const { stdout: psql } = await exec('psql', [servers[0].url, '-tAc', 'select current_user'])
+    expect(psql.trim()).toBe('app')
+    const hidden = await pgrig(['status', '--json'])
+    expect(hidden.stdout).not.toContain(servers[0].superuser.password)
+    expect(hidden.stdout).not.toContain(encodeURIComponent(password))
+    const shown = await pgrig(['status', '--json', '--show-secrets'])
+    expect(
+      JSON.parse(shown.stdout).servers.find((s: { name: string }) => s.name === 'cli-secret').password,
+    ).toBe(password)
+    expect((await pgrig(['down', 'cli-secret'])).code).toBe(0)
+  })
+})

@@ -195,7 +195,29 @@ function json(body: string): unknown {
   }
 }
 
+/** Request bodies are small JSON documents; anything past this is refused with 413. */
+export const MAX_BODY_BYTES = 1024 * 1024
+
+// A listen address this machine cannot bind: the caller's mistake, not the server's.
+const BAD_ADDRESS_CODES = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+  'EACCES',
+  'EAFNOSUPPORT',
+  'EINVAL',
+])
+
 function toApiError(error: unknown): { status: number; message: string } {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (code && BAD_ADDRESS_CODES.has(code)) {
+    const address =
+      (error as { hostname?: string; address?: string }).hostname ?? (error as { address?: string }).address
+    return {
+      status: 400,
+      message: `bad listen address${address ? ` ${address}` : ''}: this machine cannot listen there (${code}); use a local address such as 127.0.0.1:0`,
+    }
+  }
   if (error instanceof ApiError || error instanceof ToxicError)
     return { status: error.status, message: error.message }
   if (isPgrigError(error)) {
@@ -216,8 +238,25 @@ export async function serveToxiproxyApi(
   const port = options.port ?? 8474
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = []
-    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    let size = 0
+    let refused = false
+    request.on('data', (chunk: Buffer) => {
+      if (refused) return
+      size += chunk.length
+      if (size <= MAX_BODY_BYTES) {
+        chunks.push(chunk)
+        return
+      }
+      // Refused as soon as it is too big: a huge body must not sit in memory.
+      refused = true
+      chunks.length = 0
+      const status = 413
+      const error = `request body larger than ${MAX_BODY_BYTES} bytes; send proxies and toxics in smaller requests`
+      response.writeHead(status, { 'Content-Type': 'application/json', Connection: 'close' })
+      response.end(JSON.stringify({ error, status }) + '\n', () => request.destroy())
+    })
     request.on('end', () => {
+      if (refused) return
       api
         .handle(request.method ?? 'GET', request.url ?? '/', Buffer.concat(chunks).toString('utf8'))
         .catch((error: unknown): Reply => {

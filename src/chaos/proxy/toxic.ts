@@ -95,6 +95,9 @@ export function buildToxic(spec: ToxicSpec): Toxic {
   }
 }
 
+/** The largest value an attribute may have: the longest delay a Node timer can wait, in ms. */
+export const MAX_ATTRIBUTE = 2 ** 31 - 1
+
 export function mergeAttributes(
   base: Record<string, number>,
   update: Record<string, unknown> | undefined,
@@ -103,6 +106,13 @@ export function mergeAttributes(
   for (const [key, value] of Object.entries(update ?? {})) {
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       throw new ToxicError(`bad request body: attribute ${key} must be a number`, 400)
+    }
+    // Times become Node timers, which take at most 2^31-1 ms (a larger one fires after ~1 ms).
+    if (value < 0 || value > MAX_ATTRIBUTE) {
+      throw new ToxicError(
+        `bad request body: attribute ${key} ${value} is out of range: give a number from 0 to ${MAX_ATTRIBUTE}`,
+        400,
+      )
     }
     merged[key] = value
   }

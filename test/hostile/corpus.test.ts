@@ -1,0 +1,177 @@
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { serveToxiproxyApi, type ToxiproxyApi } from '../../src/chaos/proxy/http-api.js'
+import { privateRunRoot } from '../support/run-root.js'
+
+/**
+ * One runner for the hostile-input corpus (corpus.json): every entry must be refused with one
+ * line, a non-zero exit (or a 4xx status), no stack trace and no hang, and leave nothing running.
+ */
+interface Entry {
+  kind: 'cli' | 'config' | 'http'
+  why: string
+  match: string
+  args?: string[]
+  env?: Record<string, string | null>
+  files?: Record<string, unknown>
+  config?: unknown
+  oneLine?: boolean
+  asNobody?: boolean
+  method?: string
+  path?: string
+  status?: number
+  body?: unknown
+  bodyBytes?: number
+}
+
+const runRoot = privateRunRoot('hostile')
+const CLI = path.resolve('dist/cli/main.js')
+const corpus = JSON.parse(fs.readFileSync(new URL('./corpus.json', import.meta.url), 'utf8')) as {
+  entries: Entry[]
+}
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-hostile-'))
+fs.chmodSync(scratch, 0o755)
+const FILE = path.join(scratch, 'a-file')
+fs.writeFileSync(FILE, 'not a folder\n')
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }))
+
+const isRoot = process.getuid?.() === 0
+let counter = 0
+function substitute(text: string, tmp: string): string {
+  return text.replaceAll('$TMP', tmp).replaceAll('$FILE', FILE)
+}
+
+function runCli(entry: Entry): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+  const tmp = path.join(scratch, `e${++counter}`)
+  fs.mkdirSync(tmp, { recursive: true, mode: 0o755 })
+  for (const [file, content] of Object.entries(entry.files ?? {})) {
+    fs.mkdirSync(path.dirname(path.join(tmp, file)), { recursive: true })
+    fs.writeFileSync(path.join(tmp, file), typeof content === 'string' ? content : JSON.stringify(content))
+  }
+  if (entry.kind === 'config') {
+    const text = typeof entry.config === 'string' ? entry.config : JSON.stringify(entry.config)
+    fs.writeFileSync(path.join(tmp, 'pgrig.config.json'), substitute(text, tmp))
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env, PGRIG_RUN_ROOT: runRoot, NO_COLOR: '1' }
+  for (const [key, value] of Object.entries(entry.env ?? {})) {
+    if (value === null) delete env[key]
+    else env[key] = substitute(value, tmp)
+  }
+  const args = [CLI, ...(entry.args ?? []).map((a) => substitute(a, tmp))]
+  const [file, argv] = entry.asNobody
+    ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args]]
+    : [process.execPath, args]
+  return new Promise((resolve) => {
+    execFile(
+      file,
+      argv,
+      { cwd: tmp, env, timeout: 30_000, killSignal: 'SIGKILL' },
+      (error, _stdout, stderr) => {
+        const e = error as (Error & { code?: number; signal?: string }) | null
+        resolve({
+          code: e ? (typeof e.code === 'number' ? e.code : null) : 0,
+          signal: e?.signal ?? null,
+          stderr,
+        })
+      },
+    )
+  })
+}
+
+function request(port: number, entry: Entry): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: entry.method, path: entry.path }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', (error) => (entry.bodyBytes ? undefined : reject(error)))
+    if (entry.bodyBytes) {
+      // Written in chunks: the server answers 413 and closes long before the end.
+      const chunk = Buffer.alloc(1024 * 1024, 'x')
+      let sent = 0
+      const pump = () => {
+        while (sent < entry.bodyBytes! && !req.destroyed) {
+          sent += chunk.length
+          if (!req.write(chunk)) return req.once('drain', pump)
+        }
+        req.end()
+      }
+      pump()
+    } else {
+      req.end(typeof entry.body === 'string' ? entry.body : JSON.stringify(entry.body ?? {}))
+    }
+  })
+}
+
+function assertOneLine(stderr: string, match: string, oneLine = true): void {
+  expect(stderr, 'no stack trace').not.toMatch(/\n\s+at |TypeError|ReferenceError/)
+  if (oneLine) expect(stderr, 'exactly one line, starting pgrig:').toMatch(/^pgrig: [^\n]+\n$/)
+  expect(stderr).toMatch(new RegExp(match))
+}
+
+const cliEntries = corpus.entries.filter((e) => e.kind !== 'http')
+const httpEntries = corpus.entries.filter((e) => e.kind === 'http')
+
+test('the corpus holds at least 100 hostile inputs', () => {
+  expect(corpus.entries.length).toBeGreaterThanOrEqual(100)
+})
+
+describe.concurrent('CLI and config', () => {
+  for (const entry of cliEntries) {
+    const title = `${entry.kind} ${JSON.stringify(entry.args)}${entry.env ? ` ${JSON.stringify(entry.env)}` : ''}: ${entry.why}`
+    test.skipIf(entry.asNobody && !isRoot)(title, async () => {
+      const result = await runCli(entry)
+      expect(result.signal, 'no hang').toBeNull()
+      expect(result.code, result.stderr).not.toBe(0)
+      assertOneLine(result.stderr, entry.match, entry.oneLine !== false)
+    })
+  }
+})
+
+describe('chaos HTTP API', () => {
+  let api: ToxiproxyApi
+  let port = 0
+  beforeAll(async () => {
+    api = await serveToxiproxyApi({ port: 0 })
+    port = api.port
+    const made = await request(port, {
+      kind: 'http',
+      why: 'setup',
+      match: '',
+      method: 'POST',
+      path: '/proxies',
+      body: { name: 'hostile', upstream: '127.0.0.1:1' },
+    })
+    expect(made.status).toBe(201)
+  })
+  afterAll(() => api?.close())
+
+  for (const entry of httpEntries) {
+    test(`${entry.method} ${entry.path}: ${entry.why}`, async () => {
+      const reply = await request(port, entry)
+      expect(reply.status, reply.body.slice(0, 300)).toBe(entry.status ?? 400)
+      const body = JSON.parse(reply.body) as { error: string; status: number }
+      expect(body.status).toBe(entry.status ?? 400)
+      expect(body.error).not.toMatch(/\n/)
+      expect(body.error).toMatch(new RegExp(entry.match))
+    })
+  }
+})
+
+afterAll(async () => {
+  // Nothing left running and no run folder: every entry failed before a server started, or cleaned up.
+  const left = fs.existsSync(runRoot)
+    ? fs.readdirSync(runRoot).flatMap((d) => fs.readdirSync(path.join(runRoot, d)).map((r) => `${d}/${r}`))
+    : []
+  expect(left).toEqual([])
+  const ps = await new Promise<string>((resolve) =>
+    execFile('ps', ['-eo', 'args'], (_e, stdout) => resolve(stdout)),
+  )
+  expect(ps.split('\n').filter((line) => line.includes(runRoot) || line.includes(scratch))).toEqual([])
+})
