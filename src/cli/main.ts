@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander'
 import { isPgrigError } from '../errors.js'
+import { registerCache } from './commands/cache.js'
 import { registerChaos } from './commands/chaos.js'
 import { registerDoctor } from './commands/doctor.js'
 import { registerDown } from './commands/down.js'
@@ -26,6 +27,7 @@ registerStatus(program)
 registerEnv(program)
 registerDown(program)
 registerDoctor(program)
+registerCache(program)
 registerInstall(program)
 registerChaos(program)
 registerInit(program)

@@ -10,6 +10,7 @@ import { PgrigError } from '../errors.js'
 import type { RunAs } from './os-user.js'
 import { logTail, serverEnv, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
 import { claimSpare, refillSpares } from './spare-datadirs.js'
+import { pruneCache, touchTemplate } from './tmpfs-cache.js'
 
 const run = promisify(execFile)
 
@@ -72,9 +73,12 @@ export async function dataDirTemplate(
   const onTmpfs = tmpfs && path.join(tmpfs, 'templates', name)
   const ready = (dir: string | undefined) => dir !== undefined && fs.existsSync(path.join(dir, 'PG_VERSION'))
   if (ready(onTmpfs)) {
+    touchTemplate(onTmpfs!)
     if (!ready(onDisk)) copyInBackground(onTmpfs!, onDisk, input.runAs)
     return onTmpfs!
   }
+  // A template is about to be added to the tmpfs: make room for it first (size cap, LRU).
+  if (tmpfs) pruneCache(tmpfs, { keep: name })
   if (ready(onDisk)) {
     if (onTmpfs) copyInBackground(onDisk, onTmpfs, input.runAs)
     return onDisk

@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import type { Command } from 'commander'
 import { unprivilegedUser } from '../../cluster/os-user.js'
 import { tmpfsRoot } from '../../cluster/run-dir.js'
+import { cacheEntries, cacheLimits, formatMb } from '../../cluster/tmpfs-cache.js'
 import { cacheDir } from '../../engine/cache-dir.js'
 import { listInstalledEngines, resolveEngine } from '../../engine/index.js'
 import { embeddedPackageName } from '../../engine/platform.js'
@@ -83,6 +84,19 @@ export function registerDoctor(program: Command): void {
             if (!root)
               throw new Error('no writable /dev/shm with 512 MB free; data dirs go to disk (slower starts)')
             return root
+          },
+          true,
+        ),
+        await attempt(
+          'templates on tmpfs',
+          () => {
+            const root = tmpfsRoot()
+            const entries = root ? cacheEntries(root) : []
+            const bytes = entries.reduce((sum, e) => sum + e.bytes, 0)
+            const cap = cacheLimits().maxBytes
+            const line = `${formatMb(bytes)} in ${entries.length} template(s) with their spares (cap ${formatMb(cap)})`
+            if (bytes > cap) throw new Error(`${line}; pgrig cache prune makes room`)
+            return line
           },
           true,
         ),
