@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import module from 'node:module'
 
 let registered = false
@@ -10,5 +11,7 @@ let registered = false
 export function allowTypeScriptImports(): void {
   if (registered || typeof module.register !== 'function') return
   registered = true
-  module.register(new URL('./typescript-hooks.js', import.meta.url))
+  const hooks = new URL('./typescript-hooks.js', import.meta.url)
+  // Run from its TypeScript sources (pgrig's own tests), the runner already loads .ts files.
+  if (fs.existsSync(hooks)) module.register(hooks)
 }

@@ -46,11 +46,14 @@ async function checkCategoriesKnown(flags: RunFlags, env: Record<string, string>
     ['--only', env.PGRIG_ONLY],
     ['--skip', env.PGRIG_SKIP],
   ] as const) {
-    const unknown = list?.split(',').find((name) => !known.includes(name))
+    // `--only all` selects every category, slow and destructive too (the comprehensive CI lane).
+    const unknown = list
+      ?.split(',')
+      .find((name) => !known.includes(name) && !(flag === '--only' && name === 'all'))
     if (unknown === undefined) continue
     throw new PgrigError(
       'E_USAGE',
-      `${flag} ${unknown}: no such test category, so it would select nothing; pick from ${known.join(', ')}, or define it under policy.categories in pgrig.config`,
+      `${flag} ${unknown}: no such test category, so it would select nothing; pick from ${known.join(', ')} (or all, with --only), or define it under policy.categories in pgrig.config`,
     )
   }
 }
