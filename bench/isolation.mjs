@@ -27,51 +27,17 @@ import pg from 'pg'
 import { PGlite } from '@electric-sql/pglite'
 import * as pgrig from '../dist/index.js'
 // The pool and its broker are not part of the public API; the bench drives them as pgrig/vitest does.
+import { intArg } from './lib/args.mjs'
+import { HEAVY_SCHEMA, HEAVY_SEED, ROWS_PER_TABLE, TABLES, tableNames } from './lib/heavy-suite.mjs'
 import { startSession } from '../dist/databases/session.js'
 import { startBroker } from '../dist/databases/broker.js'
 import { BrokerClient } from '../dist/databases/broker-client.js'
 
-function intArg(name, fallback) {
-  const argv = process.argv.slice(2)
-  const at = argv.indexOf(`--${name}`)
-  const raw = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
-  if (raw === undefined) return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`--${name} wants a positive whole number, got ${raw}`)
-    process.exit(2)
-  }
-  return value
-}
-
 const TESTS = intArg('tests', 500)
 const PGLITE_SAMPLE = intArg('sample', 5)
 const WORKERS = 2
-const TABLES = 20
-const ROWS_PER_TABLE = 200
-
-const tableNames = Array.from({ length: TABLES }, (_, i) => `t${i + 1}`)
-
-const SCHEMA = tableNames
-  .map(
-    (t, i) => `CREATE TABLE ${t} (
-  id serial PRIMARY KEY,
-  ${i > 0 ? `parent_id int REFERENCES ${tableNames[i - 1]} (id),` : ''}
-  name text NOT NULL,
-  qty int NOT NULL DEFAULT 0,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX ${t}_name_idx ON ${t} (name);`,
-  )
-  .join('\n')
-
-const SEED = tableNames
-  .map(
-    (t, i) =>
-      `INSERT INTO ${t} (${i > 0 ? 'parent_id, ' : ''}name, qty)
-       SELECT ${i > 0 ? `(g % ${ROWS_PER_TABLE}) + 1, ` : ''}'row ' || g, g FROM generate_series(1, ${ROWS_PER_TABLE}) g;`,
-  )
-  .join('\n')
+const SCHEMA = HEAVY_SCHEMA
+const SEED = HEAVY_SEED
 
 const TRUNCATE_ALL = `TRUNCATE ${tableNames.join(', ')} RESTART IDENTITY CASCADE`
 

@@ -33,55 +33,19 @@ import { startSession } from '../dist/databases/session.js'
 import { startBroker } from '../dist/databases/broker.js'
 import { BrokerClient } from '../dist/databases/broker-client.js'
 
+import { arg, flag, intArg } from './lib/args.mjs'
+import { HEAVY_SCHEMA, HEAVY_SEED, ROWS_PER_TABLE, TABLES } from './lib/heavy-suite.mjs'
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const VITEST = path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs')
-const argv = process.argv.slice(2)
 
-function arg(name) {
-  const at = argv.indexOf(`--${name}`)
-  return at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
-}
-function intArg(name, fallback) {
-  const raw = arg(name)
-  if (raw === undefined) return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`--${name} wants a positive whole number, got ${raw}`)
-    process.exit(2)
-  }
-  return value
-}
-
-const QUICK = argv.includes('--quick')
+const QUICK = flag('quick')
 const RUNS = intArg('runs', QUICK ? 1 : 3)
 const TRIVIAL = intArg('trivial', QUICK ? 40 : 200)
 const HEAVY = intArg('heavy', QUICK ? 100 : 500)
 const ONLY = arg('only')
 const FILES = 4
 const WORKERS = 2
-const TABLES = 20
-const ROWS_PER_TABLE = 200
-
-const tableNames = Array.from({ length: TABLES }, (_, i) => `t${i + 1}`)
-const HEAVY_SCHEMA = tableNames
-  .map(
-    (t, i) => `CREATE TABLE ${t} (
-  id serial PRIMARY KEY,
-  ${i > 0 ? `parent_id int REFERENCES ${tableNames[i - 1]} (id),` : ''}
-  name text NOT NULL,
-  qty int NOT NULL DEFAULT 0,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX ${t}_name_idx ON ${t} (name);`,
-  )
-  .join('\n')
-const HEAVY_SEED = tableNames
-  .map(
-    (t, i) =>
-      `INSERT INTO ${t} (${i > 0 ? 'parent_id, ' : ''}name, qty)
-       SELECT ${i > 0 ? `(g % ${ROWS_PER_TABLE}) + 1, ` : ''}'row ' || g, g FROM generate_series(1, ${ROWS_PER_TABLE}) g;`,
-  )
-  .join('\n')
 
 const TRIVIAL_SCHEMA = 'CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);'
 const TRIVIAL_SEED = "INSERT INTO items (name) SELECT 'seed ' || g FROM generate_series(1, 10) g;"

@@ -18,18 +18,7 @@ import pg from 'pg'
 import { startCluster } from '../dist/cluster/cluster.js'
 import { startServe } from '../dist/serve/index.js'
 
-function intArg(name, fallback) {
-  const argv = process.argv.slice(2)
-  const at = argv.indexOf(`--${name}`)
-  const raw = at >= 0 ? argv[at + 1] : undefined
-  if (raw === undefined) return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`--${name} wants a positive whole number, got ${raw}`)
-    process.exit(2)
-  }
-  return value
-}
+import { intArg } from './lib/args.mjs'
 
 const TESTS = intArg('tests', 563)
 const WORKERS = intArg('workers', 4)

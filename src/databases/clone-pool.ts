@@ -334,6 +334,8 @@ export class ClonePool {
     // databases tests use (PostgreSQL 15 made wal_log the default).
     const strategy = serverVersionNum >= 150000 ? ' strategy file_copy' : ''
     const client = await this.creators.connect()
+    // A checked-out client has no pool listener: a server dying now must fail the query, not crash the process.
+    client.on('error', ignoreError)
     try {
       // Born recognisable as pgrig's (BIRTH_OPTIONS), then marked and opened in one transaction.
       await client.query(
@@ -342,6 +344,7 @@ export class ClonePool {
       await markBorn(client, name, { runId, kind })
       this.created++
     } finally {
+      client.off('error', ignoreError)
       client.release()
     }
     // A clone nobody waits for yet is prewarmed; one a test waits for goes straight to it.
@@ -414,3 +417,5 @@ export class ClonePool {
 function closedError(): PgrigError {
   return new PgrigError('E_POOL_CLOSED', 'the database pool is closed; the test run is ending')
 }
+
+function ignoreError(): void {}
