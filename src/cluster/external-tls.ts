@@ -1,6 +1,7 @@
 import net from 'node:net'
 import type { ServerSpec } from '../config/resolve.js'
 import { PgrigError } from '../errors.js'
+import { encode, T } from '../pg-wire/index.js'
 import { redactUrl, type ExternalTls } from './server-info.js'
 
 /**
@@ -11,10 +12,6 @@ import { redactUrl, type ExternalTls } from './server-info.js'
 function acceptsPlain(url: URL, timeoutMs: number): Promise<boolean> {
   const user = decodeURIComponent(url.username)
   const database = decodeURIComponent(url.pathname.slice(1)) || user
-  const params = Buffer.from(`user\0${user}\0database\0${database}\0\0`)
-  const head = Buffer.alloc(8)
-  head.writeInt32BE(8 + params.length, 0)
-  head.writeInt32BE(196608, 4) // protocol 3.0
   return new Promise((resolve) => {
     const socket = net.connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 5432) })
     const answer = (plain: boolean) => {
@@ -23,8 +20,8 @@ function acceptsPlain(url: URL, timeoutMs: number): Promise<boolean> {
     }
     socket.setTimeout(timeoutMs, () => answer(false))
     socket.on('error', () => answer(false))
-    socket.on('connect', () => socket.write(Buffer.concat([head, params])))
-    socket.once('data', (reply: Buffer) => answer(reply[0] === 0x52))
+    socket.on('connect', () => socket.write(encode.startup({ user, database })))
+    socket.once('data', (reply: Buffer) => answer(reply[0] === T.authentication))
   })
 }
 

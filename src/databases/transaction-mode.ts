@@ -3,6 +3,7 @@ import path from 'node:path'
 import type { Duplex } from 'node:stream'
 import pg from 'pg'
 import { PgrigError } from '../errors.js'
+import { encode } from '../pg-wire/index.js'
 import { assertOwned, assertPostgresUrl } from './guard.js'
 import { SessionProxy, type Backend, type ProxyAddress } from './transaction/session-proxy.js'
 
@@ -129,11 +130,7 @@ async function openSession(
       .connectionParameters
     const cancel = () => {
       if (!key) return
-      const packet = Buffer.alloc(16)
-      packet.writeInt32BE(16, 0)
-      packet.writeInt32BE(80877102, 4)
-      packet.writeInt32BE(key.processID, 8)
-      packet.writeInt32BE(key.secretKey, 12)
+      const packet = encode.cancel(key.processID, key.secretKey)
       const socket = target.host.startsWith('/')
         ? net.connect(path.join(target.host, `.s.PGSQL.${target.port}`))
         : net.connect(target.port, target.host)

@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { PgrigError } from '../../errors.js'
+import { isStartupProtocol } from '../../pg-wire/index.js'
 import { joinHostPort, proxiedUrl, splitHostPort } from './address.js'
 import { openTerminated, type Opened } from './tls/handshake.js'
 import { resolveTermination, type ProxyTls, type Termination } from './tls/options.js'
@@ -370,7 +371,7 @@ export class ChaosProxy implements LinkHost, AsyncDisposable {
       (head) => {
         held.release()
         if (!this.server) return void client.destroy()
-        const startup = head.length >= 8 && head.readUInt32BE(4) >>> 16 === 3
+        const startup = head.length >= 8 && isStartupProtocol(head.readUInt32BE(4))
         const refusal = startup ? this.faults.refusal() : undefined
         if (refusal) {
           // as a Link closes: the FATAL goes out first, then the socket goes even if the client lingers

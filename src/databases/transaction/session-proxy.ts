@@ -6,16 +6,18 @@ import {
   CANCEL_REQUEST,
   GSSENC_REQUEST,
   MessageReader,
-  PROTOCOL_3,
+  PROTOCOL_3_0,
   SSL_REQUEST,
   encode,
+  frame,
+  frameStrings,
   pgError,
   readCStrings,
   readErrorFields,
   startupParameters,
   type ErrorFields,
   type Message,
-} from './wire.js'
+} from '../../pg-wire/index.js'
 
 /**
  * A PostgreSQL server in the test worker that funnels every connection the code under test
@@ -299,7 +301,7 @@ export class SessionProxy {
       fe.socket.destroy()
       return
     }
-    if (packet.code !== PROTOCOL_3) {
+    if (packet.code !== PROTOCOL_3_0) {
       fe.socket.destroy()
       return
     }
@@ -539,29 +541,25 @@ export class SessionProxy {
           // BEGIN/COMMIT in the middle of another statement's unit: never let it reach the
           // session, where it would end the test's transaction.
           const raise = `DO $pgrig$BEGIN RAISE EXCEPTION 'pgrig transaction isolation: send % in its own query, not pipelined with other statements', ${quoteText(text.trim().slice(0, 40))}; END$pgrig$`
-          return rebuild('P', [fe.name(name), raise], Buffer.from([0, 0]))
+          return frameStrings('P', [fe.name(name), raise], Buffer.from([0, 0]))
         }
-        return rebuild('P', [fe.name(name)], m.body.subarray(readCStrings(m.body, 1).end))
+        return frameStrings('P', [fe.name(name)], m.body.subarray(readCStrings(m.body, 1).end))
       }
       case 'B': {
         const { values, end } = readCStrings(m.body, 2)
-        return rebuild('B', [fe.name(values[0] ?? ''), fe.name(values[1] ?? '')], m.body.subarray(end))
+        return frameStrings('B', [fe.name(values[0] ?? ''), fe.name(values[1] ?? '')], m.body.subarray(end))
       }
       case 'E': {
         const { values, end } = readCStrings(m.body, 1)
-        return rebuild('E', [fe.name(values[0] ?? '')], m.body.subarray(end))
+        return frameStrings('E', [fe.name(values[0] ?? '')], m.body.subarray(end))
       }
       case 'D':
       case 'C': {
         const kind = String.fromCharCode(m.body[0] ?? 83)
         const { values, end } = readCStrings(m.body.subarray(1), 1)
         if (m.type === 'C' && kind === 'S') fe.statements.delete(values[0] ?? '')
-        const body = Buffer.concat([
-          Buffer.from(kind, 'latin1'),
-          Buffer.from(`${fe.name(values[0] ?? '')}\0`, 'utf8'),
-          m.body.subarray(1 + end),
-        ])
-        return frameOf(m.type, body)
+        const name = Buffer.from(`${fe.name(values[0] ?? '')}\0`, 'utf8')
+        return frame(m.type, Buffer.concat([Buffer.from(kind, 'latin1'), name, m.body.subarray(1 + end)]))
       }
       default:
         return m.raw
@@ -749,17 +747,6 @@ function corked(stream: Duplex): void {
 
 function quoteText(text: string): string {
   return `'${text.replace(/'/g, "''")}'`
-}
-
-function frameOf(type: string, body: Buffer): Buffer {
-  const head = Buffer.alloc(5)
-  head.write(type, 0, 'latin1')
-  head.writeInt32BE(4 + body.length, 1)
-  return Buffer.concat([head, body])
-}
-
-function rebuild(type: string, strings: string[], rest: Buffer): Buffer {
-  return frameOf(type, Buffer.concat([...strings.map((s) => Buffer.from(`${s}\0`, 'utf8')), rest]))
 }
 
 class Frontend {

@@ -1,18 +1,18 @@
 import type { ProtocolStage } from '../link.js'
 import { sleep } from '../link.js'
-import { RAW, UNTYPED, Framing } from './framing.js'
 import {
   CANCEL_REQUEST,
   code,
   cstring,
-  errorResponse,
+  encode,
+  Framing,
   GSSENC_REQUEST,
-  queryMessage,
-  raiseStatement,
-  runUnnamed,
+  pgError,
+  RAW,
   SSL_REQUEST,
   T,
-} from './messages.js'
+  UNTYPED,
+} from '../../../pg-wire/index.js'
 import type { StatementFault } from './statement-faults.js'
 
 /** What one batch (everything up to the ReadyForQuery it earns) needs done on its answers. */
@@ -165,12 +165,12 @@ export class PgSession {
     }
     if (fault.closes) {
       this.dead = true
-      this.fatal = { batch, bytes: errorResponse('FATAL', spec.code, fault.errorMessage) }
+      this.fatal = { batch, bytes: encode.error(pgError(spec.code, fault.errorMessage, 'FATAL')) }
       this.sendFatalWhenDue()
       return
     }
     const raise = raiseStatement(spec.code, fault.errorMessage)
-    if (type === T.query) return forward(queryMessage(raise))
+    if (type === T.query) return forward(encode.query(raise))
     // extended protocol: run the failing statement in place of the Execute; its ParseComplete
     // and BindComplete are not answers the client waits for, so they are dropped on the way back
     const plan = this.plan(batch)
@@ -178,7 +178,7 @@ export class PgSession {
     plan.dropBind = this.bindsInBatch + 1
     this.parsesInBatch++
     this.bindsInBatch++
-    return forward(runUnnamed(raise))
+    return forward(Buffer.concat([encode.parse('', raise), encode.bind('', ''), encode.execute('')]))
   }
 
   private plan(batch: number): BatchPlan {
@@ -227,4 +227,13 @@ export class PgSession {
       if (piece.type === T.readyForQuery) this.sendFatalWhenDue()
     }
   }
+}
+
+/**
+ * A statement the server itself fails with the given SQLSTATE, so its transaction state (aborted
+ * inside a transaction block) is exactly what a real failure leaves behind.
+ */
+function raiseStatement(sqlstate: string, text: string): string {
+  const quoted = text.replaceAll("'", "''").replaceAll('$pgrig$', '')
+  return `DO $pgrig$BEGIN RAISE EXCEPTION USING ERRCODE = '${sqlstate}', MESSAGE = '${quoted}'; END$pgrig$`
 }

@@ -1,5 +1,5 @@
 import { PgrigError } from '../../../errors.js'
-import { errorResponse } from './messages.js'
+import { encode, pgError } from '../../../pg-wire/index.js'
 
 /**
  * Refuse new connections the way the server does when it cannot take them: a FATAL
@@ -67,6 +67,6 @@ export class StartupFault {
 
   /** The bytes the client gets instead of an authentication request. */
   answer(): Buffer {
-    return errorResponse('FATAL', this.code, this.errorMessage)
+    return encode.error(pgError(this.code, this.errorMessage, 'FATAL'))
   }
 }

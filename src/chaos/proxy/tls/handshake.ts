@@ -1,7 +1,14 @@
 import net from 'node:net'
 import tls from 'node:tls'
 import { joinHostPort } from '../address.js'
-import { errorResponse, GSSENC_REQUEST, SSL_REQUEST } from '../pg/messages.js'
+import {
+  code,
+  encode,
+  GSSENC_REQUEST,
+  pgError,
+  SSL_REQUEST,
+  TLS_HANDSHAKE_RECORD,
+} from '../../../pg-wire/index.js'
 import type { Termination } from './options.js'
 import { readUntil } from '../read-until.js'
 
@@ -13,19 +20,11 @@ export interface Opened {
   tcp: [net.Socket, net.Socket]
 }
 
-const TLS_HANDSHAKE_RECORD = 0x16
 const ALPN = ['postgresql']
-const S = 'S'.charCodeAt(0)
-const N = 'N'.charCodeAt(0)
+const S = code('S')
+const N = code('N')
 
 const noop = () => undefined
-
-function request(code: number): Buffer {
-  const out = Buffer.alloc(8)
-  out.writeUInt32BE(8, 0)
-  out.writeUInt32BE(code, 4)
-  return out
-}
 
 /**
  * The client's side up to TLS: answers SSLRequest / GSSENCRequest itself. True when the client's
@@ -129,7 +128,7 @@ async function upgrade(
     (error) => new Error(`cannot reach the server at ${where}: ${error?.message ?? 'closed'}`),
   )
   if (!wantTls || upstream.sslmode === 'disable') return { socket: raw, raw }
-  raw.write(request(SSL_REQUEST))
+  raw.write(encode.request(SSL_REQUEST))
   const answer = await readUntil(raw, (b) => b.length >= 1)
   if (answer[0] === N && upstream.sslmode === 'prefer') return { socket: raw, raw }
   if (answer[0] !== S || answer.length > 1) {
@@ -191,7 +190,7 @@ export async function openTerminated(
   }
   if (server.status === 'rejected') {
     const message = `pgrig proxy ${proxyName}: ${(server.reason as Error).message}`
-    secureClient.value.end(errorResponse('FATAL', '08001', message))
+    secureClient.value.end(encode.error(pgError('08001', message, 'FATAL')))
     setTimeout(() => secureClient.value.destroy(), 1000).unref()
     return undefined
   }

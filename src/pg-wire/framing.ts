@@ -1,6 +1,9 @@
-import { CANCEL_REQUEST, GSSENC_REQUEST, SSL_REQUEST } from './messages.js'
+import { STARTUP_CODES, TLS_HANDSHAKE_RECORD } from './codes.js'
 
 /**
+ * Following one direction of a connection a proxy passes on: message boundaries are found as the
+ * bytes go by, so faults can act on whole messages, without holding the stream up when none do.
+ *
  * - startup: untyped messages (length, code) until the StartupMessage
  * - answer: one byte answering SSLRequest/GSSENCRequest
  * - typed: type byte + length
@@ -19,8 +22,6 @@ export interface Piece {
 
 /** Called for each message whose header is seen; `whole` when the message lies in `chunk`. */
 export type MessageSeen = (type: number, chunk: Buffer, start: number, end: number, whole: boolean) => void
-
-const STARTUP_CODES = new Set([SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST, 196608, 196610])
 
 /** Finds message boundaries in one direction of a PostgreSQL connection. */
 export class Framing {
@@ -113,7 +114,7 @@ export class Framing {
       }
       const typed = this.phase === 'typed'
       const headerSize = typed ? 5 : 8
-      if (!typed && data[i] === 0x16) {
+      if (!typed && data[i] === TLS_HANDSHAKE_RECORD) {
         // a TLS ClientHello straight away (sslnegotiation=direct)
         this.phase = 'opaque'
         continue
