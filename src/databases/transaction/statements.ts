@@ -40,6 +40,15 @@ export function classify(sql: string): Statement {
   return { kind: 'other' }
 }
 
+/**
+ * A statement the server fails with `format`, its `%` filled with the start of `statement`, so
+ * the error comes back in the place of the statement it stands for.
+ */
+export function raising(format: string, statement: string): string {
+  const quoted = `'${statement.trim().slice(0, 40).replace(/'/g, "''")}'`
+  return `DO $pgrig$BEGIN RAISE EXCEPTION '${format.replace(/'/g, "''")}', ${quoted}; END$pgrig$`
+}
+
 /** Lower case, comments dropped, whitespace collapsed, trailing semicolons removed. */
 function normalise(sql: string): string {
   return stripComments(sql)
