@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
@@ -6,20 +5,20 @@ import { resolveServer, type ServerSpec } from '../config/resolve.js'
 import type { ServerOptions } from '../config/schema.js'
 import { resolveEngine } from '../engine/index.js'
 import { firstBlockedFolder } from '../engine/reachable.js'
-import type { Engine } from '../engine/types.js'
 import { PgrigError } from '../errors.js'
 import { ensureCertificates, type CertFiles } from './certs.js'
 import { connectionEnv } from './connection-env.js'
 import { copyTemplate, dataDirTemplate } from './datadir-template.js'
 import { collectInitScripts, runInitScripts } from './init-scripts.js'
-import { unprivilegedUser, type RunAs } from './os-user.js'
+import { own, unprivilegedUser, type RunAs } from './os-user.js'
 import { firstUnprivilegedPort, freePort, isPortFree } from './ports.js'
 import { livePostmasterPid } from './process-alive.js'
-import { killGroup, lastError, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
+import { killGroup, lastError, launch, type Launched } from './postmaster.js'
 import { ownedRun, detachedRun, type Run } from './run.js'
 import { ensureTmpfsRoot, runsRoot, tmpfsRoot } from './run-dir.js'
-import { renderHba, renderSettings } from './server-config.js'
-import { buildUrl, type ClusterTls, type ServerInfo } from './server-info.js'
+import { renderHba } from './server-config.js'
+import { buildUrl, type ServerInfo } from './server-info.js'
+import { StartedCluster, type ServerContext } from './started-cluster.js'
 import { generatePassword } from './password.js'
 import { GENERATED_PASSWORD_ITERATIONS, passwordVerifier } from './password-verifier.js'
 
@@ -35,138 +34,7 @@ export interface LifecycleOptions {
 
 export type StartClusterOptions = ServerOptions & LifecycleOptions
 
-/** A running server pgrig started; stop it with `stop()` or `await using`. */
-export class StartedCluster implements AsyncDisposable {
-  private stopped = false
-  private stopping: Promise<void> | undefined
-
-  /** @internal */
-  constructor(
-    private state: ServerInfo,
-    private child: ChildProcess | undefined,
-    private readonly ctx: ServerContext,
-  ) {}
-
-  get info(): ServerInfo {
-    return structuredClone(this.state)
-  }
-  get name(): string {
-    return this.state.name
-  }
-  get url(): string {
-    return this.state.url
-  }
-  get host(): string {
-    return this.state.host
-  }
-  get port(): number {
-    return this.state.port
-  }
-  get user(): string {
-    return this.state.user
-  }
-  get password(): string {
-    return this.state.password
-  }
-  get database(): string {
-    return this.state.database
-  }
-  get superuser(): ServerInfo['superuser'] {
-    return { ...this.state.superuser }
-  }
-  get tls(): ClusterTls | null {
-    // A server pgrig runs always has its own certificate files.
-    return this.state.tls && { ...(this.state.tls as ClusterTls) }
-  }
-  get version(): string {
-    return this.state.version
-  }
-  get pid(): number {
-    return this.state.pid ?? 0
-  }
-  get dataDir(): string {
-    return this.state.dataDir ?? ''
-  }
-  get logFile(): string {
-    return this.state.logFile ?? ''
-  }
-  get runId(): string {
-    return this.ctx.run.runId
-  }
-
-  /** `DATABASE_URL`, `PGHOST`… for this server, as `pgrig run` exports them. */
-  env(): Record<string, string> {
-    return connectionEnv([this.state])
-  }
-
-  /** Fast shutdown; the data dir is thrown away. Calling it again does nothing. */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      this.stopped = true
-      await stopPostmaster(this.pid)
-      fs.rmSync(this.dataDir, { recursive: true, force: true, maxRetries: 5 })
-      fs.rmSync(this.ctx.serverDir, { recursive: true, force: true, maxRetries: 5 })
-      this.ctx.run.releaseName(this.name)
-      this.ctx.run.closeIfEmpty()
-    })()
-    return this.stopping
-  }
-
-  /** Clean shutdown and start on the same port and data. */
-  async restart(): Promise<void> {
-    this.assertRunning('restart')
-    await stopPostmaster(this.pid)
-    await this.startAgain()
-  }
-
-  /**
-   * SIGKILL to the postmaster and its backends, then a start that has to go through crash
-   * recovery, as after a power cut.
-   */
-  async crash(): Promise<void> {
-    this.assertRunning('crash')
-    await killGroup(this.pid)
-    await this.startAgain()
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop()
-  }
-
-  private assertRunning(what: string): void {
-    if (this.stopped) {
-      throw new PgrigError(
-        'E_NOT_RUNNING',
-        `cannot ${what} server ${this.name}: it was stopped; start a new one`,
-      )
-    }
-  }
-
-  private async startAgain(): Promise<void> {
-    const { child, client } = await launch(this.ctx, this.state.port, (pid) => {
-      this.state = { ...this.state, pid }
-      this.ctx.run.record(this.state)
-    })
-    await client.end()
-    this.child = child
-  }
-
-  /** @internal the postmaster child, when this process started it */
-  get process(): ChildProcess | undefined {
-    return this.child
-  }
-}
-
-interface ServerContext {
-  spec: ServerSpec
-  engine: Engine
-  runAs: RunAs | undefined
-  run: Run
-  serverDir: string
-  socketDir: string
-  dataDir: string
-  logFile: string
-}
+export { StartedCluster } from './started-cluster.js'
 
 /** Starts one PostgreSQL server and returns once it answers a real connection. */
 export async function startCluster(options: StartClusterOptions = {}): Promise<StartedCluster> {
@@ -269,10 +137,6 @@ function portTaken(spec: ServerSpec): PgrigError {
   )
 }
 
-function own(target: string, runAs: RunAs | undefined): void {
-  if (runAs) fs.chownSync(target, runAs.uid, runAs.gid)
-}
-
 async function provision(ctx: ServerContext, initScripts: string[]): Promise<StartedCluster> {
   const { spec, engine, runAs } = ctx
   const tmpfs = spec.tmpfs ? tmpfsRoot() : undefined
@@ -319,7 +183,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
   own(path.join(ctx.dataDir, 'pg_hba.conf'), runAs)
 
   let port = spec.port || (await freePort(spec.host))
-  let launched: Awaited<ReturnType<typeof launch>> | undefined
+  let launched: Launched | undefined
   for (let attempt = 1; !launched; attempt++) {
     try {
       const spawnedOn = port
@@ -380,45 +244,6 @@ function installServerCerts(ctx: ServerContext, certs: CertFiles): void {
     fs.chmodSync(target, mode)
     own(target, ctx.runAs)
   }
-}
-
-async function launch(
-  ctx: ServerContext,
-  port: number,
-  onSpawn: (pid: number | null) => void,
-): Promise<{ child: ChildProcess; client: pg.Client }> {
-  const { spec, runAs } = ctx
-  const tls =
-    spec.tls === 'off'
-      ? undefined
-      : {
-          certFile: path.join(ctx.dataDir, 'server.crt'),
-          keyFile: path.join(ctx.dataDir, 'server.key'),
-          caFile: path.join(ctx.dataDir, 'ca.crt'),
-        }
-  const conf = path.join(ctx.dataDir, 'pgrig.conf')
-  fs.writeFileSync(conf, renderSettings({ spec, port, socketDir: ctx.socketDir, tls }))
-  own(conf, runAs)
-  const child = spawnPostmaster({
-    binDir: ctx.engine.binDir,
-    dataDir: ctx.dataDir,
-    logFile: ctx.logFile,
-    runAs,
-  })
-  // Recorded before readiness, so a reaper or `pgrig down` can find a server that hangs in startup.
-  onSpawn(child.pid ?? null)
-  const client = await waitReady({
-    child,
-    socketDir: ctx.socketDir,
-    port,
-    user: spec.superuser.user,
-    logFile: ctx.logFile,
-    timeoutMs: spec.startupTimeout,
-    label: spec.name,
-  })
-  // The server's lifetime is managed explicitly (stop(), the reaper, `pgrig down`), never by our event loop.
-  child.unref()
-  return { child, client }
 }
 
 function placeholder(ctx: ServerContext, port: number): ServerInfo {

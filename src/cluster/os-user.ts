@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
 import { PgrigError } from '../errors.js'
 
 /** The identity initdb and postgres run under; `undefined` when pgrig itself is not root. */
@@ -40,4 +41,9 @@ export function unprivilegedUser(): RunAs | undefined {
       ? `PGRIG_RUN_AS=${wanted} names no unprivileged user on this machine; PostgreSQL refuses to run as root, so create that user (useradd ${wanted}) or unset PGRIG_RUN_AS`
       : 'no unprivileged user (postgres or nobody) exists to run PostgreSQL, which refuses to run as root; create one (useradd postgres) or set PGRIG_RUN_AS',
   )
+}
+
+/** Gives `target` to the server user, when the server runs as one. */
+export function own(target: string, runAs: RunAs | undefined): void {
+  if (runAs) fs.chownSync(target, runAs.uid, runAs.gid)
 }

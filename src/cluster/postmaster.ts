@@ -3,8 +3,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { PgrigError } from '../errors.js'
-import type { RunAs } from './os-user.js'
+import type { ServerSpec } from '../config/resolve.js'
+import { own, type RunAs } from './os-user.js'
 import { isAlive, isGroupAlive, signal, waitUntil } from './process-alive.js'
+import { renderSettings } from './server-config.js'
 
 export interface SpawnOptions {
   binDir: string
@@ -154,4 +156,63 @@ export async function killGroup(pid: number): Promise<void> {
   signal(pid, 'SIGKILL')
   await waitUntil(() => !isGroupAlive(pid) && !isAlive(pid), 10_000)
   await waitReaped(pid)
+}
+
+/** What a start of the server reads: its settings, engine and folders. */
+export interface LaunchTarget {
+  spec: ServerSpec
+  engine: { binDir: string }
+  runAs: RunAs | undefined
+  dataDir: string
+  socketDir: string
+  logFile: string
+}
+
+/** A postmaster this process spawned, and a superuser connection to it. */
+export interface Launched {
+  child: ChildProcess
+  client: pg.Client
+}
+
+/**
+ * Writes the settings for `port`, spawns the postmaster and returns once it answers a real
+ * connection; the first start and every restart go through here.
+ */
+export async function launch(
+  ctx: LaunchTarget,
+  port: number,
+  onSpawn: (pid: number | null) => void,
+): Promise<Launched> {
+  const { spec, runAs } = ctx
+  const tls =
+    spec.tls === 'off'
+      ? undefined
+      : {
+          certFile: path.join(ctx.dataDir, 'server.crt'),
+          keyFile: path.join(ctx.dataDir, 'server.key'),
+          caFile: path.join(ctx.dataDir, 'ca.crt'),
+        }
+  const conf = path.join(ctx.dataDir, 'pgrig.conf')
+  fs.writeFileSync(conf, renderSettings({ spec, port, socketDir: ctx.socketDir, tls }))
+  own(conf, runAs)
+  const child = spawnPostmaster({
+    binDir: ctx.engine.binDir,
+    dataDir: ctx.dataDir,
+    logFile: ctx.logFile,
+    runAs,
+  })
+  // Recorded before readiness, so a reaper or `pgrig down` can find a server that hangs in startup.
+  onSpawn(child.pid ?? null)
+  const client = await waitReady({
+    child,
+    socketDir: ctx.socketDir,
+    port,
+    user: spec.superuser.user,
+    logFile: ctx.logFile,
+    timeoutMs: spec.startupTimeout,
+    label: spec.name,
+  })
+  // The server's lifetime is managed explicitly (stop(), the reaper, `pgrig down`), never by our event loop.
+  child.unref()
+  return { child, client }
 }
