@@ -1,0 +1,71 @@
+import fs from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
+import { expect, test } from 'vitest'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const read = (file: string) => fs.readFileSync(root + file, 'utf8')
+
+/** Every name src/index.ts exports, and whether it is a value or only a type (read from its syntax). */
+function rootExports(): Map<string, 'value' | 'type'> {
+  const source = ts.createSourceFile('index.ts', read('src/index.ts'), ts.ScriptTarget.Latest)
+  const names = new Map<string, 'value' | 'type'>()
+  for (const statement of source.statements) {
+    if (!ts.isExportDeclaration(statement)) {
+      throw new Error(`src/index.ts holds more than re-exports: ${statement.getText(source).slice(0, 60)}`)
+    }
+    const clause = statement.exportClause
+    if (!clause || !ts.isNamedExports(clause)) {
+      throw new Error(
+        'src/index.ts re-exports a whole module (export *); name each export so the list stays checked',
+      )
+    }
+    for (const element of clause.elements) {
+      names.set(element.name.text, statement.isTypeOnly || element.isTypeOnly ? 'type' : 'value')
+    }
+  }
+  return names
+}
+
+/** The table between the root-export markers of docs/ARCHITECTURE.md. */
+function documentedExports(): { name: string; kind: string; readme: boolean }[] {
+  const doc = read('docs/ARCHITECTURE.md')
+  const table = /<!-- root-export:start -->([\s\S]*?)<!-- root-export:end -->/.exec(doc)?.[1] ?? ''
+  return [...table.matchAll(/^\|\s*`([^`]+)`\s*\|\s*(\w+)\s*\|\s*(\w*)\s*\|$/gm)].map((m) => ({
+    name: m[1]!,
+    kind: m[2]!,
+    readme: m[3] === 'README',
+  }))
+}
+
+test('the root export is exactly the list in docs/ARCHITECTURE.md', async () => {
+  const actual = rootExports()
+  const documented = documentedExports()
+  expect(documented.length, 'no root-export table found in docs/ARCHITECTURE.md').toBeGreaterThan(0)
+  const listed = new Map(documented.map((d) => [d.name, d.kind]))
+  const missing = [...actual.keys()].filter((name) => !listed.has(name))
+  const gone = [...listed.keys()].filter((name) => !actual.has(name))
+  expect(
+    { missing, gone },
+    'add exported names to the table in docs/ARCHITECTURE.md, remove names no longer exported',
+  ).toEqual({
+    missing: [],
+    gone: [],
+  })
+  expect(Object.fromEntries(listed)).toEqual(Object.fromEntries(actual))
+  // the syntax says what is a value: the module itself agrees
+  const module = (await import('../src/index.js')) as Record<string, unknown>
+  const values = [...actual].filter(([, kind]) => kind === 'value').map(([name]) => name)
+  expect(Object.keys(module).sort()).toEqual(values.sort())
+})
+
+test('every export the table marks as documented is in README.md', () => {
+  const readme = read('README.md')
+  const undocumented = documentedExports()
+    .filter((d) => d.readme && !new RegExp(`\\b${d.name}\\b`).test(readme))
+    .map((d) => d.name)
+  expect(
+    undocumented,
+    'these are marked README in docs/ARCHITECTURE.md but README.md does not mention them',
+  ).toEqual([])
+})
