@@ -49,12 +49,8 @@ export class Framing {
     let i = 0
     if (this.head) {
       i = Math.min(5 - this.head.length, n)
-      this.head = Buffer.concat([this.head, chunk.subarray(0, i)])
-      if (this.head.length < 5) return
-      const total = 1 + this.head.readUInt32BE(1)
-      this.seen(this.head[0]!, this.head, 0, total, false)
-      this.skip = total - 5
-      this.head = null
+      this.fillHead(chunk.subarray(0, i))
+      if (this.head) return
     }
     if (this.skip > 0) {
       const s = Math.min(this.skip, n - i)
@@ -83,13 +79,9 @@ export class Framing {
     if (this.head) {
       const take = Math.min(5 - this.head.length, data.length)
       yield { type: RAW, bytes: data.subarray(0, take) }
-      this.head = Buffer.concat([this.head, data.subarray(0, take)])
+      this.fillHead(data.subarray(0, take))
       data = data.subarray(take)
-      if (this.head.length < 5) return
-      const total = 1 + this.head.readUInt32BE(1)
-      this.seen(this.head[0]!, this.head, 0, total, false)
-      this.skip = total - 5
-      this.head = null
+      if (this.head) return
     }
     if (this.skip > 0) {
       const s = Math.min(this.skip, data.length)
@@ -139,5 +131,18 @@ export class Framing {
       i += total
     }
     if (i < data.length) this.carry = Buffer.from(data.subarray(i))
+  }
+
+  /** Adds `bytes` to a header cut by the last chunk's end; once whole, its message is seen and skipped. */
+  private fillHead(bytes: Buffer): void {
+    const head = Buffer.concat([this.head!, bytes])
+    if (head.length < 5) {
+      this.head = head
+      return
+    }
+    const total = 1 + head.readUInt32BE(1)
+    this.seen(head[0]!, head, 0, total, false)
+    this.skip = total - 5
+    this.head = null
   }
 }
