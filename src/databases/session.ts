@@ -151,6 +151,13 @@ function checkOptions(options: PgrigOptions): void {
     assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
   }
   assertExcludeShape(options.exclude)
+  const mode = options.isolation ?? 'database'
+  if (options.exclude?.length && mode !== 'truncate') {
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `exclude names tables a truncate reset leaves alone, and isolation '${mode}' resets nothing that way (${mode === 'database' ? 'every test gets its own clone' : 'every test is rolled back'}): drop exclude, or use isolation 'truncate'`,
+    )
+  }
   // Code under test often reads DATABASE_URL itself: an integration run must not go on while it
   // points at SQLite or MySQL (an empty one is as good as unset).
   const inherited = process.env.DATABASE_URL
