@@ -6,6 +6,7 @@ import { startServers, type StartedCluster } from '../../cluster/cluster.js'
 import { connectionEnv } from '../../cluster/connection-env.js'
 import { connectExternal } from '../../cluster/external.js'
 import { closeOwnedRun } from '../../cluster/run.js'
+import { reportDeath } from '../../cluster/server-watch.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
 import { loadConfig } from '../../config/load.js'
 import { PgrigError } from '../../errors.js'
@@ -141,6 +142,7 @@ export function registerRun(program: Command): void {
       const specs = await serversFromFlags(flags)
       const started = Date.now()
       let clusters: StartedCluster[] = []
+      let deaths: { stop(): void }[] = []
       let serving: Awaited<ReturnType<typeof serveOver>> | undefined
       let interrupted = false
       const onSignal = () => (interrupted = true)
@@ -153,6 +155,11 @@ export function registerRun(program: Command): void {
             detached: flags.keep === true,
             explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
           },
+        )
+        deaths = clusters.map((c) =>
+          reportDeath(c.info, c.process, c.runId, (error) =>
+            process.stderr.write(`pgrig: ${error.message}\n`),
+          ),
         )
         const servers = [...clusters.map((c) => c.info), ...external]
         if (!flags.quiet) {
@@ -178,6 +185,7 @@ export function registerRun(program: Command): void {
             })
       } finally {
         process.off('SIGINT', onSignal)
+        for (const death of deaths) death.stop()
         await serving?.close()
         if (!flags.keep) await Promise.all(clusters.map((c) => c.stop()))
         closeOwnedRun()
