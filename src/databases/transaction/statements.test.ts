@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { classify, splitStatements } from './statements.js'
+import { classify, raising, splitStatements } from './statements.js'
 
 describe('classify', () => {
   test.each([
@@ -67,5 +67,17 @@ describe('splitStatements', () => {
     const body = `create function f() returns int language plpgsql as $fn$ begin return 1; end $fn$`
     expect(splitStatements(body)).toEqual([body])
     expect(classify(body).kind).toBe('other')
+  })
+})
+
+describe('raising', () => {
+  test('one statement whose quotes hold: the format and the start of the statement, quotes doubled', () => {
+    const sql = raising("can't run %", "LISTEN \"it's\"; -- 'x'")
+    expect(sql).toBe(`DO $pgrig$BEGIN RAISE EXCEPTION 'can''t run %', 'LISTEN "it''s"; -- ''x'''; END$pgrig$`)
+    expect(splitStatements(sql)).toEqual([sql])
+  })
+
+  test('only the first 40 characters of the statement, trimmed', () => {
+    expect(raising('%', `  ${'x'.repeat(50)}`)).toContain(`'${'x'.repeat(40)}'`)
   })
 })
