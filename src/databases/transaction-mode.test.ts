@@ -290,6 +290,27 @@ describe('transaction isolation', () => {
     expect(await count(outside)).toBe(0)
   })
 
+  test('the handshake: a wrong password or database is refused as PostgreSQL refuses it; TLS is declined, not failed', async () => {
+    const wrong = (change: (url: URL) => void) => {
+      const url = new URL(iso.url)
+      change(url)
+      const client = new pg.Client({ connectionString: url.toString() })
+      opened.push(client)
+      return client.connect()
+    }
+    await expect(wrong((u) => (u.password = 'not-it'))).rejects.toMatchObject({ code: '28P01' })
+    await expect(wrong((u) => (u.pathname = '/elsewhere'))).rejects.toMatchObject({
+      code: '3D000',
+      message: expect.stringMatching(/serves only database "pgrig_txmode01_w1", not "elsewhere"/),
+    })
+    // sslmode=prefer sends an SSLRequest first; the proxy answers N and the client goes on in plain
+    const url = new URL(iso.url)
+    url.searchParams.set('sslmode', 'prefer')
+    const sql = postgres(url.toString(), { max: 1, connect_timeout: 10, onnotice: () => {} })
+    opened.push(sql)
+    expect(await sql`select 1 as one`).toEqual([{ one: 1 }])
+  })
+
   test('install() points DATABASE_URL and PG* at the session; uninstall() restores them', async () => {
     const before = process.env.DATABASE_URL
     iso.install()
