@@ -22,6 +22,28 @@ export function parseLibpqUrl(raw: string): URL {
   }
 }
 
+/**
+ * Changes a libpq URL and writes it back in its own form: a socket URL with userinfo and an empty
+ * host stays so (node-postgres reads the folder from `?host=`, not from a percent-encoded host).
+ */
+export function editLibpqUrl(raw: string, edit: (url: URL) => void): string {
+  const url = parseLibpqUrl(raw)
+  const encodedHost = URL.canParse(raw) ? undefined : url.host
+  edit(url)
+  const text = url.toString()
+  return encodedHost ? text.replace(`@${encodedHost}`, '@') : text
+}
+
+/** The host a URL connects to as libpq reads it: `?host=` (a socket folder, say) wins over the authority. */
+export function hostOf(url: URL): string {
+  return url.searchParams.get('host') || decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, '$1')
+}
+
+/** Its port as libpq reads it: `?port=` wins over the authority's; 5432 when neither says. */
+export function portOf(url: URL): number {
+  return Number(url.searchParams.get('port') || url.port || 5432)
+}
+
 /** The user a URL connects as: its userinfo, else `?user=`, else (as libpq does) the OS user. */
 export function userOf(url: string | URL): string {
   const parsed = typeof url === 'string' ? parseLibpqUrl(url) : url

@@ -5,6 +5,7 @@ import {
   templateDatabaseName,
   workerDatabaseName as guardedWorkerName,
 } from './guard.js'
+import { editLibpqUrl } from '../cluster/libpq-url.js'
 
 /**
  * How pgrig names and recognises its own databases. Every database it creates carries the
@@ -45,7 +46,7 @@ export function workerDatabaseName(runId: string, n: number): string {
 
 /** The same server and credentials, another database. */
 export function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url)
-  parsed.pathname = `/${encodeURIComponent(database)}`
-  return parsed.toString()
+  return editLibpqUrl(url, (parsed) => {
+    parsed.pathname = `/${encodeURIComponent(database)}`
+  })
 }

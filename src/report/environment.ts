@@ -4,6 +4,7 @@ import { listRuns } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
 import { sessionServers } from '../databases/session-servers.js'
 import type { Environment, ServerEnvironment } from './results.js'
+import { parseLibpqUrl } from '../cluster/libpq-url.js'
 
 /** Settings that only say where things live or how the server was told to listen: noise in a report. */
 const UNINTERESTING = new Set([
@@ -81,7 +82,7 @@ function stateOf(url: URL): ServerInfo | undefined {
 }
 
 async function describeServer(target: ServerTarget, known?: ServerInfo): Promise<ServerEnvironment> {
-  const url = new URL(target.url)
+  const url = parseLibpqUrl(target.url)
   const state = known ?? stateOf(url)
   const profile: ServerEnvironment['profile'] = state
     ? state.clientCert !== 'off'

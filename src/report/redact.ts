@@ -1,5 +1,6 @@
 import { listRuns } from '../cluster/run-dir.js'
 import { redactUrl } from '../cluster/server-info.js'
+import { parseLibpqUrl } from '../cluster/libpq-url.js'
 
 /** The shortest piece of a password that is hidden on its own (a truncated assertion still shows 22 of 24). */
 export const MIN_FRAGMENT = 6
@@ -20,7 +21,7 @@ const BARE_PASSWORD = /(password=)(?!["'`])[^\s&'"`]+/gi
 
 function passwordOfUrl(value: string): string | undefined {
   try {
-    return decodeURIComponent(new URL(value).password) || undefined
+    return decodeURIComponent(parseLibpqUrl(value).password) || undefined
   } catch {
     return undefined
   }

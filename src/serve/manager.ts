@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { ident, literal, withClient } from '../databases/admin.js'
 import { ClonePool, type Lease } from '../databases/clone-pool.js'
 import { markerComment, templateBuildName, templateName } from '../databases/names.js'
+import { hostOf, parseLibpqUrl, portOf } from '../cluster/libpq-url.js'
 
 /**
  * IntegreSQL's model over pgrig's pool: templates by the client's hash, each finalized template
@@ -78,7 +79,7 @@ export class TemplateManager {
   private readonly app: URL
 
   constructor(private readonly options: ManagerOptions) {
-    this.app = new URL(options.appUrl)
+    this.app = parseLibpqUrl(options.appUrl)
   }
 
   /** POST /templates: a new, empty template database for the client to migrate. */
@@ -330,8 +331,8 @@ export class TemplateManager {
       database: {
         templateHash: template.hash,
         config: {
-          host: this.app.hostname.replace(/^\[(.*)\]$/, '$1'),
-          port: Number(this.app.port || 5432),
+          host: hostOf(this.app),
+          port: portOf(this.app),
           username: this.owner,
           password: decodeURIComponent(this.app.password),
           database,

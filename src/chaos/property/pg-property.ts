@@ -2,6 +2,7 @@ import type { Arbitrary, IAsyncProperty, Parameters, RunDetails } from 'fast-che
 import pg from 'pg'
 import { PgrigError } from '../../errors.js'
 import { formatStatements, recordingSql, type Sql, type Statement } from './recording-sql.js'
+import { editLibpqUrl, parseLibpqUrl } from '../../cluster/libpq-url.js'
 
 /**
  * `savepoint` (default): one connection, one transaction; each case runs between
@@ -173,7 +174,7 @@ async function databaseCases(target: PropertyTarget, template: string | undefine
       "pgProperty with isolation 'database' needs a server with a superuser URL (a StartedCluster), to create and drop a database per case",
     )
   }
-  const appUrl = new URL(target.url)
+  const appUrl = parseLibpqUrl(target.url)
   const source = template ?? decodeURIComponent(appUrl.pathname.slice(1))
   const admin = await connect(target.superuser.url)
   let n = 0
@@ -183,10 +184,11 @@ async function databaseCases(target: PropertyTarget, template: string | undefine
       await admin.query(
         `create database ${pg.escapeIdentifier(name)} template ${pg.escapeIdentifier(source)} owner ${pg.escapeIdentifier(decodeURIComponent(appUrl.username))}`,
       )
-      const url = new URL(appUrl)
-      url.pathname = `/${name}`
+      const url = editLibpqUrl(target.url, (edited) => {
+        edited.pathname = `/${name}`
+      })
       try {
-        const client = await connect(url.toString())
+        const client = await connect(url)
         try {
           return await work(recordingSql(client))
         } finally {

@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { editLibpqUrl, parseLibpqUrl } from '../../cluster/libpq-url.js'
 
 /**
  * What a server fault needs: a superuser URL. A `StartedCluster` is one; so is
@@ -7,9 +8,9 @@ import pg from 'pg'
 export type AdminTarget = { superuser: { url: string } } | string
 
 export function superuserUrl(target: AdminTarget, database?: string): string {
-  const url = new URL(typeof target === 'string' ? target : target.superuser.url)
-  if (database !== undefined) url.pathname = `/${encodeURIComponent(database)}`
-  return url.toString()
+  return editLibpqUrl(typeof target === 'string' ? target : target.superuser.url, (url) => {
+    if (database !== undefined) url.pathname = `/${encodeURIComponent(database)}`
+  })
 }
 
 export function databaseOf(target: AdminTarget): string {

@@ -13,6 +13,7 @@ import {
   type Serving,
 } from '../../serve/index.js'
 import { serversFromFlags, type ServerFlags } from '../server-flags.js'
+import { parseLibpqUrl } from '../../cluster/libpq-url.js'
 
 interface ServeFlags {
   port?: string
@@ -27,7 +28,7 @@ interface ServeFlags {
 }
 
 function refuseExternal(url: string): never {
-  const host = new URL(url).host
+  const host = parseLibpqUrl(url).host
   throw new PgrigError(
     'E_UNSAFE_TARGET',
     `refusing the server at ${host} from --url: pgrig did not start it and could be pointed at real data; add --allow-external to let pgrig create only its own pgrig_* databases there, or drop --url and let pgrig start a server`,

@@ -7,7 +7,7 @@ import { oneLine } from '../lifecycle/one-line.js'
 import { startTestProxy } from '../lifecycle/proxy.js'
 import { TestLifecycle, type TestRedis } from '../lifecycle/test-lifecycle.js'
 import './provided.js'
-import './task-meta.js'
+import { SERVER_LOG_NOTE } from './task-meta.js'
 
 export interface PgrigFixtures {
   /**
@@ -70,7 +70,7 @@ function attachForensics(
     meta.keptDatabaseUrl = keptUrl
   }
   if (serverLog) {
-    notes.push(`pgrig: server log during this test:\n${serverLog}`)
+    notes.push(`${SERVER_LOG_NOTE}\n${serverLog}`)
     meta.serverLog = serverLog
   }
   const first = task.result?.errors?.[0] as FailedError | undefined
