@@ -167,3 +167,49 @@ test('node:test: usePgrig({ redis: true }) gives db.redis, flushed before each t
   expect(ran.code, ran.output).toBe(0)
   expect(ran.output).toMatch(/# pass 2/)
 }, 150_000)
+
+test('the services option under every runner: started after the server, env set in the test process, stopped after', async () => {
+  const jest = RUNNERS.jest
+  const [vitest, node, jestRan] = await Promise.all([
+    runIn(
+      dir,
+      [
+        'timeout',
+        '120',
+        process.execPath,
+        RUNNERS.vitest[0],
+        'run',
+        '--config',
+        'vitest.services.config.mjs',
+      ],
+      {
+        PGRIG_RUN_ID: pgc.runId,
+      },
+    ),
+    runIn(dir, ['timeout', '120', process.execPath, '--test', 'node-services.test.mjs'], {
+      PGRIG_RUN_ID: pgc.runId,
+    }),
+    runIn(
+      dir,
+      [
+        'timeout',
+        '120',
+        process.execPath,
+        jest[0],
+        jest[1],
+        '--globalSetup',
+        './jest.services-setup.mjs',
+        'jest-services.test.mjs',
+      ],
+      { PGRIG_RUN_ID: pgc.runId },
+    ),
+  ])
+  for (const ran of [vitest, node, jestRan]) {
+    expect(ran.code, ran.output).toBe(0)
+    const [record] = ran.records.filter((r) => r.test === 'services')
+    expect(record?.name, ran.output).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/)
+    // stopped with the run
+    const port = Number(new URL(record!.name).port)
+    await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow()
+  }
+}, 200_000)
