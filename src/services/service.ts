@@ -129,7 +129,8 @@ export function checkPrograms(
   }
 }
 
-function fillIn(text: string, port: number, dir: string): string {
+/** `{port}`, `{dir}` and `{host}` in a command, check or env value, filled in. */
+export function fillPlaceholders(text: string, port: number, dir: string): string {
   return text.replaceAll('{port}', String(port)).replaceAll('{dir}', dir).replaceAll('{host}', SERVICE_HOST)
 }
 
@@ -168,7 +169,7 @@ export async function launchService(
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
     for (let attempt = 1; ; attempt++) {
       const port = await freePort(SERVICE_HOST)
-      const fill = (text: string) => fillIn(text, port, dir)
+      const fill = (text: string) => fillPlaceholders(text, port, dir)
       const env = Object.fromEntries(Object.entries(spec.env).map(([key, value]) => [key, fill(value)]))
       const readiness = spec.ready && readinessOf(filledCheck(spec.ready, fill), logFile)
       const child = spawnService(program, spec.command.slice(1).map(fill), {
