@@ -198,3 +198,16 @@ describe('each failure is one line, and nothing is left running', () => {
     )
   })
 })
+
+test('from code, a failure names the startService option to change', async () => {
+  const error = await startService({ command: ['sleep', '30'], ready: { log: 'never' }, timeout: 200 }).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  )
+  expect(error?.message).toMatch(
+    /^service sleep was not ready: it waited for a log line matching "never" in \S+ within 200 ms; raise startService\(\{ timeout \}\) if the machine is busy; log \S+ is empty$/,
+  )
+  await expect(startService({ command: ['no-such-program-pgrig'] })).rejects.toThrow(
+    'service no-such-program-pgrig: "no-such-program-pgrig" was not found on PATH (startService({ command })); install it, or put its full path in startService({ command })',
+  )
+})

@@ -118,7 +118,7 @@ export function checkPrograms(
   for (const spec of specs) {
     const program = spec.command[0]!
     if (findProgram(program, spec.cwd, dirs)) continue
-    const where = `${source}.${spec.name}.command[0]`
+    const where = keyOf(source, spec.name, 'command[0]')
     const what = program.includes('/')
       ? `${path.resolve(spec.cwd, program)} does not exist or is not executable`
       : `"${program}" was not found on PATH`
@@ -127,6 +127,12 @@ export function checkPrograms(
       `service ${spec.name}: ${what} (${where}); install it, or put its full path in ${where}`,
     )
   }
+}
+
+/** Where a user sets `key`: `services.minio.timeout` in a config, `startService({ timeout })` in code. */
+function keyOf(source: string, name: string, key: string): string {
+  if (source !== 'startService') return `${source}.${name}.${key}`
+  return key.startsWith('command') ? 'startService({ command })' : `startService({ ${key} })`
 }
 
 /** `{port}`, `{dir}` and `{host}` in a command, check or env value, filled in. */
@@ -180,7 +186,7 @@ export async function launchService(
       if (!child.pid) {
         throw new PgrigError(
           'E_COMMAND_NOT_FOUND',
-          `service ${spec.name}: ${program} could not be started (${source}.${spec.name}.command[0])`,
+          `service ${spec.name}: ${program} could not be started (${keyOf(source, spec.name, 'command[0]')})`,
         )
       }
       const record = {
@@ -234,7 +240,7 @@ function failure(
   source: string,
 ): PgrigError {
   const label = `service ${spec.name}${spec.once ? ' (once)' : ''}`
-  const timeoutKey = `${source}.${spec.name}.timeout`
+  const timeoutKey = keyOf(source, spec.name, 'timeout')
   if (outcome.kind === 'exited') {
     const how = describeExit(outcome.code, outcome.signal)
     return spec.once
