@@ -112,7 +112,13 @@ describe('pgrig run with services', () => {
 
 describe('pgrig up / status / env / down with services', () => {
   test('status and env show them, secrets hidden; down NAME stops one, down of the last server the rest', async () => {
-    const dir = project({ services: { api: API, redis: REDIS } })
+    const dir = project({
+      services: {
+        api: API,
+        redis: REDIS,
+        init: { command: ['sh', '-c', 'echo done'], after: ['api'], once: true },
+      },
+    })
     const up = await pgrig(['up', '--json', '--name', 'svc-main'], { cwd: dir })
     expect(up.code, up.stderr).toBe(0)
     const started = JSON.parse(up.stdout) as {
@@ -120,7 +126,7 @@ describe('pgrig up / status / env / down with services', () => {
       services: { name: string; pid: number; port: number; env: Record<string, string>; dir: string }[]
     }
     const [api, redis] = started.services
-    expect(started.services.map((s) => s.name)).toEqual(['api', 'redis'])
+    expect(started.services.map((s) => s.name)).toEqual(['api', 'redis', 'init'])
     expect(api!.env.API_URL).toBe(`http://127.0.0.1:${api!.port}/`)
     expect(fs.existsSync(api!.dir)).toBe(true)
 
@@ -133,6 +139,7 @@ describe('pgrig up / status / env / down with services', () => {
       ),
     )
     expect(status.stdout).toMatch(new RegExp(`^redis\\s+running\\s+127\\.0\\.0\\.1:${redis!.port}\\s`, 'm'))
+    expect(status.stdout).toMatch(/^init\s+done \(once\)\s+127\.0\.0\.1:\d+\s+-\s/m)
     expect(status.stdout).not.toContain('supersecret')
     const json = JSON.parse((await pgrig(['status', '--json'])).stdout) as {
       services: { name: string; state: string; env: Record<string, string> }[]
@@ -189,6 +196,21 @@ test('pgrig run killed with SIGKILL: the reaper stops its services, no process l
   owner.kill('SIGKILL')
   expect(await waitUntil(() => !isGroupAlive(pid!), 15_000, 50)).toBe(true)
   expect(await waitUntil(() => !listRuns().some((r) => r.runId === runId), 5_000, 50)).toBe(true)
+})
+
+test('pgrig up whose once job fails: one line, and the servers it started are stopped', async () => {
+  const dir = project({
+    services: { init: { command: ['sh', '-c', 'echo "no bucket"; exit 5'], once: true } },
+  })
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-svc-up-'))
+  fs.chmodSync(root, 0o755)
+  onTestFinished(() => fs.rmSync(root, { recursive: true, force: true }))
+  const out = await pgrig(['up', '--name', 'svc-up-fails'], { cwd: dir, env: { PGRIG_RUN_ROOT: root } })
+  expect(out.code).not.toBe(0)
+  expect(out.stderr).toMatch(
+    /^pgrig: service init \(once\) failed with exit code 5; log \S+ ends: "no bucket"\n$/,
+  )
+  expect(await waitUntil(() => fs.readdirSync(root).length === 0, 5_000)).toBe(true)
 })
 
 describe('service mistakes end in one line and a non-zero exit, with nothing left running', () => {
