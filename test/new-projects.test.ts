@@ -1,7 +1,8 @@
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
-import { fixtureProject, repoRoot, runIn } from './support/fixture-project.js'
+import { fixtureProject, packedTarball, repoRoot, runIn } from './support/fixture-project.js'
 import { privateRunRoot } from './support/run-root.js'
 
 // A new user's first project, per tool: migrations as the tool lays them out, run by the project's
@@ -13,6 +14,10 @@ afterAll(() => dirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: tr
 
 const slowTest = test.runIf(process.env.PGRIG_SLOW === '1')
 const vitest = path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs')
+
+const jest = path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js')
+const ESM_ONLY =
+  'pgrig is an ES module and this file loads it with require() (CommonJS): add "type": "module" to package.json'
 
 async function runProject(name: string) {
   const dir = fixtureProject(name)
@@ -43,3 +48,70 @@ describe('fresh projects run their own tests on pgrig/vitest', () => {
     120_000,
   )
 })
+
+describe('CommonJS projects get one line saying what to change, and the change works', () => {
+  test('ts-jest default preset (CommonJS) is refused; its ESM preset, as the line says, runs', async () => {
+    const [commonjs, esm] = ['ts-jest-project', 'ts-jest-esm-project'].map((name) => {
+      const dir = fixtureProject(name)
+      dirs.push(dir)
+      return dir
+    })
+    const [refused, ran] = await Promise.all([
+      runIn(commonjs!, [process.execPath, jest]),
+      runIn(esm!, [process.execPath, '--experimental-vm-modules', jest]),
+    ])
+    expect(refused.code, refused.output).not.toBe(0)
+    expect(refused.output).toContain(ESM_ONLY)
+    expect(refused.output).not.toMatch(/Cannot find module 'pgrig|Package subpath|^\s+at /m)
+    expect(ran.code, ran.output).toBe(0)
+    expect(ran.output).toMatch(/Tests:\s+1 passed/)
+  }, 150_000)
+
+  test('vitest.config.ts in a package without "type": "module" is refused in one line', async () => {
+    const dir = fixtureProject('commonjs-vitest-project')
+    dirs.push(dir)
+    const ran = await runIn(dir, [process.execPath, vitest, 'run'])
+    expect(ran.code, ran.output).not.toBe(0)
+    expect(ran.output).toContain(ESM_ONLY)
+    expect(ran.output).not.toMatch(/^\s+at /m)
+  }, 60_000)
+})
+
+// Installs from the npm registry (Vitest 3 is not among this repo's packages): `npm run test:slow`.
+slowTest(
+  'Vitest 3: npm refuses the install for the peer range; forced, pgrig/vitest refuses in one line',
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-vitest3-'))
+    dirs.push(dir)
+    fs.writeFileSync(
+      path.join(dir, 'package.json'),
+      JSON.stringify({ name: 'v3', private: true, type: 'module' }),
+    )
+    fs.cpSync(
+      path.join(repoRoot, 'test', 'fixtures', 'commonjs-vitest-project', 'vitest.config.ts'),
+      path.join(dir, 'vitest.config.ts'),
+    )
+    fs.cpSync(
+      path.join(repoRoot, 'test', 'fixtures', 'commonjs-vitest-project', 'users.test.ts'),
+      path.join(dir, 'users.test.ts'),
+    )
+    const install = (...flags: string[]) =>
+      runIn(dir, ['npm', 'install', '--no-audit', '--no-fund', ...flags, 'vitest@3', 'pg', packedTarball()])
+    const refused = await install()
+    expect(refused.code, refused.output).not.toBe(0)
+    expect(refused.output).toMatch(/peerOptional vitest@"\^4\.0\.0" from pgrig/)
+    const forced = await install('--legacy-peer-deps')
+    expect(forced.code, forced.output).toBe(0)
+    const ran = await runIn(dir, [
+      process.execPath,
+      path.join(dir, 'node_modules', 'vitest', 'vitest.mjs'),
+      'run',
+    ])
+    expect(ran.code, ran.output).not.toBe(0)
+    expect(ran.output).toMatch(
+      /pgrig\/vitest runs on Vitest 4 and this project has Vitest 3\.\d+\.\d+: npm install -D vitest@\^4/,
+    )
+    expect(ran.output).not.toMatch(/internal state|^\s+at /m)
+  },
+  180_000,
+)

@@ -54,58 +54,76 @@ interface JsonReport {
   testResults: { assertionResults: { title: string; status: string; failureMessages: string[] }[] }[]
 }
 
+const cliBin = path.join(repoRoot, 'dist', 'cli', 'main.js')
+
 describe('a server that dies mid-run', () => {
-  test('is named in one line, and the remaining tests fail fast with it', async () => {
-    const dir = fixtureProject('pool-end-project')
-    const json = path.join(dir, 'report.json')
-    try {
-      const started = performance.now()
-      const result = await runIn(
-        dir,
-        [
-          process.execPath,
-          vitestBin,
-          'run',
-          '--reporter=default',
-          '--reporter=json',
-          `--outputFile.json=${json}`,
-        ],
-        { FIXTURE_DIE: '1' },
-      )
-      const elapsed = performance.now() - started
-      const context = result.output.slice(-6000)
-      expect(result.code, context).not.toBe(0)
-      const killed = result.records.find((r) => r.test === 'killed')
-      expect(killed, context).toBeDefined()
-      const line = new RegExp(
-        `PostgreSQL server \\S+ \\(pid ${killed!.pid}, port \\d+\\) died during the test run \\(killed by SIGKILL\\); the remaining tests cannot reach it; log (\\S+-died\\.log) ends: "`,
-      )
-      const named = line.exec(result.output)
-      expect(named, context).not.toBeNull()
-      expect(fs.existsSync(named![1]!)).toBe(true)
-      fs.rmSync(named![1]!, { force: true })
-      // The tests after the kill fail with that line, not with a wall of connection errors: only
-      // the test that killed it and the one running beside it may see their sockets go.
-      const tests = (JSON.parse(fs.readFileSync(json, 'utf8')) as JsonReport).testResults.flatMap(
-        (file) => file.assertionResults,
-      )
-      const failed = tests.filter((t) => t.status === 'failed')
-      const withLine = failed.filter((t) => t.failureMessages.some((m) => line.test(m)))
-      expect(failed.length, context).toBeGreaterThanOrEqual(40)
-      expect(failed.length - withLine.length, context).toBeLessThanOrEqual(2)
-      // The test that killed it gets the line beside its own connection error.
-      const killer = failed.find((t) => t.title === 'first 5')
-      expect(
-        killer?.failureMessages.some((m) => line.test(m)),
-        JSON.stringify(killer),
-      ).toBe(true)
-      expect(result.output).not.toMatch(/could not clone the template/)
-      expect(result.output).not.toMatch(/broker-client\.(js|ts):\d+/)
-      expect(elapsed).toBeLessThan(120_000)
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
-  }, 180_000)
+  test.each([
+    ['the plugin started', []],
+    ['`pgrig run` started', [process.execPath, cliBin, 'run', '--']],
+  ])(
+    'that %s is named in one line, and the remaining tests fail fast with it',
+    async (_, launcher) => {
+      const dir = fixtureProject('pool-end-project')
+      const json = path.join(dir, 'report.json')
+      try {
+        const started = performance.now()
+        const result = await runIn(
+          dir,
+          [
+            ...launcher,
+            process.execPath,
+            vitestBin,
+            'run',
+            '--reporter=default',
+            '--reporter=json',
+            `--outputFile.json=${json}`,
+          ],
+          { FIXTURE_DIE: '1' },
+        )
+        const elapsed = performance.now() - started
+        const context = result.output.slice(-6000)
+        expect(result.code, context).not.toBe(0)
+        const killed = result.records.find((r) => r.test === 'killed')
+        expect(killed, context).toBeDefined()
+        const line = new RegExp(
+          `PostgreSQL server \\S+ \\(pid ${killed!.pid}, port \\d+\\) died during the test run \\(killed by SIGKILL\\); the remaining tests cannot reach it; log (\\S+-died\\.log) ends: "`,
+        )
+        const named = line.exec(result.output)
+        expect(named, context).not.toBeNull()
+        expect(fs.existsSync(named![1]!)).toBe(true)
+        fs.rmSync(path.dirname(named![1]!), { recursive: true, force: true })
+        // The tests after the kill fail with that line, not with a wall of connection errors: only
+        // the test that killed it and the one running beside it may see their sockets go.
+        const tests = (JSON.parse(fs.readFileSync(json, 'utf8')) as JsonReport).testResults.flatMap(
+          (file) => file.assertionResults,
+        )
+        const failed = tests.filter((t) => t.status === 'failed')
+        const withLine = failed.filter((t) => t.failureMessages.some((m) => line.test(m)))
+        expect(failed.length, context).toBeGreaterThanOrEqual(40)
+        expect(failed.length - withLine.length, context).toBeLessThanOrEqual(2)
+        // The test that killed it gets the line beside its own connection error.
+        const killer = failed.find((t) => t.title === 'first 5')
+        expect(
+          killer?.failureMessages.some((m) => line.test(m)),
+          JSON.stringify(killer),
+        ).toBe(true)
+        if (launcher.length > 0) {
+          // `pgrig run`, the server's parent, says so too, as it happens.
+          expect(result.output).toMatch(
+            new RegExp(
+              `pgrig: PostgreSQL server main \\(pid ${killed!.pid}, port \\d+\\) died during the command \\(killed by SIGKILL\\); nothing the command runs can reach it any more; log (\\S+-died\\.log)`,
+            ),
+          )
+        }
+        expect(result.output).not.toMatch(/could not clone the template/)
+        expect(result.output).not.toMatch(/broker-client\.(js|ts):\d+/)
+        expect(elapsed).toBeLessThan(120_000)
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    },
+    180_000,
+  )
 })
 
 const exec = promisify(execFile)

@@ -15,6 +15,11 @@ describe('startSession option checks', () => {
     [{ url: 'mysql://root@db/prod' }, /not PostgreSQL/],
     [{ exclude: 'schema_migrations' }, /^exclude must be a list of table names/],
     [{ exclude: ['users', ''] }, /^exclude must be a list of table names/],
+    [
+      { exclude: ['countries'] },
+      "exclude names tables a truncate reset leaves alone, and isolation 'database' resets nothing that way (every test gets its own clone): drop exclude, or use isolation 'truncate'",
+    ],
+    [{ isolation: 'transaction', exclude: ['countries'] }, /isolation 'transaction' resets nothing that way/],
     [{ url: 'postgres://u:p@db.example.com/prod' }, /set allowExternal: true/],
   ])('%j is refused with one line before anything starts', async (options, message) => {
     const error = await startSession(options as PgrigOptions).catch((e: Error) => e)

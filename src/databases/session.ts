@@ -72,6 +72,8 @@ interface Server {
   stop?: () => Promise<void>
   /** The postmaster, when this process started it (its exit code or signal can be told). */
   process?: ChildProcess | undefined
+  /** The run that started it, where its starter notes how it ended (`pgrig run`, a reused server). */
+  runId?: string
   /** For a server this session started: how it stays up instead of stopping, when a database was kept. */
   keepUp?: { note: string; detach: () => void }
 }
@@ -97,24 +99,24 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
   const fromRun = process.env.PGRIG_RUN_ID
   if (fromRun) {
     const info = serverOfRun(fromRun, options.server?.name)
-    if (info) return { info }
+    if (info) return { info, runId: fromRun }
   }
   if (options.reuse) {
     // A server of a detached run (`pgrig up`, or a previous run with reuse): the named one, else
     // the one reuse started before, else any that is still running.
     const servers = listRuns()
       .filter((run) => run.detached)
-      .flatMap((run) => run.servers)
-      .filter((server) => server.pid !== null && isAlive(server.pid))
+      .flatMap((run) => run.servers.map((info) => ({ info, runId: run.runId })))
+      .filter(({ info }) => info.pid !== null && isAlive(info.pid))
     const wanted = options.server?.name
-    const info = wanted
-      ? servers.find((s) => s.name === wanted)
-      : (servers.find((s) => s.name === REUSE_NAME) ?? servers[0])
-    if (info) return { info }
+    const found = wanted
+      ? servers.find((s) => s.info.name === wanted)
+      : (servers.find((s) => s.info.name === REUSE_NAME) ?? servers[0])
+    if (found) return found
   }
   if (options.reuse) {
     const cluster = await startCluster({ name: REUSE_NAME, ...options.server, quiet: true, detached: true })
-    return { info: cluster.info, process: cluster.process }
+    return { info: cluster.info, process: cluster.process, runId: cluster.runId }
   }
   // A run of its own, so that keeping a failed test's database can keep this server (and only it)
   // up after the test run; named after the run, so `pgrig down <name>` stops only it.
@@ -154,6 +156,13 @@ function checkOptions(options: PgrigOptions): void {
     assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
   }
   assertExcludeShape(options.exclude)
+  const mode = options.isolation ?? 'database'
+  if (options.exclude?.length && mode !== 'truncate') {
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `exclude names tables a truncate reset leaves alone, and isolation '${mode}' resets nothing that way (${mode === 'database' ? 'every test gets its own clone' : 'every test is rolled back'}): drop exclude, or use isolation 'truncate'`,
+    )
+  }
   // Code under test often reads DATABASE_URL itself: an integration run must not go on while it
   // points at SQLite or MySQL (an empty one is as good as unset).
   const inherited = process.env.DATABASE_URL
@@ -185,7 +194,7 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
   const run = await ownedRun()
   const server = await resolveTarget(options)
   let runLock: Awaited<ReturnType<typeof holdRunLock>> | undefined
-  const watch = watchServer(server.info, server.process, run.runId)
+  const watch = watchServer(server.info, server.process, server.runId ?? run.runId)
   try {
     const adminUrl = server.info.superuser.url
     // Held before anything is created, so a run starting on another machine never takes ours for dead.

@@ -187,6 +187,44 @@ describe('truncate isolation', () => {
       expect(again?.id).toBe(3)
       await iso.reset()
       expect((await iso.reset()).truncated).toBe(false)
+      // A never-called sequence moved with setval(…, false) hides its value from pg_sequence_last_value.
+      await app.query(`select setval('billing.invoices_id_seq', 100, false)`)
+      expect((await iso.reset()).truncated).toBe(true)
+      const [invoice] = await rows<{ id: number }>(
+        app,
+        `insert into billing.invoices default values returning id`,
+      )
+      expect(invoice?.id).toBe(1)
+      await iso.reset()
+      // …and one renamed by a test is followed.
+      await app.query(`alter sequence billing.invoices_id_seq rename to moved_seq`)
+      await app.query(`select setval('billing.moved_seq', 7, false)`)
+      expect((await iso.reset()).truncated).toBe(true)
+      expect(await rows(app, `select last_value::int as v, is_called from billing.moved_seq`)).toEqual([
+        { v: 1, is_called: false },
+      ])
+    } finally {
+      await iso.close()
+    }
+  })
+
+  test('rules on insert do not redirect the rows a reset puts back', async () => {
+    const { url, app } = await seeded(`
+      create table notes (v text); create table notes_log (v text); create table tags (v text);
+      insert into notes values ('seed'); insert into tags values ('t');
+      create rule notes_instead as on insert to notes do instead insert into notes_log values (new.v);
+      create rule tags_also as on insert to tags do also insert into notes_log values ('tag ' || new.v);
+      alter table tags enable always rule tags_also;`)
+    const iso = await createTruncateIsolation({ url, runId })
+    try {
+      await app.query(`delete from notes; delete from tags; insert into tags values ('x')`)
+      await iso.reset()
+      const state = `select (select json_agg(v) from notes) notes, (select json_agg(v order by v) from tags) tags,
+        (select count(*)::int from notes_log) log,
+        (select json_agg(rulename || ':' || ev_enabled::text order by rulename) from pg_rewrite where ev_type = '3') rules`
+      expect(await rows(app, state)).toEqual([
+        { notes: ['seed'], tags: ['t'], log: 0, rules: ['notes_instead:O', 'tags_also:A'] },
+      ])
     } finally {
       await iso.close()
     }

@@ -101,18 +101,23 @@ export async function createTruncateIsolation(options: TruncateIsolationOptions)
       const { rows } = await client.query<Written>(writtenQuery(snapshot, ignored, version))
       return rows.filter((r) => snapshot.tables.has(r.oid) || tablesByOid.has(r.oid) || !excluded(r))
     } catch (error) {
-      // A table of the snapshot was dropped or renamed by a test: forget it, or follow it.
+      // A table or sequence of the snapshot was dropped or renamed by a test: forget it, or follow it.
       if ((error as { code?: string }).code !== '42P01') throw error
       const { rows } = await client.query<{ oid: number; schema: string; name: string }>(
         `select c.oid, n.nspname as schema, c.relname as name from pg_class c
            join pg_namespace n on n.oid = c.relnamespace where c.oid = any($1::oid[])`,
-        [[...snapshot.tables.keys()]],
+        [[...snapshot.tables.keys(), ...snapshot.sequences.keys()]],
       )
       const now = new Map(rows.map((r) => [r.oid, r]))
-      for (const [oid, t] of snapshot.tables) {
-        const current = now.get(oid)
-        if (current) snapshot.tables.set(oid, { ...t, schema: current.schema, name: current.name })
-        else snapshot.tables.delete(oid)
+      for (const map of [snapshot.tables, snapshot.sequences] as Map<
+        number,
+        { schema: string; name: string }
+      >[]) {
+        for (const [oid, t] of map) {
+          const current = now.get(oid)
+          if (current) map.set(oid, { ...t, schema: current.schema, name: current.name })
+          else map.delete(oid)
+        }
       }
       version++
       return (await client.query<Written>(writtenQuery(snapshot, ignored, version))).rows

@@ -22,7 +22,7 @@ import {
   type TestRecord,
 } from './results.js'
 import { writeReports } from './write.js'
-import type { PgrigTaskMeta } from '../integrations/vitest/task-meta.js'
+import { SERVER_LOG_NOTE, type PgrigTaskMeta } from '../integrations/vitest/task-meta.js'
 
 export type { PgrigTaskMeta }
 
@@ -128,7 +128,8 @@ export class PgrigReporter implements Reporter {
       retries: diagnostic?.retryCount ?? 0,
       flaky: diagnostic?.flaky ?? false,
       skipNote: result.state === 'skipped' ? (result.note ?? null) : null,
-      errors: failed ? result.errors.map((e) => this.error(e)) : [],
+      // The log is its own field: not a second time inside the message pgrig/vitest added it to.
+      errors: failed ? result.errors.map((e) => this.error(withoutLogNote(e, meta?.serverLog))) : [],
       provisionMs: typeof meta?.provisionMs === 'number' ? meta.provisionMs : null,
       serverLog,
       keptDatabaseUrl: meta?.keptDatabaseUrl ? this.redact(meta.keptDatabaseUrl) : null,
@@ -230,4 +231,11 @@ function redactTaskInPlace(task: TaskLike, redact: (text: string) => string): vo
   for (const error of task.result?.errors ?? []) redactErrorInPlace(error, redact)
   for (const log of task.logs ?? []) log.content = redact(log.content)
   for (const child of task.tasks ?? []) redactTaskInPlace(child, redact)
+}
+
+/** The note pgrig/vitest appends to a failed test's first error (attachForensics), minus the log. */
+function withoutLogNote<E extends { message?: string }>(error: E, serverLog: string | undefined): E {
+  const note = serverLog && `\n${SERVER_LOG_NOTE}\n${serverLog}`
+  if (!note || typeof error.message !== 'string' || !error.message.includes(note)) return error
+  return { ...error, message: error.message.replace(note, '').trimEnd() }
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -7,8 +7,19 @@ import { fileURLToPath } from 'node:url'
 /** Test support: fixture projects that use this checkout as an installed `pgrig` package. */
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
-/** A temp copy of test/fixtures/<name> whose node_modules links this repo's packages and `pgrig` itself. */
-export function fixtureProject(name: string): string {
+export interface FixtureOptions {
+  /**
+   * How `pgrig` gets into the project: `tarball` installs what `npm pack` ships (built dist/,
+   * package.json's files and exports), as a user's `npm install` would; `link` links this checkout.
+   */
+  install?: 'tarball' | 'link'
+}
+
+/**
+ * A temp copy of test/fixtures/<name> whose node_modules links this repo's packages, with `pgrig`
+ * itself unpacked from its tarball (default) or linked.
+ */
+export function fixtureProject(name: string, options: FixtureOptions = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pgrig-${name}-`))
   fs.cpSync(path.join(repoRoot, 'test', 'fixtures', name), dir, { recursive: true })
   const modules = path.join(dir, 'node_modules')
@@ -17,8 +28,28 @@ export function fixtureProject(name: string): string {
     if (entry.startsWith('.')) continue
     fs.symlinkSync(path.join(repoRoot, 'node_modules', entry), path.join(modules, entry))
   }
-  fs.symlinkSync(repoRoot, path.join(modules, 'pgrig'))
+  const target = path.join(modules, 'pgrig')
+  if (options.install === 'link') fs.symlinkSync(repoRoot, target)
+  else {
+    fs.mkdirSync(target)
+    execFileSync('tar', ['-xzf', packedTarball(), '-C', target, '--strip-components=1'])
+  }
   return dir
+}
+
+let tarball: string | undefined
+
+/** `npm pack` of this checkout's build, once per test process (scripts off: dist/ is built already). */
+export function packedTarball(): string {
+  if (tarball && fs.existsSync(tarball)) return tarball
+  const dest = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-pack-'))
+  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dest], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  })
+  tarball = path.join(dest, out.trim().split('\n').pop()!)
+  process.once('exit', () => fs.rmSync(dest, { recursive: true, force: true }))
+  return tarball
 }
 
 export interface Ran {

@@ -6,6 +6,7 @@ import { startServers, type StartedCluster } from '../../cluster/cluster.js'
 import { connectionEnv } from '../../cluster/connection-env.js'
 import { connectExternal } from '../../cluster/external.js'
 import { closeOwnedRun, detachedRun, ownedRun } from '../../cluster/run.js'
+import { reportDeath } from '../../cluster/server-watch.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
 import { PgrigError } from '../../errors.js'
 import { checkPrograms } from '../../services/service.js'
@@ -163,6 +164,7 @@ export function registerRun(program: Command): void {
       const started = Date.now()
       let clusters: StartedCluster[] = []
       let services: StartedServices | undefined
+      let deaths: { stop(): void }[] = []
       let serving: Awaited<ReturnType<typeof serveOver>> | undefined
       let interrupted = false
       const onSignal = () => (interrupted = true)
@@ -180,12 +182,19 @@ export function registerRun(program: Command): void {
             ...(run ? { run } : {}),
           },
         )
+        deaths = clusters.map((c) =>
+          reportDeath(c.info, c.process, c.runId, (error) =>
+            process.stderr.write(`pgrig: ${error.message}\n`),
+          ),
+        )
         const servers = [...clusters.map((c) => c.info), ...external]
         // Services come after the servers and see their connection (DATABASE_URL, PG*).
         services = await startServices(serviceSpecs, {
           ...(run ? { run } : {}),
           processEnv: connectionEnv(servers),
         }).catch(async (error: unknown) => {
+          // Stopped on purpose: not a death to report.
+          for (const death of deaths) death.stop()
           await Promise.all(clusters.map((c) => c.stop()))
           throw error
         })
@@ -216,6 +225,7 @@ export function registerRun(program: Command): void {
             })
       } finally {
         process.off('SIGINT', onSignal)
+        for (const death of deaths) death.stop()
         await serving?.close()
         if (!flags.keep) await Promise.all([...clusters.map((c) => c.stop()), services?.stop()])
         closeOwnedRun()

@@ -13,6 +13,8 @@ export interface StoredTable extends NamedTable {
   columns: string[]
   /** User triggers that fire on a restore's insert: tgenabled (`O` or `A`) then the trigger's name. */
   triggers: string[]
+  /** Rules on insert (a DO INSTEAD would redirect a restore's rows): ev_enabled (`O` or `A`) then the rule's name. */
+  rules: string[]
 }
 
 export interface SequenceInfo {
@@ -39,6 +41,8 @@ select c.oid, c.relkind as kind, n.nspname as schema, c.relname as name, ${FROM_
                 '{}') as columns,
        coalesce((select array_agg(t.tgenabled::text || t.tgname::text) from pg_trigger t
                   where t.tgrelid = c.oid and not t.tgisinternal and t.tgenabled in ('O', 'A')), '{}') as triggers,
+       coalesce((select array_agg(r.ev_enabled::text || r.rulename::text) from pg_rewrite r
+                  where r.ev_class = c.oid and r.ev_type = '3' and r.ev_enabled in ('O', 'A')), '{}') as rules,
        case when c.relispartition then
          (select json_agg(json_build_object('schema', an.nspname, 'name', ac.relname))
             from pg_partition_ancestors(c.oid) p join pg_class ac on ac.oid = p.relid

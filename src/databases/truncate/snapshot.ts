@@ -12,7 +12,14 @@ export interface Snapshot {
   /** Tables that held rows, by oid. */
   tables: Map<number, SnapshotTable>
   /** Sequences as they were: `setval(oid, last, called)` puts one back. */
-  sequences: Map<number, { last: string; called: boolean }>
+  sequences: Map<number, SnapshotSequence>
+}
+
+export interface SnapshotSequence {
+  schema: string
+  name: string
+  last: string
+  called: boolean
 }
 
 export interface SnapshotTable {
@@ -21,6 +28,7 @@ export interface SnapshotTable {
   name: string
   columns: string[]
   triggers: string[]
+  rules: string[]
   rows: number
   /**
    * Every row a reset put back (or the template held) was written by this transaction or an
@@ -64,8 +72,8 @@ export async function takeSnapshot(
         const rows = copies[i]?.rowCount ?? 0
         if (rows === 0) empty.push(t.oid)
         else {
-          const { oid, schema, name, columns, triggers } = t
-          snapshot.tables.set(oid, { oid, schema, name, columns, triggers, rows, horizon })
+          const { oid, schema, name, columns, triggers, rules } = t
+          snapshot.tables.set(oid, { oid, schema, name, columns, triggers, rules, rows, horizon })
         }
       })
       if (empty.length > 0) await client.query(`drop table ${empty.map(copyOf).join(', ')}`)
@@ -80,7 +88,11 @@ export async function takeSnapshot(
           )
           .join('\nunion all\n'),
       )
-      for (const row of rows) snapshot.sequences.set(row.oid, { last: row.last, called: row.called })
+      const byOid = new Map(readable.map((s) => [s.oid, s]))
+      for (const row of rows) {
+        const { schema, name } = byOid.get(row.oid)!
+        snapshot.sequences.set(row.oid, { schema, name, last: row.last, called: row.called })
+      }
     }
     await client.query('commit')
   } catch (error) {
@@ -102,7 +114,8 @@ export interface Written {
  * judged by its file: a truncated table has a fresh, empty one until its first insert. A table
  * that held rows is scanned: it was written when its row count changed or a visible row is newer
  * than its horizon (an update or insert; a delete changes the count). A sequence moved when
- * `pg_sequence_last_value` differs. Statistics views are flushed lazily, so they could miss the
+ * `pg_sequence_last_value` differs; one never called (whose value that function hides) is read, so
+ * a `setval(…, false)` is seen too. Statistics views are flushed lazily, so they could miss the
  * last test's writes; none of these can.
  */
 export function writtenQuery(
@@ -118,6 +131,13 @@ export function writtenQuery(
         where (select count(*) <> ${t.rows} or coalesce(bool_or(age(xmin) < age($${i + 5}::xid)), false)
                  from only ${quoted(t)})`,
   )
+  const uncalled = [...snapshot.sequences]
+    .filter(([, s]) => !s.called)
+    .map(
+      ([oid, s]) =>
+        `select ${oid}::oid, 'S'::"char", ${literal(s.schema)}::name, ${literal(s.name)}::name
+          where exists (select from ${quoted(s)} where is_called or last_value <> ${literal(s.last)}::int8)`,
+    )
   const text = [
     `select c.oid, c.relkind as kind, n.nspname as schema, c.relname as name
        from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -128,6 +148,7 @@ export function writtenQuery(
                         else false end
                  else c.oid <> all($4::oid[]) and pg_relation_size(c.oid) > 0 end`,
     ...scans,
+    ...uncalled,
   ].join('\nunion all\n')
   return {
     name: `pgrig_truncate_written_${version}`,
@@ -144,8 +165,8 @@ export function writtenQuery(
 
 /**
  * One implicit transaction: empty the tables, put the snapshot's rows back with the user
- * triggers off (an audit trigger must not log a restore, a BEFORE INSERT trigger must not
- * rewrite what it puts back) in one statement, so foreign keys between them (even cycles) are
+ * triggers and insert rules off (an audit trigger must not log a restore, a BEFORE INSERT trigger
+ * or a DO INSTEAD rule must not rewrite or redirect what it puts back) in one statement, so foreign keys between them (even cycles) are
  * checked once at its end, then set the sequences back.
  */
 export function restoreSql(
@@ -155,10 +176,13 @@ export function restoreSql(
 ): string {
   const statements: string[] = []
   if (targets.length > 0) statements.push(`truncate ${targets.map((t) => `only ${quoted(t)}`).join(', ')}`)
-  const triggered = refill.filter((t) => t.triggers.length > 0)
-  for (const t of triggered) {
-    for (const trigger of t.triggers)
-      statements.push(`alter table ${quoted(t)} disable trigger ${ident(trigger.slice(1))}`)
+  // Each entry is its mode (`O`, or `A` for always) then its name.
+  const switches = refill.flatMap((t) => [
+    ...t.triggers.map((entry) => ({ t, kind: 'trigger', entry })),
+    ...t.rules.map((entry) => ({ t, kind: 'rule', entry })),
+  ])
+  for (const { t, kind, entry } of switches) {
+    statements.push(`alter table ${quoted(t)} disable ${kind} ${ident(entry.slice(1))}`)
   }
   const inserts = refill.map(
     (t) =>
@@ -170,11 +194,9 @@ export function restoreSql(
       inserts.length === 0 ? last : `with ${inserts.map((s, i) => `r${i} as (${s})`).join(',\n')}\n${last}`,
     )
   }
-  for (const t of triggered) {
-    for (const trigger of t.triggers) {
-      const always = trigger.startsWith('A') ? ' always' : ''
-      statements.push(`alter table ${quoted(t)} enable${always} trigger ${ident(trigger.slice(1))}`)
-    }
+  for (const { t, kind, entry } of switches) {
+    const always = entry.startsWith('A') ? ' always' : ''
+    statements.push(`alter table ${quoted(t)} enable${always} ${kind} ${ident(entry.slice(1))}`)
   }
   statements.push(...sequences)
   statements.push('select pg_current_xact_id()::xid::text as xid')

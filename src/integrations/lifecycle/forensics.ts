@@ -1,11 +1,11 @@
 import { redactUrl } from '../../cluster/server-info.js'
 import type { Lease } from '../../databases/clone-pool.js'
-import { readLogSlice } from '../../databases/log-slice.js'
+import { linesOfDatabase, readLogSlice } from '../../databases/log-slice.js'
 
 export interface Forensics {
   /** The kept database's line (password as ***), when the database was kept. */
   keptLine?: string
-  /** What the server logged while the test ran. */
+  /** What the server logged about the test's database while it ran (and any server-wide trouble). */
   serverLog?: string
 }
 
@@ -15,7 +15,7 @@ export function failureForensics(lease: Lease, testName: string, keep: boolean):
   // Never the password in a log line: it is the run's app password (`pgrig env`, PGPASSWORD).
   if (keep)
     forensics.keptLine = `pgrig: kept database ${lease.name} of failed test "${testName}": ${redactUrl(lease.url)}${lease.keptNote ? ` (${lease.keptNote})` : ''}`
-  const log = readLogSlice(lease.logFile, lease.logOffset).trimEnd()
+  const log = linesOfDatabase(readLogSlice(lease.logFile, lease.logOffset), lease.name).trimEnd()
   if (log) forensics.serverLog = log
   return forensics
 }

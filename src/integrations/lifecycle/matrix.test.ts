@@ -134,8 +134,9 @@ describe('refused in one line, never silently ignored', () => {
     runIn(dir, ['timeout', '120', process.execPath, ...argv], { PGRIG_RUN_ID: pgc.runId, ...env })
 
   test('concurrent tests sharing one process.env (Vitest test.concurrent, node:test concurrency, Jest test.concurrent); keepFailed outside database mode', async () => {
-    const [vitest, node, jest, keep] = await Promise.all([
+    const [vitest, sequence, node, jest, keep] = await Promise.all([
       run([RUNNERS.vitest[0], 'run', 'concurrent.spec']),
+      run([RUNNERS.vitest[0], 'run', 'vitest.spec'], { FIXTURE_SEQUENCE_CONCURRENT: '1' }),
       run(['--test', 'node-concurrent.test.mjs']),
       run([RUNNERS.jest[0], RUNNERS.jest[1], 'jest-concurrent.test.mjs']),
       run(['--test', 'node.test.mjs'], { FIXTURE_ISOLATION: 'truncate', FIXTURE_KEEP: '1' }),
@@ -143,6 +144,10 @@ describe('refused in one line, never silently ignored', () => {
     expect(vitest.code, vitest.output).not.toBe(0)
     expect(vitest.output).toContain(
       `Vitest runs "one of two concurrent tests" concurrently with other tests of its file, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)`,
+    )
+    expect(sequence.code, sequence.output).not.toBe(0)
+    expect(sequence.output).toContain(
+      "Vitest's sequence.concurrent runs a file's tests side by side in one process, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: turn sequence.concurrent off (Vitest still runs files in parallel)",
     )
     expect(node.code, node.output).not.toBe(0)
     expect(node.output).toMatch(
@@ -156,16 +161,24 @@ describe('refused in one line, never silently ignored', () => {
     expect(keep.output).toContain(
       "keepFailed keeps a failed test's own database, which isolation 'truncate' does not give a test (the worker's database is reset for the next one); use isolation 'database' to keep failed databases",
     )
-    for (const ran of [vitest, node, jest, keep]) expect(ran.output).not.toMatch(/^\s+at /m)
+    for (const ran of [vitest, sequence, node, jest, keep]) expect(ran.output).not.toMatch(/^\s+at /m)
   }, 200_000)
 })
 
-test('node:test: usePgrig({ redis: true }) gives db.redis, flushed before each test', async () => {
-  const ran = await runIn(dir, ['timeout', '120', process.execPath, '--test', 'node-redis.test.mjs'], {
-    PGRIG_RUN_ID: pgc.runId,
-  })
-  expect(ran.code, ran.output).toBe(0)
-  expect(ran.output).toMatch(/# pass 2/)
+test('node:test and Jest: redis: true gives db.redis, flushed before each test', async () => {
+  const [node, jest] = await Promise.all([
+    runIn(dir, ['timeout', '120', process.execPath, '--test', 'node-redis.test.mjs'], {
+      PGRIG_RUN_ID: pgc.runId,
+    }),
+    runIn(dir, ['timeout', '120', process.execPath, ...RUNNERS.jest.slice(0, 2), 'jest-redis.test.mjs'], {
+      PGRIG_RUN_ID: pgc.runId,
+      FIXTURE_REDIS: '1',
+    }),
+  ])
+  expect(node.code, node.output).toBe(0)
+  expect(node.output).toMatch(/# pass 2/)
+  expect(jest.code, jest.output).toBe(0)
+  expect(jest.output).toMatch(/Tests:\s+2 passed/)
 }, 150_000)
 
 test('the services option under every runner: started after the server, env set in the test process, stopped after', async () => {

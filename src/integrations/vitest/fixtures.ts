@@ -8,7 +8,7 @@ import { startTestProxy } from '../lifecycle/proxy.js'
 import type { ProvidedService } from '../lifecycle/provided.js'
 import { TestLifecycle, type TestRedis } from '../lifecycle/test-lifecycle.js'
 import './provided.js'
-import './task-meta.js'
+import { SERVER_LOG_NOTE } from './task-meta.js'
 
 export interface PgrigFixtures {
   /**
@@ -73,7 +73,7 @@ function attachForensics(
     meta.keptDatabaseUrl = keptUrl
   }
   if (serverLog) {
-    notes.push(`pgrig: server log during this test:\n${serverLog}`)
+    notes.push(`${SERVER_LOG_NOTE}\n${serverLog}`)
     meta.serverLog = serverLog
   }
   const first = task.result?.errors?.[0] as FailedError | undefined

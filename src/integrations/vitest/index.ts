@@ -1,3 +1,4 @@
+import './supported-vitest.js'
 export { pgrig } from './plugin.js'
 export { test, type PgrigFixtures } from './fixtures.js'
 export { expect, describe, beforeAll, afterAll, beforeEach, afterEach } from 'vitest'

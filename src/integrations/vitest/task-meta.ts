@@ -13,3 +13,6 @@ declare module 'vitest' {
     pgrig?: PgrigTaskMeta
   }
 }
+
+/** The heading of the server log pgrig/vitest appends to a failed test's first error; reports strip it there. */
+export const SERVER_LOG_NOTE = 'pgrig: server log during this test:'

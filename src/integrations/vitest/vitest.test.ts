@@ -119,6 +119,9 @@ describe('pgrig/vitest', () => {
     expect(kept, result.output).not.toBeNull()
     expect(result.output).toContain('pgrig: server log during this test:')
     expect(result.output).toMatch(/relation "no_such_table" does not exist/)
+    // Only the test's own database and server-wide trouble; the log once.
+    expect(result.output).not.toMatch(/another_databases_table|checkpoint starting/)
+    expect(result.output.split('relation "no_such_table" does not exist').length - 1).toBe(1)
     expect(kept![2]).toContain(':***@')
     const name = kept![1]!
     const url = kept![2]!.replace(':***@', `:${encodeURIComponent(pgc.password)}@`)
@@ -151,6 +154,10 @@ describe('pgrig/vitest', () => {
     expect(results.runs[0]!.pgVersion).toBe(pgc.version.split('.')[0])
     const failed = results.runs[0]!.tests.find((t) => t.name === 'breaks on purpose')!
     expect(failed.serverLog).toMatch(/relation "no_such_table" does not exist/)
+    expect(failed.serverLog).not.toMatch(/another_databases_table|checkpoint starting/)
+    // The report shows the log in its own place, not again inside the error's message.
+    const markdown = fs.readFileSync(path.join(reportDir, 'report.md'), 'utf8')
+    expect(markdown.split('relation "no_such_table" does not exist').length - 1, markdown).toBe(1)
     expect(failed.keptDatabaseUrl).toContain(name)
     expect(failed.keptDatabaseUrl).not.toContain(new URL(url).password)
     expect(failed.provisionMs).toBeGreaterThan(0)
