@@ -182,40 +182,17 @@ test('node:test and Jest: redis: true gives db.redis, flushed before each test',
 }, 150_000)
 
 test('the services option under every runner: started after the server, env set in the test process, stopped after', async () => {
+  const env = {
+    PGRIG_RUN_ID: pgc.runId,
+    // the installed pgrig ships no tests: the fixture's HTTP service comes from this checkout
+    FIXTURE_HTTP_SERVER: path.join(repoRoot, 'test', 'fixtures', 'services', 'http-server.mjs'),
+  }
+  const run = (argv: string[]) => runIn(dir, ['timeout', '120', process.execPath, ...argv], env)
   const jest = RUNNERS.jest
   const [vitest, node, jestRan] = await Promise.all([
-    runIn(
-      dir,
-      [
-        'timeout',
-        '120',
-        process.execPath,
-        RUNNERS.vitest[0],
-        'run',
-        '--config',
-        'vitest.services.config.mjs',
-      ],
-      {
-        PGRIG_RUN_ID: pgc.runId,
-      },
-    ),
-    runIn(dir, ['timeout', '120', process.execPath, '--test', 'node-services.test.mjs'], {
-      PGRIG_RUN_ID: pgc.runId,
-    }),
-    runIn(
-      dir,
-      [
-        'timeout',
-        '120',
-        process.execPath,
-        jest[0],
-        jest[1],
-        '--globalSetup',
-        './jest.services-setup.mjs',
-        'jest-services.test.mjs',
-      ],
-      { PGRIG_RUN_ID: pgc.runId },
-    ),
+    run([RUNNERS.vitest[0], 'run', '--config', 'vitest.services.config.mjs']),
+    run(['--test', 'node-services.test.mjs']),
+    run([jest[0], jest[1], '--globalSetup', './jest.services-setup.mjs', 'jest-services.test.mjs']),
   ])
   for (const ran of [vitest, node, jestRan]) {
     expect(ran.code, ran.output).toBe(0)
