@@ -164,6 +164,33 @@ describe('pgrig/vitest', () => {
     fs.rmSync(reportDir, { recursive: true, force: true })
   })
 
+  test("no 6+ character piece of the run's passwords reaches any report file (junit, html, md, json)", async () => {
+    const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-leak-report-'))
+    try {
+      const result = await vitest(dir, ['leak.spec.ts'], {
+        ...onServer(),
+        FIXTURE_LEAK: '1',
+        FIXTURE_REPORT: reportDir,
+      })
+      expect(result.code, result.output).toBe(1)
+      expect(result.output).toMatch(/Tests\s+3 failed \| 1 passed/)
+      const files = fs.readdirSync(reportDir)
+      expect(files).toEqual(expect.arrayContaining(['junit.xml', 'report.html', 'report.md', 'results.json']))
+      for (const secret of [pgc.password, pgc.superuser.password]) {
+        for (let i = 0; i + 6 <= secret.length; i++) {
+          const piece = secret.slice(i, i + 6)
+          for (const file of files) {
+            expect(fs.readFileSync(path.join(reportDir, file), 'utf8'), `${file}: ${piece}`).not.toContain(
+              piece,
+            )
+          }
+        }
+      }
+    } finally {
+      fs.rmSync(reportDir, { recursive: true, force: true })
+    }
+  })
+
   slowTest('watch mode: a rerun is served by the same pool', async () => {
     const out = path.join(dir, 'watch.jsonl')
     fs.writeFileSync(out, '')
