@@ -213,6 +213,18 @@ test('pgrig up whose once job fails: one line, and the servers it started are st
   expect(await waitUntil(() => fs.readdirSync(root).length === 0, 5_000)).toBe(true)
 })
 
+test("pgrig doctor checks the services' programs", async () => {
+  const dir = project({
+    services: { redis: REDIS, minio: { command: ['minio-not-here', 'server', '{dir}'] } },
+  })
+  const out = await pgrig(['doctor'], { cwd: dir })
+  expect(out.code).toBe(1)
+  expect(out.stdout).toMatch(/^ok {4}service redis: \/\S*redis-server$/m)
+  expect(out.stdout).toMatch(
+    /^FAIL {2}service minio: "minio-not-here" was not found on PATH \(services\.minio\.command\[0\]\); install it/m,
+  )
+})
+
 describe('service mistakes end in one line and a non-zero exit, with nothing left running', () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     [
