@@ -39,6 +39,8 @@ export type PgrigErrorCode =
   | 'E_FILE_EXISTS'
   | 'E_REPORT_INVALID'
   | 'E_TLS_CONFIG'
+  | 'E_SERVICE_EXITED'
+  | 'E_SERVICE_FAILED'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

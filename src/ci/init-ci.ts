@@ -1,8 +1,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { makeDir } from '../cluster/make-dir.js'
+import type { ServiceOptions } from '../config/schema.js'
+import { resolveServices } from '../config/services.js'
 import { PgrigError } from '../errors.js'
-import type { CiOptions } from './lanes.js'
+import { fillPlaceholders } from '../services/service.js'
+import type { CiOptions, CiService } from './lanes.js'
 import {
   declaresPackageManager,
   detectPackageManager,
@@ -25,7 +28,7 @@ const TEMPLATES: Record<CiTarget, { file: string; render: (o: CiOptions) => stri
   gitlab: { file: GITLAB_CI_PATH, render: gitlabCi },
   jenkins: { file: JENKINSFILE_PATH, render: jenkinsfile },
   make: { file: MAKEFILE_PATH, render: makefile },
-  env: { file: ENV_EXAMPLE_PATH, render: () => envExample() },
+  env: { file: ENV_EXAMPLE_PATH, render: (o) => envExample(o.services) },
 }
 
 export interface InitCiOptions {
@@ -38,6 +41,8 @@ export interface InitCiOptions {
   packageManager?: PackageManager
   node?: string
   only?: CiTarget[]
+  /** The config's services (their variables go into .env.test.example, their programs into the CI notes). */
+  services?: Record<string, ServiceOptions>
 }
 
 export interface CiFile {
@@ -85,9 +90,23 @@ export function planCiFiles(options: InitCiOptions = {}): CiFile[] {
     node,
     pm: packageManagerCommands(pmName),
     ...(pmName === 'pnpm' && !declaresPackageManager(dir) ? { pnpmVersion: DEFAULT_PNPM_VERSION } : {}),
+    ...(options.services ? { services: exampleServices(options.services, dir) } : {}),
   }
   const targets = options.only ?? CI_TARGETS
   return targets.map((target) => ({ path: TEMPLATES[target].file, content: TEMPLATES[target].render(ci) }))
+}
+
+/** The services with example values for `{port}` (54400, 54401, …) and `{dir}`, as a run would fill them. */
+function exampleServices(services: Record<string, ServiceOptions>, dir: string): CiService[] {
+  return resolveServices(services, dir).map((spec, i) => {
+    const fill = (text: string) =>
+      fillPlaceholders(text, 54400 + i, `/tmp/pgrig-0/<run-id>/services/${spec.name}/data`)
+    return {
+      name: spec.name,
+      command: spec.command.map((arg) => (/[\s'"]/.test(arg) ? JSON.stringify(arg) : arg)).join(' '),
+      env: Object.fromEntries(Object.entries(spec.env).map(([key, value]) => [key, fill(value)])),
+    }
+  })
 }
 
 /** `github,make` → ['github', 'make'], or one line naming what is not a target. */

@@ -1,3 +1,4 @@
+import { isCompanionAlive, listCompanions, type ServiceDetails } from '../cluster/companions.js'
 import { livePostmasterPid } from '../cluster/process-alive.js'
 import { listRuns, type RunState } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
@@ -20,5 +21,32 @@ export function runningServers(): RunningServer[] {
           server.engine === 'external' ||
           (server.dataDir !== null && livePostmasterPid(server.dataDir) !== undefined),
       })),
+    )
+}
+
+export interface RunningService {
+  run: RunState
+  service: ServiceDetails & { name: string; pid: number }
+  /** `running`, `done` (a once job that exited 0) or `stopped` (its process is gone). */
+  state: 'running' | 'done' | 'stopped'
+}
+
+/** Every configured service any run on this machine (for this OS user) recorded, oldest run first. */
+export function runningServices(): RunningService[] {
+  return listRuns()
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+    .flatMap((run) =>
+      listCompanions(run.runId).flatMap((record) => {
+        if (!record.service) return []
+        const alive = isCompanionAlive(record)
+        const state = alive ? 'running' : record.service.once ? 'done' : 'stopped'
+        return [
+          {
+            run,
+            service: { name: record.name, pid: record.pid, ...record.service },
+            state,
+          } as RunningService,
+        ]
+      }),
     )
 }

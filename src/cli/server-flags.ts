@@ -1,7 +1,8 @@
 import path from 'node:path'
 import { Option, type Command } from 'commander'
-import { loadConfig } from '../config/load.js'
+import { loadConfig, type LoadedConfig } from '../config/load.js'
 import { resolveServers, type ServerSpec } from '../config/resolve.js'
+import { resolveServices, type ServiceSpec } from '../config/services.js'
 import type { ServerOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
 
@@ -118,10 +119,31 @@ export function flagsToOptions(flags: ServerFlags): ServerOptions {
   return options as ServerOptions
 }
 
+const loads = new Map<string, Promise<LoadedConfig | undefined>>()
+
+/** The config file, loaded once per command however many parts of it the command reads. */
+export function configOf(flags: { config?: string }): Promise<LoadedConfig | undefined> {
+  const key = flags.config ?? ''
+  let loading = loads.get(key)
+  if (!loading) loads.set(key, (loading = loadConfig(flags.config)))
+  return loading
+}
+
 /** The servers a `up`/`run` invocation asks for: config file servers, with flags on top. */
 export async function serversFromFlags(flags: ServerFlags): Promise<ServerSpec[]> {
-  const loaded = await loadConfig(flags.config)
+  const loaded = await configOf(flags)
   const overrides = flagsToOptions(flags)
   const baseDir = loaded ? path.dirname(loaded.file) : process.cwd()
   return resolveServers(loaded?.config, overrides, baseDir)
+}
+
+/** The config's `services`, in `after` order (none without a config, or with `--no-services`). */
+export async function servicesFromFlags(flags: {
+  config?: string
+  services?: boolean
+}): Promise<ServiceSpec[]> {
+  if (flags.services === false) return []
+  const loaded = await configOf(flags)
+  if (!loaded) return []
+  return resolveServices(loaded.config.services, path.dirname(loaded.file))
 }

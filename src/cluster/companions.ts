@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { isAlive, signal, waitUntil } from './process-alive.js'
+import { isAlive, isGroupAlive, signal, waitUntil } from './process-alive.js'
 import { runDirOf } from './run-dir.js'
 
 /**
@@ -13,6 +13,27 @@ export interface CompanionRecord {
   pid: number
   /** A word the process's command line must contain: pids get reused, and pgrig must never signal a stranger. */
   command: string
+  /**
+   * The process leads its own process group, and everything in the group is the companion's
+   * (`sh -c '…'` and what it runs): stopped together, and alive while any of it is.
+   */
+  group?: boolean
+  /** What `pgrig status`, `pgrig env` and `pgrig down` show and export of a configured service. */
+  service?: ServiceDetails
+}
+
+/** A configured service as the run records it (see src/services). */
+export interface ServiceDetails {
+  port: number
+  /** The service's own folder (`{dir}`). */
+  dir: string
+  logFile: string
+  /** The variables it exports, placeholders filled in. */
+  env: Record<string, string>
+  /** A one-shot job: recorded once it finished with exit code 0, no process left. */
+  once: boolean
+  /** What pgrig waited for before calling it ready, e.g. `http://127.0.0.1:9000/minio/health/ready`. */
+  ready: string
 }
 
 function companionsDir(runId: string): string {
@@ -49,9 +70,11 @@ export function listCompanions(runId: string): CompanionRecord[] {
   return records
 }
 
-/** True when `pid` is alive and its command line names `command`. */
+/** True when `pid` is alive and its command line names `command` (for a group: while any of it lives). */
 export function isCompanionAlive(record: CompanionRecord): boolean {
-  if (!Number.isInteger(record.pid) || record.pid <= 0 || !isAlive(record.pid)) return false
+  if (!Number.isInteger(record.pid) || record.pid <= 0) return false
+  // A group outlives its leader (`sh -c 'server &'`); its id cannot be handed to a new process meanwhile.
+  if (!isAlive(record.pid)) return record.group === true && isGroupAlive(record.pid)
   try {
     return fs.readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').includes(record.command)
   } catch {
@@ -60,13 +83,15 @@ export function isCompanionAlive(record: CompanionRecord): boolean {
   }
 }
 
-/** SIGTERM, then SIGKILL when the process has not gone within `graceMs`. */
+/** SIGTERM, then SIGKILL when the process (or its group) has not gone within `graceMs`. */
 export async function stopCompanion(record: CompanionRecord, graceMs = 3_000): Promise<void> {
   if (!isCompanionAlive(record)) return
-  signal(record.pid, 'SIGTERM')
-  if (await waitUntil(() => !isAlive(record.pid), graceMs)) return
-  signal(record.pid, 'SIGKILL')
-  await waitUntil(() => !isAlive(record.pid), 2_000)
+  const target = record.group ? -record.pid : record.pid
+  const gone = () => (record.group ? !isGroupAlive(record.pid) : !isAlive(record.pid))
+  signal(target, 'SIGTERM')
+  if (await waitUntil(gone, graceMs)) return
+  signal(target, 'SIGKILL')
+  await waitUntil(gone, 2_000)
 }
 
 export async function stopCompanions(runId: string): Promise<void> {

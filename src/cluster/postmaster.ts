@@ -54,6 +54,18 @@ export function logTail(logFile: string, lines = 8): string {
   }
 }
 
+/**
+ * The last lines of a log for a one-line message: `; log <file> ends: "…" | "…"` (empty lines
+ * dropped, long ones cut), or `; log <file> is empty`.
+ */
+export function logEnding(logFile: string, lines = 3, chars = 200): string {
+  const tail = logTail(logFile, lines)
+    .split('\n')
+    .map((line) => line.trim().slice(0, chars))
+    .filter(Boolean)
+  return `; log ${logFile}${tail.length ? ` ends: ${tail.map((line) => JSON.stringify(line)).join(' | ')}` : ' is empty'}`
+}
+
 export interface ReadyOptions {
   child: ChildProcess
   socketDir: string

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { PgrigError } from '../errors.js'
-import { logTail } from './postmaster.js'
+import { logEnding } from './postmaster.js'
 import { isAlive } from './process-alive.js'
 import { runDirOf } from './run-dir.js'
 import type { ServerInfo } from './server-info.js'
@@ -150,15 +150,7 @@ function diedError(
     : exit?.code !== undefined && exit.code !== null
       ? `exit code ${exit.code}`
       : 'its process is gone'
-  const tail = logFile
-    ? logTail(logFile, LOG_LINES)
-        .split('\n')
-        .map((line) => line.trim().slice(0, LINE_CHARS))
-        .filter(Boolean)
-    : []
-  const log = logFile
-    ? `; log ${logFile}${tail.length ? ` ends: ${tail.map((line) => JSON.stringify(line)).join(' | ')}` : ''}`
-    : ''
+  const log = logFile ? logEnding(logFile, LOG_LINES, LINE_CHARS) : ''
   return new PgrigError(
     'E_SERVER_DIED',
     `PostgreSQL server ${info.name} (pid ${info.pid}, port ${info.port}) died during ${during.what} (${how}); ${during.so}${log}`,

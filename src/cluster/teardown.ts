@@ -1,6 +1,12 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { isCompanionAlive, listCompanions, stopCompanions } from './companions.js'
+import {
+  forgetCompanion,
+  isCompanionAlive,
+  listCompanions,
+  stopCompanion,
+  stopCompanions,
+} from './companions.js'
 import { livePostmasterPid, isAlive, postmastersUnder } from './process-alive.js'
 import { stopPostmaster } from './postmaster.js'
 import {
@@ -74,8 +80,23 @@ export async function teardownServer(runId: string, name: string): Promise<void>
     fs.rmSync(path.join(runDirOf(runId), name), { recursive: true, force: true, maxRetries: 5 })
   }
   const rest = state.servers.filter((s) => s.name !== name)
-  if (rest.length === 0 && (state.detached || !isAlive(state.ownerPid))) removeRunDirs(runId)
+  // The run's last server: its services (an S3 store the tests used with it) go with it.
+  if (rest.length === 0 && (state.detached || !isAlive(state.ownerPid))) await teardownRun(runId)
   else writeState({ ...state, servers: rest })
+}
+
+/** Stops one companion (a configured service) of a run; the run goes when nothing of it is left. */
+export async function teardownCompanion(runId: string, name: string): Promise<void> {
+  const record = listCompanions(runId).find((r) => r.name === name)
+  if (!record) return
+  await stopCompanion(record)
+  forgetCompanion(runId, name)
+  if (record.service) {
+    fs.rmSync(path.dirname(record.service.dir), { recursive: true, force: true, maxRetries: 5 })
+  }
+  const state = readState(runId)
+  const empty = (state?.servers.length ?? 0) === 0 && listCompanions(runId).length === 0
+  if (empty && (!state || state.detached || !isAlive(state.ownerPid))) removeRunDirs(runId)
 }
 
 function serversAlive(runId: string, state: RunState | undefined): boolean {

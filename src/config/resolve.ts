@@ -218,7 +218,7 @@ export function resolveServers(
   overrides: ServerOptions = {},
   baseDir = process.cwd(),
 ): ServerSpec[] {
-  const { servers, versions, policy: _policy, ...defaults } = config ?? {}
+  const { servers, versions, policy: _policy, services: _services, ...defaults } = config ?? {}
   const { name: selected, ...flagOptions } = overrides
   let entries: [string, ServerOptions][] = Object.entries(servers ?? {})
   if (entries.length === 0) entries = [[selected ?? DEFAULT_SERVER_NAME, {}]]

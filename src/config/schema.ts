@@ -102,14 +102,43 @@ function build(z: typeof Zod) {
     timeouts: z.record(categoryName, z.number().int().positive()).optional(),
   })
 
+  const readySchema = z.union(
+    [
+      z.strictObject({
+        http: z.string().min(1),
+        status: z.number().int().min(100).max(599).optional(),
+      }),
+      z.strictObject({ tcp: z.union([z.string().min(1), port]) }),
+      z.strictObject({ log: z.union([z.instanceof(RegExp), z.string().min(1)]) }),
+    ],
+    { error: "expected { http: 'http://127.0.0.1:{port}/health' }, { tcp: '{port}' } or { log: /pattern/ }" },
+  )
+
+  /** A companion process a suite needs (an S3 store, a one-shot job), as the user runs it. */
+  const serviceOptionsSchema = z.strictObject({
+    command: z
+      .array(z.string(), {
+        error: "expected the program and its arguments as a list, e.g. ['minio', 'server', '{dir}']",
+      })
+      .min(1, "expected the program and its arguments as a list, e.g. ['minio', 'server', '{dir}']"),
+    ready: readySchema.optional(),
+    env: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name'), z.string())
+      .optional(),
+    after: z.array(serverName).optional(),
+    once: z.boolean().optional(),
+    timeout: z.number().int().positive().optional(),
+  })
+
   /** A config file: server defaults at the top level, named servers under `servers`. */
   const configSchema = serverOptionsSchema.omit({ name: true }).extend({
     servers: z.record(serverName, serverOptionsSchema.omit({ name: true })).optional(),
+    services: z.record(serverName, serviceOptionsSchema).optional(),
     versions: z.array(version).min(1).optional(),
     /** Test categories and what may fail; read by pgrig's Vitest reporter (src/report). */
     policy: policySchema.optional(),
   })
-  return { serverOptionsSchema, configSchema }
+  return { serverOptionsSchema, serviceOptionsSchema, configSchema }
 }
 
 type Schemas = ReturnType<typeof build>
@@ -122,6 +151,9 @@ export function schemas(): Schemas {
 
 export type ServerOptions = Zod.input<Schemas['serverOptionsSchema']>
 export type PgrigConfig = Zod.input<Schemas['configSchema']>
+export type ServiceOptions = Zod.input<Schemas['serviceOptionsSchema']>
+/** How pgrig tells a service is ready: an HTTP answer, a TCP accept, or a line in its log. */
+export type ReadyCheck = NonNullable<ServiceOptions['ready']>
 
 export function defineConfig(config: PgrigConfig): PgrigConfig {
   return config

@@ -7,7 +7,7 @@ import { listRuns, readState, removeRunDirs } from '../cluster/run-dir.js'
 import type { ServerInfo } from '../cluster/server-info.js'
 import { watchServer } from '../cluster/server-watch.js'
 import { resolveServer } from '../config/resolve.js'
-import type { ServerOptions } from '../config/schema.js'
+import type { ServerOptions, ServiceOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
 import { ClonePool, type Lease } from './clone-pool.js'
 import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
@@ -44,6 +44,11 @@ export interface PgrigOptions {
   /** Keep a failed test's database and print its URL (default: on in watch mode). */
   keepFailed?: boolean
   redis?: boolean
+  /**
+   * Companions the suite needs, as under `services` in pgrig.config: started after the server (in
+   * `after` order), their `env` set in every test process, stopped with the run.
+   */
+  services?: Record<string, ServiceOptions>
   /** Folder that migrations and seed paths are relative to. */
   cwd?: string
 }

@@ -1,19 +1,10 @@
-import fs from 'node:fs'
 import path from 'node:path'
 import { PgrigError } from '../errors.js'
+import { isExecutable, pathDirs } from './program.js'
 
 const NAMES = ['redis-server', 'valkey-server']
 /** Where package managers put the server when PATH (cron, CI images) leaves them out. */
 const USUAL_DIRS = ['/usr/bin', '/usr/local/bin', '/usr/sbin', '/opt/homebrew/bin', '/snap/bin']
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK)
-    return fs.statSync(file).isFile()
-  } catch {
-    return false
-  }
-}
 
 /** The machine's `redis-server` (or `valkey-server`): an explicit path, then PATH, then the usual folders. */
 export function findRedisServer(explicit?: string, usualDirs: string[] = USUAL_DIRS): string {
@@ -24,7 +15,7 @@ export function findRedisServer(explicit?: string, usualDirs: string[] = USUAL_D
       `redis server binary ${explicit} does not exist or is not executable; point redis.binary at redis-server or valkey-server, or leave it out to search PATH`,
     )
   }
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...usualDirs]
+  const dirs = [...pathDirs(), ...usualDirs]
   for (const name of NAMES) {
     for (const dir of dirs) {
       const candidate = path.join(dir, name)

@@ -12,6 +12,7 @@ import { freePort } from '../cluster/ports.js'
 import { logTail } from '../cluster/postmaster.js'
 import { ownedRun, type Run } from '../cluster/run.js'
 import { PgrigError } from '../errors.js'
+import { waitFor, type ProbeResult } from './ready.js'
 import { findRedisServer } from './redis-binary.js'
 
 export interface StartRedisOptions {
@@ -239,43 +240,32 @@ async function waitForPing(o: {
   timeoutMs: number
   label: string
 }): Promise<void> {
-  const started = Date.now()
-  let exited: string | undefined
-  const onExit = (code: number | null, sig: string | null) =>
-    (exited = sig ? `signal ${sig}` : `code ${code}`)
-  if (o.child.exitCode !== null || o.child.signalCode !== null) onExit(o.child.exitCode, o.child.signalCode)
-  o.child.once('exit', onExit)
+  const outcome = await waitFor(o.child, { waitsFor: 'PING', probe: () => ping(o.host, o.port) }, o.timeoutMs)
+  if (outcome.kind === 'exited') {
+    const how = outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.code}`
+    throw new PgrigError(
+      'E_SERVER_EXITED',
+      `${o.label} exited during startup (${how}). Last log lines:\n${logTail(o.logFile)}`,
+    )
+  }
+  if (outcome.kind === 'timeout') {
+    throw new PgrigError(
+      'E_STARTUP_TIMEOUT',
+      `${o.label} did not answer PING on ${o.host}:${o.port} after ${o.timeoutMs} ms; raise startupTimeout if the machine is busy. Last log lines:\n${logTail(o.logFile)}`,
+    )
+  }
+}
+
+/** One PING: not listening yet, or still loading, is a no. */
+async function ping(host: string, port: number): Promise<ProbeResult> {
+  const client = createClient({ socket: { host, port, reconnectStrategy: false, connectTimeout: 1_000 } })
+  client.on('error', () => {})
   try {
-    for (;;) {
-      if (exited) {
-        throw new PgrigError(
-          'E_SERVER_EXITED',
-          `${o.label} exited during startup (${exited}). Last log lines:\n${logTail(o.logFile)}`,
-        )
-      }
-      const client = createClient({
-        socket: { host: o.host, port: o.port, reconnectStrategy: false, connectTimeout: 1_000 },
-      })
-      client.on('error', () => {})
-      try {
-        await client.connect()
-        const answer = await client.ping()
-        if (answer === 'PONG') return
-      } catch {
-        // not listening yet, or still loading
-      } finally {
-        client.destroy()
-      }
-      const waited = Date.now() - started
-      if (waited > o.timeoutMs) {
-        throw new PgrigError(
-          'E_STARTUP_TIMEOUT',
-          `${o.label} did not answer PING on ${o.host}:${o.port} after ${o.timeoutMs} ms; raise startupTimeout if the machine is busy. Last log lines:\n${logTail(o.logFile)}`,
-        )
-      }
-      await new Promise((resolve) => setTimeout(resolve, waited < 200 ? 5 : 25))
-    }
+    await client.connect()
+    return { ready: (await client.ping()) === 'PONG' }
+  } catch {
+    return { ready: false }
   } finally {
-    o.child.off('exit', onExit)
+    client.destroy()
   }
 }

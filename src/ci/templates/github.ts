@@ -22,7 +22,7 @@ export function githubWorkflow(o: CiOptions): string {
   const c = laneCommands(o)
   const shards = Array.from({ length: o.shards }, (_, i) => i + 1).join(', ')
   const reportPaths = REPORT_PATHS.map((p) => `            ${p}`).join('\n')
-  return `${generatedHeader('#', 'GitHub Actions: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.')}
+  return `${generatedHeader('#', 'GitHub Actions: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services)}
 name: test
 
 on:

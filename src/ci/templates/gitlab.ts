@@ -16,7 +16,7 @@ function installLines(o: CiOptions): string {
 export function gitlabCi(o: CiOptions): string {
   const c = laneCommands(o)
   const paths = [...REPORT_PATHS].map((p) => `      - ${p}`).join('\n')
-  return `${generatedHeader('#', 'GitLab CI: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.')}
+  return `${generatedHeader('#', 'GitLab CI: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services)}
 # The comprehensive lane runs on pipeline schedules (CI/CD > Schedules, e.g. weekly); to have a failed
 # schedule open an issue, set a masked ISSUE_TOKEN variable (a project access token with api scope).
 

@@ -16,7 +16,7 @@ export function jenkinsfile(o: CiOptions): string {
   const c = laneCommands(o)
   const values = (list: string[]) => list.map((v) => `'${v}'`).join(', ')
   const shards = Array.from({ length: o.shards }, (_, i) => String(i + 1))
-  return `${generatedHeader('//', 'Jenkins (declarative): lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.')}
+  return `${generatedHeader('//', 'Jenkins (declarative): lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services)}
 // Needs Node.js ${o.node} and ${o.pm.name} on the agent, and the JUnit and Workspace Cleanup plugins.
 
 pipeline {

@@ -7,6 +7,9 @@ import { cacheDir } from '../../engine/cache-dir.js'
 import { listInstalledEngines, resolveEngine } from '../../engine/index.js'
 import { embeddedPackageName } from '../../engine/platform.js'
 import { findPsql } from '../../engine/system.js'
+import { checkPrograms } from '../../services/service.js'
+import { findProgram } from '../../services/program.js'
+import { servicesFromFlags } from '../server-flags.js'
 
 interface Check {
   what: string
@@ -100,6 +103,7 @@ export function registerDoctor(program: Command): void {
           },
           true,
         ),
+        ...(await serviceChecks()),
       ]
       for (const check of checks) {
         const mark = check.ok ? 'ok  ' : check.optional ? 'warn' : 'FAIL'
@@ -107,4 +111,26 @@ export function registerDoctor(program: Command): void {
       }
       if (checks.some((c) => !c.ok && !c.optional)) process.exitCode = 1
     })
+}
+
+/** The programs of the config's services: a run fails at once without them. */
+async function serviceChecks(): Promise<Check[]> {
+  let specs: Awaited<ReturnType<typeof servicesFromFlags>>
+  try {
+    specs = await servicesFromFlags({})
+  } catch (error) {
+    return [{ what: 'pgrig.config services', ok: false, detail: (error as Error).message }]
+  }
+  return Promise.all(
+    specs.map((spec) =>
+      attempt(`service ${spec.name}`, () => {
+        try {
+          checkPrograms([spec])
+        } catch (error) {
+          throw new Error((error as Error).message.replace(`service ${spec.name}: `, ''))
+        }
+        return findProgram(spec.command[0]!, spec.cwd)!
+      }),
+    ),
+  )
 }

@@ -1,20 +1,24 @@
 import type { Command } from 'commander'
-import { teardownRun, teardownServer } from '../../cluster/teardown.js'
+import { teardownCompanion, teardownRun, teardownServer } from '../../cluster/teardown.js'
 import { PgrigError } from '../../errors.js'
-import { runningServers } from '../running.js'
+import { runningServers, runningServices } from '../running.js'
 
 export function registerDown(program: Command): void {
   program
     .command('down')
     .description('stop servers started by pgrig (one by name, or --all)')
-    .argument('[name]', 'server to stop')
+    .argument('[name]', 'server (or service) to stop')
     .option('--all', 'stop every pgrig server on this machine')
     .action(async (name: string | undefined, flags: { all?: boolean }) => {
       const servers = runningServers().filter((s) => s.server.engine !== 'external')
+      const services = runningServices()
       if (flags.all) {
-        const runIds = [...new Set(servers.map((s) => s.run.runId))]
+        const runIds = [...new Set([...servers, ...services].map((s) => s.run.runId))]
         await Promise.all(runIds.map(teardownRun))
-        process.stderr.write(`pgrig: stopped ${servers.filter((s) => s.alive).length} server(s)\n`)
+        const running = services.filter((s) => s.state === 'running').length
+        process.stderr.write(
+          `pgrig: stopped ${servers.filter((s) => s.alive).length} server(s)${running ? ` and ${running} service(s)` : ''}\n`,
+        )
         return
       }
       if (!name) {
@@ -31,6 +35,12 @@ export function registerDown(program: Command): void {
         }
       }
       const matches = servers.filter((s) => s.server.name === name)
+      const serviceMatches = services.filter((s) => s.service.name === name)
+      if (matches.length === 0 && serviceMatches.length > 0) {
+        for (const match of serviceMatches) await teardownCompanion(match.run.runId, name)
+        process.stderr.write(`pgrig: stopped service ${name}\n`)
+        return
+      }
       if (matches.length === 0) {
         throw new PgrigError(
           'E_NOT_RUNNING',

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { connectionEnv } from '../../cluster/connection-env.js'
 import { PgrigError } from '../../errors.js'
-import { runningServers } from '../running.js'
+import { runningServers, runningServices } from '../running.js'
 
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`
@@ -41,6 +41,9 @@ export function registerEnv(program: Command): void {
         }
         ordered = [...chosen, ...servers.filter((s) => s.name !== flags.name)]
       }
-      process.stdout.write(formatEnv(connectionEnv(ordered), flags.format))
+      // The services' own variables (S3_ENDPOINT_URL, …), as pgrig run exports them; the connection wins a clash.
+      const services = runningServices().filter((s) => s.state !== 'stopped')
+      const serviceEnv = Object.assign({}, ...services.map((s) => s.service.env)) as Record<string, string>
+      process.stdout.write(formatEnv({ ...serviceEnv, ...connectionEnv(ordered) }, flags.format))
     })
 }

@@ -1,6 +1,8 @@
+import path from 'node:path'
 import { Option, type Command } from 'commander'
 import { CI_TARGETS, parseTargets, planCiFiles, writeCiFiles } from '../../ci/init-ci.js'
 import { PACKAGE_MANAGERS, type PackageManager } from '../../ci/package-manager.js'
+import { loadConfig } from '../../config/load.js'
 import { PgrigError } from '../../errors.js'
 
 interface InitCiFlags {
@@ -12,6 +14,7 @@ interface InitCiFlags {
   dir?: string
   force?: boolean
   dryRun?: boolean
+  config?: string
 }
 
 export function registerInit(program: Command): void {
@@ -31,12 +34,19 @@ export function registerInit(program: Command): void {
     .option('--dir <dir>', 'the repository to write into', '.')
     .option('--force', 'overwrite files that exist')
     .option('--dry-run', 'print what would be written, write nothing')
-    .action((flags: InitCiFlags) => {
+    .option(
+      '--config <file>',
+      "config whose services' variables the files list (default: pgrig.config.* in --dir)",
+    )
+    .action(async (flags: InitCiFlags) => {
       const shards = Number(flags.shards)
       if (!Number.isInteger(shards))
         throw new PgrigError('E_USAGE', `--shards ${flags.shards} is not a whole number`)
+      // --config is relative to where it was typed; without it, the config is the repository's own.
+      const loaded = await loadConfig(flags.config && path.resolve(flags.config), flags.dir)
       const files = planCiFiles({
         dir: flags.dir,
+        ...(loaded?.config.services ? { services: loaded.config.services } : {}),
         pg: flags.pg,
         shards,
         node: flags.node,

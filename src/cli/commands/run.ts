@@ -5,15 +5,23 @@ import type { Command } from 'commander'
 import { startServers, type StartedCluster } from '../../cluster/cluster.js'
 import { connectionEnv } from '../../cluster/connection-env.js'
 import { connectExternal } from '../../cluster/external.js'
-import { closeOwnedRun } from '../../cluster/run.js'
+import { closeOwnedRun, detachedRun, ownedRun } from '../../cluster/run.js'
 import { reportDeath } from '../../cluster/server-watch.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
-import { loadConfig } from '../../config/load.js'
 import { PgrigError } from '../../errors.js'
+import { checkPrograms } from '../../services/service.js'
+import { startServices, type StartedServices } from '../../services/services.js'
 import { categoryDefinitions, type CategoryPolicy } from '../../report/categories.js'
 import { defaultConcurrency, runMatrix } from '../../ci/matrix.js'
 import { normalizeCategoryList, parseVersionList } from '../../ci/version-list.js'
-import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
+import { describeServices } from '../print.js'
+import {
+  addServerFlags,
+  configOf,
+  servicesFromFlags,
+  serversFromFlags,
+  type ServerFlags,
+} from '../server-flags.js'
 import { serveOver } from './serve.js'
 
 type RunFlags = ServerFlags & {
@@ -25,6 +33,7 @@ type RunFlags = ServerFlags & {
   sequential?: boolean
   serve?: boolean
   allowExternal?: boolean
+  services?: boolean
 }
 
 const DEFAULT_REPORT_DIR = 'pgrig-report'
@@ -40,7 +49,7 @@ async function selectionEnv(flags: RunFlags): Promise<Record<string, string>> {
 
 /** A misspelt category would select nothing and pass silently: refuse names neither pgrig nor the policy defines. */
 async function checkCategoriesKnown(flags: RunFlags, env: Record<string, string>): Promise<void> {
-  const loaded = await loadConfig(flags.config)
+  const loaded = await configOf(flags)
   const policy = (loaded?.config as { policy?: CategoryPolicy } | undefined)?.policy ?? {}
   const known = categoryDefinitions(policy).map((c) => c.name)
   for (const [flag, list] of [
@@ -66,16 +75,24 @@ async function runVersionMatrix(argv: string[], flags: RunFlags, versions: strin
       `--pg ${flags.pg} runs once per version and stops its servers; drop ${flags.keep ? '--keep' : '--url'}, or give one version`,
     )
   }
-  const { exitCode } = await runMatrix({
-    versions,
-    command: argv,
-    specsFor: (pg) => serversFromFlags({ ...flags, pg }),
-    reportDir: flags.reportDir ?? DEFAULT_REPORT_DIR,
-    concurrency: flags.sequential ? 1 : defaultConcurrency(versions.length),
-    env: await selectionEnv(flags),
-    ...(flags.quiet ? { quiet: true } : {}),
-  })
-  process.exitCode = exitCode
+  const selection = await selectionEnv(flags)
+  // One set of services for every version's command (each version gets its own servers).
+  const services = await startServices(await servicesFromFlags(flags))
+  try {
+    const { exitCode } = await runMatrix({
+      versions,
+      command: argv,
+      specsFor: (pg) => serversFromFlags({ ...flags, pg }),
+      reportDir: flags.reportDir ?? DEFAULT_REPORT_DIR,
+      concurrency: flags.sequential ? 1 : defaultConcurrency(versions.length),
+      env: { ...selection, ...services.env },
+      ...(flags.quiet ? { quiet: true } : {}),
+    })
+    process.exitCode = exitCode
+  } finally {
+    await services.stop()
+    closeOwnedRun()
+  }
 }
 
 function runCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -133,6 +150,7 @@ export function registerRun(program: Command): void {
     .option('--sequential', 'with --pg a,b,…: run the versions one after the other')
     .option('--serve', 'also serve the IntegreSQL API on a free port (INTEGRESQL_CLIENT_BASE_URL)')
     .option('--allow-external', 'with --serve --url: let pgrig create its own pgrig_* databases there')
+    .option('--no-services', "start none of the config's services")
     .passThroughOptions()
     .action(async (argv: string[], flags: RunFlags) => {
       const versions = flags.pg?.includes(',') ? parseVersionList(flags.pg) : undefined
@@ -140,8 +158,12 @@ export function registerRun(program: Command): void {
       if (versions) flags = { ...flags, pg: versions[0]! }
       const selection = await selectionEnv(flags)
       const specs = await serversFromFlags(flags)
+      const serviceSpecs = await servicesFromFlags(flags)
+      // A missing program is named before any server starts.
+      checkPrograms(serviceSpecs)
       const started = Date.now()
       let clusters: StartedCluster[] = []
+      let services: StartedServices | undefined
       let deaths: { stop(): void }[] = []
       let serving: Awaited<ReturnType<typeof serveOver>> | undefined
       let interrupted = false
@@ -149,11 +171,15 @@ export function registerRun(program: Command): void {
       process.on('SIGINT', onSignal)
       try {
         const external = await Promise.all(specs.filter((s) => s.engine === 'external').map(connectExternal))
+        // Servers and services share one run, so they stop (and are reaped) together.
+        const run =
+          serviceSpecs.length === 0 ? undefined : flags.keep ? await detachedRun() : await ownedRun()
         clusters = await startServers(
           specs.filter((s) => s.engine !== 'external'),
           {
             detached: flags.keep === true,
             explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
+            ...(run ? { run } : {}),
           },
         )
         deaths = clusters.map((c) =>
@@ -162,8 +188,21 @@ export function registerRun(program: Command): void {
           ),
         )
         const servers = [...clusters.map((c) => c.info), ...external]
+        // Services come after the servers and see their connection (DATABASE_URL, PG*).
+        services = await startServices(serviceSpecs, {
+          ...(run ? { run } : {}),
+          processEnv: connectionEnv(servers),
+        }).catch(async (error: unknown) => {
+          // Stopped on purpose: not a death to report.
+          for (const death of deaths) death.stop()
+          await Promise.all(clusters.map((c) => c.stop()))
+          throw error
+        })
         if (!flags.quiet) {
-          const list = servers.map((s) => `${s.name} (PostgreSQL ${s.version}, port ${s.port})`).join(', ')
+          const list = [
+            ...servers.map((s) => `${s.name} (PostgreSQL ${s.version}, port ${s.port})`),
+            ...describeServices(services.list.map((service) => service.info)),
+          ].join(', ')
           process.stderr.write(`pgrig: ${list} up in ${Date.now() - started} ms\n`)
         }
         if (flags.serve && servers[0]) {
@@ -175,6 +214,7 @@ export function registerRun(program: Command): void {
               ...process.env,
               ...(serving ? { INTEGRESQL_CLIENT_BASE_URL: serving.baseUrl } : {}),
               ...selection,
+              ...services.env,
               ...connectionEnv(servers),
               // Lets pgrig/vitest (and the other integrations) find the run's superuser in its state file.
               ...(clusters[0] ? { PGRIG_RUN_ID: clusters[0].runId } : {}),
@@ -187,7 +227,7 @@ export function registerRun(program: Command): void {
         process.off('SIGINT', onSignal)
         for (const death of deaths) death.stop()
         await serving?.close()
-        if (!flags.keep) await Promise.all(clusters.map((c) => c.stop()))
+        if (!flags.keep) await Promise.all([...clusters.map((c) => c.stop()), services?.stop()])
         closeOwnedRun()
       }
     })

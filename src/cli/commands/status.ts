@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { redactUrl, type ServerInfo } from '../../cluster/server-info.js'
-import { runningServers } from '../running.js'
+import { runningServers, runningServices, type RunningService } from '../running.js'
 
 export function registerStatus(program: Command): void {
   program
@@ -10,6 +10,7 @@ export function registerStatus(program: Command): void {
     .option('--show-secrets', 'print passwords and full URLs (hidden by default)')
     .action((flags: { json?: boolean; showSecrets?: boolean }) => {
       const servers = runningServers()
+      const services = runningServices()
       if (flags.json) {
         const rows = servers.map(({ run, server, alive }) => ({
           runId: run.runId,
@@ -17,10 +18,17 @@ export function registerStatus(program: Command): void {
           alive,
           ...(flags.showSecrets ? server : hideSecrets(server)),
         }))
-        process.stdout.write(JSON.stringify({ servers: rows }, null, 2) + '\n')
+        const serviceRows = services.map(({ run, service, state }) => ({
+          runId: run.runId,
+          detached: run.detached,
+          state,
+          ...service,
+          env: flags.showSecrets ? service.env : hideEnvSecrets(service.env),
+        }))
+        process.stdout.write(JSON.stringify({ servers: rows, services: serviceRows }, null, 2) + '\n')
         return
       }
-      if (servers.length === 0) {
+      if (servers.length === 0 && services.length === 0) {
         process.stdout.write('No pgrig servers are running. Start one with: npx pgrig up\n')
         return
       }
@@ -35,14 +43,47 @@ export function registerStatus(program: Command): void {
         flags.showSecrets ? server.url : redactUrl(server.url),
       ])
       const header = ['NAME', 'STATE', 'VERSION', 'ADDRESS', 'PID', 'TLS', 'RUN', 'URL']
-      const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]?.length ?? 0)))
-      const format = (row: string[]) =>
-        row
-          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-          .join('  ')
-          .trimEnd()
-      process.stdout.write([header, ...table].map(format).join('\n') + '\n')
+      const sections = table.length ? [formatTable(header, table)] : []
+      if (services.length) sections.push(formatTable(SERVICE_HEADER, services.map(serviceRow)))
+      process.stdout.write(sections.join('\n\n') + '\n')
     })
+}
+
+const SERVICE_HEADER = ['SERVICE', 'STATE', 'ADDRESS', 'PID', 'RUN', 'READY ON']
+
+function serviceRow({ run, service, state }: RunningService): string[] {
+  return [
+    service.name,
+    state === 'done' ? 'done (once)' : state,
+    `127.0.0.1:${service.port}`,
+    state === 'running' ? String(service.pid) : '-',
+    run.detached ? `${run.runId} (up)` : `${run.runId} (pid ${run.ownerPid})`,
+    service.ready,
+  ]
+}
+
+function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)))
+  const format = (row: string[]) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd()
+  return [header, ...rows].map(format).join('\n')
+}
+
+/** Values whose names say they are secrets (`…_PASSWORD`, `…SECRET…`, `…TOKEN…`), and passwords in URLs, as `***`. */
+function hideEnvSecrets(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).map(([key, value]) => [
+      key,
+      /PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|_KEY$/i.test(key)
+        ? '***'
+        : value.includes('@')
+          ? redactUrl(value)
+          : value,
+    ]),
+  )
 }
 
 /** A server as status shows it by default: passwords hidden, in the URLs too (`pgrig env` prints them on purpose). */

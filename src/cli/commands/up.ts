@@ -1,23 +1,29 @@
 import type { Command } from 'commander'
 import { startServers } from '../../cluster/cluster.js'
+import { connectionEnv } from '../../cluster/connection-env.js'
 import { detachedRun } from '../../cluster/run.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
 import { PgrigError } from '../../errors.js'
 import { runningServers } from '../running.js'
-import { addServerFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
+import { checkPrograms } from '../../services/service.js'
+import { startServices } from '../../services/services.js'
+import { addServerFlags, servicesFromFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
 import { printStarted } from '../print.js'
 
 export function registerUp(program: Command): void {
   addServerFlags(program.command('up').description('start PostgreSQL server(s) in the background'))
     .option('--json', 'print the servers as one JSON object')
-    .action(async (flags: ServerFlags & { json?: boolean }) => {
+    .option('--no-services', "start none of the config's services")
+    .action(async (flags: ServerFlags & { json?: boolean; services?: boolean }) => {
       const specs = await serversFromFlags(flags)
+      const serviceSpecs = await servicesFromFlags(flags)
       if (specs.some((s) => s.engine === 'external')) {
         throw new PgrigError(
           'E_USAGE',
           'up starts servers, and an external server (--url) is never started by pgrig; use pgrig run --url … -- <command>',
         )
       }
+      checkPrograms(serviceSpecs)
       const started = Date.now()
       const takenNames = new Set(
         runningServers()
@@ -35,8 +41,17 @@ export function registerUp(program: Command): void {
           explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
         })
         const servers = clusters.map((c) => c.info)
-        if (flags.json) process.stdout.write(JSON.stringify({ runId: run.runId, servers }, null, 2) + '\n')
-        else printStarted(servers, Date.now() - started, 'pgrig down')
+        const services = await startServices(serviceSpecs, { run, processEnv: connectionEnv(servers) }).catch(
+          async (error: unknown) => {
+            await Promise.all(clusters.map((c) => c.stop()))
+            throw error
+          },
+        )
+        const infos = services.list.map((service) => service.info)
+        if (flags.json) {
+          const out = { runId: run.runId, servers, ...(infos.length ? { services: infos } : {}) }
+          process.stdout.write(JSON.stringify(out, null, 2) + '\n')
+        } else printStarted(servers, Date.now() - started, 'pgrig down', infos)
       } finally {
         run.endStart()
       }

@@ -2,6 +2,7 @@ import type { ChaosProxy } from '../../chaos/proxy/proxy.js'
 import type { TestDatabase } from '../../databases/test-database.js'
 import { PgrigError } from '../../errors.js'
 import { oneLine } from './one-line.js'
+import type { ProvidedService } from './provided.js'
 import type { ActiveTest, TestRedis } from './test-lifecycle.js'
 
 export interface CurrentDatabaseOptions {
@@ -54,6 +55,13 @@ export class CurrentDatabase implements TestDatabase {
     const redis = this.current?.redis
     if (!redis) throw usage(`pgrig's Redis ${OUTSIDE_TEST}`)
     return redis
+  }
+
+  /** The run's services by name (`db.services.minio.env.S3_ENDPOINT_URL`, `.port`, `.dir`). */
+  get services(): Record<string, ProvidedService> {
+    const current = this.current
+    if (!current) throw usage(`pgrig's services ${OUTSIDE_TEST}`)
+    return current.services
   }
 
   get url(): string {

@@ -49,14 +49,12 @@ export function databaseEnv(url: string): DatabaseEnv {
 }
 
 /**
- * Points `process.env` at `url` for one test; the returned function puts back exactly what was
- * there before (unset stays unset).
+ * Sets (a string) or unsets (undefined) each variable named in `values`; the returned function
+ * puts back exactly what was there before (unset stays unset).
  */
-export function pointEnvAt(url: string): () => void {
-  const saved = new Map<string, string | undefined>(DATABASE_ENV.map((key) => [key, process.env[key]]))
-  const env = databaseEnv(url)
-  for (const key of DATABASE_ENV) {
-    const value = env[key]
+export function replaceEnv(values: Record<string, string | undefined>): () => void {
+  const saved = new Map<string, string | undefined>(Object.keys(values).map((key) => [key, process.env[key]]))
+  for (const [key, value] of Object.entries(values)) {
     if (value === undefined) delete process.env[key]
     else process.env[key] = value
   }
@@ -66,4 +64,10 @@ export function pointEnvAt(url: string): () => void {
       else process.env[key] = value
     }
   }
+}
+
+/** Points `process.env` at `url` for one test; the returned function puts back what was there before. */
+export function pointEnvAt(url: string): () => void {
+  const env = databaseEnv(url)
+  return replaceEnv(Object.fromEntries(DATABASE_ENV.map((key) => [key, env[key]])))
 }

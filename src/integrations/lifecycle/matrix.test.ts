@@ -180,3 +180,26 @@ test('node:test and Jest: redis: true gives db.redis, flushed before each test',
   expect(jest.code, jest.output).toBe(0)
   expect(jest.output).toMatch(/Tests:\s+2 passed/)
 }, 150_000)
+
+test('the services option under every runner: started after the server, env set in the test process, stopped after', async () => {
+  const env = {
+    PGRIG_RUN_ID: pgc.runId,
+    // the installed pgrig ships no tests: the fixture's HTTP service comes from this checkout
+    FIXTURE_HTTP_SERVER: path.join(repoRoot, 'test', 'fixtures', 'services', 'http-server.mjs'),
+  }
+  const run = (argv: string[]) => runIn(dir, ['timeout', '120', process.execPath, ...argv], env)
+  const jest = RUNNERS.jest
+  const [vitest, node, jestRan] = await Promise.all([
+    run([RUNNERS.vitest[0], 'run', '--config', 'vitest.services.config.mjs']),
+    run(['--test', 'node-services.test.mjs']),
+    run([jest[0], jest[1], '--globalSetup', './jest.services-setup.mjs', 'jest-services.test.mjs']),
+  ])
+  for (const ran of [vitest, node, jestRan]) {
+    expect(ran.code, ran.output).toBe(0)
+    const [record] = ran.records.filter((r) => r.test === 'services')
+    expect(record?.name, ran.output).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/)
+    // stopped with the run
+    const port = Number(new URL(record!.name).port)
+    await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow()
+  }
+}, 200_000)

@@ -1,10 +1,15 @@
 import path from 'node:path'
+import { connectionEnv } from '../../cluster/connection-env.js'
+import { resolveServices } from '../../config/services.js'
 import { startBroker } from '../../databases/broker.js'
 import { startSession, type PgrigOptions } from '../../databases/session.js'
 import { PgrigError } from '../../errors.js'
 import { startRedis, type StartedRedis } from '../../services/redis.js'
+import { checkPrograms } from '../../services/service.js'
+import { startServices, type StartedServices } from '../../services/services.js'
 import { oneLine } from './one-line.js'
-import type { PgrigProvided } from './provided.js'
+import type { PgrigProvided, ProvidedService } from './provided.js'
+import { replaceEnv } from './env.js'
 
 // Worker slots index logical databases; 0 stays unused.
 const REDIS_DATABASES = 64
@@ -42,10 +47,20 @@ function checkRunOptions(options: PgrigOptions): void {
 export async function startRun(options: PgrigOptions, run: StartRunOptions = {}): Promise<StartedRun> {
   const started = async (): Promise<StartedRun> => {
     checkRunOptions(options)
+    const serviceSpecs = resolveServices(options.services, options.cwd ?? run.cwd)
+    // A missing program is named before the server starts.
+    checkPrograms(serviceSpecs)
     const session = await startSession({ ...(run.cwd ? { cwd: run.cwd } : {}), ...options })
     let redis: StartedRedis | undefined
+    let services: StartedServices | undefined
+    let restoreEnv: (() => void) | undefined
     try {
       redis = options.redis ? await startRedis({ databases: REDIS_DATABASES }) : undefined
+      // After the server: a service may need its DATABASE_URL.
+      services = await startServices(serviceSpecs, { processEnv: connectionEnv([session.server]) })
+      const startedServices = services
+      // Set here too, so runner processes started from this one (Jest's workers) inherit it.
+      restoreEnv = replaceEnv(services.env)
       const running = redis
       const broker = await startBroker(
         session.pool,
@@ -63,20 +78,32 @@ export async function startRun(options: PgrigOptions, run: StartRunOptions = {})
         templateName: session.template.name,
         ...(options.exclude ? { exclude: options.exclude } : {}),
         ...(redis ? { redis: { host: redis.host, port: redis.port, databases: redis.databases } } : {}),
+        ...(services.list.length ? { services: providedServices(services) } : {}),
       }
       return {
         provided,
         close: async () => {
           await broker.close()
-          await Promise.all([session.close(), running?.stop()])
+          restoreEnv?.()
+          await Promise.all([session.close(), running?.stop(), startedServices.stop()])
         },
       }
     } catch (error) {
-      await Promise.all([session.close(), redis?.stop()])
+      restoreEnv?.()
+      await Promise.all([session.close(), redis?.stop(), services?.stop()])
       throw error
     }
   }
   return started().catch((error: unknown) => {
     throw oneLine(error)
   })
+}
+
+function providedServices(services: StartedServices): Record<string, ProvidedService> {
+  return Object.fromEntries(
+    services.list.map((service) => [
+      service.name,
+      { port: service.port, dir: service.dir, env: service.env },
+    ]),
+  )
 }

@@ -3,10 +3,10 @@ import { BrokerClient } from '../../databases/broker-client.js'
 import type { Lease } from '../../databases/clone-pool.js'
 import { openTestDatabase, testDatabaseOf, type TestDatabase } from '../../databases/test-database.js'
 import { PgrigError } from '../../errors.js'
-import { pointEnvAt } from './env.js'
+import { pointEnvAt, replaceEnv } from './env.js'
 import { failureForensics, type Forensics } from './forensics.js'
 import { oneLine } from './one-line.js'
-import type { PgrigProvided, RunnerName } from './provided.js'
+import type { PgrigProvided, ProvidedService, RunnerName } from './provided.js'
 import { startTestProxy, type ProxyOption } from './proxy.js'
 import { closeWorkerDatabase, workerDatabase } from './worker-database.js'
 
@@ -34,6 +34,8 @@ export interface ActiveTest {
   provisionMs: number
   proxy?: ChaosProxy
   redis?: TestRedis
+  /** The run's services by name (`services.minio.env.S3_ENDPOINT_URL`, `.port`, `.dir`). */
+  services: Record<string, ProvidedService>
   /** Undoes what begin() did to the database and the environment. */
   finish: () => Promise<void>
 }
@@ -55,12 +57,25 @@ const usage = (message: string) => oneLine(new PgrigError('E_USAGE', message))
 export class TestLifecycle {
   private readonly broker: BrokerClient
   private active: string | undefined
+  private readonly restoreServiceEnv: () => void
 
   constructor(
     readonly provided: PgrigProvided,
     private readonly info: RunnerInfo,
   ) {
     this.broker = new BrokerClient(provided.socketPath)
+    // The services' variables hold for the whole process: code under test reads S3_ENDPOINT_URL itself.
+    this.restoreServiceEnv = replaceEnv(
+      Object.assign({}, ...Object.values(this.services).map((service) => service.env)) as Record<
+        string,
+        string
+      >,
+    )
+  }
+
+  /** The run's services by name (empty when the run has none). */
+  get services(): Record<string, ProvidedService> {
+    return this.provided.services ?? {}
   }
 
   /** Refuses a second test while one runs in this process: both would share process.env. */
@@ -93,7 +108,7 @@ export class TestLifecycle {
       const { db, lease } = await this.database(undo)
       const provisionMs = Math.round((performance.now() - asked) * 100) / 100
       undo.push(pointEnvAt(lease.url))
-      const active: ActiveTest = { name, db, lease, provisionMs, finish }
+      const active: ActiveTest = { name, db, lease, provisionMs, finish, services: this.services }
       if (options.proxy) {
         const proxy = await startTestProxy(db.url, options.proxy)
         undo.push(() => proxy.close())
@@ -164,6 +179,7 @@ export class TestLifecycle {
       await closeWorkerDatabase()
     } finally {
       this.broker.close()
+      this.restoreServiceEnv()
     }
   }
 }

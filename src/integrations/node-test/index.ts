@@ -12,6 +12,7 @@ export type { ChaosProxy } from '../../chaos/proxy/proxy.js'
 export type { CurrentDatabase } from '../lifecycle/current-database.js'
 export type { ProxyOption } from '../lifecycle/proxy.js'
 export type { TestRedis } from '../lifecycle/test-lifecycle.js'
+export type { ProvidedService } from '../lifecycle/provided.js'
 
 export interface UsePgrigOptions extends PgrigOptions {
   /**

@@ -5,6 +5,7 @@ import { PgrigError } from '../../errors.js'
 import type { Forensics } from '../lifecycle/forensics.js'
 import { oneLine } from '../lifecycle/one-line.js'
 import { startTestProxy } from '../lifecycle/proxy.js'
+import type { ProvidedService } from '../lifecycle/provided.js'
 import { TestLifecycle, type TestRedis } from '../lifecycle/test-lifecycle.js'
 import './provided.js'
 import { SERVER_LOG_NOTE } from './task-meta.js'
@@ -16,6 +17,8 @@ export interface PgrigFixtures {
    */
   db: TestDatabase
   redis: TestRedis
+  /** The run's services by name (the `services` option): `services.minio.env.S3_ENDPOINT_URL`, `.port`, `.dir`. */
+  services: Record<string, ProvidedService>
   /**
    * A fault-injection proxy in front of this test's database: `proxy.url` reaches `db` through it
    * (add toxics or statement faults to it); closed after the test.
@@ -111,6 +114,10 @@ function extend() {
     // eslint-disable-next-line no-empty-pattern -- Vitest reads a fixture's dependencies from this pattern
     redis: async ({}, use) => {
       await use(await connect().redis())
+    },
+    // eslint-disable-next-line no-empty-pattern -- Vitest reads a fixture's dependencies from this pattern
+    services: async ({}, use) => {
+      await use(connect().services)
     },
   })
 }
