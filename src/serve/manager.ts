@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { ident, literal, withClient } from '../databases/admin.js'
-import { ClonePool, type Lease } from '../databases/clone-pool.js'
+import { ClonePool, type Lease, type PoolStats } from '../databases/clone-pool.js'
 import { markerComment, templateBuildName, templateName } from '../databases/names.js'
 
 /**
@@ -248,6 +248,13 @@ export class TemplateManager {
     template.pool?.release(test.name)
   }
 
+  /** Each finalized template's pool figures: ready, leased, created, waited, reclaimed, … */
+  stats(): { hash: string; pool: PoolStats }[] {
+    return [...this.templates.values()].flatMap((t) =>
+      t.pool ? [{ hash: t.hash, pool: t.pool.stats() }] : [],
+    )
+  }
+
   /** Drops every test database and the templates' build copies; finalized templates stay for reuse. */
   async close(): Promise<void> {
     await Promise.all(
@@ -314,6 +321,8 @@ export class TemplateManager {
       parallel: this.options.cleaningWorkers,
       // Like IntegreSQL: each checkout keeps one more ready, up to the max.
       grow: true,
+      // Clients connect on their own; a pool that keeps up matters more than a warm first connection.
+      prewarm: false,
       reclaim: this.options.forceReturn ? undefined : (name) => this.reclaimed(template, name),
       logFile: this.options.logFile,
       nextIndex: () => ++cloneIndex,

@@ -45,6 +45,8 @@ export interface Serving {
   host: string
   port: number
   runId: string
+  /** Each finalized template's pool figures (how many checkouts waited, databases created, reclaimed, …). */
+  stats(): ReturnType<TemplateManager['stats']>
   /** Stops the API, drops the test databases, releases the run's lock. The server itself is the caller's. */
   close(): Promise<void>
 }
@@ -133,6 +135,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       host,
       port,
       runId: run.runId,
+      stats: () => manager.stats(),
       close: () =>
         (closing ??= (async () => {
           await new Promise<void>((resolve) => {
