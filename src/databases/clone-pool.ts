@@ -50,8 +50,8 @@ export interface ClonePoolOptions {
   grow?: boolean | undefined
   /**
    * Takes back leases their holders never gave back: when a test waits, the cap is reached and no
-   * slot is about to free up, the oldest lease with no connection (out for at least 500 ms) is
-   * dropped and replaced; this is told its name first. Without it, such a test waits for a release.
+   * slot is about to free up, the oldest lease nobody has been connected to for 2 s is dropped and
+   * replaced; this is told its name first. Without it, such a test waits for a release.
    */
   reclaim?: ((name: string) => void) | undefined
 }
@@ -100,9 +100,12 @@ const CREATE_PARALLEL = Math.min(8, Math.max(2, os.availableParallelism()))
 const DROP_GRACE_MS = 2_000
 /** The grace a drop gets while tests wait for a clone the cap holds back: a leaked connection must not stall the run. */
 const PRESSED_GRACE_MS = 250
-/** A lease younger than this is never reclaimed: its holder may not have connected yet. */
-const RECLAIM_AGE_MS = 500
-/** How often a pool stuck at its cap looks again for a lease to reclaim. */
+/**
+ * A lease is reclaimed only once every look for this long found no connection to it: a test that
+ * connects per query, or has not connected yet, is never caught between two connections.
+ */
+const RECLAIM_IDLE_MS = 2_000
+/** How often a pool stuck at its cap looks at its leases' connections. */
 const RECLAIM_POLL_MS = 100
 /** How often pg_stat_activity is asked whether the released clones are free of connections. */
 const DRAIN_POLL_MS = 10
@@ -142,6 +145,8 @@ export class ClonePool {
   private prewarmed = 0
   private reclaimed = 0
   private reclaiming = false
+  /** While stuck: since when each lease has been seen with no connection at every look. */
+  private readonly idleSince = new Map<string, number>()
   private closed = false
   private failures = 0
   /** Set once the server died: every acquire fails fast with it. */
@@ -382,28 +387,32 @@ export class ClonePool {
   }
 
   /**
-   * Takes back, oldest first, leases out for a while that have no connection: a holder that is
-   * done but never gave its database back. A lease in use (connected) is never taken; while every
-   * one is, the waiting tests wait for a holder to give one back.
+   * Takes back, oldest first, leases nobody has been connected to for RECLAIM_IDLE_MS: a holder
+   * that is done but never gave its database back. A lease in use is never taken; while every one
+   * is, the waiting tests wait for a holder to give one back.
    */
   private async reclaimIdle(): Promise<void> {
     try {
       while (this.stuck() > 0) {
+        const names = [...this.leased.keys()]
+        let busy: Set<string>
+        try {
+          busy = await this.connected(names)
+        } catch {
+          return // the server is gone or going
+        }
         const now = performance.now()
-        const old = [...this.leased].filter(([, at]) => now - at >= RECLAIM_AGE_MS).map(([name]) => name)
-        let busy = new Set<string>()
-        if (old.length > 0) {
-          try {
-            busy = await this.connected(old)
-          } catch {
-            return // the server is gone or going
-          }
+        for (const name of names) {
+          if (busy.has(name) || !this.leased.has(name)) this.idleSince.delete(name)
+          else if (!this.idleSince.has(name)) this.idleSince.set(name, now)
         }
         let short = this.stuck()
-        for (const name of old) {
+        for (const name of names) {
           if (short <= 0) break
-          if (busy.has(name) || !this.leased.delete(name)) continue
+          const since = this.idleSince.get(name)
+          if (since === undefined || now - since < RECLAIM_IDLE_MS || !this.leased.delete(name)) continue
           short--
+          this.idleSince.delete(name)
           this.reclaimed++
           this.options.reclaim?.(name)
           this.track(this.drop(name)).catch(() => {})
@@ -411,6 +420,7 @@ export class ClonePool {
         if (this.stuck() > 0) await new Promise((resolve) => setTimeout(resolve, RECLAIM_POLL_MS))
       }
     } finally {
+      this.idleSince.clear()
       this.reclaiming = false
     }
   }

@@ -64,8 +64,9 @@ async function used(test: TestDatabase, who: string): Promise<void> {
 }
 
 describe('test databases never given back', () => {
-  test('at the cap, the oldest one nobody is connected to is taken back and recreated; the count stays at the cap', async () => {
+  test('at the cap, the oldest one nobody has been connected to for 2 s is taken back and recreated; the count stays at the cap', async () => {
     const { api, call, hash, take } = await serve({ poolMax: 2, getTimeoutMs: 20_000 })
+    const started = performance.now()
     try {
       const taken: TestDatabase[] = []
       let most = 0
@@ -79,6 +80,8 @@ describe('test databases never given back', () => {
       const names = taken.map((t) => t.database.config.database)
       expect(new Set(names).size).toBe(6)
       expect(most).toBeLessThanOrEqual(2)
+      // Four waits for a lease to sit unconnected for 2 s.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(4 * 2000)
       // The first four were taken back: they are gone, and what their holders send now changes nothing.
       const left = await clones(api)
       for (const name of names.slice(0, 4)) expect(left).not.toContain(name)
@@ -91,7 +94,8 @@ describe('test databases never given back', () => {
   })
 
   test('a holder still connected keeps its database: the asker waits, then gets the one given back', async () => {
-    const { api, call, hash, take } = await serve({ poolMax: 2, getTimeoutMs: 1500 })
+    // Longer than a lease must go unconnected (2 s) before it is taken back.
+    const { api, call, hash, take } = await serve({ poolMax: 2, getTimeoutMs: 3000 })
     const held = await Promise.all([take(), take()])
     const sessions = await Promise.all(
       held.map(async (test) => {
@@ -101,10 +105,9 @@ describe('test databases never given back', () => {
       }),
     )
     try {
-      await new Promise((resolve) => setTimeout(resolve, 600)) // old enough to be taken, were it idle
       const waited = await call('GET', `/templates/${hash}/tests`)
       expect(waited.status).toBe(503)
-      expect(waited.text).toMatch(/became free within 1500 ms; give them back/)
+      expect(waited.text).toMatch(/became free within 3000 ms; give them back/)
       for (const c of sessions)
         expect((await c.query('select count(*)::int as n from notes')).rows).toEqual([{ n: 1 }])
       await sessions[0]!.end()
@@ -119,15 +122,14 @@ describe('test databases never given back', () => {
   })
 
   test('with forceReturn (INTEGRESQL_TEST_DB_FORCE_RETURN) nothing is taken back: the asker gets 503 after the get timeout', async () => {
-    const { api, hash, call, take } = await serve({ poolMax: 1, getTimeoutMs: 800, forceReturn: true })
+    const { api, hash, call, take } = await serve({ poolMax: 1, getTimeoutMs: 3000, forceReturn: true })
     try {
       const held = await take()
       await used(held, 'forgetful holder')
-      await new Promise((resolve) => setTimeout(resolve, 600))
       const started = performance.now()
       const waited = await call('GET', `/templates/${hash}/tests`)
       expect(waited.status).toBe(503)
-      expect(performance.now() - started).toBeGreaterThanOrEqual(700)
+      expect(performance.now() - started).toBeGreaterThanOrEqual(2900)
       expect(await clones(api)).toEqual([held.database.config.database])
     } finally {
       await api.close()
