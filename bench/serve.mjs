@@ -7,9 +7,10 @@
  *     in two runs side by side: `paced`, where each test also spends `--pace` ms (default 50) in
  *     its own code as an API or handler test does, and `flat out`, where tests do nothing else, so
  *     the fleet asks for databases faster than any pool can recreate them;
- *   - recreate: what the pool does for one dirty database at its cap (DROP … WITH (FORCE), then
- *     CREATE DATABASE … TEMPLATE … STRATEGY file_copy with pgrig's birth marks, then the marker),
- *     timed on the same server and template once the suites are done.
+ *   - recreate: what the pool does for one dirty database: DROP … WITH (FORCE) on one session while
+ *     another runs CREATE DATABASE … TEMPLATE … STRATEGY file_copy with pgrig's birth marks and
+ *     the marker, timed until the replacement is ready, on the same server and template once the
+ *     suites are done.
  * IntegreSQL's figures are its own (v1.1 release notes, 563 tests); this machine's other load shows
  * up in pgrig's numbers directly, so the load average is printed with them.
  *
@@ -18,6 +19,7 @@
  */
 /* global fetch */
 import { execFile } from 'node:child_process'
+import diagnostics from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -59,6 +61,14 @@ async function sql(url, text) {
   }
 }
 
+// The server's own part of a checkout: request in → answer written, in the serving process.
+const served = []
+diagnostics.subscribe('http.server.request.start', ({ request }) => (request.benchStart = performance.now()))
+diagnostics.subscribe('http.server.response.finish', ({ request }) => {
+  if (request.method === 'GET' && request.url.endsWith('/tests'))
+    served.push(performance.now() - request.benchStart)
+})
+
 const loadBefore = load()
 const cluster = await startCluster({ name: 'bench-serve', quiet: true })
 // IntegreSQL's variables apply (INTEGRESQL_NUM_OF_CLEANING_WORKERS, …) over the bench's pool sizes.
@@ -93,6 +103,7 @@ async function suite(label, pace) {
   const hash = await template(label)
   // Let the pool fill before the first test, as a suite's setup time would.
   await sleep(1500)
+  served.length = 0
   const started = performance.now()
   const shares = Array.from({ length: WORKERS }, (_, i) => Math.floor((TESTS + i) / WORKERS))
   const outputs = await Promise.all(
@@ -101,32 +112,41 @@ async function suite(label, pace) {
   const ms = performance.now() - started
   const checkouts = outputs.flatMap(({ stdout }) => JSON.parse(stdout)).sort((a, b) => a - b)
   const pool = api.stats().find((s) => s.hash === hash).pool
-  return { label, pace, checkouts, ms, pool }
+  return { label, pace, checkouts, served: served.splice(0).sort((a, b) => a - b), ms, pool }
 }
 
-/** The pool's work for one dirty database at its cap, as it does it: drop, create, mark. */
+/**
+ * The pool's work for one dirty database, as it does it: the dirty one dropped (one session) while
+ * its replacement is created and marked (another); timed until the replacement is ready.
+ */
 async function recreates(templateName) {
-  const admin = new pg.Client({ connectionString: cluster.superuser.url })
-  await admin.connect()
-  const name = 'pgrig_benchrecreate_1'
-  const create = async () => {
-    await admin.query(
-      `create database ${name} template ${templateName} owner ${cluster.info.user} strategy file_copy ${BIRTH_OPTIONS}`,
+  const [dropper, creator] = await Promise.all(
+    [0, 1].map(async () => {
+      const client = new pg.Client({ connectionString: cluster.superuser.url })
+      await client.connect()
+      return client
+    }),
+  )
+  const name = (i) => `pgrig_benchrecreate_${i}`
+  const create = async (i) => {
+    await creator.query(
+      `create database ${name(i)} template ${templateName} owner ${cluster.info.user} strategy file_copy ${BIRTH_OPTIONS}`,
     )
-    await markBorn(admin, name, { runId: 'benchrecreate', kind: 'clone' })
+    await markBorn(creator, name(i), { runId: 'benchrecreate', kind: 'clone' })
   }
   const times = []
   try {
-    await create()
-    for (let i = 0; i < RECREATES; i++) {
+    await create(0)
+    for (let i = 1; i <= RECREATES; i++) {
       const t0 = performance.now()
-      await admin.query(`drop database if exists ${name} with (force)`)
-      await create()
+      const dropped = dropper.query(`drop database if exists ${name(i - 1)} with (force)`)
+      await create(i)
       times.push(performance.now() - t0)
+      await dropped
     }
-    await admin.query(`drop database if exists ${name} with (force)`)
+    await dropper.query(`drop database if exists ${name(RECREATES)} with (force)`)
   } finally {
-    await admin.end()
+    await Promise.all([dropper.end(), creator.end()])
   }
   return times.sort((a, b) => a - b)
 }
@@ -148,6 +168,8 @@ try {
       `≤ ${TARGET.checkoutP95} ms`,
     ],
     ['checkout max (HTTP)', (s) => s.checkouts.at(-1), INTEGRESQL.checkout.max, '—'],
+    ['  in the server p50', (s) => pct(s.served, 50), '', ''],
+    ['  in the server p95', (s) => pct(s.served, 95), '', ''],
   ]
   console.log(
     `pgrig serve, ${TESTS} tests over ${WORKERS} test processes, PostgreSQL ${cluster.info.version}, ${os.availableParallelism()} cores, load average ${loadBefore} before\n`,
@@ -156,7 +178,8 @@ try {
   console.log(`${head.join('')}${'IntegreSQL'.padStart(12)}${'target'.padStart(10)}`)
   for (const [name, pick, theirs, target] of rows) {
     const ours = suites.map((s) => ms(pick(s)).padStart(s === suites[0] ? 14 : 12)).join('')
-    console.log(`${name.padEnd(22)}${ours}${`${theirs} ms`.padStart(12)}${target.padStart(10)}`)
+    const integresql = theirs === '' ? '' : `${theirs} ms`
+    console.log(`${name.padEnd(22)}${ours}${integresql.padStart(12)}${target.padStart(10)}`)
   }
   for (const [name, p, theirs, target] of [
     ['recreate p50', 50, INTEGRESQL.recreate.p50, `≤ ${TARGET.recreateP50} ms`],

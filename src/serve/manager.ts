@@ -321,6 +321,8 @@ export class TemplateManager {
       parallel: this.options.cleaningWorkers,
       // Like IntegreSQL: each checkout keeps one more ready, up to the max.
       grow: true,
+      // A dirty database's replacement is ready after one CREATE, not a DROP and a CREATE.
+      replaceWhileDropping: true,
       // Clients connect on their own; a pool that keeps up matters more than a warm first connection.
       prewarm: false,
       reclaim: this.options.forceReturn ? undefined : (name) => this.reclaimed(template, name),
