@@ -27,7 +27,10 @@ export interface ServeOptions {
   finalizeTimeoutMs?: number | undefined
   /** How long a test database request waits for a free database at the cap (default 60 000 ms). */
   getTimeoutMs?: number | undefined
-  /** Test databases created (and dropped) at once per template (default one per core, 2–8). */
+  /**
+   * Test databases created (and dropped) at once per template (default 2 per core, 4–8: concurrent
+   * CREATE DATABASEs share their checkpoints, so even 2 cores make half again as many a second with 4).
+   */
   cleaningWorkers?: number | undefined
   /**
    * Holders must give databases back (IntegreSQL's INTEGRESQL_TEST_DB_FORCE_RETURN): at the cap a
@@ -113,7 +116,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       poolMax,
       finalizeTimeoutMs: options.finalizeTimeoutMs ?? 60_000,
       getTimeoutMs: options.getTimeoutMs ?? 60_000,
-      cleaningWorkers: options.cleaningWorkers,
+      cleaningWorkers: options.cleaningWorkers ?? Math.min(8, Math.max(4, cpus * 2)),
       forceReturn: options.forceReturn,
       logFile: server.logFile,
     })
