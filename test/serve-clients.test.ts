@@ -79,6 +79,11 @@ describe('pgrig serve: user mistakes are one line, before any server starts', ()
       /INTEGRESQL_TEST_MAX_POOL_SIZE=zero is not a whole number/,
       { INTEGRESQL_TEST_MAX_POOL_SIZE: 'zero' },
     ],
+    [
+      ['serve', '--port', '0'],
+      /INTEGRESQL_TEST_DB_FORCE_RETURN=maybe is not true or false/,
+      { INTEGRESQL_TEST_DB_FORCE_RETURN: 'maybe' },
+    ],
   ] as [string[], RegExp, Record<string, string>?][])('%j', async (args, message, env = {}) => {
     const out = await pgrig([...args], env)
     expect(out.code).toBe(1)

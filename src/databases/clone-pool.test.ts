@@ -42,18 +42,19 @@ const databases = async (pattern: string) =>
     )
   ).map((r) => r.datname)
 
-function newPool(runId: string, size: number, max?: number, dropGraceMs?: number) {
-  return new ClonePool({
-    dropGraceMs,
+function poolOptions(runId: string) {
+  return {
     adminUrl: pgc.superuser.url,
     appUrl: pgc.url,
     template: template.name,
     runId,
     serverVersionNum: template.serverVersionNum,
-    size,
-    max,
     logFile: pgc.logFile,
-  })
+  }
+}
+
+function newPool(runId: string, size: number, max?: number, dropGraceMs?: number) {
+  return new ClonePool({ ...poolOptions(runId), dropGraceMs, size, max })
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -163,6 +164,50 @@ describe('ClonePool', () => {
       expect(pool.stats().alive).toBeLessThanOrEqual(2)
       pool.release(second.name)
       pool.release(third!)
+    } finally {
+      await pool.close()
+    }
+  })
+
+  test('with grow, each acquire keeps one more ready, up to the cap', async () => {
+    const grown = new ClonePool({ ...poolOptions('pg'), size: 1, max: 6, grow: true })
+    const fixed = newPool('pf', 1, 6)
+    try {
+      for (const pool of [grown, fixed]) {
+        await until(() => pool.stats().ready === 1, 'the pool to fill')
+        await pool.acquire()
+        await pool.acquire()
+      }
+      // Two acquires: the grown pool keeps 3 ready (5 alive under the cap of 6), the fixed one 1.
+      await until(() => grown.stats().ready === 3, 'the grown pool to refill')
+      await until(() => fixed.stats().ready === 1 && fixed.stats().busy === 0, 'the fixed pool to refill')
+      await new Promise((r) => setTimeout(r, 200))
+      expect(fixed.stats().ready).toBe(1)
+      expect(grown.stats().ready).toBe(3)
+    } finally {
+      await Promise.all([grown.close(), fixed.close()])
+    }
+  })
+
+  test('with replaceWhileDropping, a released clone’s replacement is created while it is dropped', async () => {
+    const pool = new ClonePool({ ...poolOptions('pr'), size: 1, max: 1, replaceWhileDropping: true })
+    try {
+      const lease = await pool.acquire()
+      let most = 0
+      let watching = true
+      const watch = (async () => {
+        while (watching) {
+          most = Math.max(most, pool.stats().alive)
+          await new Promise((r) => setImmediate(r))
+        }
+      })()
+      pool.release(lease.name)
+      await until(() => pool.stats().ready === 1, 'the replacement')
+      watching = false
+      await watch
+      // The replacement started while the released clone's DROP was running: two alive at once.
+      expect(most).toBe(2)
+      expect(await databases('pgrig_pr_%')).not.toContain(lease.name)
     } finally {
       await pool.close()
     }

@@ -35,6 +35,31 @@ export interface ClonePoolOptions {
   serverDied?: (() => PgrigError | undefined) | undefined
   /** Said with a kept database's URL (how its server stays reachable, and how to stop it). */
   keptNote?: string | undefined
+  /**
+   * Open one session in each clone made ahead of demand, so the test's first connection finds the
+   * relation cache built (default true). Costs a backend start per clone: a pool whose tests ask
+   * faster than it creates makes about twice as many clones a second without it.
+   */
+  prewarm?: boolean | undefined
+  /** Clones created, and clones dropped, at once (default one per core, 2–8; sessions that share a checkpoint). */
+  parallel?: number | undefined
+  /**
+   * Each acquire raises the number kept ready by one, up to `max`, so a pool that hands out
+   * databases faster than `size` allows keeps more ready (IntegreSQL's pool extends on every checkout).
+   */
+  grow?: boolean | undefined
+  /**
+   * A released clone's replacement is made while it is dropped: a clone whose DROP is under way
+   * gives up its place under `max` (so up to `parallel` more may exist for a moment), and the
+   * replacement is ready after one CREATE instead of a DROP and a CREATE.
+   */
+  replaceWhileDropping?: boolean | undefined
+  /**
+   * Takes back leases their holders never gave back: when a test waits, the cap is reached and no
+   * slot is about to free up, the oldest lease nobody has been connected to for 2 s is dropped and
+   * replaced; this is told its name first. Without it, such a test waits for a release.
+   */
+  reclaim?: ((name: string) => void) | undefined
 }
 
 /** A database handed to one test. */
@@ -64,6 +89,8 @@ export interface PoolStats {
   busy: number
   /** Clones that had a session opened in them before they were handed out. */
   prewarmed: number
+  /** Leases taken back from holders that never gave them back (`reclaim`). */
+  reclaimed: number
 }
 
 interface Waiter {
@@ -79,6 +106,13 @@ const CREATE_PARALLEL = Math.min(8, Math.max(2, os.availableParallelism()))
 const DROP_GRACE_MS = 2_000
 /** The grace a drop gets while tests wait for a clone the cap holds back: a leaked connection must not stall the run. */
 const PRESSED_GRACE_MS = 250
+/**
+ * A lease is reclaimed only once every look for this long found no connection to it: a test that
+ * connects per query, or has not connected yet, is never caught between two connections.
+ */
+const RECLAIM_IDLE_MS = 2_000
+/** How often a pool stuck at its cap looks at its leases' connections. */
+const RECLAIM_POLL_MS = 100
 /** How often pg_stat_activity is asked whether the released clones are free of connections. */
 const DRAIN_POLL_MS = 10
 
@@ -87,13 +121,16 @@ const DRAIN_POLL_MS = 10
  * dropped in the background; the number alive is capped, and acquires wait when tests outrun it.
  */
 export class ClonePool {
-  private readonly size: number
+  /** How many are kept ready: `size`, raised per acquire with `grow`. */
+  private target: number
   private readonly max: number
+  private readonly parallel: number
   private readonly dropGraceMs: number
   private readonly creators: pg.Pool
   private readonly droppers: pg.Pool
   private readonly ready: string[] = []
-  private readonly leased = new Set<string>()
+  /** Leased clones, with when each was handed out (oldest first). */
+  private readonly leased = new Map<string, number>()
   private readonly waiters: Waiter[] = []
   private readonly kept: string[] = []
   /** Released clones waiting for their connections to go, with when they were released. */
@@ -106,22 +143,29 @@ export class ClonePool {
   private readonly inFlight = new Set<Promise<unknown>>()
   private alive = 0
   private creating = 0
+  private dropping = 0
   private counter = 0
   private created = 0
   private dropped = 0
   private waited = 0
   private prewarmed = 0
+  private reclaimed = 0
+  private reclaiming = false
+  /** While stuck: since when each lease has been seen with no connection at every look. */
+  private readonly idleSince = new Map<string, number>()
   private closed = false
   private failures = 0
   /** Set once the server died: every acquire fails fast with it. */
   private dead: PgrigError | undefined
 
   constructor(private readonly options: ClonePoolOptions) {
-    this.size = Math.max(0, options.size ?? 4)
-    this.max = Math.max(1, options.max ?? Math.max(16, this.size * 2))
+    this.target = Math.max(0, options.size ?? 4)
+    this.max = Math.max(1, options.max ?? Math.max(16, this.target * 2))
+    this.parallel = Math.max(1, options.parallel ?? CREATE_PARALLEL)
     this.dropGraceMs = Math.max(0, options.dropGraceMs ?? DROP_GRACE_MS)
-    this.creators = new pg.Pool({ connectionString: options.adminUrl, max: CREATE_PARALLEL })
-    this.droppers = new pg.Pool({ connectionString: options.adminUrl, max: 1 })
+    this.creators = new pg.Pool({ connectionString: options.adminUrl, max: this.parallel })
+    // Drops side by side too: each waits for a checkpoint, which concurrent drops share.
+    this.droppers = new pg.Pool({ connectionString: options.adminUrl, max: this.parallel })
     this.creators.on('error', () => {})
     this.droppers.on('error', () => {})
     this.pump()
@@ -132,6 +176,7 @@ export class ClonePool {
     if (this.closed) return Promise.reject(closedError())
     const dead = this.checkServer()
     if (dead) return Promise.reject(dead)
+    if (this.options.grow) this.target = Math.min(this.max, this.target + 1)
     const name = this.ready.shift()
     if (name !== undefined) {
       this.pump()
@@ -214,6 +259,11 @@ export class ClonePool {
     return lease.then((l) => ({ ...l, logOffset: this.logOffset() }))
   }
 
+  /** Whether `name` is leased from this pool right now (not given back, released or reclaimed). */
+  isLeased(name: string): boolean {
+    return this.leased.has(name)
+  }
+
   stats(): PoolStats {
     return {
       ready: this.ready.length,
@@ -225,6 +275,7 @@ export class ClonePool {
       waited: this.waited,
       busy: this.inFlight.size,
       prewarmed: this.prewarmed,
+      reclaimed: this.reclaimed,
     }
   }
 
@@ -238,7 +289,7 @@ export class ClonePool {
     const workerNames = (
       await Promise.allSettled([...this.workers.values(), ...[...this.retired.values()].flat()])
     ).flatMap((r) => (r.status === 'fulfilled' ? [r.value.name] : []))
-    const names = [...this.ready.splice(0), ...this.leased, ...workerNames]
+    const names = [...this.ready.splice(0), ...this.leased.keys(), ...workerNames]
     this.leased.clear()
     await Promise.allSettled(names.map((name) => this.drop(name)))
     await Promise.all([this.creators.end(), this.droppers.end()])
@@ -255,7 +306,7 @@ export class ClonePool {
   }
 
   private lease(name: string): Lease {
-    this.leased.add(name)
+    this.leased.set(name, performance.now())
     return this.describe(name)
   }
 
@@ -289,9 +340,9 @@ export class ClonePool {
     while (
       !this.closed &&
       !this.dead &&
-      this.creating < CREATE_PARALLEL &&
-      this.ready.length + this.creating < this.size + this.waiters.length &&
-      this.alive < this.max
+      this.creating < this.parallel &&
+      this.ready.length + this.creating < this.target + this.waiters.length &&
+      this.held < this.max
     ) {
       this.alive++
       this.creating++
@@ -325,6 +376,66 @@ export class ClonePool {
         ),
       )
     }
+    this.reclaimStuck()
+  }
+
+  /** Clones that count against `max`: all alive, but with `replaceWhileDropping` not those being dropped. */
+  private get held(): number {
+    return this.options.replaceWhileDropping
+      ? this.alive - Math.min(this.dropping, this.parallel)
+      : this.alive
+  }
+
+  /** Tests that wait while every slot under the cap is taken and none is on its way back (created or dropped). */
+  private stuck(): number {
+    if (this.closed || this.dead || this.held < this.max) return 0
+    return this.waiters.length - this.ready.length - this.creating - this.draining.size - this.dropping
+  }
+
+  /** With `reclaim`, a pool stuck at its cap looks for leases whose holders have let go. */
+  private reclaimStuck(): void {
+    if (!this.options.reclaim || this.reclaiming || this.stuck() <= 0) return
+    this.reclaiming = true
+    this.track(this.reclaimIdle()).catch(() => {})
+  }
+
+  /**
+   * Takes back, oldest first, leases nobody has been connected to for RECLAIM_IDLE_MS: a holder
+   * that is done but never gave its database back. A lease in use is never taken; while every one
+   * is, the waiting tests wait for a holder to give one back.
+   */
+  private async reclaimIdle(): Promise<void> {
+    try {
+      while (this.stuck() > 0) {
+        const names = [...this.leased.keys()]
+        let busy: Set<string>
+        try {
+          busy = await this.connected(names)
+        } catch {
+          return // the server is gone or going
+        }
+        const now = performance.now()
+        for (const name of names) {
+          if (busy.has(name) || !this.leased.has(name)) this.idleSince.delete(name)
+          else if (!this.idleSince.has(name)) this.idleSince.set(name, now)
+        }
+        let short = this.stuck()
+        for (const name of names) {
+          if (short <= 0) break
+          const since = this.idleSince.get(name)
+          if (since === undefined || now - since < RECLAIM_IDLE_MS || !this.leased.delete(name)) continue
+          short--
+          this.idleSince.delete(name)
+          this.reclaimed++
+          this.options.reclaim?.(name)
+          this.track(this.drop(name)).catch(() => {})
+        }
+        if (this.stuck() > 0) await new Promise((resolve) => setTimeout(resolve, RECLAIM_POLL_MS))
+      }
+    } finally {
+      this.idleSince.clear()
+      this.reclaiming = false
+    }
   }
 
   private async createDatabase(name: string, kind: DatabaseKind): Promise<void> {
@@ -348,7 +459,8 @@ export class ClonePool {
       client.release()
     }
     // A clone nobody waits for yet is prewarmed; one a test waits for goes straight to it.
-    if (kind === 'clone' && this.waiters.length === 0) await this.prewarm(name)
+    if (kind === 'clone' && this.waiters.length === 0 && this.options.prewarm !== false)
+      await this.prewarm(name)
   }
 
   /**
@@ -378,24 +490,29 @@ export class ClonePool {
       const names = [...this.draining.keys()]
       let busy: Set<string>
       try {
-        const { rows } = await this.droppers.query<{ datname: string }>(
-          'select distinct datname from pg_stat_activity where datname = any($1::text[])',
-          [names],
-        )
-        busy = new Set(rows.map((row) => row.datname))
+        busy = await this.connected(names)
       } catch {
         busy = new Set() // the server is gone or going: the drops fail and free their slots
       }
-      const pressed = this.closed || (this.waiters.length > 0 && this.alive >= this.max)
+      const pressed = this.closed || (this.waiters.length > 0 && this.held >= this.max)
       const grace = pressed ? Math.min(PRESSED_GRACE_MS, this.dropGraceMs) : this.dropGraceMs
       const now = performance.now()
       const due = names.filter((name) => !busy.has(name) || now - this.draining.get(name)! >= grace)
       for (const name of due) {
         this.draining.delete(name)
-        await this.drop(name).catch(() => {})
+        this.track(this.drop(name)).catch(() => {})
       }
       if (due.length === 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS))
     }
+  }
+
+  /** Which of these databases someone is connected to right now. */
+  private async connected(names: string[]): Promise<Set<string>> {
+    const { rows } = await this.droppers.query<{ datname: string }>(
+      'select distinct datname from pg_stat_activity where datname = any($1::text[])',
+      [names],
+    )
+    return new Set(rows.map((row) => row.datname))
   }
 
   private async dropWorker(name: string): Promise<void> {
@@ -403,11 +520,14 @@ export class ClonePool {
   }
 
   private async drop(name: string): Promise<void> {
+    this.dropping++
+    if (this.options.replaceWhileDropping) this.pump()
     try {
       // FORCE: a test may leave its own connections open; they must not keep the clone alive.
       await this.droppers.query(`drop database if exists ${ident(name)} with (force)`)
       this.dropped++
     } finally {
+      this.dropping--
       this.alive--
       this.pump()
     }

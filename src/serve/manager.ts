@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { ident, literal, withClient } from '../databases/admin.js'
-import { ClonePool, type Lease } from '../databases/clone-pool.js'
+import { ClonePool, type Lease, type PoolStats } from '../databases/clone-pool.js'
 import { markerComment, templateBuildName, templateName } from '../databases/names.js'
 import { hostOf, parseLibpqUrl, portOf } from '../cluster/libpq-url.js'
 
@@ -24,6 +24,13 @@ export interface ManagerOptions {
   finalizeTimeoutMs: number
   /** How long a test database request waits for a free database when the pool is at its cap. */
   getTimeoutMs: number
+  /** Clones created (and dropped) at once per template (INTEGRESQL_NUM_OF_CLEANING_WORKERS). */
+  cleaningWorkers?: number | undefined
+  /**
+   * Holders must give their databases back (INTEGRESQL_TEST_DB_FORCE_RETURN): at the cap a request
+   * waits for one. Without it, the database handed out longest ago is taken back and recreated.
+   */
+  forceReturn?: boolean | undefined
   logFile?: string | null | undefined
 }
 
@@ -69,12 +76,14 @@ interface ServeTemplate {
   nextId: number
 }
 
+/** Clone numbers for every manager in this process: two serving one server under one run never pick the same name. */
+let cloneIndex = 0
+
 const notFound = () => new ApiError(404, 'template not found')
 const discarded = () => new ApiError(410, 'template was just discarded')
 
 export class TemplateManager {
   private readonly templates = new Map<string, ServeTemplate>()
-  private cloneIndex = 0
   private serverVersionNum: Promise<number> | undefined
   private readonly app: URL
 
@@ -177,6 +186,27 @@ export class TemplateManager {
     }
     const pool = template.pool
     if (!pool || template.state !== 'ready') throw discarded()
+    const deadline = performance.now() + this.options.getTimeoutMs
+    let lease: Lease
+    // A database reclaimed between being handed out and reaching here was never this asker's: ask again.
+    do lease = await this.acquire(template, pool, deadline, abandoned)
+    while (!pool.isLeased(lease.name))
+    if (abandoned()) throw new ApiError(499, 'client closed the request')
+    let id = template.idOf.get(lease.name)
+    if (id === undefined) {
+      id = template.nextId++
+      template.idOf.set(lease.name, id)
+    }
+    template.tests.set(id, { name: lease.name, state: 'leased' })
+    return { ...this.describeTemplate(template, lease.name), id }
+  }
+
+  private async acquire(
+    template: ServeTemplate,
+    pool: ClonePool,
+    deadline: number,
+    abandoned: () => boolean,
+  ): Promise<Lease> {
     let timedOut = false
     const acquiring = pool.acquire()
     // A lease that arrives after its asker gave up or left is given back untouched.
@@ -186,13 +216,12 @@ export class TemplateManager {
       },
       () => {},
     )
-    let lease: Lease
     try {
-      lease = await within(acquiring, this.options.getTimeoutMs, () => {
+      return await within(acquiring, Math.max(0, deadline - performance.now()), () => {
         timedOut = true
         return new ApiError(
           503,
-          `no test database of template ${hash} became free within ${this.options.getTimeoutMs} ms; give them back (unlock or recreate) or raise INTEGRESQL_TEST_MAX_POOL_SIZE`,
+          `no test database of template ${template.hash} became free within ${this.options.getTimeoutMs} ms; give them back (unlock or recreate) or raise INTEGRESQL_TEST_MAX_POOL_SIZE`,
         )
       })
     } catch (error) {
@@ -201,14 +230,6 @@ export class TemplateManager {
         ? discarded()
         : new ApiError(500, (error as Error).message)
     }
-    if (abandoned()) throw new ApiError(499, 'client closed the request')
-    let id = template.idOf.get(lease.name)
-    if (id === undefined) {
-      id = template.nextId++
-      template.idOf.set(lease.name, id)
-    }
-    template.tests.set(id, { name: lease.name, state: 'leased' })
-    return { ...this.describeTemplate(template, lease.name), id }
   }
 
   /** POST …/tests/:id/unlock: back untouched, reused as it is. */
@@ -226,6 +247,13 @@ export class TemplateManager {
     test.state = 'gone'
     template.idOf.delete(test.name)
     template.pool?.release(test.name)
+  }
+
+  /** Each finalized template's pool figures: ready, leased, created, waited, reclaimed, … */
+  stats(): { hash: string; pool: PoolStats }[] {
+    return [...this.templates.values()].flatMap((t) =>
+      t.pool ? [{ hash: t.hash, pool: t.pool.stats() }] : [],
+    )
   }
 
   /** Drops every test database and the templates' build copies; finalized templates stay for reuse. */
@@ -291,12 +319,28 @@ export class TemplateManager {
       serverVersionNum: await this.serverVersionNum,
       size: this.options.poolSize,
       max: this.options.poolMax,
+      parallel: this.options.cleaningWorkers,
+      // Like IntegreSQL: each checkout keeps one more ready, up to the max.
+      grow: true,
+      // A dirty database's replacement is ready after one CREATE, not a DROP and a CREATE.
+      replaceWhileDropping: true,
+      // Clients connect on their own; a pool that keeps up matters more than a warm first connection.
+      prewarm: false,
+      reclaim: this.options.forceReturn ? undefined : (name) => this.reclaimed(template, name),
       logFile: this.options.logFile,
-      // Every template's pool names clones from one count, so two templates never pick the same name.
-      nextIndex: () => ++this.cloneIndex,
+      nextIndex: () => ++cloneIndex,
     })
     template.state = 'ready'
     template.settle()
+  }
+
+  /** The pool took a never-returned database back: its id is gone, whatever its holder sends later. */
+  private reclaimed(template: ServeTemplate, name: string): void {
+    const id = template.idOf.get(name)
+    if (id === undefined) return
+    template.idOf.delete(name)
+    const test = template.tests.get(id)
+    if (test) test.state = 'gone'
   }
 
   private giveBack(template: ServeTemplate, name: string): void {

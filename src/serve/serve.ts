@@ -27,6 +27,17 @@ export interface ServeOptions {
   finalizeTimeoutMs?: number | undefined
   /** How long a test database request waits for a free database at the cap (default 60 000 ms). */
   getTimeoutMs?: number | undefined
+  /**
+   * Test databases created (and dropped) at once per template (default 2 per core, 4–8: concurrent
+   * CREATE DATABASEs share their checkpoints, so even 2 cores make half again as many a second with 4).
+   */
+  cleaningWorkers?: number | undefined
+  /**
+   * Holders must give databases back (IntegreSQL's INTEGRESQL_TEST_DB_FORCE_RETURN): at the cap a
+   * request waits up to `getTimeoutMs`. By default the database handed out longest ago is taken
+   * back instead, so a fleet that forgets to give back never outgrows the cap.
+   */
+  forceReturn?: boolean | undefined
 }
 
 export interface Serving {
@@ -37,6 +48,8 @@ export interface Serving {
   host: string
   port: number
   runId: string
+  /** Each finalized template's pool figures (how many checkouts waited, databases created, reclaimed, …). */
+  stats(): ReturnType<TemplateManager['stats']>
   /** Stops the API, drops the test databases, releases the run's lock. The server itself is the caller's. */
   close(): Promise<void>
 }
@@ -103,6 +116,8 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       poolMax,
       finalizeTimeoutMs: options.finalizeTimeoutMs ?? 60_000,
       getTimeoutMs: options.getTimeoutMs ?? 60_000,
+      cleaningWorkers: options.cleaningWorkers ?? Math.min(8, Math.max(4, cpus * 2)),
+      forceReturn: options.forceReturn,
       logFile: server.logFile,
     })
     const http_ = http.createServer({ keepAliveTimeout: 60_000 }, apiHandler(manager))
@@ -123,6 +138,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       host,
       port,
       runId: run.runId,
+      stats: () => manager.stats(),
       close: () =>
         (closing ??= (async () => {
           await new Promise<void>((resolve) => {
@@ -153,12 +169,23 @@ export function serveOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Parti
     }
     return value
   }
+  // Go's strconv.ParseBool, which IntegreSQL reads its switches with.
+  const bool = (key: string): boolean | undefined => {
+    const raw = env[key]?.trim()
+    if (raw === undefined || raw === '') return undefined
+    if (/^(1|t|true)$/i.test(raw)) return true
+    if (/^(0|f|false)$/i.test(raw)) return false
+    throw new PgrigError('E_CONFIG_INVALID', `${key}=${raw} is not true or false; fix or unset it`)
+  }
   const options: Partial<ServeOptions> = {
     port: int('INTEGRESQL_PORT', 0),
     host: env.INTEGRESQL_ADDRESS?.trim() || undefined,
     poolSize: int('INTEGRESQL_TEST_INITIAL_POOL_SIZE', 0),
     poolMax: int('INTEGRESQL_TEST_MAX_POOL_SIZE', 1),
     finalizeTimeoutMs: int('INTEGRESQL_TEMPLATE_FINALIZE_TIMEOUT_MS', 0),
+    getTimeoutMs: int('INTEGRESQL_TEST_DB_GET_TIMEOUT_MS', 0),
+    cleaningWorkers: int('INTEGRESQL_NUM_OF_CLEANING_WORKERS', 1),
+    forceReturn: bool('INTEGRESQL_TEST_DB_FORCE_RETURN'),
   }
   for (const key of Object.keys(options) as (keyof ServeOptions)[]) {
     if (options[key] === undefined) delete options[key]
