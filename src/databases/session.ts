@@ -227,13 +227,15 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       acquire: () => pool.acquire(),
       close: () =>
         (closing ??= (async () => {
+          // A kept database is only worth its URL while its server runs.
+          const keepUp = server.keepUp !== undefined && pool.stats().kept.length > 0 && !watch.died()
           try {
-            await pool.close()
+            // A server this session stops goes with its data: its clones need no drop.
+            await pool.close({ dropClones: !server.stop || keepUp })
           } finally {
             await runLock?.release()
             watch.stop()
-            // A kept database is only worth its URL while its server runs.
-            if (server.keepUp && pool.stats().kept.length > 0 && !watch.died()) server.keepUp.detach()
+            if (keepUp) server.keepUp?.detach()
             else await server.stop?.()
           }
         })()),
