@@ -208,6 +208,8 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       logFile: server.info.logFile,
       serverDied: () => watch.died(),
       keptNote: server.keepUp?.note,
+      // A server started here (this run's, a `pgrig run`'s or `pgrig up`'s) has a postmaster pid on this machine.
+      localServer: server.info.engine !== 'external' && server.info.pid !== null,
     })
     if (options.isolation === 'truncate' && options.exclude?.length) {
       await checkExclude(pool, options.exclude).catch(async (error: unknown) => {

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { createClient } from '@redis/client'
 import {
   forgetCompanion,
   recordCompanion,
@@ -31,7 +30,11 @@ export interface StartRedisOptions {
   run?: Run
 }
 
+/** Loaded when a Redis server is started: every `import 'pgrig'` would pay for it otherwise. */
+const redisClient = () => import('@redis/client')
+
 async function connectAdmin(url: string) {
+  const { createClient } = await redisClient()
   const client = createClient({ url, socket: { reconnectStrategy: false } })
   client.on('error', () => {})
   await client.connect()
@@ -240,6 +243,7 @@ async function waitForPing(o: {
   label: string
 }): Promise<void> {
   const started = Date.now()
+  const { createClient } = await redisClient()
   let exited: string | undefined
   const onExit = (code: number | null, sig: string | null) =>
     (exited = sig ? `signal ${sig}` : `code ${code}`)

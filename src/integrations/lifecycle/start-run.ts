@@ -2,7 +2,7 @@ import path from 'node:path'
 import { startBroker } from '../../databases/broker.js'
 import { startSession, type PgrigOptions } from '../../databases/session.js'
 import { PgrigError } from '../../errors.js'
-import { startRedis, type StartedRedis } from '../../services/redis.js'
+import type { StartedRedis } from '../../services/redis.js'
 import { oneLine } from './one-line.js'
 import type { PgrigProvided } from './provided.js'
 
@@ -45,7 +45,10 @@ export async function startRun(options: PgrigOptions, run: StartRunOptions = {})
     const session = await startSession({ ...(run.cwd ? { cwd: run.cwd } : {}), ...options })
     let redis: StartedRedis | undefined
     try {
-      redis = options.redis ? await startRedis({ databases: REDIS_DATABASES }) : undefined
+      // Loaded only when asked for: the run's main process pays for every module it imports.
+      redis = options.redis
+        ? await (await import('../../services/redis.js')).startRedis({ databases: REDIS_DATABASES })
+        : undefined
       const running = redis
       const broker = await startBroker(
         session.pool,
