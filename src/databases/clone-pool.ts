@@ -104,7 +104,7 @@ const DROP_PARALLEL = CREATE_PARALLEL
  * machine, copying templates must not take CPU from the tests' own queries, and when tests wait
  * for a clone their backends are idle, so the creates get the CPU then.
  */
-const BACKGROUND_NICE = Number(process.env.PGRIG_EXP_NICE ?? 10)
+const BACKGROUND_NICE = 10
 const DROP_GRACE_MS = 2_000
 /** The grace a drop gets while tests wait for a clone the cap holds back: a leaked connection must not stall the run. */
 const PRESSED_GRACE_MS = 250
