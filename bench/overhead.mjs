@@ -44,6 +44,8 @@ const RUNS = intArg('runs', QUICK ? 1 : 3)
 const TRIVIAL = intArg('trivial', QUICK ? 40 : 200)
 const HEAVY = intArg('heavy', QUICK ? 100 : 500)
 const ONLY = arg('only')
+/** `--rows none,database,template`: only these rows (no isolation is always run, as the ratios' base). */
+const ONLY_ROWS = arg('rows')?.split(',')
 const FILES = 4
 const WORKERS = 2
 
@@ -76,7 +78,44 @@ const ROWS = [
   { key: 'transaction', label: 'pgrig transaction mode' },
   { key: 'truncate', label: 'pgrig truncate mode' },
   { key: 'template', label: 'CREATE DATABASE … TEMPLATE per test, no pool' },
-]
+].filter((r) => !ONLY_ROWS || r.key === 'none' || ONLY_ROWS.includes(r.key))
+if (ONLY_ROWS && ROWS.length !== new Set([...ONLY_ROWS, 'none']).size) {
+  console.error(
+    `--rows takes a comma-separated list of none, database, transaction, truncate, template; got ${ONLY_ROWS}`,
+  )
+  process.exit(2)
+}
+/**
+ * `--ab 'NAME=VALUE NAME2=VALUE2'`: one more database-mode row whose Vitest runs get these
+ * environment variables, taken in turn with the others (an A/B of a setting in one run).
+ */
+const AB = arg('ab')
+/** `--ab-root DIR`: the extra row runs another built checkout of pgrig (say main, against this branch). */
+const AB_ROOT = arg('ab-root')
+if (AB_ROOT && !AB) {
+  ROWS.push({
+    key: 'database-b',
+    mode: 'database',
+    env: {},
+    root: path.resolve(AB_ROOT),
+    label: `pgrig database mode from ${AB_ROOT}`,
+  })
+}
+if (AB) {
+  const env = Object.fromEntries(
+    // Split before each NAME=, so a value may hold spaces (NODE_OPTIONS='--cpu-prof --cpu-prof-dir=…').
+    AB.trim()
+      .split(/\s+(?=[A-Za-z_][A-Za-z0-9_]*=)/)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  )
+  ROWS.push({
+    key: 'database-b',
+    mode: 'database',
+    env,
+    ...(AB_ROOT ? { root: path.resolve(AB_ROOT) } : {}),
+    label: `pgrig database mode with ${AB}${AB_ROOT ? ` from ${AB_ROOT}` : ''}`,
+  })
+}
 
 /** One spec file of the suite for one row; tests n = first … first + count - 1. */
 function specSource(suite, row, first, count) {
@@ -123,19 +162,39 @@ afterAll(async () => { await admin.end() })
 `
 }
 
+/**
+ * A reporter that asks the run's broker for the pool's figures before the run ends (acquires that
+ * had to wait, and for how long) and writes them to pool-stats.json.
+ */
+const STATS_REPORTER = `import fs from 'node:fs'
+import { BrokerClient } from '${new URL('../dist/databases/broker-client.js', import.meta.url)}'
+export default class PoolStats {
+  onInit(vitest) { this.vitest = vitest }
+  async onTestRunEnd() {
+    const provided = this.vitest.projects[0].getProvidedContext().pgrig
+    if (!provided) return
+    const broker = new BrokerClient(provided.socketPath)
+    try { fs.writeFileSync(new URL('./pool-stats.json', import.meta.url), JSON.stringify(await broker.stats())) }
+    finally { broker.close() }
+  }
+}
+`
+
 function configSource(row) {
   const pgrigRow = ['database', 'transaction', 'truncate'].includes(row)
   return `import { defineConfig } from 'vitest/config'
 ${pgrigRow ? "import { pgrig } from 'pgrig/vitest'" : ''}
 export default defineConfig({
   plugins: [${pgrigRow ? `pgrig({ migrations: './migrations', seed: './seed.sql', isolation: '${row}' })` : ''}],
-  test: { include: ['*.spec.mjs'], maxWorkers: ${WORKERS}, fileParallelism: true },
+  test: { include: ['*.spec.mjs'], maxWorkers: ${WORKERS}, fileParallelism: true${
+    pgrigRow ? ", reporters: ['default', './pool-stats-reporter.mjs']" : ''
+  } },
 })
 `
 }
 
 /** A project folder whose node_modules link this checkout's packages, and `pgrig` itself. */
-function project(suite, row, tests) {
+function project(suite, row, tests, root = ROOT) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pgrig-bench-overhead-${suite}-${row}-`))
   const modules = path.join(dir, 'node_modules')
   fs.mkdirSync(modules)
@@ -143,7 +202,7 @@ function project(suite, row, tests) {
     if (!entry.startsWith('.'))
       fs.symlinkSync(path.join(ROOT, 'node_modules', entry), path.join(modules, entry))
   }
-  fs.symlinkSync(ROOT, path.join(modules, 'pgrig'))
+  fs.symlinkSync(root, path.join(modules, 'pgrig'))
   fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module", "private": true }\n')
   fs.mkdirSync(path.join(dir, 'migrations'))
   fs.writeFileSync(
@@ -152,6 +211,7 @@ function project(suite, row, tests) {
   )
   fs.writeFileSync(path.join(dir, 'seed.sql'), suite === 'trivial' ? TRIVIAL_SEED : HEAVY_SEED)
   fs.writeFileSync(path.join(dir, 'vitest.config.mjs'), configSource(row))
+  fs.writeFileSync(path.join(dir, 'pool-stats-reporter.mjs'), STATS_REPORTER)
   const per = Math.ceil(tests / FILES)
   for (let f = 0; f < FILES; f++) {
     const first = f * per
@@ -160,6 +220,41 @@ function project(suite, row, tests) {
   }
   return dir
 }
+
+/** CPU seconds of a process from /proc (USER_HZ ticks): its own, and with `reaped` its waited-for children's too. */
+function cpuOf(pid, reaped) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number)
+    // Fields 14–17 of proc(5): utime, stime, cutime, cstime.
+    return (f[11] + f[12] + (reaped ? f[13] + f[14] : 0)) / 100
+  } catch {
+    return 0 // gone between listing and reading
+  }
+}
+
+/** CPU seconds the server used so far: the postmaster, its reaped backends, and the processes alive now. */
+function serverCpu(pid) {
+  if (!pid || !fs.existsSync('/proc/self/stat')) return NaN
+  let children = []
+  try {
+    children = fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+  } catch {
+    // no children file (kernel without CONFIG_PROC_CHILDREN): the live ones go uncounted
+  }
+  return cpuOf(pid, true) + children.reduce((sum, child) => sum + cpuOf(child, false), 0)
+}
+
+/** CPU seconds of this process's finished children (a Vitest run and its workers, once it exited). */
+const childrenCpu = () =>
+  fs.existsSync('/proc/self/stat') ? cpuOf('self', true) - cpuOf('self', false) : NaN
 
 function vitestRun(dir, env, files = []) {
   return new Promise((resolve, reject) => {
@@ -226,24 +321,35 @@ async function suiteRows(server, suite, tests) {
     BENCH_TEMPLATE: tpl,
     BENCH_OWNER: owner,
   }
-  const dirs = Object.fromEntries(ROWS.map((r) => [r.key, project(suite, r.key, tests)]))
+  const dirs = Object.fromEntries(ROWS.map((r) => [r.key, project(suite, r.mode ?? r.key, tests, r.root)]))
   const walls = Object.fromEntries(ROWS.map((r) => [r.key, []]))
+  const cpus = Object.fromEntries(ROWS.map((r) => [r.key, { vitest: [], server: [] }]))
+  const waits = []
   try {
     // Untimed: the plugin's template is built once (then reused by every run), files compiled once.
     await vitestRun(dirs.database, env, ['f1.spec.mjs'])
     // Rows are taken in turn inside each repetition, so drift in the machine's load hits all alike.
     for (let run = 0; run < RUNS; run++) {
-      for (const { key } of ROWS) {
+      for (const { key, mode, env: extra } of ROWS) {
         if (key === 'none') {
           await withClient(server.superuser.url, (a) =>
             a.query(`CREATE DATABASE ${shared} TEMPLATE ${tpl} OWNER ${owner}`),
           )
         }
-        walls[key].push(await vitestRun(dirs[key], env))
+        const cpu0 = { vitest: childrenCpu(), server: serverCpu(server.info.pid) }
+        walls[key].push(await vitestRun(dirs[key], { ...env, ...extra }))
+        cpus[key].vitest.push(childrenCpu() - cpu0.vitest)
+        cpus[key].server.push(serverCpu(server.info.pid) - cpu0.server)
         if (key === 'none') {
           await withClient(server.superuser.url, (a) => a.query(`DROP DATABASE ${shared} WITH (FORCE)`))
         }
-        console.error(`  ${suite} / ${key} run ${run + 1}: ${fmt(walls[key].at(-1))} ms`)
+        let note = ''
+        if ((mode ?? key) === 'database') {
+          const stats = JSON.parse(fs.readFileSync(path.join(dirs[key], 'pool-stats.json'), 'utf8'))
+          if (key === 'database') waits.push(stats)
+          note = ` (${stats.waited} of ${stats.created} acquires waited, ${fmt(stats.waitedMs ?? NaN)} ms in all)`
+        }
+        console.error(`  ${suite} / ${key} run ${run + 1}: ${fmt(walls[key].at(-1))} ms${note}`)
       }
     }
   } finally {
@@ -251,7 +357,14 @@ async function suiteRows(server, suite, tests) {
     await withClient(server.superuser.url, (a) => a.query(`DROP DATABASE IF EXISTS ${tpl}`))
   }
   const none = median(walls.none)
-  return ROWS.map((r) => ({ ...r, wall: median(walls[r.key]), ratio: median(walls[r.key]) / none }))
+  const rows = ROWS.map((r) => ({
+    ...r,
+    wall: median(walls[r.key]),
+    ratio: median(walls[r.key]) / none,
+    vitestCpu: median(cpus[r.key].vitest),
+    serverCpu: median(cpus[r.key].server),
+  }))
+  return { rows, waits }
 }
 
 /**
@@ -372,25 +485,45 @@ async function main() {
       suites.push(['trivial', TRIVIAL, await suiteRows(server, 'trivial', TRIVIAL)])
     if (!ONLY || ONLY === 'isolation')
       suites.push(['isolation', HEAVY, await suiteRows(server, 'isolation', HEAVY)])
-    parts = await breakdown(server, Math.min(200, HEAVY))
+    // `--no-breakdown`: the whole-run rows alone (a quicker A/B of a change).
+    if (!flag('no-breakdown')) parts = await breakdown(server, Math.min(200, HEAVY))
   } finally {
     await server.stop()
   }
 
-  console.log('\n(2-core machine shared with other jobs: figures are noisy; compare rows of one run)')
-  for (const [suite, tests, rows] of suites) {
+  report(suites, parts, importRows, imports)
+}
+
+function report(suites, parts, importRows, imports) {
+  console.log(
+    `\n(2-core machine shared with other jobs: figures are noisy; compare rows of one run; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')})`,
+  )
+  for (const [suite, tests, { rows, waits }] of suites) {
     const what =
       suite === 'trivial'
         ? `${tests} trivial tests (connect with pg, count, insert, disconnect)`
         : `${tests} tests on ${TABLES} tables / ${TABLES * ROWS_PER_TABLE} seed rows`
     console.log(`\n${what}, ${FILES} files, ${WORKERS} workers; whole \`vitest run\`, median of ${RUNS}\n`)
-    console.log('| isolation | wall time (s) | vs no isolation | target |')
-    console.log('|---|---:|---:|---|')
+    console.log('| isolation | wall time (s) | vs no isolation | target | CPU s: Vitest | CPU s: server |')
+    console.log('|---|---:|---:|---|---:|---:|')
     for (const r of rows) {
-      const target = r.key === 'database' ? '≤ 1.10×' : ''
-      console.log(`| ${r.label} | ${(r.wall / 1000).toFixed(2)} | ${r.ratio.toFixed(2)}× | ${target} |`)
+      const target = (r.mode ?? r.key) === 'database' ? '≤ 1.10×' : ''
+      console.log(
+        `| ${r.label} | ${(r.wall / 1000).toFixed(2)} | ${r.ratio.toFixed(2)}× | ${target} | ${r.vitestCpu.toFixed(2)} | ${r.serverCpu.toFixed(2)} |`,
+      )
+    }
+    if (waits.length) {
+      const waited = median(waits.map((w) => w.waited))
+      const waitedMs = median(waits.map((w) => w.waitedMs))
+      console.log(
+        `\ndatabase mode: ${waited} of ${tests} acquires found no clone ready (median of runs), ${fmt(waitedMs)} ms waited in all`,
+      )
     }
   }
+  if (!parts) return
   const row = (name, xs, note = '') =>
     xs.length
       ? console.log(`| ${name} | ${fmt(quantile(xs, 0.5))} | ${fmt(quantile(xs, 0.95))} | ${note} |`)

@@ -4,7 +4,8 @@ import { repoRoot } from './support/fixture-project.js'
 
 /**
  * Every Vitest worker file, and every process that starts a server, pays for what `import 'pgrig'`
- * loads: certificates (@peculiar/x509), config validation (zod) and chaos load only when used.
+ * loads: certificates (@peculiar/x509), config validation (zod), the Redis client, the engine
+ * installer's tar and chaos load only when used.
  */
 const HOOK = `export async function resolve(specifier, context, next) {
   const result = await next(specifier, context)
@@ -34,13 +35,14 @@ function loadedUrls(entry: string): string[] {
     .map((line) => line.slice('LOADED '.length))
 }
 
-for (const entry of ['pgrig', 'pgrig/vitest']) {
-  test(`import '${entry}' loads no certificates, config validation or chaos`, () => {
+// The last one is what Vitest's main process loads for the plugin's globalSetup.
+for (const entry of ['pgrig', 'pgrig/vitest', './dist/integrations/vitest/global-setup.js']) {
+  test(`import '${entry}' loads no certificates, config validation, Redis client, tar or chaos`, () => {
     const urls = loadedUrls(entry)
     expect(urls.some((u) => u.includes('/dist/'))).toBe(true)
-    expect(urls.filter((u) => /node_modules\/(zod|@peculiar|reflect-metadata|tsyringe)\//.test(u))).toEqual(
-      [],
-    )
+    expect(
+      urls.filter((u) => /node_modules\/(zod|@peculiar|reflect-metadata|tsyringe|@redis|tar)\//.test(u)),
+    ).toEqual([])
     expect(urls.filter((u) => /\/dist\/chaos\//.test(u))).toEqual([])
   })
 }

@@ -3,7 +3,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { withClient } from './admin.js'
-import { ClonePool } from './clone-pool.js'
+import { ClonePool, type ClonePoolOptions } from './clone-pool.js'
 import { dropLeftovers } from './leftovers.js'
 import { readLogSlice } from './log-slice.js'
 import { markerComment } from './names.js'
@@ -53,8 +53,14 @@ function poolOptions(runId: string) {
   }
 }
 
-function newPool(runId: string, size: number, max?: number, dropGraceMs?: number) {
-  return new ClonePool({ ...poolOptions(runId), dropGraceMs, size, max })
+function newPool(
+  runId: string,
+  size: number,
+  max?: number,
+  dropGraceMs?: number,
+  options: Partial<ClonePoolOptions> = {},
+) {
+  return new ClonePool({ ...options, ...poolOptions(runId), dropGraceMs, size, max })
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -66,8 +72,8 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
 }
 
 describe('ClonePool', () => {
-  test('clones made ahead of demand have had a session before they are handed out (prewarmed)', async () => {
-    const pool = newPool('pw', 2)
+  test('with prewarm, clones made ahead of demand have had a session before they are handed out', async () => {
+    const pool = newPool('pw', 2, undefined, undefined, { prewarm: true })
     try {
       await until(() => pool.stats().ready === 2, 'the pool to fill')
       expect(pool.stats().prewarmed).toBe(2)
@@ -122,6 +128,34 @@ describe('ClonePool', () => {
       await pool.close()
     }
     expect(await databases('pgrig_pa_%')).toEqual([])
+  })
+
+  test('closed with dropClones: false, it leaves its clones to the server that goes with them', async () => {
+    const pool = newPool('pk', 2)
+    try {
+      await until(() => pool.stats().ready === 2, 'the pool to fill')
+      const lease = await pool.acquire()
+      pool.release(lease.name)
+    } finally {
+      await pool.close({ dropClones: false })
+    }
+    const left = await databases('pgrig_pk_%')
+    expect(left.length).toBeGreaterThanOrEqual(2)
+    await Promise.all(left.map((name) => rows(pgc.superuser.url, `drop database "${name}" with (force)`)))
+  })
+
+  test('on PostgreSQL 18 clones are made with file_copy_method clone where the filesystem can', async () => {
+    const pool = newPool('pc', 1)
+    try {
+      await until(() => pool.stats().ready === 1, 'the pool to fill')
+      const lease = await pool.acquire()
+      expect(await rows(lease.url, 'select v from items')).toEqual([{ v: 'seeded' }])
+      // The server's data lives on tmpfs (or disk) here, where copy_file_range works.
+      expect(pool.stats().fileCopyMethod).toBe(template.serverVersionNum >= 180000 ? 'clone' : undefined)
+      pool.release(lease.name)
+    } finally {
+      await pool.close()
+    }
   })
 
   test('a worker database per key; fresh gives the key a new clone of the template and drops the one before last', async () => {

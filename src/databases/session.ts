@@ -222,6 +222,8 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       logFile: server.info.logFile,
       serverDied: () => watch.died(),
       keptNote: server.keepUp?.note,
+      // A server started here (this run's, a `pgrig run`'s or `pgrig up`'s) has a postmaster pid on this machine.
+      localServer: server.info.engine !== 'external' && server.info.pid !== null,
     })
     if (options.isolation === 'truncate' && options.exclude?.length) {
       await checkExclude(pool, options.exclude).catch(async (error: unknown) => {
@@ -241,13 +243,15 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       acquire: () => pool.acquire(),
       close: () =>
         (closing ??= (async () => {
+          // A kept database is only worth its URL while its server runs.
+          const keepUp = server.keepUp !== undefined && pool.stats().kept.length > 0 && !watch.died()
           try {
-            await pool.close()
+            // A server this session stops goes with its data: its clones need no drop.
+            await pool.close({ dropClones: !server.stop || keepUp })
           } finally {
             await runLock?.release()
             watch.stop()
-            // A kept database is only worth its URL while its server runs.
-            if (server.keepUp && pool.stats().kept.length > 0 && !watch.died()) server.keepUp.detach()
+            if (keepUp) server.keepUp?.detach()
             else await server.stop?.()
           }
         })()),

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs'
 import { cp, mkdir, readdir, realpath } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
-import * as tar from 'tar'
 import type { RunAs } from '../cluster/os-user.js'
 import { PgrigError, isPgrigError } from '../errors.js'
 import { engineCacheDir, enginesDir, ensureWorldReadableDir } from './cache-dir.js'
@@ -233,6 +232,8 @@ async function downloadToCache(packageVersion: string, onProgress: ProgressListe
       await downloadVerified(meta.dist, tarball, label, onProgress)
       await mkdir(staging)
       // npm tarballs put everything under `package/`; ownership is whoever installs.
+      // Loaded only for an install: every process that starts a server imports this module.
+      const tar = await import('tar')
       await tar.x({ file: tarball, cwd: staging, strip: 1, preserveOwner: false })
       if (!hasServerBinaries(binDirOf(staging))) {
         throw new PgrigError(

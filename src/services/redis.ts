@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { createClient } from '@redis/client'
 import {
   forgetCompanion,
   recordCompanion,
@@ -32,7 +31,11 @@ export interface StartRedisOptions {
   run?: Run
 }
 
+/** Loaded when a Redis server is started: every `import 'pgrig'` would pay for it otherwise. */
+const redisClient = () => import('@redis/client')
+
 async function connectAdmin(url: string) {
+  const { createClient } = await redisClient()
   const client = createClient({ url, socket: { reconnectStrategy: false } })
   client.on('error', () => {})
   await client.connect()
@@ -258,6 +261,7 @@ async function waitForPing(o: {
 
 /** One PING: not listening yet, or still loading, is a no. */
 async function ping(host: string, port: number): Promise<ProbeResult> {
+  const { createClient } = await redisClient()
   const client = createClient({ socket: { host, port, reconnectStrategy: false, connectTimeout: 1_000 } })
   client.on('error', () => {})
   try {

@@ -4,7 +4,7 @@ import { resolveServices } from '../../config/services.js'
 import { startBroker } from '../../databases/broker.js'
 import { startSession, type PgrigOptions } from '../../databases/session.js'
 import { PgrigError } from '../../errors.js'
-import { startRedis, type StartedRedis } from '../../services/redis.js'
+import type { StartedRedis } from '../../services/redis.js'
 import { checkPrograms } from '../../services/service.js'
 import { startServices, type StartedServices } from '../../services/services.js'
 import { oneLine } from './one-line.js'
@@ -55,7 +55,10 @@ export async function startRun(options: PgrigOptions, run: StartRunOptions = {})
     let services: StartedServices | undefined
     let restoreEnv: (() => void) | undefined
     try {
-      redis = options.redis ? await startRedis({ databases: REDIS_DATABASES }) : undefined
+      // Loaded only when asked for: the run's main process pays for every module it imports.
+      redis = options.redis
+        ? await (await import('../../services/redis.js')).startRedis({ databases: REDIS_DATABASES })
+        : undefined
       // After the server: a service may need its DATABASE_URL.
       services = await startServices(serviceSpecs, { processEnv: connectionEnv([session.server]) })
       const startedServices = services
