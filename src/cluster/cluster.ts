@@ -21,6 +21,7 @@ import { buildUrl, type ServerInfo } from './server-info.js'
 import { StartedCluster, type ServerContext } from './started-cluster.js'
 import { generatePassword } from './password.js'
 import { GENERATED_PASSWORD_ITERATIONS, passwordVerifier } from './password-verifier.js'
+import { assertSafeCache } from './safe-folder.js'
 
 export interface LifecycleOptions {
   /** Keep the server running after this process exits (what `pgrig up` does). */
@@ -77,6 +78,7 @@ export async function startServer(
   if (runAs) await assertReachable(path.dirname(runsRoot()), runAs)
   const tmpfsBase = spec.tmpfs ? tmpfsRoot() : undefined
   if (tmpfsBase) ensureTmpfsRoot(tmpfsBase)
+  assertSafeCache()
   const engine = await resolveEngine(
     { engine: spec.engine, version: spec.version },
     { runAs, ...(options.quiet !== undefined ? { quiet: options.quiet } : {}) },

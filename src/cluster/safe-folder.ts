@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
+import path from 'node:path'
+import { cacheDir, enginesDir } from '../engine/cache-dir.js'
 import { PgrigError } from '../errors.js'
 
 const myUid = () => (typeof process.getuid === 'function' ? process.getuid() : undefined)
@@ -74,4 +76,14 @@ export function ensureSafeFolder(dir: string, mode: number, hint: string): void 
   assertSafeFolder(dir, hint)
   // Made with the umask; the unprivileged server user must traverse it.
   if ((fs.lstatSync(dir).mode & 0o777) !== mode) fs.chmodSync(dir, mode)
+}
+
+/**
+ * The cache holds binaries pgrig runs and data dirs it copies into every server: a folder of it
+ * another user could write to (PGRIG_CACHE_DIR in /tmp, say) is refused like the run root.
+ */
+export function assertSafeCache(): void {
+  for (const dir of [cacheDir(), enginesDir(), path.join(cacheDir(), 'datadirs')]) {
+    assertSafeFolder(dir, 'set PGRIG_CACHE_DIR to a folder of your own that others cannot write to')
+  }
 }
