@@ -42,6 +42,7 @@ describe('runCommand', () => {
   })
 
   test('a SIGTERM to pgrig reaches the command, and pgrig outlives it', async () => {
+    const listeners = process.listenerCount('SIGTERM')
     const out = collect()
     const running = runCommand(
       ['sh', '-c', 'trap "echo got; exit 5" TERM; echo ready; while :; do sleep 0.05; done'],
