@@ -14,7 +14,7 @@ import { own, unprivilegedUser, type RunAs } from './os-user.js'
 import { firstUnprivilegedPort, freePort, isPortFree } from './ports.js'
 import { livePostmasterPid } from './process-alive.js'
 import { killGroup, lastError, launch, type Launched } from './postmaster.js'
-import { ownedRun, detachedRun, type Run } from './run.js'
+import { joinedRun, type Run } from './run.js'
 import { ensureTmpfsRoot, runsRoot, tmpfsRoot } from './run-dir.js'
 import { renderHba } from './server-config.js'
 import { buildUrl, type ServerInfo } from './server-info.js'
@@ -83,7 +83,7 @@ export async function startServer(
     { engine: spec.engine, version: spec.version },
     { runAs, ...(options.quiet !== undefined ? { quiet: options.quiet } : {}) },
   )
-  const run = options.run ?? (options.detached ? await detachedRun() : await ownedRun())
+  const run = await joinedRun(options)
   const name = run.claimName(spec.name, options.explicitName ?? true, options.takenNames)
   if (!name) {
     throw new PgrigError(
@@ -310,7 +310,7 @@ export async function startServers(
   specs: ServerSpec[],
   options: StartServerOptions = {},
 ): Promise<StartedCluster[]> {
-  const run = options.run ?? (options.detached ? await detachedRun() : await ownedRun())
+  const run = await joinedRun(options)
   const results = await Promise.allSettled(specs.map((spec) => startServer(spec, { ...options, run })))
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
