@@ -78,7 +78,7 @@ export async function startServer(
   if (runAs) await assertReachable(path.dirname(runsRoot()), runAs)
   const tmpfsBase = spec.tmpfs ? tmpfsRoot() : undefined
   if (tmpfsBase) ensureTmpfsRoot(tmpfsBase)
-  assertSafeCache()
+  assertSafeCache(runAs)
   const engine = await resolveEngine(
     { engine: spec.engine, version: spec.version },
     { runAs, ...(options.quiet !== undefined ? { quiet: options.quiet } : {}) },
