@@ -38,8 +38,6 @@ export {
   readOwner,
   ownerMarker,
   parseOwnerMarker,
-  quoteIdentifier,
-  quoteLiteral,
   cloneDatabaseName,
   workerDatabaseName,
   templateDatabaseName,
@@ -47,6 +45,7 @@ export {
   type OwnedKind,
   type ExternalOptions,
 } from './databases/guard.js'
+export { quoteIdentifier, quoteLiteral } from './cluster/sql-quote.js'
 export {
   BOOKKEEPING_TABLES,
   createTruncateIsolation,

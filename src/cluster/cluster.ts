@@ -1,11 +1,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import pg from 'pg'
 import { resolveServer, type ServerSpec } from '../config/resolve.js'
 import type { ServerOptions } from '../config/schema.js'
 import { resolveEngine } from '../engine/index.js'
 import { firstBlockedFolder } from '../engine/reachable.js'
 import { PgrigError } from '../errors.js'
+import { quoteIdentifier, quoteLiteral } from './sql-quote.js'
 import { ensureCertificates, type CertFiles } from './certs.js'
 import { connectionEnv } from './connection-env.js'
 import { copyTemplate, dataDirTemplate } from './datadir-template.js'
@@ -206,8 +206,8 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
     const [superVerifier, userVerifier] = await verifiers
     // One round trip: the simple query protocol runs both statements in one implicit transaction.
     await client.query(
-      `ALTER ROLE ${pg.escapeIdentifier(spec.superuser.user)} PASSWORD ${pg.escapeLiteral(superVerifier)}; ` +
-        `ALTER ROLE ${pg.escapeIdentifier(spec.user)} PASSWORD ${pg.escapeLiteral(userVerifier)}`,
+      `ALTER ROLE ${quoteIdentifier(spec.superuser.user)} PASSWORD ${quoteLiteral(superVerifier)}; ` +
+        `ALTER ROLE ${quoteIdentifier(spec.user)} PASSWORD ${quoteLiteral(userVerifier)}`,
     )
   } finally {
     await client.end()

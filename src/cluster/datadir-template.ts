@@ -3,10 +3,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import pg from 'pg'
 import { cacheDir } from '../engine/cache-dir.js'
 import type { Engine } from '../engine/types.js'
 import { PgrigError } from '../errors.js'
+import { quoteIdentifier } from './sql-quote.js'
 import type { RunAs } from './os-user.js'
 import { logTail, serverEnv, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
 import { claimSpare, refillSpares } from './spare-datadirs.js'
@@ -228,9 +228,9 @@ async function createAppRoleAndDatabase(
       label: `(template for ${input.engine.version})`,
     })
     try {
-      const user = pg.escapeIdentifier(input.user)
+      const user = quoteIdentifier(input.user)
       await client.query(`CREATE ROLE ${user} LOGIN`)
-      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(input.database)} OWNER ${user}`)
+      await client.query(`CREATE DATABASE ${quoteIdentifier(input.database)} OWNER ${user}`)
       const { rows } = await client.query<{ segment: string }>(
         'SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS segment',
       )

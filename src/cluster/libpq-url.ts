@@ -49,3 +49,10 @@ export function userOf(url: string | URL): string {
   const parsed = typeof url === 'string' ? parseLibpqUrl(url) : url
   return decodeURIComponent(parsed.username) || parsed.searchParams.get('user') || os.userInfo().username
 }
+
+/** The same server and credentials, another database. */
+export function withDatabase(url: string, database: string): string {
+  return editLibpqUrl(url, (parsed) => {
+    parsed.pathname = `/${encodeURIComponent(database)}`
+  })
+}

@@ -12,6 +12,3 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
     await client.end().catch(() => {})
   }
 }
-
-export const ident = (name: string): string => pg.escapeIdentifier(name)
-export const literal = (value: string): string => pg.escapeLiteral(value)

@@ -6,7 +6,7 @@ import { withClient } from './admin.js'
 import { ClonePool, type ClonePoolOptions } from './clone-pool.js'
 import { dropLeftovers } from './leftovers.js'
 import { readLogSlice } from './log-slice.js'
-import { markerComment } from './names.js'
+import { ownerMarker } from './guard.js'
 import { ensureTemplate, type Template } from './template.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
@@ -109,7 +109,7 @@ describe('ClonePool', () => {
         pgc.superuser.url,
         `select pg_get_userbyid(datdba) as owner, shobj_description(oid, 'pg_database') as comment from pg_database where datname = '${a!.name}'`,
       )
-      expect(meta).toEqual({ owner: 'app', comment: markerComment({ runId: 'pa', kind: 'clone' }) })
+      expect(meta).toEqual({ owner: 'app', comment: ownerMarker({ runId: 'pa', kind: 'clone' }) })
       // adminUrl is the superuser on the same database.
       expect(
         await rows(

@@ -2,10 +2,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import pg from 'pg'
 import { PgrigError } from '../errors.js'
-import { ident } from './admin.js'
-import { BIRTH_OPTIONS, markBorn } from './guard.js'
-import { cloneName, withDatabase, workerDatabaseName, type DatabaseKind } from './names.js'
-import { userOf } from '../cluster/libpq-url.js'
+import { BIRTH_OPTIONS, cloneDatabaseName, markBorn, workerDatabaseName, type OwnedKind } from './guard.js'
+import { userOf, withDatabase } from '../cluster/libpq-url.js'
+import { quoteIdentifier } from '../cluster/sql-quote.js'
 
 export interface ClonePoolOptions {
   /** Superuser URL of the server. */
@@ -401,7 +400,7 @@ export class ClonePool {
     ) {
       this.alive++
       this.creating++
-      const name = cloneName(this.options.runId, this.options.nextIndex?.() ?? ++this.counter)
+      const name = cloneDatabaseName(this.options.runId, this.options.nextIndex?.() ?? ++this.counter)
       this.track(
         this.createDatabase(name, 'clone').then(
           () => {
@@ -491,7 +490,7 @@ export class ClonePool {
     }
   }
 
-  private async createDatabase(name: string, kind: DatabaseKind): Promise<void> {
+  private async createDatabase(name: string, kind: OwnedKind): Promise<void> {
     const { template, appUrl, runId, serverVersionNum } = this.options
     const owner = userOf(appUrl)
     // file_copy skips WAL-logging every block of the template: much faster for the small
@@ -509,7 +508,7 @@ export class ClonePool {
       }
       // Born recognisable as pgrig's (BIRTH_OPTIONS), then marked and opened in one transaction.
       await client.query(
-        `create database ${ident(name)} template ${ident(template)} owner ${ident(owner)}${strategy} ${BIRTH_OPTIONS}`,
+        `create database ${quoteIdentifier(name)} template ${quoteIdentifier(template)} owner ${quoteIdentifier(owner)}${strategy} ${BIRTH_OPTIONS}`,
       )
     }
     try {
@@ -617,7 +616,9 @@ export class ClonePool {
   }
 
   private async dropWorker(name: string): Promise<void> {
-    await this.dropper((client) => client.query(`drop database if exists ${ident(name)} with (force)`))
+    await this.dropper((client) =>
+      client.query(`drop database if exists ${quoteIdentifier(name)} with (force)`),
+    )
   }
 
   private async drop(name: string): Promise<void> {
@@ -625,7 +626,9 @@ export class ClonePool {
     if (this.options.replaceWhileDropping) this.pump()
     try {
       // FORCE: a test may leave its own connections open; they must not keep the clone alive.
-      await this.dropper((client) => client.query(`drop database if exists ${ident(name)} with (force)`))
+      await this.dropper((client) =>
+        client.query(`drop database if exists ${quoteIdentifier(name)} with (force)`),
+      )
       this.dropped++
     } finally {
       this.dropping--

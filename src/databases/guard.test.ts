@@ -10,13 +10,12 @@ import {
   cloneDatabaseName,
   markOwned,
   ownerMarker,
-  quoteIdentifier,
-  quoteLiteral,
   readOwner,
   templateDatabaseName,
   workerDatabaseName,
   type OwnerInfo,
 } from './guard.js'
+import { quoteIdentifier, quoteLiteral } from '../cluster/sql-quote.js'
 
 interface Corpus {
   notPostgresUrls: { url: string; why: string }[]

@@ -1,6 +1,11 @@
-import pg from 'pg'
 import { PgrigError } from '../errors.js'
 import { parseLibpqUrl } from '../cluster/libpq-url.js'
+import {
+  assertIdentifier,
+  MAX_IDENTIFIER_BYTES,
+  quoteIdentifier,
+  quoteLiteral,
+} from '../cluster/sql-quote.js'
 
 /**
  * The safety guard: pgrig only creates, truncates or drops databases it created itself, and only
@@ -21,8 +26,6 @@ export interface Queryable {
 
 const KINDS: readonly OwnedKind[] = ['template', 'clone', 'worker']
 const MARKER_PREFIX = 'pgrig '
-/** PostgreSQL's NAMEDATALEN - 1: longer identifiers are silently cut, which could merge two names. */
-export const MAX_IDENTIFIER_BYTES = 63
 const RUN_ID = /^[a-z0-9]{1,32}$/
 const OWNED_NAME = /^pgrig_(?:tpl_([0-9a-f]{16})|([a-z0-9]{1,32})_(w?)(\d{1,9}))$/
 const BUILD_NAME = /^pgrig_tplb_[0-9a-f]{16}_([a-z0-9]{1,32})$/
@@ -195,6 +198,11 @@ export function templateDatabaseName(hash16: string): string {
   }
   return `pgrig_tpl_${hash16}`
 }
+/** Where a template is built before it is renamed into place, so a half-built one is never used. */
+export function templateBuildDatabaseName(hash16: string, runId: string): string {
+  templateDatabaseName(hash16)
+  return checkedName(`pgrig_tplb_${hash16}_${checkRunId(runId)}`)
+}
 
 function checkRunId(runId: string): string {
   if (!RUN_ID.test(runId)) {
@@ -214,35 +222,6 @@ function checkIndex(n: number): number {
 function checkedName(name: string): string {
   assertIdentifier(name)
   return name
-}
-
-/**
- * Refuses identifiers PostgreSQL would mangle: empty, NUL, or longer than 63 bytes (silently
- * cut, which could turn one name into another).
- */
-export function assertIdentifier(name: string, what = 'database name'): void {
-  if (name.length === 0 || name.includes('\u0000')) {
-    throw new PgrigError('E_UNSAFE_TARGET', `${what} ${JSON.stringify(name)} is empty or contains NUL`)
-  }
-  const bytes = Buffer.byteLength(name)
-  if (bytes > MAX_IDENTIFIER_BYTES) {
-    throw new PgrigError(
-      'E_UNSAFE_TARGET',
-      `${what} ${JSON.stringify(name.slice(0, 40))}… is ${bytes} bytes; PostgreSQL cuts names at ${MAX_IDENTIFIER_BYTES} bytes, which could hit another database`,
-    )
-  }
-}
-
-/** Double-quoted identifier, safe for any name (quotes doubled). */
-export function quoteIdentifier(name: string): string {
-  assertIdentifier(name, 'identifier')
-  return pg.escapeIdentifier(name)
-}
-
-/** Single-quoted literal, safe for any text (quotes and backslashes handled). */
-export function quoteLiteral(text: string): string {
-  if (text.includes('\u0000')) throw new PgrigError('E_UNSAFE_TARGET', 'a SQL literal cannot contain NUL')
-  return pg.escapeLiteral(text)
 }
 
 /** The exact marker text: `pgrig {"runId":"<runId>","kind":"template|clone|worker"}`. */

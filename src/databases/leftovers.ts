@@ -1,6 +1,7 @@
 import { isAlive } from '../cluster/process-alive.js'
 import { listRuns } from '../cluster/run-dir.js'
-import { ident, withClient } from './admin.js'
+import { withClient } from './admin.js'
+import { quoteIdentifier } from '../cluster/sql-quote.js'
 import { ownerOf } from './guard.js'
 import { heldRunKeys, runLockKey } from './run-lock.js'
 
@@ -45,7 +46,7 @@ export async function dropLeftovers(
       if (!marker || alive(marker.runId) || held.has(runLockKey(marker.runId))) continue
       const halfBuilt = marker.kind === 'template' && row.datname.startsWith('pgrig_tplb_')
       if (marker.kind === 'template' && !halfBuilt) continue
-      await client.query(`drop database if exists ${ident(row.datname)} with (force)`)
+      await client.query(`drop database if exists ${quoteIdentifier(row.datname)} with (force)`)
       dropped.push(row.datname)
     }
     return dropped

@@ -5,6 +5,7 @@ import path from 'node:path'
 import pg from 'pg'
 import { missingExtension, missingExtensionHint, type ExtensionServer } from '../engine/extensions.js'
 import { PgrigError } from '../errors.js'
+import { quoteIdentifier } from '../cluster/sql-quote.js'
 import { withClient } from './admin.js'
 import { planMigrations, type MigrationStep } from './migration-layouts.js'
 import { allowTypeScriptImports } from './typescript-imports.js'
@@ -161,7 +162,7 @@ export async function createExtensions(
   await withClient(adminUrl, async (client) => {
     for (const extension of extensions) {
       try {
-        await client.query(`create extension if not exists ${pg.escapeIdentifier(extension)} cascade`)
+        await client.query(`create extension if not exists ${quoteIdentifier(extension)} cascade`)
       } catch (error) {
         const missing = missingExtension((error as Error).message)
         throw new PgrigError(

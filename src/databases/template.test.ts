@@ -4,7 +4,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { withClient } from './admin.js'
-import { withDatabase } from './names.js'
+import { withDatabase } from '../cluster/libpq-url.js'
 import { ensureTemplate } from './template.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 

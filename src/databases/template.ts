@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
 import type { ExtensionServer } from '../engine/extensions.js'
 import { PgrigError } from '../errors.js'
-import { ident, withClient } from './admin.js'
-import { BIRTH_OPTIONS, markBorn } from './guard.js'
+import { withClient } from './admin.js'
+import { BIRTH_OPTIONS, markBorn, templateBuildDatabaseName, templateDatabaseName } from './guard.js'
 import { applySource, createExtensions, fingerprintSource, type SchemaSource } from './migrations.js'
-import { templateBuildName, templateName, withDatabase } from './names.js'
-import { userOf } from '../cluster/libpq-url.js'
+import { userOf, withDatabase } from '../cluster/libpq-url.js'
+import { quoteIdentifier } from '../cluster/sql-quote.js'
 
 export interface TemplateOptions extends SchemaSource {
   /** Superuser URL: creates, renames and locks. */
@@ -55,16 +55,18 @@ export async function ensureTemplate(options: TemplateOptions): Promise<Template
     hash.update(`settings:${JSON.stringify(Object.entries(options.settings ?? {}).sort())}\n`)
     fingerprintSource(options, hash)
     const digest = hash.digest('hex')
-    const name = templateName(digest)
+    const name = templateDatabaseName(digest.slice(0, 16))
     if (await exists(admin, name)) return { name, hash: digest, built: false, serverVersionNum }
 
     const lockKey = Number.parseInt(digest.slice(0, 8), 16) | 0
     await admin.query('select pg_advisory_lock($1, $2)', [LOCK_SPACE, lockKey])
     try {
       if (await exists(admin, name)) return { name, hash: digest, built: false, serverVersionNum }
-      const building = templateBuildName(digest, options.runId)
-      await admin.query(`drop database if exists ${ident(building)} with (force)`)
-      await admin.query(`create database ${ident(building)} owner ${ident(owner)} ${BIRTH_OPTIONS}`)
+      const building = templateBuildDatabaseName(digest.slice(0, 16), options.runId)
+      await admin.query(`drop database if exists ${quoteIdentifier(building)} with (force)`)
+      await admin.query(
+        `create database ${quoteIdentifier(building)} owner ${quoteIdentifier(owner)} ${BIRTH_OPTIONS}`,
+      )
       await markBorn(admin, building, { runId: options.runId, kind: 'template' })
       try {
         await createExtensions(
@@ -77,11 +79,11 @@ export async function ensureTemplate(options: TemplateOptions): Promise<Template
         await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
           building,
         ])
-        await admin.query(`alter database ${ident(building)} rename to ${ident(name)}`)
+        await admin.query(`alter database ${quoteIdentifier(building)} rename to ${quoteIdentifier(name)}`)
         // Stray connections to a template make every clone fail, so it accepts none.
-        await admin.query(`alter database ${ident(name)} with allow_connections false`)
+        await admin.query(`alter database ${quoteIdentifier(name)} with allow_connections false`)
       } catch (error) {
-        await admin.query(`drop database if exists ${ident(building)} with (force)`).catch(() => {})
+        await admin.query(`drop database if exists ${quoteIdentifier(building)} with (force)`).catch(() => {})
         throw error
       }
       return { name, hash: digest, built: true, serverVersionNum }

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { isPgrigError } from '../errors.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
-import { markOwned, quoteIdentifier, workerDatabaseName } from './guard.js'
+import { markOwned, workerDatabaseName } from './guard.js'
+import { quoteIdentifier } from '../cluster/sql-quote.js'
 import { createTruncateIsolation } from './truncate-mode.js'
 
 privateRunRoot('truncate')

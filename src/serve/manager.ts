@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { ident, literal, withClient } from '../databases/admin.js'
+import { withClient } from '../databases/admin.js'
 import { ClonePool, type Lease, type PoolStats } from '../databases/clone-pool.js'
-import { markerComment, templateBuildName, templateName } from '../databases/names.js'
+import { ownerMarker, templateBuildDatabaseName, templateDatabaseName } from '../databases/guard.js'
 import { hostOf, parseLibpqUrl, portOf } from '../cluster/libpq-url.js'
+import { quoteIdentifier, quoteLiteral } from '../cluster/sql-quote.js'
 
 /**
  * IntegreSQL's model over pgrig's pool: templates by the client's hash, each finalized template
@@ -99,7 +100,11 @@ export class TemplateManager {
     const known = this.templates.get(hash)
     if (known && known.state !== 'discarded') throw new ApiError(423, 'template is already initialized')
     const digest = createHash('sha256').update(`pgrig-serve-v1\n${hash}`).digest('hex')
-    const template = this.track(hash, templateBuildName(digest, this.options.runId), templateName(digest))
+    const template = this.track(
+      hash,
+      templateBuildDatabaseName(digest.slice(0, 16), this.options.runId),
+      templateDatabaseName(digest.slice(0, 16)),
+    )
     try {
       const reused = await withClient(this.options.adminUrl, async (admin) => {
         // A template finalized by an earlier run on this server (same hash, same schema) is used as it is.
@@ -107,10 +112,12 @@ export class TemplateManager {
           template.finalName,
         ])
         if ((rowCount ?? 0) > 0) return true
-        await admin.query(`drop database if exists ${ident(template.buildName)} with (force)`)
-        await admin.query(`create database ${ident(template.buildName)} owner ${ident(this.owner)}`)
+        await admin.query(`drop database if exists ${quoteIdentifier(template.buildName)} with (force)`)
         await admin.query(
-          `comment on database ${ident(template.buildName)} is ${literal(markerComment({ runId: this.options.runId, kind: 'template' }))}`,
+          `create database ${quoteIdentifier(template.buildName)} owner ${quoteIdentifier(this.owner)}`,
+        )
+        await admin.query(
+          `comment on database ${quoteIdentifier(template.buildName)} is ${quoteLiteral(ownerMarker({ runId: this.options.runId, kind: 'template' }))}`,
         )
         return false
       })
@@ -139,10 +146,12 @@ export class TemplateManager {
       const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [finalName])
       if ((rowCount ?? 0) > 0) {
         // Another run sharing the server finalized the same hash first: theirs is as good as ours.
-        await admin.query(`drop database if exists ${ident(buildName)} with (force)`)
+        await admin.query(`drop database if exists ${quoteIdentifier(buildName)} with (force)`)
       } else {
-        await admin.query(`alter database ${ident(buildName)} rename to ${ident(finalName)}`)
-        await admin.query(`alter database ${ident(finalName)} with allow_connections false`)
+        await admin.query(
+          `alter database ${quoteIdentifier(buildName)} rename to ${quoteIdentifier(finalName)}`,
+        )
+        await admin.query(`alter database ${quoteIdentifier(finalName)} with allow_connections false`)
       }
     }).then(() => this.open(template))
     try {
@@ -267,7 +276,7 @@ export class TemplateManager {
         await template.pool?.close()
         if (!template.pool) {
           await withClient(this.options.adminUrl, (admin) =>
-            admin.query(`drop database if exists ${ident(template.buildName)} with (force)`),
+            admin.query(`drop database if exists ${quoteIdentifier(template.buildName)} with (force)`),
           ).catch(() => {})
         }
       }),
@@ -359,9 +368,9 @@ export class TemplateManager {
     await template.finalizing?.catch(() => {})
     await template.pool?.close()
     await withClient(this.options.adminUrl, async (admin) => {
-      await admin.query(`drop database if exists ${ident(template.buildName)} with (force)`)
+      await admin.query(`drop database if exists ${quoteIdentifier(template.buildName)} with (force)`)
       if (template.pool)
-        await admin.query(`drop database if exists ${ident(template.finalName)} with (force)`)
+        await admin.query(`drop database if exists ${quoteIdentifier(template.finalName)} with (force)`)
     })
   }
 

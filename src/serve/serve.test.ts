@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { withClient } from '../databases/admin.js'
 import { dropLeftovers } from '../databases/leftovers.js'
-import { markerComment } from '../databases/names.js'
+import { ownerMarker } from '../databases/guard.js'
 import { holdRunLock } from '../databases/run-lock.js'
 import { startServe, type Serving } from './serve.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
@@ -89,7 +89,7 @@ describe('the IntegreSQL API', () => {
         )
       ).rows.map((r) => r.comment),
     )
-    expect(marker).toBe(markerComment({ runId: api.runId, kind: 'template' }))
+    expect(marker).toBe(ownerMarker({ runId: api.runId, kind: 'template' }))
     expect((await call('POST', '/templates', { hash })).json).toEqual({
       message: 'template is already initialized',
     })
@@ -187,7 +187,7 @@ describe('liveness on the server', () => {
     const name = `pgrig_${other}_1`
     await withClient(pgc.superuser.url, async (c) => {
       await c.query(`create database ${name}`)
-      await c.query(`comment on database ${name} is '${markerComment({ runId: other, kind: 'clone' })}'`)
+      await c.query(`comment on database ${name} is '${ownerMarker({ runId: other, kind: 'clone' })}'`)
     })
     const exists = async () =>
       withClient(

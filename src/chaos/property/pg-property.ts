@@ -1,6 +1,7 @@
 import type { Arbitrary, IAsyncProperty, Parameters, RunDetails } from 'fast-check'
 import pg from 'pg'
 import { PgrigError } from '../../errors.js'
+import { quoteIdentifier } from '../../cluster/sql-quote.js'
 import { formatStatements, recordingSql, type Sql, type Statement } from './recording-sql.js'
 import { editLibpqUrl, parseLibpqUrl } from '../../cluster/libpq-url.js'
 
@@ -182,7 +183,7 @@ async function databaseCases(target: PropertyTarget, template: string | undefine
     async run(work) {
       const name = `pgrig_prop_${process.pid}_${++n}`
       await admin.query(
-        `create database ${pg.escapeIdentifier(name)} template ${pg.escapeIdentifier(source)} owner ${pg.escapeIdentifier(decodeURIComponent(appUrl.username))}`,
+        `create database ${quoteIdentifier(name)} template ${quoteIdentifier(source)} owner ${quoteIdentifier(decodeURIComponent(appUrl.username))}`,
       )
       const url = editLibpqUrl(target.url, (edited) => {
         edited.pathname = `/${name}`
@@ -195,7 +196,7 @@ async function databaseCases(target: PropertyTarget, template: string | undefine
           await client.end().catch(() => {})
         }
       } finally {
-        await admin.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`)
+        await admin.query(`drop database if exists ${quoteIdentifier(name)} with (force)`)
       }
     },
     async close() {

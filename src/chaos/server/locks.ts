@@ -1,5 +1,5 @@
-import pg from 'pg'
 import { PgrigError } from '../../errors.js'
+import { quoteIdentifier } from '../../cluster/sql-quote.js'
 import { adminClient, type AdminTarget } from './admin.js'
 
 export const TABLE_LOCK_MODES = [
@@ -49,7 +49,7 @@ export interface HeldLock extends AsyncDisposable {
 function qualified(table: string): string {
   return table
     .split('.')
-    .map((part) => pg.escapeIdentifier(part))
+    .map((part) => quoteIdentifier(part))
     .join('.')
 }
 
@@ -75,7 +75,7 @@ export async function holdLock(target: AdminTarget, lock: TableLock | RowLock): 
     if (lock.row) {
       const columns = Object.keys(lock.row)
       if (columns.length === 0) throw new PgrigError('E_USAGE', 'holdLock: row needs at least one column')
-      const where = columns.map((column, i) => `${pg.escapeIdentifier(column)} = $${i + 1}`).join(' and ')
+      const where = columns.map((column, i) => `${quoteIdentifier(column)} = $${i + 1}`).join(' and ')
       const result = await client.query(
         `select 1 from ${qualified(lock.table)} where ${where} ${mode}`,
         Object.values(lock.row),

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { PgrigError } from '../../errors.js'
+import { quoteIdentifier, quoteLiteral } from '../../cluster/sql-quote.js'
 import { databaseOf, withAdmin, type AdminTarget } from './admin.js'
 
 export type SettingValue = string | number | boolean
@@ -22,9 +23,9 @@ export interface AppliedSettings extends AsyncDisposable {
 
 /** `database` is '' for a role's default in every database. */
 function scopeClause(database: string, role: string | undefined): string {
-  if (role === undefined) return `alter database ${pg.escapeIdentifier(database)}`
-  const inDatabase = database ? ` in database ${pg.escapeIdentifier(database)}` : ''
-  return `alter role ${pg.escapeIdentifier(role)}${inDatabase}`
+  if (role === undefined) return `alter database ${quoteIdentifier(database)}`
+  const inDatabase = database ? ` in database ${quoteIdentifier(database)}` : ''
+  return `alter role ${quoteIdentifier(role)}${inDatabase}`
 }
 
 function render(value: SettingValue): string {
@@ -52,7 +53,7 @@ export async function setSessionDefaults(
     const previous = await currentDefaults(client, database, scope.role)
     try {
       for (const [key, value] of entries) {
-        await client.query(`${where} set ${pg.escapeIdentifier(key)} to ${pg.escapeLiteral(value)}`)
+        await client.query(`${where} set ${quoteIdentifier(key)} to ${quoteLiteral(value)}`)
       }
     } catch (error) {
       await putBack(client, where, previous, entries).catch(() => {})
@@ -98,8 +99,8 @@ async function putBack(
     const old = previous.get(key)
     await client.query(
       old === undefined
-        ? `${where} reset ${pg.escapeIdentifier(key)}`
-        : `${where} set ${pg.escapeIdentifier(key)} to ${pg.escapeLiteral(old)}`,
+        ? `${where} reset ${quoteIdentifier(key)}`
+        : `${where} set ${quoteIdentifier(key)} to ${quoteLiteral(old)}`,
     )
   }
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { ident, literal } from '../admin.js'
+import { quoteIdentifier, quoteLiteral } from '../../cluster/sql-quote.js'
 import type { SequenceInfo, StoredTable } from './catalog.js'
 import { SYSTEM_SCHEMAS } from './catalog.js'
 
@@ -37,7 +37,8 @@ export interface SnapshotTable {
   horizon: string
 }
 
-export const quoted = (t: { schema: string; name: string }): string => `${ident(t.schema)}.${ident(t.name)}`
+export const quoted = (t: { schema: string; name: string }): string =>
+  `${quoteIdentifier(t.schema)}.${quoteIdentifier(t.name)}`
 const copyOf = (oid: number): string => `pg_temp.pgrig_snapshot_${oid}`
 
 function resultsOf(result: pg.QueryResult | pg.QueryResult[]): pg.QueryResult[] {
@@ -127,7 +128,7 @@ export function writtenQuery(
   const expected = [...snapshot.sequences].map(([oid, s]) => [oid, s.called ? s.last : null] as const)
   const scans = seeded.map(
     (t, i) =>
-      `select ${t.oid}::oid, 'r'::"char", ${literal(t.schema)}::name, ${literal(t.name)}::name
+      `select ${t.oid}::oid, 'r'::"char", ${quoteLiteral(t.schema)}::name, ${quoteLiteral(t.name)}::name
         where (select count(*) <> ${t.rows} or coalesce(bool_or(age(xmin) < age($${i + 5}::xid)), false)
                  from only ${quoted(t)})`,
   )
@@ -135,8 +136,8 @@ export function writtenQuery(
     .filter(([, s]) => !s.called)
     .map(
       ([oid, s]) =>
-        `select ${oid}::oid, 'S'::"char", ${literal(s.schema)}::name, ${literal(s.name)}::name
-          where exists (select from ${quoted(s)} where is_called or last_value <> ${literal(s.last)}::int8)`,
+        `select ${oid}::oid, 'S'::"char", ${quoteLiteral(s.schema)}::name, ${quoteLiteral(s.name)}::name
+          where exists (select from ${quoted(s)} where is_called or last_value <> ${quoteLiteral(s.last)}::int8)`,
     )
   const text = [
     `select c.oid, c.relkind as kind, n.nspname as schema, c.relname as name
@@ -182,7 +183,7 @@ export function restoreSql(
     ...t.rules.map((entry) => ({ t, kind: 'rule', entry })),
   ])
   for (const { t, kind, entry } of switches) {
-    statements.push(`alter table ${quoted(t)} disable ${kind} ${ident(entry.slice(1))}`)
+    statements.push(`alter table ${quoted(t)} disable ${kind} ${quoteIdentifier(entry.slice(1))}`)
   }
   const inserts = refill.map(
     (t) =>
@@ -196,7 +197,7 @@ export function restoreSql(
   }
   for (const { t, kind, entry } of switches) {
     const always = entry.startsWith('A') ? ' always' : ''
-    statements.push(`alter table ${quoted(t)} enable${always} ${kind} ${ident(entry.slice(1))}`)
+    statements.push(`alter table ${quoted(t)} enable${always} ${kind} ${quoteIdentifier(entry.slice(1))}`)
   }
   statements.push(...sequences)
   statements.push('select pg_current_xact_id()::xid::text as xid')

@@ -7,7 +7,7 @@ import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
 import { listRuns } from '../../cluster/run-dir.js'
 import { teardownRun } from '../../cluster/teardown.js'
 import { withClient } from '../../databases/admin.js'
-import { markerComment } from '../../databases/names.js'
+import { ownerMarker } from '../../databases/guard.js'
 import { fixtureProject, repoRoot, runIn } from '../../../test/support/fixture-project.js'
 import { privateRunRoot } from '../../../test/support/run-root.js'
 
@@ -80,7 +80,7 @@ describe('pgrig/vitest', () => {
       await rows(pgc.superuser.url, 'create database pgrig_deadrun1_1')
       await rows(
         pgc.superuser.url,
-        `comment on database pgrig_deadrun1_1 is '${markerComment({ runId: 'deadrun1', kind: 'clone' })}'`,
+        `comment on database pgrig_deadrun1_1 is '${ownerMarker({ runId: 'deadrun1', kind: 'clone' })}'`,
       )
       const again = await vitest(dir, ['--pool', 'threads'], onServer())
       expect(again.code, again.output).toBe(0)
