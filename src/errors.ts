@@ -41,6 +41,10 @@ export type PgrigErrorCode =
   | 'E_TLS_CONFIG'
   | 'E_SERVICE_EXITED'
   | 'E_SERVICE_FAILED'
+  /** The chaos proxy's API: a bad request (HTTP 400), no such proxy or toxic (404), a name taken (409). */
+  | 'E_CHAOS_INVALID'
+  | 'E_CHAOS_NOT_FOUND'
+  | 'E_CHAOS_EXISTS'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

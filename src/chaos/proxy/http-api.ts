@@ -1,24 +1,15 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { isPgrigError, PgrigError } from '../../errors.js'
+import { isPgrigError, PgrigError, type PgrigErrorCode } from '../../errors.js'
 import { joinHostPort } from './address.js'
 import { ChaosProxy, createProxy } from './proxy.js'
-import { ToxicError, type ToxicSpec } from './toxic.js'
+import type { ToxicSpec } from './toxic.js'
 import type { ProxyTls } from './tls/options.js'
 
 /** The Toxiproxy API level these routes and JSON shapes follow. */
 export const TOXIPROXY_API_VERSION = '2.12.0'
 
-class ApiError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-  ) {
-    super(message)
-  }
-}
-
-const notFound = (what: 'proxy' | 'toxic') => new ApiError(`${what} not found`, 404)
+const notFound = (what: 'proxy' | 'toxic') => new PgrigError('E_CHAOS_NOT_FOUND', `${what} not found`)
 
 interface Reply {
   status: number
@@ -116,11 +107,12 @@ export class ToxiproxyApi implements AsyncDisposable {
       enabled?: unknown
       tls?: unknown
     }
-    if (typeof spec.name !== 'string' || !spec.name) throw new ApiError('missing required field: name', 400)
+    if (typeof spec.name !== 'string' || !spec.name)
+      throw new PgrigError('E_CHAOS_INVALID', 'missing required field: name')
     if (typeof spec.upstream !== 'string' || !spec.upstream) {
-      throw new ApiError('missing required field: upstream', 400)
+      throw new PgrigError('E_CHAOS_INVALID', 'missing required field: upstream')
     }
-    if (this.proxies.has(spec.name)) throw new ApiError('proxy already exists', 409)
+    if (this.proxies.has(spec.name)) throw new PgrigError('E_CHAOS_EXISTS', 'proxy already exists')
     // pgrig's own field: a terminating proxy reads PostgreSQL inside TLS, so it follows the protocol
     const terminate = spec.tls !== undefined && spec.tls !== null && spec.tls !== 'passthrough'
     const proxy = await createProxy({
@@ -138,7 +130,8 @@ export class ToxiproxyApi implements AsyncDisposable {
   }
 
   private async populate(input: unknown): Promise<Reply> {
-    if (!Array.isArray(input)) throw new ApiError('bad request body: expected an array of proxies', 400)
+    if (!Array.isArray(input))
+      throw new PgrigError('E_CHAOS_INVALID', 'bad request body: expected an array of proxies')
     const done: ChaosProxy[] = []
     try {
       for (const spec of input as { name?: string; listen?: string; upstream?: string }[]) {
@@ -151,7 +144,7 @@ export class ToxiproxyApi implements AsyncDisposable {
         }
       }
     } catch (error) {
-      const { status, message } = toApiError(error)
+      const { status, message } = errorReply(error)
       return { status, body: { error: message, status, proxies: done.map((p) => p.toJSON()) } }
     }
     return { status: 201, body: { proxies: done.map((p) => p.toJSON()) } }
@@ -191,7 +184,7 @@ function json(body: string): unknown {
   try {
     return JSON.parse(body)
   } catch (error) {
-    throw new ApiError(`bad request body: ${(error as Error).message}`, 400)
+    throw new PgrigError('E_CHAOS_INVALID', `bad request body: ${(error as Error).message}`)
   }
 }
 
@@ -208,7 +201,16 @@ const BAD_ADDRESS_CODES = new Set([
   'EINVAL',
 ])
 
-function toApiError(error: unknown): { status: number; message: string } {
+/** The HTTP status of each error code a bad request can carry; any other error is a 500. */
+const STATUS_OF: Partial<Record<PgrigErrorCode, number>> = {
+  E_CHAOS_INVALID: 400,
+  E_USAGE: 400,
+  E_TLS_CONFIG: 400,
+  E_CHAOS_NOT_FOUND: 404,
+  E_CHAOS_EXISTS: 409,
+}
+
+function errorReply(error: unknown): { status: number; message: string } {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   if (code && BAD_ADDRESS_CODES.has(code)) {
     const address =
@@ -218,12 +220,7 @@ function toApiError(error: unknown): { status: number; message: string } {
       message: `bad listen address${address ? ` ${address}` : ''}: this machine cannot listen there (${code}); use a local address such as 127.0.0.1:0`,
     }
   }
-  if (error instanceof ApiError || error instanceof ToxicError)
-    return { status: error.status, message: error.message }
-  if (isPgrigError(error)) {
-    const badInput = error.code === 'E_USAGE' || error.code === 'E_TLS_CONFIG'
-    return { status: badInput ? 400 : 500, message: error.message }
-  }
+  if (isPgrigError(error)) return { status: STATUS_OF[error.code] ?? 500, message: error.message }
   return { status: 500, message: (error as Error).message }
 }
 
@@ -260,7 +257,7 @@ export async function serveToxiproxyApi(
       api
         .handle(request.method ?? 'GET', request.url ?? '/', Buffer.concat(chunks).toString('utf8'))
         .catch((error: unknown): Reply => {
-          const { status, message } = toApiError(error)
+          const { status, message } = errorReply(error)
           return { status, body: { error: message, status } }
         })
         .then((reply) => {

@@ -2,6 +2,7 @@ import net from 'node:net'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { isPgrigError } from '../../errors.js'
 import { serveToxiproxyApi } from './http-api.js'
 import { createProxy, type ChaosProxy } from './proxy.js'
 
@@ -193,10 +194,18 @@ describe('down, up and reset', () => {
 
   test('bad toxic specs are refused the way Toxiproxy refuses them', async () => {
     const p = await proxy()
-    expect(() => p.addToxic({ type: 'nope' })).toThrow('invalid toxic type')
+    const codeOf = (fn: () => unknown) => {
+      try {
+        fn()
+      } catch (error) {
+        return isPgrigError(error) ? `${error.code}: ${error.message}` : String(error)
+      }
+      return 'no error'
+    }
+    expect(codeOf(() => p.addToxic({ type: 'nope' }))).toBe('E_CHAOS_INVALID: invalid toxic type')
     p.addToxic({ type: 'latency' })
-    expect(() => p.addToxic({ type: 'latency' })).toThrow('toxic already exists')
-    expect(() => p.removeToxic('missing')).toThrow('toxic not found')
+    expect(codeOf(() => p.addToxic({ type: 'latency' }))).toBe('E_CHAOS_EXISTS: toxic already exists')
+    expect(codeOf(() => p.removeToxic('missing'))).toBe('E_CHAOS_NOT_FOUND: toxic not found')
   })
 })
 

@@ -4,7 +4,7 @@ import { Acceptor } from './accept.js'
 import { joinHostPort, proxiedUrl, splitHostPort } from './address.js'
 import { resolveTermination, type ProxyTls, type Termination } from './tls/options.js'
 import { ToxicCollection, type ListedToxic } from './toxic-collection.js'
-import { ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
+import { type Stream, type Toxic, type ToxicSpec } from './toxic.js'
 import type { StatementFault, StatementFaultSpec } from './pg/statement-faults.js'
 import type { StartupFault, StartupFaultSpec } from './pg/startup-faults.js'
 import { isFaultToxicType, type FaultToxic, type FaultToxicType } from './pg/fault-toxics.js'
@@ -285,10 +285,13 @@ export class ChaosProxy implements AsyncDisposable {
   async update(changes: { listen?: string; upstream?: string; enabled?: boolean }): Promise<void> {
     const listen = changes.listen !== undefined ? splitHostPort(changes.listen) : undefined
     if (changes.listen !== undefined && !listen)
-      throw new ToxicError(`bad request body: listen ${changes.listen} is not host:port`, 400)
+      throw new PgrigError('E_CHAOS_INVALID', `bad request body: listen ${changes.listen} is not host:port`)
     const upstream = changes.upstream !== undefined ? splitHostPort(changes.upstream) : undefined
     if (changes.upstream !== undefined && !upstream)
-      throw new ToxicError(`bad request body: upstream ${changes.upstream} is not host:port`, 400)
+      throw new PgrigError(
+        'E_CHAOS_INVALID',
+        `bad request body: upstream ${changes.upstream} is not host:port`,
+      )
     const moved =
       (listen &&
         (listen.host !== this.listenHost || (listen.port !== 0 && listen.port !== this.listenPort))) ||

@@ -1,4 +1,5 @@
-import { buildToxic, mergeAttributes, ToxicError, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
+import { PgrigError } from '../../errors.js'
+import { buildToxic, mergeAttributes, type Stream, type Toxic, type ToxicSpec } from './toxic.js'
 import { isFaultToxicType, type FaultToxic } from './pg/fault-toxics.js'
 import { FaultSet } from './pg/fault-set.js'
 
@@ -35,7 +36,7 @@ export class ToxicCollection {
       return this.faults.addToxic(spec.type, spec, (name) => this.get(name) !== undefined)
     }
     const toxic = buildToxic(spec)
-    if (this.get(toxic.name)) throw new ToxicError('toxic already exists', 409)
+    if (this.get(toxic.name)) throw new PgrigError('E_CHAOS_EXISTS', 'toxic already exists')
     this.streams[toxic.stream] = [...this.streams[toxic.stream], toxic]
     this.changed()
     return toxic
@@ -49,7 +50,7 @@ export class ToxicCollection {
     const attributes = mergeAttributes(toxic.attributes, update.attributes)
     if (update.toxicity !== undefined) {
       if (typeof update.toxicity !== 'number' || !(update.toxicity >= 0 && update.toxicity <= 1)) {
-        throw new ToxicError('bad request body: toxicity must be a number between 0 and 1', 400)
+        throw new PgrigError('E_CHAOS_INVALID', 'bad request body: toxicity must be a number between 0 and 1')
       }
       toxic.toxicity = update.toxicity
     }
@@ -74,7 +75,7 @@ export class ToxicCollection {
 
   private network(name: string): Toxic {
     const toxic = [...this.streams.upstream, ...this.streams.downstream].find((t) => t.name === name)
-    if (!toxic) throw new ToxicError('toxic not found', 404)
+    if (!toxic) throw new PgrigError('E_CHAOS_NOT_FOUND', 'toxic not found')
     return toxic
   }
 }

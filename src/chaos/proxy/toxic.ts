@@ -1,3 +1,4 @@
+import { PgrigError } from '../../errors.js'
 /**
  * Toxiproxy's model: a toxic is `{name, type, stream, toxicity, attributes}`; each type lives in
  * its own file under `toxics/` and registers itself here by name.
@@ -65,26 +66,17 @@ export function toxicTypes(): string[] {
   return [...registry.keys()]
 }
 
-export class ToxicError extends Error {
-  constructor(
-    message: string,
-    readonly status: 400 | 404 | 409,
-  ) {
-    super(message)
-  }
-}
-
 /** Fills defaults and checks a spec the way Toxiproxy does (same messages, same statuses). */
 export function buildToxic(spec: ToxicSpec): Toxic {
   const type = toxicType(spec.type)
-  if (!type) throw new ToxicError('invalid toxic type', 400)
+  if (!type) throw new PgrigError('E_CHAOS_INVALID', 'invalid toxic type')
   const stream = spec.stream ?? 'downstream'
   if (stream !== 'upstream' && stream !== 'downstream') {
-    throw new ToxicError('stream was invalid, can be either upstream or downstream', 400)
+    throw new PgrigError('E_CHAOS_INVALID', 'stream was invalid, can be either upstream or downstream')
   }
   const toxicity = spec.toxicity ?? 1
   if (typeof toxicity !== 'number' || !(toxicity >= 0 && toxicity <= 1)) {
-    throw new ToxicError('bad request body: toxicity must be a number between 0 and 1', 400)
+    throw new PgrigError('E_CHAOS_INVALID', 'bad request body: toxicity must be a number between 0 and 1')
   }
   return {
     name: spec.name || `${spec.type}_${stream}`,
@@ -105,13 +97,13 @@ export function mergeAttributes(
   const merged = { ...base }
   for (const [key, value] of Object.entries(update ?? {})) {
     if (typeof value !== 'number' || !Number.isFinite(value)) {
-      throw new ToxicError(`bad request body: attribute ${key} must be a number`, 400)
+      throw new PgrigError('E_CHAOS_INVALID', `bad request body: attribute ${key} must be a number`)
     }
     // Times become Node timers, which take at most 2^31-1 ms (a larger one fires after ~1 ms).
     if (value < 0 || value > MAX_ATTRIBUTE) {
-      throw new ToxicError(
+      throw new PgrigError(
+        'E_CHAOS_INVALID',
         `bad request body: attribute ${key} ${value} is out of range: give a number from 0 to ${MAX_ATTRIBUTE}`,
-        400,
       )
     }
     merged[key] = value

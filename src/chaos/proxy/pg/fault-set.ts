@@ -1,4 +1,5 @@
-import { ToxicError, type ToxicSpec } from '../toxic.js'
+import { PgrigError } from '../../../errors.js'
+import type { ToxicSpec } from '../toxic.js'
 import {
   buildFault,
   checkAttributes,
@@ -87,7 +88,7 @@ export class FaultSet {
     const attributes = checkAttributes(type, spec.attributes)
     const name = spec.name || `${type}_${stream}`
     const fault = buildFault(type, name, toxicity, attributes)
-    if (taken(name)) throw new ToxicError('toxic already exists', 409)
+    if (taken(name)) throw new PgrigError('E_CHAOS_EXISTS', 'toxic already exists')
     const entry: FaultEntry = { name, type, toxicity, attributes, fault }
     this.entries = [...this.entries, entry]
     this.put(fault)

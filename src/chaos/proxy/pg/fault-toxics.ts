@@ -1,4 +1,4 @@
-import { ToxicError } from '../toxic.js'
+import { PgrigError } from '../../../errors.js'
 import { DEFAULT_STARTUP_CODE, StartupFault, type StartupFaultSpec } from './startup-faults.js'
 import {
   COMMIT_STATEMENT,
@@ -40,7 +40,7 @@ export function isFaultToxicType(type: unknown): type is FaultToxicType {
   return (FAULT_TOXIC_TYPES as readonly unknown[]).includes(type)
 }
 
-const bad = (message: string) => new ToxicError(`bad request body: ${message}`, 400)
+const bad = (message: string) => new PgrigError('E_CHAOS_INVALID', `bad request body: ${message}`)
 
 /** Checks each given attribute on its own; `hits` is read-only and dropped. */
 export function checkAttributes(
