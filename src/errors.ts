@@ -1,3 +1,5 @@
+import { inspect } from 'node:util'
+
 /**
  * Every failure pgrig expects a user to hit carries a stable `code` and a message that says
  * what happened, why, and what to do, so the CLI can print it as one line and scripts can
@@ -63,4 +65,13 @@ export class PgrigError extends Error {
 
 export function isPgrigError(error: unknown): error is PgrigError {
   return error instanceof PgrigError
+}
+
+/**
+ * The same error, shown by `console.error` / `util.inspect` (as a test runner prints an error it
+ * cannot place) as the one line `pgrig: <message>`, with no stack.
+ */
+export function printedAsOneLine(error: PgrigError): PgrigError {
+  Object.defineProperty(error, inspect.custom, { value: () => `pgrig: ${error.message}` })
+  return error
 }

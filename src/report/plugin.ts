@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Plugin } from 'vitest/config'
 import type { TestProject, Vitest } from 'vitest/node'
-import { isPgrigError } from '../errors.js'
+import { isPgrigError, printedAsOneLine } from '../errors.js'
 import { categoryDefinitions, resolvePolicy, type CategoryPolicy } from './categories.js'
 import type { PolicyRecord } from './results.js'
 import { PgrigReporter, reportDir, type PgrigReporterOptions } from './reporter.js'
@@ -47,10 +47,8 @@ export function pgrigReport(options: PgrigPluginOptions = {}): Plugin {
       try {
         resolved = resolvePolicy(policy)
       } catch (error) {
-        if (!isPgrigError(error)) throw error
-        // A misspelt category is a user mistake: one line, no stack from deep inside Vite.
-        process.stderr.write(`pgrig: ${error.message}\n`)
-        process.exit(1)
+        // A misspelt category is a user mistake: Vitest prints it as one line, no stack from deep inside Vite.
+        throw isPgrigError(error) ? printedAsOneLine(error) : error
       }
       const defined = new Set((user.test?.tags ?? []).map((t) => t.name))
       const tags = categoryDefinitions(policy)
