@@ -1,13 +1,10 @@
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import { PgrigError } from '../errors.js'
+import type { RunAs } from '../engine/types.js'
 
 /** The identity initdb and postgres run under; `undefined` when pgrig itself is not root. */
-export interface RunAs {
-  name: string
-  uid: number
-  gid: number
-}
+export type { RunAs }
 
 function lookup(name: string): RunAs | undefined {
   try {

@@ -1,4 +1,4 @@
-import type { RunAs } from '../cluster/os-user.js'
+import type { RunAs } from './types.js'
 import { ensureReachable, resolveEmbedded } from './embedded.js'
 import { progressReporter } from './progress.js'
 import { findSystemEngine } from './system.js'

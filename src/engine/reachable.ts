@@ -1,6 +1,6 @@
 import { realpath, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import type { RunAs } from '../cluster/os-user.js'
+import type { RunAs } from './types.js'
 import { executable, packageRootOf } from './package-files.js'
 
 const READ = 4

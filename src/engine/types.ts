@@ -14,3 +14,10 @@ export interface EngineRequest {
   /** A major (`'17'`), a minor (`'17.6'`), a full package version, or undefined for the newest. */
   version: string | undefined
 }
+
+/** The operating-system account the servers run as (PostgreSQL refuses root). */
+export interface RunAs {
+  name: string
+  uid: number
+  gid: number
+}
