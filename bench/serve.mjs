@@ -119,7 +119,7 @@ async function suite(label, pace) {
  * The pool's work for one dirty database, as it does it: the dirty one dropped (one session) while
  * its replacement is created and marked (another); timed until the replacement is ready.
  */
-async function recreates(templateName) {
+async function recreates(templateName, fileCopyMethod) {
   const [dropper, creator] = await Promise.all(
     [0, 1].map(async () => {
       const client = new pg.Client({ connectionString: cluster.superuser.url })
@@ -127,6 +127,8 @@ async function recreates(templateName) {
       return client
     }),
   )
+  // The pool's copy method (PostgreSQL 18's file_copy_method), as its creator sessions set it.
+  if (fileCopyMethod) await creator.query(`set file_copy_method = ${fileCopyMethod}`)
   const name = (i) => `pgrig_benchrecreate_${i}`
   const create = async (i) => {
     await creator.query(
@@ -156,7 +158,7 @@ try {
   const [templateName] = (
     await sql(cluster.superuser.url, "select datname from pg_database where datname like 'pgrig\\_tpl\\_%'")
   ).map((r) => r.datname)
-  const recreate = await recreates(templateName)
+  const recreate = await recreates(templateName, suites[0].pool.fileCopyMethod)
 
   const ms = (v) => `${v.toFixed(1)} ms`
   const rows = [

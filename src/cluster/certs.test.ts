@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { chmod, copyFile, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect, createServer, type TLSSocket } from 'node:tls'
@@ -141,6 +141,24 @@ describe('ensureCertificates', () => {
     expect(chainsTo(await cert(bob.clientCertFile), await cert(bob.caFile))).toBe(true)
   })
 
+  it('refuses a folder others can write to or a link, and a private key others can read, in one line', async () => {
+    const shared = await tempDir()
+    await chmod(shared, 0o777)
+    await expect(ensureCertificates(shared, { clientUser: 'app' })).rejects.toThrow(
+      new RegExp(`^refusing ${shared}: it is owned by .* with mode 0777: others can write to it`),
+    )
+    const real = await tempDir()
+    const link = join(await tempDir(), 'certs')
+    await symlink(real, link)
+    await expect(ensureCertificates(link, { clientUser: 'app' })).rejects.toThrow(/it is a symbolic link/)
+    const dir = await tempDir()
+    const files = await ensureCertificates(dir, { clientUser: 'app' })
+    await chmod(files.caKeyFile, 0o644)
+    await expect(ensureCertificates(dir, { clientUser: 'app' })).rejects.toThrow(
+      `refusing the private key ${files.caKeyFile}: its mode 0644 lets others read it; chmod 600 it, or remove it to let pgrig make a new one`,
+    )
+  })
+
   it('replaces a server certificate that the CA did not sign', async () => {
     const dir = await tempDir()
     const files = await ensureCertificates(dir, { clientUser: 'alice' })
@@ -187,5 +205,6 @@ describe('ensureCertificates', () => {
       expect(chainsTo(await cert(files.serverCertFile), ca)).toBe(true)
       expect(chainsTo(await cert(files.clientCertFile), ca)).toBe(true)
     }
-  })
+    // Four processes that each compile the sources first: slow on a loaded two-core machine.
+  }, 150_000)
 })

@@ -3,7 +3,9 @@ import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/pro
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type * as X509 from '@peculiar/x509'
+import { PgrigError } from '../errors.js'
 import { makeDir } from './make-dir.js'
+import { assertSafeFolder } from './safe-folder.js'
 import { isAlive } from './process-alive.js'
 
 export interface CertFiles {
@@ -45,6 +47,7 @@ interface Ca extends Pair {
 
 /** A certificate and its key from disk, or undefined when either is missing, unreadable or they don't match. */
 async function readPair(certFile: string, keyFile: string): Promise<Pair | undefined> {
+  await assertPrivate(keyFile)
   try {
     const cert = new X509Certificate(await readFile(certFile))
     const key = createPrivateKey(await readFile(keyFile))
@@ -52,6 +55,21 @@ async function readPair(certFile: string, keyFile: string): Promise<Pair | undef
   } catch {
     return undefined
   }
+}
+
+/** A key others can read is no secret any more: pgrig neither uses nor silently replaces it. */
+async function assertPrivate(keyFile: string): Promise<void> {
+  let mode: number
+  try {
+    mode = (await stat(keyFile)).mode
+  } catch {
+    return // none yet: pgrig makes it, 0600
+  }
+  if ((mode & 0o077) === 0) return
+  throw new PgrigError(
+    'E_TLS_CONFIG',
+    `refusing the private key ${keyFile}: its mode ${(mode & 0o777).toString(8).padStart(4, '0')} lets others read it; chmod 600 it, or remove it to let pgrig make a new one`,
+  )
 }
 
 function fresh(cert: X509Certificate): boolean {
@@ -265,6 +283,11 @@ export async function ensureCertificates(dir: string, options: { clientUser: str
         code: 'E_TLS_CONFIG',
         hint: 'point it at a folder you can write, or leave it out to use the run folder',
       })
+      // Its CA key signs what every TLS client here trusts: nobody else may swap files in it.
+      assertSafeFolder(
+        abs,
+        'use a certificate folder of your own that others cannot write to, or leave certDir out',
+      )
       return withLock(abs, () => generate(abs, options.clientUser))
     })
   queues.set(abs, run)

@@ -32,6 +32,8 @@ export interface ManagerOptions {
    */
   forceReturn?: boolean | undefined
   logFile?: string | null | undefined
+  /** The server runs on this machine (pgrig started it): the pool's own backends run niced. */
+  localServer?: boolean | undefined
 }
 
 /** What the HTTP layer turns into a status code; `message` is what IntegreSQL's server says. */
@@ -326,6 +328,7 @@ export class TemplateManager {
       replaceWhileDropping: true,
       // Clients connect on their own; a pool that keeps up matters more than a warm first connection.
       prewarm: false,
+      localServer: this.options.localServer,
       reclaim: this.options.forceReturn ? undefined : (name) => this.reclaimed(template, name),
       logFile: this.options.logFile,
       nextIndex: () => ++cloneIndex,
