@@ -163,3 +163,12 @@ test('every relative link in the docs reaches a file, and its #anchor a heading 
   }
   expect(broken).toEqual([])
 })
+
+test('docs/README.md links every page under docs/, and README.md links docs/README.md', () => {
+  const index = fs.readFileSync(path.join(root, 'docs/README.md'), 'utf8')
+  const unlisted = docFiles()
+    .filter((file) => file.startsWith('docs/') && file !== 'docs/README.md')
+    .filter((file) => !index.includes(`](${path.basename(file)}`))
+  expect(unlisted, 'add these pages to the table in docs/README.md').toEqual([])
+  expect(fs.readFileSync(path.join(root, 'README.md'), 'utf8')).toContain('](docs/README.md)')
+})
