@@ -18,7 +18,7 @@ import { GITHUB_WORKFLOW_PATH, githubWorkflow } from './templates/github.js'
 import { GITLAB_CI_PATH, gitlabCi } from './templates/gitlab.js'
 import { JENKINSFILE_PATH, jenkinsfile } from './templates/jenkins.js'
 import { MAKEFILE_PATH, makefile } from './templates/makefile.js'
-import { parseVersionList } from './version-list.js'
+import { parseVersionList } from '../run/version-list.js'
 
 export const CI_TARGETS = ['github', 'gitlab', 'jenkins', 'make', 'env'] as const
 export type CiTarget = (typeof CI_TARGETS)[number]

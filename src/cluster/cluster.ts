@@ -14,13 +14,14 @@ import { own, unprivilegedUser, type RunAs } from './os-user.js'
 import { firstUnprivilegedPort, freePort, isPortFree } from './ports.js'
 import { livePostmasterPid } from './process-alive.js'
 import { killGroup, lastError, launch, type Launched } from './postmaster.js'
-import { ownedRun, detachedRun, type Run } from './run.js'
+import { joinedRun, type Run } from './run.js'
 import { ensureTmpfsRoot, runsRoot, tmpfsRoot } from './run-dir.js'
 import { renderHba } from './server-config.js'
 import { buildUrl, type ServerInfo } from './server-info.js'
 import { StartedCluster, type ServerContext } from './started-cluster.js'
 import { generatePassword } from './password.js'
 import { GENERATED_PASSWORD_ITERATIONS, passwordVerifier } from './password-verifier.js'
+import { assertSafeCache } from './safe-folder.js'
 
 export interface LifecycleOptions {
   /** Keep the server running after this process exits (what `pgrig up` does). */
@@ -77,11 +78,12 @@ export async function startServer(
   if (runAs) await assertReachable(path.dirname(runsRoot()), runAs)
   const tmpfsBase = spec.tmpfs ? tmpfsRoot() : undefined
   if (tmpfsBase) ensureTmpfsRoot(tmpfsBase)
+  assertSafeCache(runAs)
   const engine = await resolveEngine(
     { engine: spec.engine, version: spec.version },
     { runAs, ...(options.quiet !== undefined ? { quiet: options.quiet } : {}) },
   )
-  const run = options.run ?? (options.detached ? await detachedRun() : await ownedRun())
+  const run = await joinedRun(options)
   const name = run.claimName(spec.name, options.explicitName ?? true, options.takenNames)
   if (!name) {
     throw new PgrigError(
@@ -308,7 +310,7 @@ export async function startServers(
   specs: ServerSpec[],
   options: StartServerOptions = {},
 ): Promise<StartedCluster[]> {
-  const run = options.run ?? (options.detached ? await detachedRun() : await ownedRun())
+  const run = await joinedRun(options)
   const results = await Promise.allSettled(specs.map((spec) => startServer(spec, { ...options, run })))
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))

@@ -141,3 +141,9 @@ export async function detachedRun(): Promise<Run> {
   await reapStaleRunsOnce()
   return new Run(true)
 }
+
+/** The run a start joins: the one it was given, else a new detached one when asked, else this process's own. */
+export function joinedRun(options: { run?: Run | undefined; detached?: boolean | undefined }): Promise<Run> {
+  if (options.run) return Promise.resolve(options.run)
+  return options.detached ? detachedRun() : ownedRun()
+}

@@ -1,6 +1,9 @@
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
+import path from 'node:path'
+import { cacheDir, enginesDir } from '../engine/cache-dir.js'
 import { PgrigError } from '../errors.js'
+import type { RunAs } from './os-user.js'
 
 const myUid = () => (typeof process.getuid === 'function' ? process.getuid() : undefined)
 
@@ -18,7 +21,7 @@ function userName(uid: number): string {
  * Why `dir` is no folder of this user's own to keep servers in (a link, not a folder, another
  * owner, writable by others), as ssh and tmux judge their folders; `undefined` when it is fine or absent.
  */
-export function unsafeFolderReason(dir: string): string | undefined {
+export function unsafeFolderReason(dir: string, alsoOwner?: number): string | undefined {
   let stats: fs.Stats
   try {
     stats = fs.lstatSync(dir)
@@ -30,7 +33,7 @@ export function unsafeFolderReason(dir: string): string | undefined {
     return `it is a symbolic link (to ${safeReadlink(dir)}), which pgrig never follows`
   if (!stats.isDirectory()) return 'it is not a folder'
   const uid = myUid()
-  if (uid !== undefined && stats.uid !== uid) {
+  if (uid !== undefined && stats.uid !== uid && stats.uid !== alsoOwner) {
     return `it is owned by ${userName(stats.uid)} with mode ${mode}, not by you (${userName(uid)})`
   }
   if ((stats.mode & 0o022) !== 0)
@@ -47,8 +50,8 @@ function safeReadlink(file: string): string {
 }
 
 /** Throws the one-line refusal for a folder pgrig will not use; see `unsafeFolderReason`. */
-export function assertSafeFolder(dir: string, hint: string): void {
-  const reason = unsafeFolderReason(dir)
+export function assertSafeFolder(dir: string, hint: string, alsoOwner?: number): void {
+  const reason = unsafeFolderReason(dir, alsoOwner)
   if (!reason) return
   throw new PgrigError(
     'E_UNSAFE_FOLDER',
@@ -74,4 +77,16 @@ export function ensureSafeFolder(dir: string, mode: number, hint: string): void 
   assertSafeFolder(dir, hint)
   // Made with the umask; the unprivileged server user must traverse it.
   if ((fs.lstatSync(dir).mode & 0o777) !== mode) fs.chmodSync(dir, mode)
+}
+
+/**
+ * The cache holds binaries pgrig runs and data dirs it copies into every server: a folder of it
+ * another user could write to (PGRIG_CACHE_DIR in /tmp, say) is refused like the run root.
+ */
+export function assertSafeCache(runAs: RunAs | undefined): void {
+  const hint = 'set PGRIG_CACHE_DIR to a folder of your own that others cannot write to'
+  assertSafeFolder(cacheDir(), hint)
+  assertSafeFolder(enginesDir(), hint)
+  // As root, the server user pgrig runs as builds the data-dir templates, and owns their folder.
+  assertSafeFolder(path.join(cacheDir(), 'datadirs'), hint, runAs?.uid)
 }

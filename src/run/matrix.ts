@@ -1,13 +1,15 @@
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { startServers, type StartedCluster } from '../cluster/cluster.js'
-import { connectionEnv } from '../cluster/connection-env.js'
 import type { ServerSpec } from '../config/resolve.js'
+import type { ServiceSpec } from '../config/services.js'
 import { isPgrigError } from '../errors.js'
+import { startServices } from '../services/services.js'
+import { FORWARDED_SIGNALS, runCommand } from './command.js'
+import { describeServer } from './describe.js'
+import { commandEnv } from './env.js'
 import { mergeVersionReports } from './merge-reports.js'
-import { pipePrefixed } from './prefix-lines.js'
 
 export interface MatrixOptions {
   /** PostgreSQL versions as the user wrote them (`15`, `16.4`); one run each. */
@@ -22,6 +24,8 @@ export interface MatrixOptions {
   concurrency: number
   /** Extra variables every run gets on top of `process.env` (e.g. `PGRIG_ONLY`). */
   env?: Record<string, string>
+  /** Started once, before any version, for every version's command (each version gets its own servers). */
+  services?: ServiceSpec[]
   /** Print nothing about the servers (the command's own output still shows). */
   quiet?: boolean
   stdout?: NodeJS.WritableStream
@@ -51,26 +55,27 @@ export function defaultConcurrency(versions: number): number {
   return Math.max(1, Math.min(versions, os.availableParallelism()))
 }
 
-function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
-  return code ?? 128 + (signal ? (os.constants.signals[signal] ?? 1) : 1)
-}
-
 /**
  * Runs a command once per PostgreSQL version, each against its own servers, with every output
  * line prefixed by its version; Ctrl-C (or SIGTERM) stops every run and every server.
  */
 export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
+  const services = await startServices(options.services ?? [])
+  try {
+    return await runVersions({ ...options, env: { ...options.env, ...services.env } })
+  } finally {
+    await services.stop()
+  }
+}
+
+async function runVersions(options: MatrixOptions): Promise<MatrixResult> {
   const stdout = options.stdout ?? process.stdout
   const stderr = options.stderr ?? process.stderr
   const width = Math.max(...options.versions.map((v) => v.length)) + 2
-  const children = new Set<ReturnType<typeof spawn>>()
+  // Each running command gets the signal from runCommand; this stops the versions not yet started.
   let interrupted = false
-  const onSignal = (sig: NodeJS.Signals) => {
-    interrupted = true
-    for (const child of children) child.kill(sig)
-  }
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
-  for (const sig of signals) process.on(sig, onSignal)
+  const onSignal = () => (interrupted = true)
+  for (const sig of FORWARDED_SIGNALS) process.on(sig, onSignal)
 
   const runOne = async (version: string): Promise<VersionResult> => {
     const started = Date.now()
@@ -94,39 +99,26 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
         { explicitName: true, ...(options.quiet ? { quiet: true } : {}) },
       )
       const servers = clusters.map((c, i) => ({ ...c.info, name: specs[i]!.name }))
-      const list = servers.map((s) => `${s.name} (PostgreSQL ${s.version}, port ${s.port})`).join(', ')
+      const list = servers.map(describeServer).join(', ')
       if (!options.quiet) stderr.write(`${prefix}pgrig: ${list} up in ${Date.now() - started} ms\n`)
       if (interrupted) return result(130, 'interrupted before it started')
       fs.mkdirSync(reportDir, { recursive: true })
-      const child = spawn(options.command[0]!, options.command.slice(1), {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          ...process.env,
-          ...options.env,
-          ...connectionEnv(servers),
+      const code = await runCommand(options.command, {
+        env: commandEnv({
+          servers,
+          env: options.env,
           // Lets pgrig/vitest find this version's server (and its superuser) in the run's state.
-          ...(clusters[0] ? { PGRIG_RUN_ID: clusters[0].runId } : {}),
-          PGRIG_PG_VERSION: version,
-          PGRIG_REPORT_DIR: reportDir,
-        },
+          runId: clusters[0]?.runId,
+          pgVersion: version,
+          reportDir,
+        }),
+        prefixed: { prefix, stdout, stderr },
+      }).catch((error: unknown) => {
+        if (!isPgrigError(error) || error.code !== 'E_COMMAND_NOT_FOUND') throw error
+        // What a shell answers for a command it cannot find.
+        stderr.write(`${prefix}pgrig: ${error.message}\n`)
+        return 127
       })
-      children.add(child)
-      const piped = Promise.all([
-        pipePrefixed(child.stdout, stdout, prefix),
-        pipePrefixed(child.stderr, stderr, prefix),
-      ])
-      const code = await new Promise<number>((resolve, reject) => {
-        child.on('error', (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') return reject(error)
-          // What a shell answers for a command it cannot find.
-          stderr.write(
-            `${prefix}pgrig: command ${options.command[0]} was not found; check the spelling or PATH\n`,
-          )
-          resolve(127)
-        })
-        child.on('exit', (c, s) => resolve(exitCodeOf(c, s)))
-      }).finally(() => children.delete(child))
-      await piped
       return result(code)
     } catch (error) {
       const message = isPgrigError(error) ? error.message : String(error)
@@ -148,7 +140,7 @@ export async function runMatrix(options: MatrixOptions): Promise<MatrixResult> {
   try {
     await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker))
   } finally {
-    for (const sig of signals) process.off(sig, onSignal)
+    for (const sig of FORWARDED_SIGNALS) process.off(sig, onSignal)
   }
 
   stderr.write(formatSummary(results))

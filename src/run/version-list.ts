@@ -13,19 +13,3 @@ export function parseVersionList(raw: string): string[] {
   if (repeated) throw new PgrigError('E_USAGE', `--pg ${raw} names ${repeated} twice; list each version once`)
   return versions
 }
-
-/** `--only smoke, transaction` → `smoke,transaction`: the form `PGRIG_ONLY` / `PGRIG_SKIP` carry. */
-export function normalizeCategoryList(flag: string, raw: string): string {
-  const categories = raw
-    .split(',')
-    .map((c) => c.trim())
-    .filter(Boolean)
-  const bad = categories.find((c) => !/^[\w-]+$/.test(c))
-  if (bad !== undefined || categories.length === 0) {
-    throw new PgrigError(
-      'E_USAGE',
-      `${flag} ${raw} is not a list of categories; write names separated by commas, e.g. ${flag} smoke,transaction`,
-    )
-  }
-  return categories.join(',')
-}

@@ -1,0 +1,101 @@
+import { startServers, type StartedCluster } from '../cluster/cluster.js'
+import { connectionEnv } from '../cluster/connection-env.js'
+import { connectExternal } from '../cluster/external.js'
+import { joinedRun } from '../cluster/run.js'
+import type { ServerInfo } from '../cluster/server-info.js'
+import { reportDeath } from '../cluster/server-watch.js'
+import type { ServerSpec } from '../config/resolve.js'
+import type { ServiceSpec } from '../config/services.js'
+import type { PgrigError } from '../errors.js'
+import { checkPrograms, type ServiceInfo } from '../services/service.js'
+import { startServices, type StartedServices } from '../services/services.js'
+import { runCommand } from './command.js'
+import { commandEnv, sharedMajor } from './env.js'
+
+/** An HTTP API started over the first server for the command (`pgrig run --serve`). */
+export interface Served {
+  baseUrl: string
+  close(): Promise<void>
+}
+
+export interface ServersRunOptions {
+  /** The command and its arguments. */
+  command: string[]
+  /** The servers, external ones (a URL) included: those are checked and described, never started. */
+  specs: ServerSpec[]
+  /** Started after the servers, seeing their connection (`DATABASE_URL`, `PG*`). */
+  services: ServiceSpec[]
+  /** Leave servers and services running afterwards, in a detached run (`pgrig down` stops them). */
+  keep?: boolean
+  /** The names were chosen (a flag or the config), so a name taken is an error, not renamed. */
+  explicitName: boolean
+  /** The selection (`PGRIG_ONLY` / `PGRIG_SKIP`). */
+  env?: Record<string, string>
+  /** `PGRIG_REPORT_DIR`, when asked. */
+  reportDir?: string | undefined
+  /** Serves an API over the first server; its `baseUrl` becomes `INTEGRESQL_CLIENT_BASE_URL`. */
+  serve?: (server: ServerInfo) => Promise<Served>
+  /** Everything is up, before the command starts. */
+  onUp?: (servers: ServerInfo[], services: ServiceInfo[]) => void
+  /** A postmaster died while the command ran (one line). */
+  onDeath: (error: PgrigError) => void
+}
+
+/**
+ * Starts the servers and services, runs the command with their connection in its environment,
+ * then stops them (unless `keep`). Resolves the command's exit code; 130 when Ctrl-C came while
+ * starting. A start that fails stops what had started and throws its one line.
+ */
+export async function runWithServers(options: ServersRunOptions): Promise<number> {
+  const { specs, keep = false } = options
+  // A missing program is named before any server starts.
+  checkPrograms(options.services)
+  let clusters: StartedCluster[] = []
+  let services: StartedServices | undefined
+  let deaths: { stop(): void }[] = []
+  let served: Served | undefined
+  let interrupted = false
+  const onSignal = () => (interrupted = true)
+  process.on('SIGINT', onSignal)
+  try {
+    const external = await Promise.all(specs.filter((s) => s.engine === 'external').map(connectExternal))
+    // Servers and services share one run, so they stop (and are reaped) together.
+    const run = options.services.length === 0 ? undefined : await joinedRun({ detached: keep })
+    clusters = await startServers(
+      specs.filter((s) => s.engine !== 'external'),
+      { detached: keep, explicitName: options.explicitName, ...(run ? { run } : {}) },
+    )
+    deaths = clusters.map((c) => reportDeath(c.info, c.process, c.runId, options.onDeath))
+    const servers = [...clusters.map((c) => c.info), ...external]
+    services = await startServices(options.services, {
+      ...(run ? { run } : {}),
+      processEnv: connectionEnv(servers),
+    }).catch(async (error: unknown) => {
+      // Stopped on purpose: not a death to report.
+      for (const death of deaths) death.stop()
+      await Promise.all(clusters.map((c) => c.stop()))
+      throw error
+    })
+    options.onUp?.(
+      servers,
+      services.list.map((service) => service.info),
+    )
+    if (options.serve && servers[0]) served = await options.serve(servers[0])
+    if (interrupted) return 130
+    return await runCommand(options.command, {
+      env: commandEnv({
+        servers,
+        serveUrl: served?.baseUrl,
+        env: { ...options.env, ...services.env },
+        runId: clusters[0]?.runId,
+        pgVersion: sharedMajor(servers.map((s) => s.version)),
+        reportDir: options.reportDir,
+      }),
+    })
+  } finally {
+    process.off('SIGINT', onSignal)
+    for (const death of deaths) death.stop()
+    await served?.close()
+    if (!keep) await Promise.all([...clusters.map((c) => c.stop()), services?.stop()])
+  }
+}
