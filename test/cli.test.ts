@@ -8,25 +8,12 @@ import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
 import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
 import { listRuns } from '../src/cluster/run-dir.js'
 import { privateRunRoot } from './support/run-root.js'
+import { CLI, pgrig } from './support/cli.js'
 
 // `down --all` below must not stop the servers of test files running at the same time.
 privateRunRoot('cli')
 
 const exec = promisify(execFile)
-const CLI = path.resolve('dist/cli/main.js')
-
-async function pgrig(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-    })
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 async function selectOne(url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url })

@@ -1,34 +1,19 @@
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
 import { listCompanions } from '../src/cluster/companions.js'
 import { isAlive, isGroupAlive, waitUntil } from '../src/cluster/process-alive.js'
 import { listRuns } from '../src/cluster/run-dir.js'
 import { privateRunRoot } from './support/run-root.js'
+import { CLI, pgrig } from './support/cli.js'
 
 // `down --all` below must not stop what other test files started.
 privateRunRoot('services-cli')
 
-const exec = promisify(execFile)
-const CLI = path.resolve('dist/cli/main.js')
 const HTTP_SERVER = path.resolve('test/fixtures/services/http-server.mjs')
-
-async function pgrig(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-    })
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
-}
 
 afterAll(async () => {
   await pgrig(['down', '--all'])

@@ -94,7 +94,7 @@ export function describeIssues(source: string, error: z.ZodError): string {
   const where = issue.path.length ? issue.path.join('.') : '(top level)'
   if (issue.code === 'unrecognized_keys') {
     const keys = issue.keys.join(', ')
-    return `${source}: unknown option ${keys} at ${where === '(top level)' ? 'the top level' : where}; check the spelling against the README's option list`
+    return `${source}: unknown option ${keys} at ${where === '(top level)' ? 'the top level' : where}; check the spelling against the option list in pgrig's docs/cli.md`
   }
   return `${source}: ${where}: ${issue.message}`
 }

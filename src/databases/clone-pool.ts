@@ -130,8 +130,12 @@ const PRESSED_GRACE_MS = 250
 const RECLAIM_IDLE_MS = 2_000
 /** How often a pool stuck at its cap looks at its leases' connections. */
 const RECLAIM_POLL_MS = 100
-/** How often pg_stat_activity is asked whether the released clones are free of connections. */
-const DRAIN_POLL_MS = 10
+/**
+ * How often pg_stat_activity is asked whether the released clones are free of connections. The
+ * drops run in the background, so a later look costs no test anything; measured (bench:overhead,
+ * 200 trivial tests, one A/B run), 50 ms against 10 ms took 0.43 s of CPU off the Vitest processes.
+ */
+const DRAIN_POLL_MS = 50
 
 /**
  * Keeps clones of a template ready so a test's database costs a queue shift. Used clones are

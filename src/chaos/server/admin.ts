@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { editLibpqUrl, parseLibpqUrl } from '../../cluster/libpq-url.js'
+import { editLibpqUrl } from '../../cluster/libpq-url.js'
 
 /**
  * What a server fault needs: a superuser URL. A `StartedCluster` is one; so is
