@@ -21,8 +21,9 @@ import {
   createTruncateIsolation,
   markOwned,
   startCluster,
-  workerDatabaseName,
 } from '../dist/index.js'
+// pgrig's own naming rule for a worker database: internal, so from the built module itself.
+import { workerDatabaseName } from '../dist/databases/guard.js'
 
 const TABLES = Array.from({ length: 20 }, (_, i) => `t${i + 1}`)
 const SCHEMA = TABLES.map(
