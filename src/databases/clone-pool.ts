@@ -131,6 +131,11 @@ const RECLAIM_IDLE_MS = 2_000
 /** How often a pool stuck at its cap looks at its leases' connections. */
 const RECLAIM_POLL_MS = 100
 /**
+ * How long the pool's own sessions wait to connect: a server that never answers (a host that does
+ * not resolve, a hung machine) fails the waiting test with the reason instead of hanging it.
+ */
+const CONNECT_TIMEOUT_MS = 30_000
+/**
  * How often pg_stat_activity is asked whether the released clones are free of connections. The
  * drops run in the background, so a later look costs no test anything; measured (bench:overhead,
  * 200 trivial tests, one A/B run), 50 ms against 10 ms took 0.43 s of CPU off the Vitest processes.
@@ -197,10 +202,11 @@ export class ClonePool {
     this.parallel = Math.max(1, options.parallel ?? CREATE_PARALLEL)
     this.dropGraceMs = Math.max(0, options.dropGraceMs ?? DROP_GRACE_MS)
     if (options.serverVersionNum >= 180000) this.copyMethod = 'clone'
-    this.creators = new pg.Pool({ connectionString: options.adminUrl, max: this.parallel })
+    const sessions = { connectionString: options.adminUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS }
+    this.creators = new pg.Pool({ ...sessions, max: this.parallel })
     // Drops side by side too: each makes the server checkpoint, and concurrent drops share one
     // (measured: 5.5 ms of server CPU a drop four at a time, 6.8 ms one by one).
-    this.droppers = new pg.Pool({ connectionString: options.adminUrl, max: this.parallel })
+    this.droppers = new pg.Pool({ ...sessions, max: this.parallel })
     this.creators.on('error', () => {})
     this.droppers.on('error', () => {})
     this.pump()
