@@ -30,6 +30,13 @@ export interface Template {
 
 // First half of the two-int advisory lock key; the second is the template hash.
 const LOCK_SPACE = 0x70677267
+/**
+ * How long a finished build waits for the migration's own connections to close before ending
+ * them: a tool that ends its pool as it returns still has sockets closing, and terminating those
+ * would reach the user's process as an unhandled 57P01.
+ */
+const CLOSE_GRACE_MS = 2_000
+const CLOSE_POLL_MS = 20
 
 async function exists(client: import('pg').Client, name: string): Promise<boolean> {
   const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name])
@@ -76,9 +83,7 @@ export async function ensureTemplate(options: TemplateOptions): Promise<Template
         )
         await applySource(options, withDatabase(options.appUrl, building), options.server)
         // A migration tool may leave connections behind; a template must have none to be cloned.
-        await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
-          building,
-        ])
+        await closeConnections(admin, building)
         await admin.query(`alter database ${quoteIdentifier(building)} rename to ${quoteIdentifier(name)}`)
         // Stray connections to a template make every clone fail, so it accepts none.
         await admin.query(`alter database ${quoteIdentifier(name)} with allow_connections false`)
@@ -98,4 +103,20 @@ export async function ensureTemplate(options: TemplateOptions): Promise<Template
       { cause: error },
     )
   })
+}
+
+/** Waits up to CLOSE_GRACE_MS for every connection to `database` to go, then ends the ones left. */
+async function closeConnections(admin: import('pg').Client, database: string): Promise<void> {
+  const deadline = performance.now() + CLOSE_GRACE_MS
+  const open = async () =>
+    (await admin.query('select 1 from pg_stat_activity where datname = $1', [database])).rowCount ?? 0
+  while ((await open()) > 0) {
+    if (performance.now() >= deadline) {
+      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
+        database,
+      ])
+      return
+    }
+    await new Promise((resolve) => setTimeout(resolve, CLOSE_POLL_MS))
+  }
 }
