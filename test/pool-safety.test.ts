@@ -110,11 +110,11 @@ describe.concurrent('a server that dies mid-run', () => {
         ).toBe(true)
         if (launcher.length > 0) {
           // `pgrig run`, the server's parent, says so too, as it happens.
-          expect(result.output).toMatch(
-            new RegExp(
-              `pgrig: PostgreSQL server main \\(pid ${killed!.pid}, port \\d+\\) died during the command \\(killed by SIGKILL\\); nothing the command runs can reach it any more; log (\\S+-died\\.log)`,
-            ),
-          )
+          const told = new RegExp(
+            `pgrig: PostgreSQL server main \\(pid ${killed!.pid}, port \\d+\\) died during the command \\(killed by SIGKILL\\); nothing the command runs can reach it any more; log (\\S+-died\\.log)`,
+          ).exec(result.output)
+          expect(told, context).not.toBeNull()
+          fs.rmSync(path.dirname(told![1]!), { recursive: true, force: true })
         }
         expect(result.output).not.toMatch(/could not clone the template/)
         expect(result.output).not.toMatch(/broker-client\.(js|ts):\d+/)

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isAlive } from '../../src/cluster/process-alive.js'
 
 /** Test support: fixture projects that use this checkout as an installed `pgrig` package. */
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
@@ -42,7 +43,13 @@ let tarball: string | undefined
 /** `npm pack` of this checkout's build, once per test process (scripts off: dist/ is built already). */
 export function packedTarball(): string {
   if (tarball && fs.existsSync(tarball)) return tarball
-  const dest = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-pack-'))
+  // Vitest may end a worker without its exit handlers: sweep packs of processes that are gone.
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const pid = /^pgrig-pack-(\d+)-/.exec(entry)?.[1]
+    if (pid && !isAlive(Number(pid)))
+      fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true })
+  }
+  const dest = fs.mkdtempSync(path.join(os.tmpdir(), `pgrig-pack-${process.pid}-`))
   const out = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dest], {
     cwd: repoRoot,
     encoding: 'utf8',
