@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
-import { startCluster } from './cluster.js'
+import { startCluster, StartedCluster } from './cluster.js'
 import { isAlive } from './process-alive.js'
 
 async function query<T = Record<string, unknown>>(url: string, sql: string): Promise<T[]> {
@@ -142,10 +142,16 @@ describe('startCluster (embedded, newest major)', () => {
   })
 
   test('a startup timeout names what it waited for, how long, and the log; nothing is left running', async () => {
-    const error = await startCluster({ name: 'lib-timeout', startupTimeout: 1 }).catch((e: unknown) => e)
+    // Every connection waits 5 s before it authenticates, so the readiness check cannot win the race.
+    const error = await startCluster({
+      name: 'lib-timeout',
+      startupTimeout: 300,
+      settings: { pre_auth_delay: '5' },
+    }).catch((e: unknown) => e)
+    if (error instanceof StartedCluster) await error.stop()
     expect(error).toMatchObject({ code: 'E_STARTUP_TIMEOUT' })
     expect((error as Error).message).toMatch(
-      /did not accept a connection on .*socket \(port \d+\) after 1 ms/,
+      /did not accept a connection on .*socket \(port \d+\) after 300 ms/,
     )
     expect((error as Error).message).toMatch(/Last log lines/)
   })
