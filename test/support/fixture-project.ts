@@ -40,16 +40,25 @@ export function fixtureProject(name: string, options: FixtureOptions = {}): stri
 
 let tarball: string | undefined
 
+/**
+ * Removes packs left in the temp folder: a pack is named after the Vitest run that owns it (the
+ * worker's parent process), since Vitest may end a worker without running its exit handlers. Before
+ * each pack, the packs of runs that are gone go; at the end of the run (test/support/global-setup.ts,
+ * in the run's own process), its workers' packs go too.
+ */
+export function sweepPacks(): void {
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const pid = /^pgrig-pack-(\d+)-/.exec(entry)?.[1]
+    if (pid && (Number(pid) === process.pid || !isAlive(Number(pid))))
+      fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true })
+  }
+}
+
 /** `npm pack` of this checkout's build, once per test process (scripts off: dist/ is built already). */
 export function packedTarball(): string {
   if (tarball && fs.existsSync(tarball)) return tarball
-  // Vitest may end a worker without its exit handlers: sweep packs of processes that are gone.
-  for (const entry of fs.readdirSync(os.tmpdir())) {
-    const pid = /^pgrig-pack-(\d+)-/.exec(entry)?.[1]
-    if (pid && !isAlive(Number(pid)))
-      fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true })
-  }
-  const dest = fs.mkdtempSync(path.join(os.tmpdir(), `pgrig-pack-${process.pid}-`))
+  sweepPacks()
+  const dest = fs.mkdtempSync(path.join(os.tmpdir(), `pgrig-pack-${process.ppid}-`))
   const out = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dest], {
     cwd: repoRoot,
     encoding: 'utf8',
