@@ -10,7 +10,9 @@
  *   - recreate: what the pool does for one dirty database: DROP … WITH (FORCE) on one session while
  *     another runs CREATE DATABASE … TEMPLATE … STRATEGY file_copy with pgrig's birth marks and
  *     the marker, timed until the replacement is ready, on the same server and template once the
- *     suites are done.
+ *     suites are done;
+ *   - the floor: the same fleet and client, paced, against a bare node:http server in this process
+ *     that answers every checkout with a constant test database (no pool, no PostgreSQL).
  * IntegreSQL's figures are its own (v1.1 release notes, 563 tests); this machine's other load shows
  * up in pgrig's numbers directly, so the load average is printed with them.
  *
@@ -19,6 +21,7 @@
  */
 /* global fetch */
 import { execFile } from 'node:child_process'
+import http from 'node:http'
 import diagnostics from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import os from 'node:os'
@@ -115,6 +118,32 @@ async function suite(label, pace) {
   return { label, pace, checkouts, served: served.splice(0).sort((a, b) => a - b), ms, pool }
 }
 
+/** The fleet's paced checkouts against a server that answers at once: what HTTP alone costs here. */
+async function floor() {
+  const body = JSON.stringify({
+    database: {
+      templateHash: 'floor',
+      config: { host: '127.0.0.1', port: 5432, username: 'u', password: 'p', database: 'd' },
+    },
+    id: 1,
+  })
+  const bare = http.createServer((_, response) => {
+    response.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' })
+    response.end(body)
+  })
+  await new Promise((resolve) => bare.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${bare.address().port}`
+  try {
+    const shares = Array.from({ length: WORKERS }, (_, i) => Math.floor((TESTS + i) / WORKERS))
+    const outputs = await Promise.all(
+      shares.map((n) => run(process.execPath, [WORKER, url, 'floor', String(n), String(PACE), 'floor'])),
+    )
+    return outputs.flatMap(({ stdout }) => JSON.parse(stdout)).sort((a, b) => a - b)
+  } finally {
+    bare.close()
+  }
+}
+
 /**
  * The pool's work for one dirty database, as it does it: the dirty one dropped (one session) while
  * its replacement is created and marked (another); timed until the replacement is ready.
@@ -154,6 +183,7 @@ async function recreates(templateName, fileCopyMethod) {
 }
 
 try {
+  const bare = await floor()
   const suites = [await suite('paced', PACE), await suite('flat', 0)]
   const [templateName] = (
     await sql(cluster.superuser.url, "select datname from pg_database where datname like 'pgrig\\_tpl\\_%'")
@@ -162,14 +192,15 @@ try {
 
   const ms = (v) => `${v.toFixed(1)} ms`
   const rows = [
-    ['checkout p50 (HTTP)', (s) => pct(s.checkouts, 50), INTEGRESQL.checkout.p50, '—'],
+    ['checkout p50 (HTTP)', (s) => pct(s.checkouts, 50), INTEGRESQL.checkout.p50, '—', pct(bare, 50)],
     [
       'checkout p95 (HTTP)',
       (s) => pct(s.checkouts, 95),
       INTEGRESQL.checkout.p95,
       `≤ ${TARGET.checkoutP95} ms`,
+      pct(bare, 95),
     ],
-    ['checkout max (HTTP)', (s) => s.checkouts.at(-1), INTEGRESQL.checkout.max, '—'],
+    ['checkout max (HTTP)', (s) => s.checkouts.at(-1), INTEGRESQL.checkout.max, '—', bare.at(-1)],
     ['  in the server p50', (s) => pct(s.served, 50), '', ''],
     ['  in the server p95', (s) => pct(s.served, 95), '', ''],
   ]
@@ -177,11 +208,16 @@ try {
     `pgrig serve, ${TESTS} tests over ${WORKERS} test processes, PostgreSQL ${cluster.info.version}, ${os.availableParallelism()} cores, load average ${loadBefore} before\n`,
   )
   const head = ['figure'.padEnd(22), `paced ${PACE} ms`.padStart(14), 'flat out'.padStart(12)]
-  console.log(`${head.join('')}${'IntegreSQL'.padStart(12)}${'target'.padStart(10)}`)
-  for (const [name, pick, theirs, target] of rows) {
+  console.log(
+    `${head.join('')}${'IntegreSQL'.padStart(12)}${'target'.padStart(10)}${'bare HTTP'.padStart(12)}`,
+  )
+  for (const [name, pick, theirs, target, floorMs] of rows) {
     const ours = suites.map((s) => ms(pick(s)).padStart(s === suites[0] ? 14 : 12)).join('')
     const integresql = theirs === '' ? '' : `${theirs} ms`
-    console.log(`${name.padEnd(22)}${ours}${integresql.padStart(12)}${target.padStart(10)}`)
+    const bareHttp = floorMs === undefined ? '' : ms(floorMs)
+    console.log(
+      `${name.padEnd(22)}${ours}${integresql.padStart(12)}${target.padStart(10)}${bareHttp.padStart(12)}`,
+    )
   }
   for (const [name, p, theirs, target] of [
     ['recreate p50', 50, INTEGRESQL.recreate.p50, `≤ ${TARGET.recreateP50} ms`],
