@@ -28,7 +28,8 @@ const exitNoteOf = (runId: string, name: string) => path.join(runDirOf(runId), `
 /**
  * Watches a server pgrig runs (external servers have no pid to watch). With `child`, the
  * postmaster this process started, the exit code or signal is known; for a server another process
- * started (`pgrig run`, a reused one), only that its pid is gone.
+ * started (`pgrig run`, a reused one), the note that process writes says it (waited for briefly),
+ * else only that its pid is gone.
  */
 export function watchServer(info: ServerInfo, child?: ChildProcess, runId?: string): ServerWatch {
   const pid = info.pid
