@@ -114,9 +114,9 @@ describe.concurrent('a server that dies mid-run', () => {
             `pgrig: PostgreSQL server main \\(pid ${killed!.pid}, port \\d+\\) died during the command \\(killed by SIGKILL\\); nothing the command runs can reach it any more; log (\\S+-died\\.log)`,
           ).exec(result.output)
           expect(told, context).not.toBeNull()
+          fs.rmSync(path.dirname(told![1]!), { recursive: true, force: true })
           // One copy of the log: the test process names the one `pgrig run` made.
           expect(told![1], context).toBe(named![1])
-          fs.rmSync(path.dirname(told![1]!), { recursive: true, force: true })
         }
         expect(result.output).not.toMatch(/could not clone the template/)
         expect(result.output).not.toMatch(/broker-client\.(js|ts):\d+/)
