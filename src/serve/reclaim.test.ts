@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCluster, type StartedCluster } from '../cluster/cluster.js'
 import { withClient } from '../databases/admin.js'
 import { startServe, type Serving } from './serve.js'
-import type { DatabaseConfig, TestDatabase } from './manager.js'
+import type { DatabaseConfig, TestDatabase } from './api-types.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
 // Databases handed out and never given back: taken back at the cap (IntegreSQL's default), never
