@@ -105,7 +105,7 @@ async function main() {
   console.error(
     `isolation bench: ${TABLES} tables, ${TABLES * ROWS_PER_TABLE} seed rows, ${TESTS} tests, ${WORKERS} workers`,
   )
-  const server = await pgrig.startCluster({ quiet: true })
+  const server = await pgrig.startServer({ quiet: true })
   const admin = await connect(server.superuser.url)
   const owner = pg.escapeIdentifier(server.user)
   try {

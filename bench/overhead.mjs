@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath, URL } from 'node:url'
 import pg from 'pg'
-import { startCluster } from '../dist/index.js'
+import { startServer } from '../dist/index.js'
 import { startSession } from '../dist/databases/session.js'
 import { startBroker } from '../dist/databases/broker.js'
 import { BrokerClient } from '../dist/databases/broker-client.js'
@@ -477,7 +477,7 @@ async function main() {
     ['pgrig/vitest', importCost('pgrig/vitest', imports)],
     ['pgrig', importCost('pgrig', imports)],
   ]
-  const server = await startCluster({ quiet: true })
+  const server = await startServer({ quiet: true })
   const suites = []
   let parts
   try {

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { withClient } from './admin.js'
 import { ClonePool, type ClonePoolOptions } from './clone-pool.js'
 import { dropLeftovers } from './leftovers.js'
@@ -12,11 +12,11 @@ import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('clone-pool')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 let template: Template
 
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'pool-test', quiet: true })
+  pgc = await startServer({ name: 'pool-test', quiet: true })
   template = await ensureTemplate({
     adminUrl: pgc.superuser.url,
     appUrl: pgc.url,

@@ -1,4 +1,4 @@
-import type { ServerInfo } from '../cluster/server-info.js'
+import type { ServerInfo } from '../servers/server-info.js'
 
 // On globalThis: Vitest loads its globalSetup (which starts sessions) and its reporters as separate module copies.
 const SERVERS = Symbol.for('pgrig.session.servers')

@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
-import { connectExternal } from '../cluster/external.js'
-import { isAlive } from '../cluster/process-alive.js'
-import { ownedRun, Run } from '../cluster/run.js'
-import { listRuns, readState, removeRunDirs } from '../cluster/run-dir.js'
-import type { ServerInfo } from '../cluster/server-info.js'
-import { watchServer } from '../cluster/server-watch.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
+import { connectExternal } from '../servers/external.js'
+import { isAlive } from '../servers/process-alive.js'
+import { ownedRun, Run } from '../servers/run.js'
+import { listRuns, readState, removeRunDirs } from '../servers/run-dir.js'
+import type { ServerInfo } from '../servers/server-info.js'
+import { watchServer } from '../servers/server-watch.js'
 import { resolveServer } from '../config/resolve.js'
 import type { ServerOptions, ServiceOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
@@ -115,28 +115,28 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
     if (found) return found
   }
   if (options.reuse) {
-    const cluster = await startCluster({ name: REUSE_NAME, ...options.server, quiet: true, detached: true })
-    return { info: cluster.info, process: cluster.process, runId: cluster.runId }
+    const started = await startServer({ name: REUSE_NAME, ...options.server, quiet: true, detached: true })
+    return { info: started.info, process: started.process, runId: started.runId }
   }
   // A run of its own, so that keeping a failed test's database can keep this server (and only it)
   // up after the test run; named after the run, so `pgrig down <name>` stops only it.
   const run = new Run(false)
-  let cluster: StartedCluster
+  let started: StartedServer
   try {
-    cluster = await startCluster({ name: `test-${run.runId}`, ...options.server, quiet: true, run })
+    started = await startServer({ name: `test-${run.runId}`, ...options.server, quiet: true, run })
   } catch (error) {
     removeRunDirs(run.runId)
     throw error
   }
   return {
-    info: cluster.info,
-    process: cluster.process,
+    info: started.info,
+    process: started.process,
     stop: async () => {
-      await cluster.stop()
+      await started.stop()
       removeRunDirs(run.runId)
     },
     keepUp: {
-      note: `its server ${cluster.name} stays up after the run; stop it with: npx pgrig down ${cluster.name}`,
+      note: `its server ${started.name} stays up after the run; stop it with: npx pgrig down ${started.name}`,
       detach: () => run.detach(),
     },
   }

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 import { withClient } from './admin.js'
 import { startSession } from './session.js'
@@ -11,10 +11,10 @@ privateRunRoot('socket-url')
 
 // libpq's unix-socket URL forms: the guard accepts them, and a template builds and clones there.
 describe('a server reached through its unix socket', () => {
-  let pgc: StartedCluster
+  let pgc: StartedServer
   let migrations: string
   beforeAll(async () => {
-    pgc = await startCluster({ name: 'socket-url', quiet: true })
+    pgc = await startServer({ name: 'socket-url', quiet: true })
     migrations = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-socket-migrations-'))
     fs.writeFileSync(path.join(migrations, '001_items.sql'), 'create table items (id int primary key);')
   })

@@ -1,10 +1,10 @@
 import fs from 'node:fs'
 import os from 'node:os'
-import { listRuns } from '../cluster/run-dir.js'
-import type { ServerInfo } from '../cluster/server-info.js'
+import { listRuns } from '../servers/run-dir.js'
+import type { ServerInfo } from '../servers/server-info.js'
 import { sessionServers } from '../databases/session-servers.js'
 import type { Environment, ServerEnvironment } from './results.js'
-import { parseLibpqUrl } from '../cluster/libpq-url.js'
+import { parseLibpqUrl } from '../servers/libpq-url.js'
 
 /** Settings that only say where things live or how the server was told to listen: noise in a report. */
 const UNINTERESTING = new Set([

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { ClonePool, type Lease, type PoolStats } from '../databases/clone-pool.js'
 import { templateBuildDatabaseName, templateDatabaseName } from '../databases/guard.js'
-import { hostOf, parseLibpqUrl, portOf } from '../cluster/libpq-url.js'
+import { hostOf, parseLibpqUrl, portOf } from '../servers/libpq-url.js'
 import { ApiError, type TemplateDatabase, type TestDatabase } from './api-types.js'
 import {
   createBuildDatabase,

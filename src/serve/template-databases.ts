@@ -1,6 +1,6 @@
 import { withClient } from '../databases/admin.js'
 import { ownerMarker } from '../databases/guard.js'
-import { quoteIdentifier, quoteLiteral } from '../cluster/sql-quote.js'
+import { quoteIdentifier, quoteLiteral } from '../servers/sql-quote.js'
 
 /**
  * The serving manager's statements on the server: a template's build database is created empty

@@ -6,10 +6,10 @@ import {
   recordCompanion,
   stopCompanion,
   type CompanionRecord,
-} from '../cluster/companions.js'
-import { freePort } from '../cluster/ports.js'
-import { logTail } from '../cluster/postmaster.js'
-import { ownedRun, type Run } from '../cluster/run.js'
+} from '../servers/companions.js'
+import { freePort } from '../servers/ports.js'
+import { logTail } from '../servers/postmaster.js'
+import { ownedRun, type Run } from '../servers/run.js'
 import { PgrigError } from '../errors.js'
 import { waitFor, type ProbeResult } from './ready.js'
 import { findRedisServer } from './redis-binary.js'

@@ -1,4 +1,4 @@
-import { ownedRun } from '../cluster/run.js'
+import { ownedRun } from '../servers/run.js'
 import type { ServiceSpec } from '../config/services.js'
 import { checkPrograms, launchService, type ServiceContext, type StartedService } from './service.js'
 

@@ -1,4 +1,4 @@
-import { hostOf, parseLibpqUrl } from '../../cluster/libpq-url.js'
+import { hostOf, parseLibpqUrl } from '../../servers/libpq-url.js'
 
 /** The variables the code under test reads to find its database (libpq's, and DATABASE_URL). */
 export const DATABASE_ENV = [

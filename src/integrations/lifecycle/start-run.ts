@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { connectionEnv } from '../../cluster/connection-env.js'
+import { connectionEnv } from '../../servers/connection-env.js'
 import { resolveServices } from '../../config/services.js'
 import { startBroker } from '../../databases/broker.js'
 import { startSession, type PgrigOptions } from '../../databases/session.js'
