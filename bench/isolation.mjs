@@ -29,7 +29,7 @@ import * as pgrig from '../dist/index.js'
 // The pool and its broker are not part of the public API; the bench drives them as pgrig/vitest does.
 import { intArg } from './lib/args.mjs'
 import { HEAVY_SCHEMA, HEAVY_SEED, ROWS_PER_TABLE, TABLES, tableNames } from './lib/heavy-suite.mjs'
-import { startSession } from '../dist/databases/session.js'
+import { startRunDatabases } from '../dist/databases/run-databases.js'
 import { startBroker } from '../dist/databases/broker.js'
 import { BrokerClient } from '../dist/databases/broker-client.js'
 
@@ -254,7 +254,7 @@ function schemaFiles() {
 async function pgrigRows() {
   const dir = schemaFiles()
   const POOL_SIZE = 4
-  const session = await startSession({
+  const session = await startRunDatabases({
     cwd: dir,
     migrations: './migrations',
     seed: './seed.sql',

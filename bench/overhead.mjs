@@ -29,7 +29,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath, URL } from 'node:url'
 import pg from 'pg'
 import { startServer } from '../dist/index.js'
-import { startSession } from '../dist/databases/session.js'
+import { startRunDatabases } from '../dist/databases/run-databases.js'
 import { startBroker } from '../dist/databases/broker.js'
 import { BrokerClient } from '../dist/databases/broker-client.js'
 
@@ -377,7 +377,7 @@ async function breakdown(server, tests) {
   fs.writeFileSync(path.join(dir, 'migrations', '001_schema.sql'), HEAVY_SCHEMA)
   fs.writeFileSync(path.join(dir, 'seed.sql'), HEAVY_SEED)
   process.env.PGRIG_RUN_ID = server.runId
-  const session = await startSession({ cwd: dir, migrations: './migrations', seed: './seed.sql' })
+  const session = await startRunDatabases({ cwd: dir, migrations: './migrations', seed: './seed.sql' })
   const broker = await startBroker(
     session.pool,
     path.join(session.runDir, `bench-overhead-${process.pid}.sock`),

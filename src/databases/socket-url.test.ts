@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startServer, type StartedServer } from '../servers/start-server.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 import { withClient } from './admin.js'
-import { startSession } from './session.js'
+import { startRunDatabases } from './run-databases.js'
 
 privateRunRoot('socket-url')
 
@@ -34,7 +34,7 @@ describe('a server reached through its unix socket', () => {
 
   test.each([0, 1])('form %i: a session builds the template and hands out clones', async (i) => {
     const url = forms()[i]!
-    const session = await startSession({ url, allowExternal: true, migrations })
+    const session = await startRunDatabases({ url, allowExternal: true, migrations })
     try {
       const lease = await session.acquire()
       const rows = await withClient(lease.url, async (c) => {

@@ -10,7 +10,7 @@ import {
 } from '../servers/companions.js'
 import { freePort } from '../servers/ports.js'
 import { logEnding } from '../servers/postmaster.js'
-import { ownedRun, type Run } from '../servers/run.js'
+import { joinedRun, type Run } from '../servers/run.js'
 import { resolveServices, type ServiceSpec } from '../config/services.js'
 import type { ReadyCheck, ServiceOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
@@ -155,7 +155,7 @@ export async function launchService(
   context: ServiceContext,
   source = 'services',
 ): Promise<StartedService> {
-  const run = context.run ?? (await ownedRun())
+  const run = await joinedRun({ run: context.run })
   const program = findProgram(
     spec.command[0]!,
     spec.cwd,

@@ -14,7 +14,7 @@ import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
 import { dropLeftovers } from './leftovers.js'
 import { holdRunLock } from './run-lock.js'
 import type { Migrations } from './migrations.js'
-import { recordSessionServer } from './session-servers.js'
+import { recordServerUsed } from './servers-used.js'
 import { ensureTemplate, type Template } from './template.js'
 import { withClient } from './admin.js'
 import { readTables } from './truncate/catalog.js'
@@ -54,14 +54,14 @@ export interface PgrigOptions {
 }
 
 /** The main-process half of a test run: a server, the template and the clone pool. */
-export interface Session {
+export interface RunDatabases {
   server: ServerInfo
   template: Template
   pool: ClonePool
   runId: string
   /** The run's own folder (sockets for the broker go here). */
   runDir: string
-  /** Leftover databases of dead runs dropped when the session started. */
+  /** Leftover databases of dead runs dropped when the run's databases started. */
   droppedLeftovers: string[]
   acquire(): Promise<Lease>
   close(): Promise<void>
@@ -74,7 +74,7 @@ interface Server {
   process?: ChildProcess | undefined
   /** The run that started it, where its starter notes how it ended (`pgrig run`, a reused server). */
   runId?: string
-  /** For a server this session started: how it stays up instead of stopping, when a database was kept. */
+  /** For a server these databases' run started: how it stays up instead of stopping, when a database was kept. */
   keepUp?: { note: string; detach: () => void }
 }
 
@@ -189,7 +189,7 @@ async function checkExclude(pool: ClonePool, exclude: string[]): Promise<void> {
 }
 
 /** Starts (or finds) the server, builds or reuses the template, cleans leftovers, and fills the pool. */
-export async function startSession(options: PgrigOptions = {}): Promise<Session> {
+export async function startRunDatabases(options: PgrigOptions = {}): Promise<RunDatabases> {
   checkOptions(options)
   const run = await ownedRun()
   const server = await resolveTarget(options)
@@ -232,7 +232,7 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       })
     }
     let closing: Promise<void> | undefined
-    recordSessionServer(server.info)
+    recordServerUsed(server.info)
     return {
       server: server.info,
       template,
@@ -246,7 +246,7 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
           // A kept database is only worth its URL while its server runs.
           const keepUp = server.keepUp !== undefined && pool.stats().kept.length > 0 && !watch.died()
           try {
-            // A server this session stops goes with its data: its clones need no drop.
+            // A server this run stops goes with its data: its clones need no drop.
             await pool.close({ dropClones: !server.stop || keepUp })
           } finally {
             await runLock?.release()
