@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, expect, test } from 'vitest'
-import { cacheEntries } from '../src/cluster/tmpfs-cache.js'
+import { cacheEntries } from '../src/servers/tmpfs-cache.js'
 import { CLI, pgrig } from './support/cli.js'
 import { privateRunRoot } from './support/run-root.js'
 

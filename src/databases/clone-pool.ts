@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import { PgrigError } from '../errors.js'
 import { cloneDatabaseName, workerDatabaseName, type OwnedKind } from './guard.js'
-import { userOf, withDatabase } from '../cluster/libpq-url.js'
+import { userOf, withDatabase } from '../servers/libpq-url.js'
 import type { ClonePoolOptions, Lease, PoolStats } from './clone-pool-types.js'
 import { CloneSessions, CREATE_PARALLEL } from './clone-sessions.js'
 import { DROP_GRACE_MS, ReleasedClones } from './released-clones.js'

@@ -1,8 +1,8 @@
 import os from 'node:os'
 import pg from 'pg'
 import { BIRTH_OPTIONS, markBorn, type OwnedKind } from './guard.js'
-import { withDatabase } from '../cluster/libpq-url.js'
-import { quoteIdentifier } from '../cluster/sql-quote.js'
+import { withDatabase } from '../servers/libpq-url.js'
+import { quoteIdentifier } from '../servers/sql-quote.js'
 
 /**
  * CREATE DATABASE sessions at once: one per core (at least 2, so a drop-heavy phase never starves

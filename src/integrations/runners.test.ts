@@ -2,17 +2,17 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { withClient } from '../databases/admin.js'
 import { fixtureProject, repoRoot, runIn, type Ran } from '../../test/support/fixture-project.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('runners')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 const dirs: string[] = []
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'runners', quiet: true })
+  pgc = await startServer({ name: 'runners', quiet: true })
 })
 afterAll(async () => {
   await pgc?.stop()

@@ -1,11 +1,11 @@
 /**
  * docs/chaos.md's code, run: each `#region` here is a block of that page (test/docs.test.ts checks
- * they agree). The page's blocks assume a server `pg` (or `cluster`) and sometimes a `proxy`; here
+ * they agree). The page's blocks assume a server `pg` (or `server`) and sometimes a `proxy`; here
  * they are this file's own server, since the faults crash and corrupt it.
  */
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { StartedCluster } from 'pgrig'
+import type { StartedServer } from 'pgrig'
 // #region proxy
 import { createProxy, proxiedUrl } from 'pgrig/chaos'
 // #endregion proxy
@@ -29,17 +29,17 @@ import fc from 'fast-check'
 import { pgProperty } from 'pgrig/chaos'
 // #endregion property
 // #region checker
-import { startCluster } from 'pgrig'
+import { startServer } from 'pgrig'
 import { check, formatCheckResult, runWorkload } from 'pgrig/chaos'
 // #endregion checker
 // #region history
 import { HistoryRecorder, append, read, write } from 'pgrig/chaos'
 // #endregion history
 
-let server: StartedCluster
+let server: StartedServer
 
 beforeAll(async () => {
-  server = await startCluster({ name: 'docs-chaos', quiet: true })
+  server = await startServer({ name: 'docs-chaos', quiet: true })
   await sql(
     server.url,
     `create table accounts (id int primary key, balance int not null);
@@ -65,17 +65,16 @@ async function sql(url: string, text: string) {
 
 describe('the fault-injection proxy', () => {
   test('toxics, down and reset', async () => {
-    const cluster = server
     // #region proxy
-    await using proxy = await createProxy({ upstream: cluster }) // listens on 127.0.0.1, free port
-    const url = proxy.url // cluster.url with the proxy's host:port (= proxiedUrl(cluster.url, proxy))
+    await using proxy = await createProxy({ upstream: server }) // listens on 127.0.0.1, free port
+    const url = proxy.url // server.url with the proxy's host:port (= proxiedUrl(server.url, proxy))
     proxy.addToxic({ type: 'latency', attributes: { latency: 150, jitter: 10 } })
     proxy.updateToxic('latency_downstream', { attributes: { latency: 300 } }) // open connections too
     proxy.removeToxic('latency_downstream')
     await proxy.disable() // "down": connections refused, open ones dropped; enable() undoes it
     await proxy.reset() // every toxic and statement fault gone, enabled again
     // #endregion proxy
-    expect(url).toBe(proxiedUrl(cluster.url, proxy))
+    expect(url).toBe(proxiedUrl(server.url, proxy))
     expect(proxy.listToxics()).toEqual([])
     expect((await sql(url, 'select 1 as one')).rows).toEqual([{ one: 1 }])
   })
@@ -95,10 +94,10 @@ describe('the fault-injection proxy', () => {
   })
 
   test('TLS termination: statement faults act inside TLS', async () => {
-    await using cluster = await startCluster({ name: 'docs-chaos-tls', tls: 'on', quiet: true })
+    await using tlsServer = await startServer({ name: 'docs-chaos-tls', tls: 'on', quiet: true })
     // #region tls-terminate
-    await using proxy = await createProxy({ upstream: cluster, tls: 'terminate' }) // cluster started with tls: 'on'
-    const url = proxy.url // cluster.url's sslmode=verify-full + pgrig CA, pointed at the proxy: clients connect unchanged
+    await using proxy = await createProxy({ upstream: tlsServer, tls: 'terminate' }) // tlsServer started with tls: 'on'
+    const url = proxy.url // tlsServer.url's sslmode=verify-full + pgrig CA, pointed at the proxy: clients connect unchanged
     proxy.addStatementFault({ type: 'error', code: '40001', match: /update accounts/i }) // acts inside TLS
     // #endregion tls-terminate
     expect(url).toContain('sslmode=verify-full')
@@ -177,7 +176,7 @@ describe('server faults, corruption, property tests', () => {
 describe('the isolation-anomaly checker', () => {
   test('write skew under repeatable read', async () => {
     // #region checker
-    await using pg = await startCluster()
+    await using pg = await startServer()
     const { history, guarantee } = await runWorkload({
       url: pg.url,
       model: 'rw-register', // or 'list-append'

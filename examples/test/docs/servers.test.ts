@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import { expect, onTestFinished, test } from 'vitest'
 // #region start-server
-import { startCluster } from 'pgrig'
+import { startServer } from 'pgrig'
 // #endregion start-server
 
 const cli = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url))
@@ -32,7 +32,7 @@ test('a TLS server from code: restart and crash keep its data', async () => {
   process.chdir(examples) // initSql paths are relative to the working directory
   onTestFinished(() => process.chdir(cwd))
   // #region start-server
-  await using pg = await startCluster({ profile: 'tls', initSql: ['./migrations', './seed.sql'] })
+  await using pg = await startServer({ profile: 'tls', initSql: ['./migrations', './seed.sql'] })
   const url = pg.url // postgres://app:…@127.0.0.1:…/app?sslmode=verify-full&sslrootcert=…
   const admin = pg.superuser.url
   await pg.restart() // clean restart, same port and data
