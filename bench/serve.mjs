@@ -30,7 +30,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { startCluster } from '../dist/cluster/cluster.js'
+import { startServer } from '../dist/servers/start-server.js'
 import { BIRTH_OPTIONS, markBorn } from '../dist/databases/guard.js'
 import { serveOptionsFromEnv, startServe } from '../dist/serve/index.js'
 
@@ -73,7 +73,7 @@ diagnostics.subscribe('http.server.response.finish', ({ request }) => {
 })
 
 const loadBefore = load()
-const cluster = await startCluster({ name: 'bench-serve', quiet: true })
+const cluster = await startServer({ name: 'bench-serve', quiet: true })
 // IntegreSQL's variables apply (INTEGRESQL_NUM_OF_CLEANING_WORKERS, …) over the bench's pool sizes.
 const api = await startServe({
   poolSize: WORKERS * 2,

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { withClient } from './admin.js'
 import { ClonePool, type ClonePoolOptions } from './clone-pool.js'
 import { dropLeftovers } from './leftovers.js'
@@ -14,11 +14,11 @@ import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('clone-pool')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 let template: Template
 
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'pool-test', quiet: true })
+  pgc = await startServer({ name: 'pool-test', quiet: true })
   template = await ensureTemplate({
     adminUrl: pgc.superuser.url,
     appUrl: pgc.url,
@@ -389,7 +389,7 @@ async function coalescingProxy(port: number, held: () => void) {
 
 describe('ClonePool on a server that dies', () => {
   test('a session whose backend ends right after its ReadyForQuery, in the same read, is no unhandled error', async () => {
-    const server = await startCluster({ name: 'pool-dies', quiet: true })
+    const server = await startServer({ name: 'pool-dies', quiet: true })
     const uncaught: Error[] = []
     process.setUncaughtExceptionCaptureCallback((error) => uncaught.push(error as Error))
     let pool: ClonePool | undefined

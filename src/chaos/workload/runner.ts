@@ -11,7 +11,7 @@ import { type KeyDistribution, TransactionGenerator, seededRandom } from './gene
 export type PostgresIsolation = 'read-committed' | 'repeatable-read' | 'serializable'
 
 export interface WorkloadOptions {
-  /** Connection URL of the database to run in (e.g. `StartedCluster.url`). */
+  /** Connection URL of the database to run in (e.g. `StartedServer.url`). */
   url: string
   model: WorkloadModel
   isolation: PostgresIsolation

@@ -1,5 +1,5 @@
 /** TLS of a server pgrig runs: its own CA, and a client certificate signed by it. */
-export interface ClusterTls {
+export interface ServerTls {
   /** `on`: TLS offered, plain accepted too; `required`: only TLS. */
   mode: 'on' | 'required'
   /** What `url` and `PGSSLMODE` ask of a client. */
@@ -31,7 +31,7 @@ export interface ServerInfo {
   url: string
   superuser: { user: string; password: string; url: string }
   /** null when connections to it do not use TLS. */
-  tls: null | ClusterTls | ExternalTls
+  tls: null | ServerTls | ExternalTls
   /** null for an external server, which pgrig does not run. */
   pid: number | null
   dataDir: string | null

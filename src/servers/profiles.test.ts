@@ -8,7 +8,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { resolveServers } from '../config/resolve.js'
 import { findPsql } from '../engine/system.js'
-import { startServers, type StartedCluster } from './cluster.js'
+import { startServers, type StartedServer } from './start-server.js'
 
 const exec = promisify(execFile)
 
@@ -24,7 +24,7 @@ async function selectOne(config: pg.ClientConfig | string): Promise<number> {
 }
 
 describe('the classic trio: plain / tls / client-cert from one config, sharing init SQL and a CA', () => {
-  let plain: StartedCluster, tlsOn: StartedCluster, clientCert: StartedCluster
+  let plain: StartedServer, tlsOn: StartedServer, clientCert: StartedServer
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-trio-'))
 
   beforeAll(async () => {
@@ -40,11 +40,7 @@ describe('the classic trio: plain / tls / client-cert from one config, sharing i
       {},
       dir,
     )
-    ;[plain, tlsOn, clientCert] = (await startServers(specs)) as [
-      StartedCluster,
-      StartedCluster,
-      StartedCluster,
-    ]
+    ;[plain, tlsOn, clientCert] = (await startServers(specs)) as [StartedServer, StartedServer, StartedServer]
   })
   afterAll(async () => {
     await Promise.all([plain, tlsOn, clientCert].map((c) => c?.stop()))

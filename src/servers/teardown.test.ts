@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, expect, test } from 'vitest'
-import { startCluster } from './cluster.js'
+import { startServer } from './start-server.js'
 import { isAlive } from './process-alive.js'
 import { listRunIds, readState, writeState } from './run-dir.js'
 import { reapStaleRuns } from './teardown.js'
@@ -18,8 +18,8 @@ function deadPid(): number {
 }
 
 test('runs of dead owners are stopped and removed; live and detached-with-servers runs are kept', async () => {
-  const detached = await startCluster({ name: 'stale-detached', detached: true })
-  const orphan = await startCluster({ name: 'stale-orphan', detached: true })
+  const detached = await startServer({ name: 'stale-detached', detached: true })
+  const orphan = await startServer({ name: 'stale-orphan', detached: true })
   // Make the second run look like an owned run whose owner died without its reaper finishing.
   const state = readState(orphan.runId)!
   writeState({ ...state, detached: false, ownerPid: deadPid() })

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
-import { startCluster, StartedCluster } from './cluster.js'
+import { startServer, StartedServer } from './start-server.js'
 import { isAlive } from './process-alive.js'
 
 async function query<T = Record<string, unknown>>(url: string, sql: string): Promise<T[]> {
@@ -14,12 +14,12 @@ async function query<T = Record<string, unknown>>(url: string, sql: string): Pro
   }
 }
 
-describe('startCluster (embedded, newest major)', () => {
+describe('startServer (embedded, newest major)', () => {
   const started: { stop(): Promise<void> }[] = []
   afterAll(() => Promise.all(started.map((c) => c.stop())))
 
   test('answers on its url as a non-superuser app user who owns the database', async () => {
-    const pgc = await startCluster({ name: 'lib-basic' })
+    const pgc = await startServer({ name: 'lib-basic' })
     started.push(pgc)
     expect(pgc.version).toMatch(/^18\./)
     const [row] = await query<{ one: number; su: boolean; owner: string }>(
@@ -42,7 +42,7 @@ describe('startCluster (embedded, newest major)', () => {
   })
 
   test('a wrong password is refused (scram over TCP)', async () => {
-    const pgc = await startCluster({ name: 'lib-auth', password: 'right' })
+    const pgc = await startServer({ name: 'lib-auth', password: 'right' })
     started.push(pgc)
     const url = new URL(pgc.url)
     url.password = 'wrong'
@@ -50,7 +50,7 @@ describe('startCluster (embedded, newest major)', () => {
   })
 
   test('restart keeps data; crash goes through crash recovery; stop removes everything', async () => {
-    const pgc = await startCluster({ name: 'lib-crash', settings: { work_mem: '8MB' } })
+    const pgc = await startServer({ name: 'lib-crash', settings: { work_mem: '8MB' } })
     await query(pgc.url, 'create table kept (v text); insert into kept values ($$x$$)')
     // synchronous_commit is off for speed; a checkpoint makes the row survive the SIGKILL below.
     await query(pgc.superuser.url, 'checkpoint')
@@ -81,7 +81,7 @@ describe('startCluster (embedded, newest major)', () => {
   test('await using stops the server at the end of the scope', async () => {
     let pid = 0
     {
-      await using pgc = await startCluster({ name: 'lib-using' })
+      await using pgc = await startServer({ name: 'lib-using' })
       pid = pgc.pid
       expect(isAlive(pid)).toBe(true)
     }
@@ -89,9 +89,9 @@ describe('startCluster (embedded, newest major)', () => {
   })
 
   test('a fixed port works, and a taken one is refused with a clear error', async () => {
-    const first = await startCluster({ name: 'lib-port-a', port: 0 })
+    const first = await startServer({ name: 'lib-port-a', port: 0 })
     started.push(first)
-    await expect(startCluster({ name: 'lib-port-b', port: first.port })).rejects.toMatchObject({
+    await expect(startServer({ name: 'lib-port-b', port: first.port })).rejects.toMatchObject({
       code: 'E_PORT_IN_USE',
       message: expect.stringMatching(new RegExp(`port ${first.port} .* already in use`)),
     })
@@ -105,14 +105,14 @@ describe('startCluster (embedded, newest major)', () => {
         'create table seeded (id int);\ninsert into seeded values (1), (2);\n',
       )
       fs.writeFileSync(`${dir}/02-more.sh`, 'psql -X -q -c "insert into seeded values (3)"\n')
-      const pgc = await startCluster({ name: 'lib-init', initSql: dir })
+      const pgc = await startServer({ name: 'lib-init', initSql: dir })
       started.push(pgc)
       expect(await query(pgc.url, 'select count(*)::int as n from seeded')).toEqual([{ n: 3 }])
       expect(await query(pgc.url, "select tableowner from pg_tables where tablename = 'seeded'")).toEqual([
         { tableowner: 'app' },
       ])
       fs.writeFileSync(`${dir}/bad.sql`, 'select * from missing_table;\n')
-      await expect(startCluster({ name: 'lib-init-bad', initSql: `${dir}/bad.sql` })).rejects.toMatchObject({
+      await expect(startServer({ name: 'lib-init-bad', initSql: `${dir}/bad.sql` })).rejects.toMatchObject({
         code: 'E_INIT_SCRIPT',
         message: expect.stringMatching(/bad\.sql failed .*missing_table/),
       })
@@ -125,13 +125,13 @@ describe('startCluster (embedded, newest major)', () => {
     const dir = fs.mkdtempSync('/tmp/pgrig-init-')
     try {
       fs.writeFileSync(`${dir}/roles.sql`, 'create role reporting;\ncreate table owned_by_super (id int);\n')
-      await expect(startCluster({ name: 'lib-init-app', initSql: dir })).rejects.toMatchObject({
+      await expect(startServer({ name: 'lib-init-app', initSql: dir })).rejects.toMatchObject({
         code: 'E_INIT_SCRIPT',
         message: expect.stringMatching(
           /roles\.sql failed .*permission denied to create role.*run as the app user app .*set initSqlAs: 'superuser' \(--init-sql-as superuser\)/,
         ),
       })
-      const pgc = await startCluster({ name: 'lib-init-super', initSql: dir, initSqlAs: 'superuser' })
+      const pgc = await startServer({ name: 'lib-init-super', initSql: dir, initSqlAs: 'superuser' })
       started.push(pgc)
       expect(
         await query(pgc.superuser.url, "select tableowner from pg_tables where tablename = 'owned_by_super'"),
@@ -143,12 +143,12 @@ describe('startCluster (embedded, newest major)', () => {
 
   test('a startup timeout names what it waited for, how long, and the log; nothing is left running', async () => {
     // Every connection waits 5 s before it authenticates, so the readiness check cannot win the race.
-    const error = await startCluster({
+    const error = await startServer({
       name: 'lib-timeout',
       startupTimeout: 300,
       settings: { pre_auth_delay: '5' },
     }).catch((e: unknown) => e)
-    if (error instanceof StartedCluster) await error.stop()
+    if (error instanceof StartedServer) await error.stop()
     expect(error).toMatchObject({ code: 'E_STARTUP_TIMEOUT' })
     expect((error as Error).message).toMatch(
       /did not accept a connection on .*socket \(port \d+\) after 300 ms/,
@@ -158,7 +158,7 @@ describe('startCluster (embedded, newest major)', () => {
 
   test('a bad setting fails fast with the reason the server gives', async () => {
     await expect(
-      startCluster({ name: 'lib-badsetting', settings: { shared_buffers: 'lots' } }),
+      startServer({ name: 'lib-badsetting', settings: { shared_buffers: 'lots' } }),
     ).rejects.toMatchObject({
       code: 'E_SERVER_EXITED',
       message: expect.stringMatching(/shared_buffers/),

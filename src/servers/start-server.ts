@@ -18,7 +18,7 @@ import { joinedRun, type Run } from './run.js'
 import { ensureTmpfsRoot, runsRoot, tmpfsRoot } from './run-dir.js'
 import { renderHba } from './server-config.js'
 import { buildUrl, type ServerInfo } from './server-info.js'
-import { StartedCluster, type ServerContext } from './started-cluster.js'
+import { StartedServer, type ServerContext } from './started-server.js'
 import { generatePassword } from './password.js'
 import { GENERATED_PASSWORD_ITERATIONS, passwordVerifier } from './password-verifier.js'
 import { assertSafeCache } from './safe-folder.js'
@@ -33,15 +33,15 @@ export interface LifecycleOptions {
   quiet?: boolean
 }
 
-export type StartClusterOptions = ServerOptions & LifecycleOptions
+export type StartServerOptions = ServerOptions & LifecycleOptions
 
-export { StartedCluster } from './started-cluster.js'
+export { StartedServer } from './started-server.js'
 
 /** Starts one PostgreSQL server and returns once it answers a real connection. */
-export async function startCluster(options: StartClusterOptions = {}): Promise<StartedCluster> {
+export async function startServer(options: StartServerOptions = {}): Promise<StartedServer> {
   const { detached, run, takenNames, quiet, ...serverOptions } = options
   const spec = resolveServer(serverOptions)
-  return startServer(spec, {
+  return startFromSpec(spec, {
     detached,
     run,
     takenNames,
@@ -50,14 +50,14 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<S
   })
 }
 
-export interface StartServerOptions extends LifecycleOptions {
+export interface StartFromSpecOptions extends LifecycleOptions {
   explicitName?: boolean
 }
 
-export async function startServer(
+export async function startFromSpec(
   spec: ServerSpec,
-  options: StartServerOptions = {},
-): Promise<StartedCluster> {
+  options: StartFromSpecOptions = {},
+): Promise<StartedServer> {
   if (spec.engine === 'external') {
     throw new PgrigError(
       'E_EXTERNAL_SERVER',
@@ -105,9 +105,9 @@ export async function startServer(
     logFile: path.join(serverDir, 'postgres.log'),
   }
   run.beginStart()
-  let cluster: StartedCluster
+  let started: StartedServer
   try {
-    cluster = await provision(ctx, initScripts)
+    started = await provision(ctx, initScripts)
   } catch (error) {
     const pid = livePostmasterPid(ctx.dataDir)
     if (pid) await killGroup(pid)
@@ -118,7 +118,7 @@ export async function startServer(
     throw error
   }
   run.endStart()
-  return cluster
+  return started
 }
 
 /** Sockets and logs live under the run root, which the server user must be able to reach. */
@@ -139,7 +139,7 @@ function portTaken(spec: ServerSpec): PgrigError {
   )
 }
 
-async function provision(ctx: ServerContext, initScripts: string[]): Promise<StartedCluster> {
+async function provision(ctx: ServerContext, initScripts: string[]): Promise<StartedServer> {
   const { spec, engine, runAs } = ctx
   const tmpfs = spec.tmpfs ? tmpfsRoot() : undefined
   fs.mkdirSync(ctx.serverDir, { recursive: true, mode: 0o755 })
@@ -230,7 +230,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
       spec.name,
     )
   }
-  return new StartedCluster(info, child, ctx)
+  return new StartedServer(info, child, ctx)
 }
 
 /** PostgreSQL only reads a key owned by its own user with a strict mode, so the server gets its own copies. */
@@ -308,14 +308,14 @@ function describe(
 /** Starts several servers at once (the plain / tls / client-cert trio in parallel), all or none. */
 export async function startServers(
   specs: ServerSpec[],
-  options: StartServerOptions = {},
-): Promise<StartedCluster[]> {
+  options: StartFromSpecOptions = {},
+): Promise<StartedServer[]> {
   const run = await joinedRun(options)
-  const results = await Promise.allSettled(specs.map((spec) => startServer(spec, { ...options, run })))
+  const results = await Promise.allSettled(specs.map((spec) => startFromSpec(spec, { ...options, run })))
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
   if (failed) {
-    await Promise.all(started.map((cluster) => cluster.stop()))
+    await Promise.all(started.map((server) => server.stop()))
     run.closeIfEmpty()
     throw failed.reason
   }

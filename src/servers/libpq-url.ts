@@ -1,6 +1,16 @@
 import os from 'node:os'
 
-const EMPTY_HOST_WITH_USERINFO = /^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)(.*)$/is
+/** A URL whose authority names no host (`postgres:///db`, `postgres://u:p@/db`): group 1 up to the host, group 2 after it. */
+const EMPTY_HOST = /^(postgres(?:ql)?:\/\/(?:[^/?#]*@)?)(?=[/?#]|$)(.*)$/is
+
+export interface ParseLibpqUrlOptions {
+  /**
+   * The host a URL that names none (no authority host, no `?host=`) is read with, as libpq's
+   * default (`postgres://app@/db` read as `postgres://app@localhost/db`). Without it such a URL
+   * with userinfo fails, and one without keeps its empty host.
+   */
+  defaultHost?: string | undefined
+}
 
 /**
  * Parses a libpq connection URL, socket forms included: `postgres:///db?host=/run/pg` parses as
@@ -8,18 +18,16 @@ const EMPTY_HOST_WITH_USERINFO = /^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)(.*)
  * parser refuses) is read with the socket folder, percent-encoded, as its host, as libpq allows.
  * Throws the parser's TypeError when it is not a URL either way.
  */
-export function parseLibpqUrl(raw: string): URL {
-  try {
-    return new URL(raw)
-  } catch (error) {
-    const match = EMPTY_HOST_WITH_USERINFO.exec(raw)
-    if (!match) throw error
-    const rest = match[2] ?? ''
-    const query = rest.includes('?') ? rest.slice(rest.indexOf('?') + 1).split('#')[0] : ''
-    const host = new URLSearchParams(query).get('host')
-    if (!host) throw error
-    return new URL(`${match[1]}${encodeURIComponent(host)}${rest}`)
-  }
+export function parseLibpqUrl(raw: string, options: ParseLibpqUrlOptions = {}): URL {
+  const match = EMPTY_HOST.exec(raw)
+  if (!match) return new URL(raw)
+  const authority = match[1] ?? ''
+  const rest = match[2] ?? ''
+  const query = rest.includes('?') ? rest.slice(rest.indexOf('?') + 1).split('#')[0] : ''
+  const host = new URLSearchParams(query).get('host')
+  if (host && authority.includes('@')) return new URL(`${authority}${encodeURIComponent(host)}${rest}`)
+  if (!host && options.defaultHost) return new URL(`${authority}${options.defaultHost}${rest}`)
+  return new URL(raw)
 }
 
 /**

@@ -6,7 +6,7 @@ import { runDirOf } from './run-dir.js'
 /**
  * A process other than a postmaster that a run owns (a Redis server, say). Recorded in the run dir
  * so the run's reaper, `pgrig down` and stale-run cleanup stop it the same way they stop servers,
- * without the cluster layer knowing what the process is.
+ * without the servers layer knowing what the process is.
  */
 export interface CompanionRecord {
   name: string

@@ -35,7 +35,7 @@ export interface ProxyAddress {
   database: string
 }
 
-export class SessionProxy {
+export class TransactionMultiplexer {
   private chain: Promise<unknown> = Promise.resolve()
   private readonly frontends = new Set<Frontend>()
   private readonly tx = new TestTransaction<Frontend>()

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, expect, test } from 'vitest'
-import { startCluster } from './cluster.js'
+import { startServer } from './start-server.js'
 import { cacheEntries, pruneCache } from './tmpfs-cache.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
@@ -80,7 +80,7 @@ async function manyRuns(runs: number): Promise<void> {
     let largest = 0
     for (let i = 0; i < runs; i++) {
       // Options that change the template: a new one every run.
-      const server = await startCluster({
+      const server = await startServer({
         name: `cache${i}`,
         user: `app${i}`,
         dataChecksums: i % 2 === 0,

@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from './cluster.js'
+import { startServer, type StartedServer } from './start-server.js'
 import { waitUntil } from './process-alive.js'
 
 async function selectOne(url: string): Promise<number> {
@@ -22,7 +22,7 @@ fs.chmodSync(base, 0o755)
 const previous = { tmpfs: process.env.PGRIG_TMPFS_DIR, spares: process.env.PGRIG_SPARE_DATADIRS }
 const uid = process.getuid?.() ?? 0
 const templatesDir = path.join(base, `pgrig-${uid}`, 'templates')
-const started: StartedCluster[] = []
+const started: StartedServer[] = []
 
 const sparesDir = () => fs.readdirSync(templatesDir).find((name) => name.endsWith('.spares'))
 const ready = () => {
@@ -50,7 +50,7 @@ afterAll(async () => {
 
 describe('spare data dirs on tmpfs', () => {
   test('the template keeps only the WAL segments a clean start reads', async () => {
-    started.push(await startCluster({ name: 'spare-first', quiet: true }))
+    started.push(await startServer({ name: 'spare-first', quiet: true }))
     const template = fs.readdirSync(templatesDir).find((name) => /^\d[^/]*-[0-9a-f]{16}$/.test(name))!
     const segments = fs
       .readdirSync(path.join(templatesDir, template, 'pg_wal'))
@@ -65,10 +65,10 @@ describe('spare data dirs on tmpfs', () => {
     const onTmpfs = () =>
       fs.readdirSync(templatesDir).some((n) => fs.existsSync(path.join(templatesDir, n, 'PG_VERSION')))
     expect(await waitUntil(onTmpfs, 20_000)).toBe(true)
-    started.push(await startCluster({ name: 'spare-prime', quiet: true }))
+    started.push(await startServer({ name: 'spare-prime', quiet: true }))
     expect(await waitUntil(() => ready().length === 2, 20_000)).toBe(true)
     const before = ready()
-    const cluster = await startCluster({ name: 'spare-second', quiet: true })
+    const cluster = await startServer({ name: 'spare-second', quiet: true })
     started.push(cluster)
     expect(await selectOne(cluster.url)).toBe(1)
     const after = ready()
@@ -82,7 +82,7 @@ describe('spare data dirs on tmpfs', () => {
     process.env.PGRIG_SPARE_DATADIRS = '0'
     try {
       fs.rmSync(path.join(templatesDir, sparesDir()!), { recursive: true, force: true })
-      const cluster = await startCluster({ name: 'spare-off', quiet: true })
+      const cluster = await startServer({ name: 'spare-off', quiet: true })
       started.push(cluster)
       expect(await selectOne(cluster.url)).toBe(1)
       expect(sparesDir()).toBeUndefined()
@@ -92,7 +92,7 @@ describe('spare data dirs on tmpfs', () => {
   })
 
   test('a password PostgreSQL must normalise itself (non-ASCII) still logs in', async () => {
-    const cluster = await startCluster({ name: 'spare-pw', password: 'pässwörd ünïcode', quiet: true })
+    const cluster = await startServer({ name: 'spare-pw', password: 'pässwörd ünïcode', quiet: true })
     started.push(cluster)
     expect(await selectOne(cluster.url)).toBe(1)
   })

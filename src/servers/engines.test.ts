@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import pg from 'pg'
 import { describe, expect, test } from 'vitest'
 import { findSystemEngines } from '../engine/system.js'
-import { startCluster } from './cluster.js'
+import { startServer } from './start-server.js'
 
 async function serverVersion(url: string): Promise<string> {
   const client = new pg.Client({ connectionString: url })
@@ -14,8 +14,8 @@ async function serverVersion(url: string): Promise<string> {
 
 describe('engines side by side', () => {
   test('embedded 15 (installed into the cache on demand) next to the default 18', async () => {
-    await using older = await startCluster({ name: 'eng-15', pg: 15 })
-    await using newest = await startCluster({ name: 'eng-18' })
+    await using older = await startServer({ name: 'eng-15', pg: 15 })
+    await using newest = await startServer({ name: 'eng-18' })
     expect(await serverVersion(older.url)).toMatch(/^15\./)
     expect(await serverVersion(newest.url)).toMatch(/^18\./)
   })
@@ -25,7 +25,7 @@ describe('engines side by side', () => {
     'system engine: Debian PostgreSQL 15 with its extensions',
     async () => {
       expect(debian15).toBeDefined()
-      await using system = await startCluster({ name: 'eng-system', engine: 'system', pg: 15 })
+      await using system = await startServer({ name: 'eng-system', engine: 'system', pg: 15 })
       expect(await serverVersion(system.url)).toMatch(/^15\./)
       const client = new pg.Client({ connectionString: system.superuser.url })
       await client.connect()

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 function reaperScript(): string {
   const beside = fileURLToPath(new URL('./reaper-main.js', import.meta.url))
   if (fs.existsSync(beside)) return beside
-  return fileURLToPath(new URL('../../dist/cluster/reaper-main.js', import.meta.url))
+  return fileURLToPath(new URL('../../dist/servers/reaper-main.js', import.meta.url))
 }
 
 /**

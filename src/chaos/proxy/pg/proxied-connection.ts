@@ -24,7 +24,7 @@ interface BatchPlan {
   dropBind?: number
 }
 
-export interface SessionHost {
+export interface ProxiedConnectionHost {
   faults(): readonly StatementFault[]
   /** Writes straight to the client, past the toxics. */
   toClient(bytes: Buffer): void
@@ -38,7 +38,7 @@ export interface SessionHost {
  * numbered by the ReadyForQuery each earns: the startup is batch 0, then every Query, Sync and
  * FunctionCall the client sends opens the next.
  */
-export class PgSession {
+export class ProxiedConnection {
   private readonly up = new Framing('startup', (type, chunk, start, end, whole) =>
     this.seenUp(type, chunk, start, end, whole),
   )
@@ -62,7 +62,7 @@ export class PgSession {
   readonly upstream: ProtocolStage
   readonly downstream: ProtocolStage
 
-  constructor(private readonly host: SessionHost) {
+  constructor(private readonly host: ProxiedConnectionHost) {
     this.upstream = {
       active: () =>
         this.up.phase === 'startup' ||

@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
-import { connectExternal } from '../cluster/external.js'
-import { isAlive } from '../cluster/process-alive.js'
-import { ownedRun, Run } from '../cluster/run.js'
-import { listRuns, readState, removeRunDirs } from '../cluster/run-dir.js'
-import type { ServerInfo } from '../cluster/server-info.js'
-import { watchServer } from '../cluster/server-watch.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
+import { connectExternal } from '../servers/external.js'
+import { isAlive } from '../servers/process-alive.js'
+import { ownedRun, Run } from '../servers/run.js'
+import { listRuns, readState, removeRunDirs } from '../servers/run-dir.js'
+import type { ServerInfo } from '../servers/server-info.js'
+import { watchServer } from '../servers/server-watch.js'
 import { resolveServer } from '../config/resolve.js'
 import type { ServerOptions, ServiceOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
@@ -14,7 +14,7 @@ import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
 import { dropLeftovers } from './leftovers.js'
 import { holdRunLock } from './run-lock.js'
 import type { Migrations } from './migrations.js'
-import { recordSessionServer } from './session-servers.js'
+import { recordServerUsed } from './servers-used.js'
 import { ensureTemplate, type Template } from './template.js'
 import { withClient } from './admin.js'
 import { readTables } from './truncate/catalog.js'
@@ -54,14 +54,14 @@ export interface PgrigOptions {
 }
 
 /** The main-process half of a test run: a server, the template and the clone pool. */
-export interface Session {
+export interface RunDatabases {
   server: ServerInfo
   template: Template
   pool: ClonePool
   runId: string
   /** The run's own folder (sockets for the broker go here). */
   runDir: string
-  /** Leftover databases of dead runs dropped when the session started. */
+  /** Leftover databases of dead runs dropped when the run's databases started. */
   droppedLeftovers: string[]
   acquire(): Promise<Lease>
   close(): Promise<void>
@@ -74,7 +74,7 @@ interface Server {
   process?: ChildProcess | undefined
   /** The run that started it, where its starter notes how it ended (`pgrig run`, a reused server). */
   runId?: string
-  /** For a server this session started: how it stays up instead of stopping, when a database was kept. */
+  /** For a server these databases' run started: how it stays up instead of stopping, when a database was kept. */
   keepUp?: { note: string; detach: () => void }
 }
 
@@ -115,28 +115,28 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
     if (found) return found
   }
   if (options.reuse) {
-    const cluster = await startCluster({ name: REUSE_NAME, ...options.server, quiet: true, detached: true })
-    return { info: cluster.info, process: cluster.process, runId: cluster.runId }
+    const started = await startServer({ name: REUSE_NAME, ...options.server, quiet: true, detached: true })
+    return { info: started.info, process: started.process, runId: started.runId }
   }
   // A run of its own, so that keeping a failed test's database can keep this server (and only it)
   // up after the test run; named after the run, so `pgrig down <name>` stops only it.
   const run = new Run(false)
-  let cluster: StartedCluster
+  let started: StartedServer
   try {
-    cluster = await startCluster({ name: `test-${run.runId}`, ...options.server, quiet: true, run })
+    started = await startServer({ name: `test-${run.runId}`, ...options.server, quiet: true, run })
   } catch (error) {
     removeRunDirs(run.runId)
     throw error
   }
   return {
-    info: cluster.info,
-    process: cluster.process,
+    info: started.info,
+    process: started.process,
     stop: async () => {
-      await cluster.stop()
+      await started.stop()
       removeRunDirs(run.runId)
     },
     keepUp: {
-      note: `its server ${cluster.name} stays up after the run; stop it with: npx pgrig down ${cluster.name}`,
+      note: `its server ${started.name} stays up after the run; stop it with: npx pgrig down ${started.name}`,
       detach: () => run.detach(),
     },
   }
@@ -189,7 +189,7 @@ async function checkExclude(pool: ClonePool, exclude: string[]): Promise<void> {
 }
 
 /** Starts (or finds) the server, builds or reuses the template, cleans leftovers, and fills the pool. */
-export async function startSession(options: PgrigOptions = {}): Promise<Session> {
+export async function startRunDatabases(options: PgrigOptions = {}): Promise<RunDatabases> {
   checkOptions(options)
   const run = await ownedRun()
   const server = await resolveTarget(options)
@@ -232,7 +232,7 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
       })
     }
     let closing: Promise<void> | undefined
-    recordSessionServer(server.info)
+    recordServerUsed(server.info)
     return {
       server: server.info,
       template,
@@ -246,7 +246,7 @@ export async function startSession(options: PgrigOptions = {}): Promise<Session>
           // A kept database is only worth its URL while its server runs.
           const keepUp = server.keepUp !== undefined && pool.stats().kept.length > 0 && !watch.died()
           try {
-            // A server this session stops goes with its data: its clones need no drop.
+            // A server this run stops goes with its data: its clones need no drop.
             await pool.close({ dropClones: !server.stop || keepUp })
           } finally {
             await runLock?.release()

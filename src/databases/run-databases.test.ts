@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'vitest'
 import { privateRunRoot } from '../../test/support/run-root.js'
-import { startSession, type PgrigOptions } from './session.js'
+import { startRunDatabases, type PgrigOptions } from './run-databases.js'
 
 privateRunRoot('session')
 
-describe('startSession option checks', () => {
+describe('startRunDatabases option checks', () => {
   test.each([
     [
       { isolation: 'databse' },
@@ -22,7 +22,7 @@ describe('startSession option checks', () => {
     [{ isolation: 'transaction', exclude: ['countries'] }, /isolation 'transaction' resets nothing that way/],
     [{ url: 'postgres://u:p@db.example.com/prod' }, /set allowExternal: true/],
   ])('%j is refused with one line before anything starts', async (options, message) => {
-    const error = await startSession(options as PgrigOptions).catch((e: Error) => e)
+    const error = await startRunDatabases(options as PgrigOptions).catch((e: Error) => e)
     if (typeof message === 'string') expect((error as Error).message).toBe(message)
     else expect((error as Error).message).toMatch(message)
     expect((error as Error).message).not.toContain('\n')

@@ -1,15 +1,15 @@
 import pg from 'pg'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from './cluster.js'
+import { startServer, type StartedServer } from './start-server.js'
 import { GENERATED_PASSWORD_ITERATIONS } from './password-verifier.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('password-verifier')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 beforeAll(async () => {
   // The app user's password is chosen; the superuser's is generated.
-  pgc = await startCluster({ name: 'scram-iterations', password: 'a password someone chose', quiet: true })
+  pgc = await startServer({ name: 'scram-iterations', password: 'a password someone chose', quiet: true })
 })
 afterAll(() => pgc?.stop())
 

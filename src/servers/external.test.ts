@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { resolveServer } from '../config/resolve.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
-import { startCluster, type StartedCluster } from './cluster.js'
+import { startServer, type StartedServer } from './start-server.js'
 import { connectionEnv } from './connection-env.js'
 import { connectExternal } from './external.js'
 
@@ -12,11 +12,11 @@ const external = (url: string, tls?: 'off' | 'on' | 'required') =>
 const withoutParams = (url: string) => url.split('?')[0]!
 
 describe('an external server reports the TLS its URL connects with', () => {
-  let tlsOn: StartedCluster, tlsRequired: StartedCluster
+  let tlsOn: StartedServer, tlsRequired: StartedServer
   beforeAll(async () => {
     ;[tlsOn, tlsRequired] = await Promise.all([
-      startCluster({ name: 'ext-tls-on', profile: 'tls', quiet: true }),
-      startCluster({ name: 'ext-tls-required', tls: 'required', quiet: true }),
+      startServer({ name: 'ext-tls-on', profile: 'tls', quiet: true }),
+      startServer({ name: 'ext-tls-required', tls: 'required', quiet: true }),
     ])
   })
   afterAll(async () => {

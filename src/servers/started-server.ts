@@ -6,10 +6,10 @@ import { PgrigError } from '../errors.js'
 import { connectionEnv } from './connection-env.js'
 import { killGroup, launch, stopPostmaster, type LaunchTarget } from './postmaster.js'
 import type { Run } from './run.js'
-import type { ClusterTls, ServerInfo } from './server-info.js'
+import type { ServerTls, ServerInfo } from './server-info.js'
 
 /** A running server pgrig started; stop it with `stop()` or `await using`. */
-export class StartedCluster implements AsyncDisposable {
+export class StartedServer implements AsyncDisposable {
   private stopped = false
   private stopping: Promise<void> | undefined
 
@@ -47,9 +47,9 @@ export class StartedCluster implements AsyncDisposable {
   get superuser(): ServerInfo['superuser'] {
     return { ...this.state.superuser }
   }
-  get tls(): ClusterTls | null {
+  get tls(): ServerTls | null {
     // A server pgrig runs always has its own certificate files.
-    return this.state.tls && { ...(this.state.tls as ClusterTls) }
+    return this.state.tls && { ...(this.state.tls as ServerTls) }
   }
   get version(): string {
     return this.state.version
