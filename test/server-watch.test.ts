@@ -48,7 +48,7 @@ test('a watch in another process waits for the starter to note how the server en
   const starter = spawn(process.execPath, ['--input-type=module', '-e', STARTER], {
     env: {
       ...process.env,
-      WATCH_MODULE: pathToFileURL(path.join(repoRoot, 'dist', 'cluster', 'server-watch.js')).href,
+      WATCH_MODULE: pathToFileURL(path.join(repoRoot, 'dist', 'servers', 'server-watch.js')).href,
       WATCH_INFO: JSON.stringify(info),
       WATCH_RUN: runId,
       // Well past what a fixed wait for the note allowed (300 ms).
