@@ -26,13 +26,14 @@ import diagnostics from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { startCluster } from '../dist/cluster/cluster.js'
 import { BIRTH_OPTIONS, markBorn } from '../dist/databases/guard.js'
 import { serveOptionsFromEnv, startServe } from '../dist/serve/index.js'
+import { TemplateManager } from '../dist/serve/manager.js'
 
 import { arg, intArg } from './lib/args.mjs'
 
@@ -64,13 +65,36 @@ async function sql(url, text) {
   }
 }
 
-// The server's own part of a checkout: request in → answer written, in the serving process.
-const served = []
+// The server's own part of a checkout, in the serving process: request parsed → answer handed to
+// the socket (writeHead), and → answer written (the write itself, in which this process can lose
+// its core to the client it wakes).
+const served = { answered: [], written: [] }
 diagnostics.subscribe('http.server.request.start', ({ request }) => (request.benchStart = performance.now()))
+const writeHead = http.ServerResponse.prototype.writeHead
+http.ServerResponse.prototype.writeHead = function (...args) {
+  if (this.req) this.req.benchAnswer ??= performance.now()
+  return writeHead.apply(this, args)
+}
 diagnostics.subscribe('http.server.response.finish', ({ request }) => {
-  if (request.method === 'GET' && request.url.endsWith('/tests'))
-    served.push(performance.now() - request.benchStart)
+  if (request.method !== 'GET' || !request.url.endsWith('/tests')) return
+  served.answered.push(request.benchAnswer - request.benchStart)
+  served.written.push(performance.now() - request.benchStart)
 })
+const sorted = (list) => list.splice(0).sort((a, b) => a - b)
+const takeServed = () => ({ answered: sorted(served.answered), written: sorted(served.written) })
+
+// Of that, the manager's part (request routed → test database chosen), and the event loop's stalls.
+const handled = []
+const testDatabase = TemplateManager.prototype.testDatabase
+TemplateManager.prototype.testDatabase = async function (...args) {
+  const t0 = performance.now()
+  try {
+    return await testDatabase.apply(this, args)
+  } finally {
+    handled.push(performance.now() - t0)
+  }
+}
+const loopDelay = monitorEventLoopDelay({ resolution: 1 })
 
 const loadBefore = load()
 const cluster = await startCluster({ name: 'bench-serve', quiet: true })
@@ -101,21 +125,45 @@ async function template(label) {
   return hash
 }
 
-/** The 563 tests over the fleet; checkout times sorted, and what the pool says it did. */
+/**
+ * The fleet's tests against `url`, with the serving process watched meanwhile: checkout times as
+ * the clients saw them and as this process spent them, its event loop's delay and busy share, and
+ * its CPU time.
+ */
+async function fleet(url, hash, pace, mode) {
+  takeServed()
+  handled.length = 0
+  loopDelay.reset()
+  loopDelay.enable()
+  const cpu = process.cpuUsage()
+  const busy = performance.eventLoopUtilization()
+  const started = performance.now()
+  const shares = Array.from({ length: WORKERS }, (_, i) => Math.floor((TESTS + i) / WORKERS))
+  const outputs = await Promise.all(
+    shares.map((n) => run(process.execPath, [WORKER, url, hash, String(n), String(pace), mode ?? ''])),
+  )
+  const ms = performance.now() - started
+  loopDelay.disable()
+  const { user, system } = process.cpuUsage(cpu)
+  return {
+    ms,
+    checkouts: outputs.flatMap(({ stdout }) => JSON.parse(stdout)).sort((a, b) => a - b),
+    served: takeServed(),
+    handled: sorted(handled),
+    loop: { p95: loopDelay.percentile(95) / 1e6, max: loopDelay.max / 1e6 },
+    busy: performance.eventLoopUtilization(busy).utilization,
+    cpuMs: (user + system) / 1000,
+  }
+}
+
+/** The 563 tests over the fleet, and what the pool says it did. */
 async function suite(label, pace) {
   const hash = await template(label)
   // Let the pool fill before the first test, as a suite's setup time would.
   await sleep(1500)
-  served.length = 0
-  const started = performance.now()
-  const shares = Array.from({ length: WORKERS }, (_, i) => Math.floor((TESTS + i) / WORKERS))
-  const outputs = await Promise.all(
-    shares.map((n) => run(process.execPath, [WORKER, base, hash, String(n), String(pace)])),
-  )
-  const ms = performance.now() - started
-  const checkouts = outputs.flatMap(({ stdout }) => JSON.parse(stdout)).sort((a, b) => a - b)
+  const measured = await fleet(base, hash, pace)
   const pool = api.stats().find((s) => s.hash === hash).pool
-  return { label, pace, checkouts, served: served.splice(0).sort((a, b) => a - b), ms, pool }
+  return { label, pace, ...measured, pool }
 }
 
 /** The fleet's paced checkouts against a server that answers at once: what HTTP alone costs here. */
@@ -132,13 +180,11 @@ async function floor() {
     response.end(body)
   })
   await new Promise((resolve) => bare.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${bare.address().port}`
   try {
-    const shares = Array.from({ length: WORKERS }, (_, i) => Math.floor((TESTS + i) / WORKERS))
-    const outputs = await Promise.all(
-      shares.map((n) => run(process.execPath, [WORKER, url, 'floor', String(n), String(PACE), 'floor'])),
-    )
-    return outputs.flatMap(({ stdout }) => JSON.parse(stdout)).sort((a, b) => a - b)
+    return {
+      label: 'floor',
+      ...(await fleet(`http://127.0.0.1:${bare.address().port}`, 'floor', PACE, 'floor')),
+    }
   } finally {
     bare.close()
   }
@@ -190,48 +236,49 @@ try {
   ).map((r) => r.datname)
   const recreate = await recreates(templateName, suites[0].pool.fileCopyMethod)
 
-  const ms = (v) => `${v.toFixed(1)} ms`
+  const ms = (v) => (v === undefined ? '' : `${v.toFixed(1)} ms`)
+  const at = (p) => (list) => pct(list, p)
+  const top = (list) => list.at(-1)
+  // figure, what it is read from (a suite or the floor), IntegreSQL's, the target
   const rows = [
-    ['checkout p50 (HTTP)', (s) => pct(s.checkouts, 50), INTEGRESQL.checkout.p50, '—', pct(bare, 50)],
-    [
-      'checkout p95 (HTTP)',
-      (s) => pct(s.checkouts, 95),
-      INTEGRESQL.checkout.p95,
-      `≤ ${TARGET.checkoutP95} ms`,
-      pct(bare, 95),
-    ],
-    ['checkout max (HTTP)', (s) => s.checkouts.at(-1), INTEGRESQL.checkout.max, '—', bare.at(-1)],
-    ['  in the server p50', (s) => pct(s.served, 50), '', ''],
-    ['  in the server p95', (s) => pct(s.served, 95), '', ''],
+    ['checkout p50, HTTP', (s) => at(50)(s.checkouts), INTEGRESQL.checkout.p50, '—'],
+    ['checkout p95, HTTP', (s) => at(95)(s.checkouts), INTEGRESQL.checkout.p95, `≤ ${TARGET.checkoutP95} ms`],
+    ['checkout max, HTTP', (s) => top(s.checkouts), INTEGRESQL.checkout.max, '—'],
+    ['in the server p50', (s) => at(50)(s.served.answered)],
+    ['in the server p95', (s) => at(95)(s.served.answered), undefined, `≤ ${TARGET.checkoutP95} ms`],
+    ['in the server max', (s) => top(s.served.answered)],
+    ['  + writing it p95', (s) => at(95)(s.served.written)],
+    ['  the pool part p95', (s) => (s.handled.length ? at(95)(s.handled) : undefined)],
+    ['event loop delay p95', (s) => s.loop.p95],
+    ['event loop delay max', (s) => s.loop.max],
   ]
   console.log(
     `pgrig serve, ${TESTS} tests over ${WORKERS} test processes, PostgreSQL ${cluster.info.version}, ${os.availableParallelism()} cores, load average ${loadBefore} before\n`,
   )
-  const head = ['figure'.padEnd(22), `paced ${PACE} ms`.padStart(14), 'flat out'.padStart(12)]
-  console.log(
-    `${head.join('')}${'IntegreSQL'.padStart(12)}${'target'.padStart(10)}${'bare HTTP'.padStart(12)}`,
-  )
-  for (const [name, pick, theirs, target, floorMs] of rows) {
-    const ours = suites.map((s) => ms(pick(s)).padStart(s === suites[0] ? 14 : 12)).join('')
-    const integresql = theirs === '' ? '' : `${theirs} ms`
-    const bareHttp = floorMs === undefined ? '' : ms(floorMs)
-    console.log(
-      `${name.padEnd(22)}${ours}${integresql.padStart(12)}${target.padStart(10)}${bareHttp.padStart(12)}`,
-    )
+  const columns = [...suites, bare]
+  const widths = [22, 14, 12, 14, 12, 10]
+  const line = (cells) =>
+    console.log(cells.map((c, i) => (i === 0 ? c.padEnd(widths[0]) : c.padStart(widths[i]))).join(''))
+  line(['figure', `paced ${PACE} ms`, 'flat out', `bare HTTP ${PACE}`, 'IntegreSQL', 'target'])
+  for (const [name, pick, theirs, target] of rows) {
+    line([name, ...columns.map((c) => ms(pick(c))), theirs === undefined ? '' : `${theirs} ms`, target ?? ''])
   }
   for (const [name, p, theirs, target] of [
     ['recreate p50', 50, INTEGRESQL.recreate.p50, `≤ ${TARGET.recreateP50} ms`],
     ['recreate p95', 95, INTEGRESQL.recreate.p95, '—'],
   ]) {
-    console.log(
-      `${name.padEnd(22)}${ms(pct(recreate, p)).padStart(26)}${`${theirs} ms`.padStart(12)}${target.padStart(10)}`,
-    )
+    line([name, '', ms(pct(recreate, p)), '', `${theirs} ms`, target])
   }
-  console.log('')
-  for (const s of suites) {
+  console.log(
+    '\nin the server: request parsed → answer handed to the socket; + writing it: until written (this process can lose its core to the client it wakes)',
+  )
+  for (const s of columns) {
     const rate = (TESTS / s.ms) * 1000
+    const pool = s.pool
+      ? `; ${s.pool.waited} of ${TESTS} checkouts found no database ready; ${s.pool.created} created`
+      : ''
     console.log(
-      `${s.label.padEnd(6)} suite ${(s.ms / 1000).toFixed(1)} s (${rate.toFixed(0)} tests/s); ${s.pool.waited} of ${TESTS} checkouts found no database ready; ${s.pool.created} created`,
+      `${s.label.padEnd(6)} ${(s.ms / 1000).toFixed(1)} s (${rate.toFixed(0)} tests/s); serving process: event loop busy ${(s.busy * 100).toFixed(0)} % of the time on ${((s.cpuMs / s.ms) * 100).toFixed(0)} % of a core${pool}`,
     )
   }
   console.log(`load average ${load()} after`)
