@@ -17,7 +17,8 @@
  * up in pgrig's numbers directly, so the load average is printed with them.
  *
  * Run: `npm run bench:serve` (builds dist/, then `node bench/serve.mjs`). `--tests N` (default 563),
- * `--workers N`, `--pace MS`, `--recreates N` samples (default 100).
+ * `--workers N`, `--pace MS`, `--recreates N` samples (default 100), `--ab-root DIR` runs each suite
+ * also on another built checkout of pgrig (main against a branch, in one run, suites interleaved).
  */
 /* global fetch */
 import { execFile } from 'node:child_process'
@@ -32,8 +33,6 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import { startCluster } from '../dist/cluster/cluster.js'
 import { BIRTH_OPTIONS, markBorn } from '../dist/databases/guard.js'
-import { serveOptionsFromEnv, startServe } from '../dist/serve/index.js'
-import { TemplateManager } from '../dist/serve/manager.js'
 
 import { arg, intArg } from './lib/args.mjs'
 
@@ -43,9 +42,11 @@ const PACE = arg('pace') === '0' ? 0 : intArg('pace', 50)
 const RECREATES = intArg('recreates', 100)
 const INTEGRESQL = { checkout: { p50: 0, p95: 1, max: 72 }, recreate: { p50: 68, p95: 80 } }
 const TARGET = { checkoutP95: 1, recreateP50: 20 }
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const AB_ROOT = arg('ab-root')
 
 const run = promisify(execFile)
-const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'serve-worker.mjs')
+const WORKER = path.join(HERE, 'lib', 'serve-worker.mjs')
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 const dsn = (c) =>
   `postgres://${encodeURIComponent(c.username)}:${encodeURIComponent(c.password)}@${c.host}:${c.port}/${c.database}`
@@ -68,48 +69,77 @@ async function sql(url, text) {
 // The server's own part of a checkout, in the serving process: request parsed → answer handed to
 // the socket (writeHead), and → answer written (the write itself, in which this process can lose
 // its core to the client it wakes).
-const served = { answered: [], written: [] }
-diagnostics.subscribe('http.server.request.start', ({ request }) => (request.benchStart = performance.now()))
+// Its CPU time over the first span (getrusage: this process's, almost all of it this thread's) is
+// what the path itself costs, whatever the machine's scheduler does meanwhile.
+const served = { answered: [], written: [], cpu: [] }
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
+}
+diagnostics.subscribe('http.server.request.start', ({ request }) => {
+  request.benchStart = performance.now()
+  request.benchCpu = cpuMs()
+})
 const writeHead = http.ServerResponse.prototype.writeHead
 http.ServerResponse.prototype.writeHead = function (...args) {
-  if (this.req) this.req.benchAnswer ??= performance.now()
+  if (this.req && this.req.benchAnswer === undefined) {
+    this.req.benchAnswer = performance.now()
+    this.req.benchAnswerCpu = cpuMs()
+  }
   return writeHead.apply(this, args)
 }
 diagnostics.subscribe('http.server.response.finish', ({ request }) => {
   if (request.method !== 'GET' || !request.url.endsWith('/tests')) return
   served.answered.push(request.benchAnswer - request.benchStart)
   served.written.push(performance.now() - request.benchStart)
+  served.cpu.push(request.benchAnswerCpu - request.benchCpu)
 })
 const sorted = (list) => list.splice(0).sort((a, b) => a - b)
-const takeServed = () => ({ answered: sorted(served.answered), written: sorted(served.written) })
+const takeServed = () => ({
+  answered: sorted(served.answered),
+  written: sorted(served.written),
+  cpu: sorted(served.cpu),
+})
 
 // Of that, the manager's part (request routed → test database chosen), and the event loop's stalls.
 const handled = []
-const testDatabase = TemplateManager.prototype.testDatabase
-TemplateManager.prototype.testDatabase = async function (...args) {
-  const t0 = performance.now()
-  try {
-    return await testDatabase.apply(this, args)
-  } finally {
-    handled.push(performance.now() - t0)
-  }
-}
 const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+
+/** pgrig serve from a built checkout (this one, or --ab-root), its manager timed. */
+async function checkout(label, root) {
+  const dist = (file) => import(path.resolve(root, 'dist', file))
+  const [{ serveOptionsFromEnv, startServe }, { TemplateManager }] = await Promise.all([
+    dist('serve/index.js'),
+    dist('serve/manager.js'),
+  ])
+  const testDatabase = TemplateManager.prototype.testDatabase
+  TemplateManager.prototype.testDatabase = async function (...args) {
+    const t0 = performance.now()
+    try {
+      return await testDatabase.apply(this, args)
+    } finally {
+      handled.push(performance.now() - t0)
+    }
+  }
+  // IntegreSQL's variables apply (INTEGRESQL_NUM_OF_CLEANING_WORKERS, …) over the bench's pool sizes.
+  const serve = () =>
+    startServe({
+      poolSize: WORKERS * 2,
+      poolMax: WORKERS * 6,
+      ...serveOptionsFromEnv(),
+      server: cluster.info,
+      port: 0,
+    })
+  return { label, serve }
+}
 
 const loadBefore = load()
 const cluster = await startCluster({ name: 'bench-serve', quiet: true })
-// IntegreSQL's variables apply (INTEGRESQL_NUM_OF_CLEANING_WORKERS, …) over the bench's pool sizes.
-const api = await startServe({
-  poolSize: WORKERS * 2,
-  poolMax: WORKERS * 6,
-  ...serveOptionsFromEnv(),
-  server: cluster.info,
-  port: 0,
-})
-const base = `${api.baseUrl}/v1`
+const checkouts = [await checkout('', path.join(HERE, '..'))]
+if (AB_ROOT) checkouts.push(await checkout(` ${path.basename(path.resolve(AB_ROOT))}`, AB_ROOT))
 
 /** A migrated, finalized template under a new hash, so each suite starts with a fresh pool. */
-async function template(label) {
+async function template(base, label) {
   const hash = `bench-${label}-${Date.now()}`
   const created = await (
     await fetch(`${base}/templates`, { method: 'POST', body: JSON.stringify({ hash }) })
@@ -156,14 +186,20 @@ async function fleet(url, hash, pace, mode) {
   }
 }
 
-/** The 563 tests over the fleet, and what the pool says it did. */
-async function suite(label, pace) {
-  const hash = await template(label)
-  // Let the pool fill before the first test, as a suite's setup time would.
-  await sleep(1500)
-  const measured = await fleet(base, hash, pace)
-  const pool = api.stats().find((s) => s.hash === hash).pool
-  return { label, pace, ...measured, pool }
+/** The 563 tests over the fleet on a new API of one checkout, and what its pool says it did. */
+async function suite(label, pace, { label: which, serve }) {
+  const api = await serve()
+  try {
+    const base = `${api.baseUrl}/v1`
+    const hash = await template(base, label)
+    // Let the pool fill before the first test, as a suite's setup time would.
+    await sleep(1500)
+    const measured = await fleet(base, hash, pace)
+    const pool = api.stats().find((s) => s.hash === hash).pool
+    return { label: `${label}${which}`, pace, ...measured, pool }
+  } finally {
+    await api.close()
+  }
 }
 
 /** The fleet's paced checkouts against a server that answers at once: what HTTP alone costs here. */
@@ -230,7 +266,13 @@ async function recreates(templateName, fileCopyMethod) {
 
 try {
   const bare = await floor()
-  const suites = [await suite('paced', PACE), await suite('flat', 0)]
+  const suites = []
+  for (const [label, pace] of [
+    ['paced', PACE],
+    ['flat', 0],
+  ]) {
+    for (const one of checkouts) suites.push(await suite(label, pace, one))
+  }
   const [templateName] = (
     await sql(cluster.superuser.url, "select datname from pg_database where datname like 'pgrig\\_tpl\\_%'")
   ).map((r) => r.datname)
@@ -247,6 +289,8 @@ try {
     ['in the server p50', (s) => at(50)(s.served.answered)],
     ['in the server p95', (s) => at(95)(s.served.answered), undefined, `≤ ${TARGET.checkoutP95} ms`],
     ['in the server max', (s) => top(s.served.answered)],
+    ['  of it on CPU p50', (s) => at(50)(s.served.cpu)],
+    ['  of it on CPU p95', (s) => at(95)(s.served.cpu)],
     ['  + writing it p95', (s) => at(95)(s.served.written)],
     ['  the pool part p95', (s) => (s.handled.length ? at(95)(s.handled) : undefined)],
     ['event loop delay p95', (s) => s.loop.p95],
@@ -256,10 +300,12 @@ try {
     `pgrig serve, ${TESTS} tests over ${WORKERS} test processes, PostgreSQL ${cluster.info.version}, ${os.availableParallelism()} cores, load average ${loadBefore} before\n`,
   )
   const columns = [...suites, bare]
-  const widths = [22, 14, 12, 14, 12, 10]
+  const names = suites.map((s) => s.label.replace(/^paced/, `paced ${PACE} ms`).replace(/^flat/, 'flat out'))
+  const head = ['figure', ...names, `bare HTTP ${PACE} ms`, 'IntegreSQL', 'target']
+  const widths = head.map((name, i) => (i === 0 ? 22 : Math.max(10, name.length + 2)))
   const line = (cells) =>
     console.log(cells.map((c, i) => (i === 0 ? c.padEnd(widths[0]) : c.padStart(widths[i]))).join(''))
-  line(['figure', `paced ${PACE} ms`, 'flat out', `bare HTTP ${PACE}`, 'IntegreSQL', 'target'])
+  line(head)
   for (const [name, pick, theirs, target] of rows) {
     line([name, ...columns.map((c) => ms(pick(c))), theirs === undefined ? '' : `${theirs} ms`, target ?? ''])
   }
@@ -267,10 +313,10 @@ try {
     ['recreate p50', 50, INTEGRESQL.recreate.p50, `≤ ${TARGET.recreateP50} ms`],
     ['recreate p95', 95, INTEGRESQL.recreate.p95, '—'],
   ]) {
-    line([name, '', ms(pct(recreate, p)), '', `${theirs} ms`, target])
+    line([name, ...columns.map((_, i) => (i === 0 ? ms(pct(recreate, p)) : '')), `${theirs} ms`, target])
   }
   console.log(
-    '\nin the server: request parsed → answer handed to the socket; + writing it: until written (this process can lose its core to the client it wakes)',
+    "\nin the server: request parsed → answer handed to the socket (on CPU: the serving process's CPU time in that span); + writing it: until written (this process can lose its core to the client it wakes)",
   )
   for (const s of columns) {
     const rate = (TESTS / s.ms) * 1000
@@ -283,6 +329,5 @@ try {
   }
   console.log(`load average ${load()} after`)
 } finally {
-  await api.close()
   await cluster.stop()
 }
