@@ -22,6 +22,7 @@
  */
 /* global fetch */
 import { execFile } from 'node:child_process'
+import fs from 'node:fs'
 import http from 'node:http'
 import diagnostics from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -69,16 +70,25 @@ async function sql(url, text) {
 // The server's own part of a checkout, in the serving process: request parsed → answer handed to
 // the socket (writeHead), and → answer written (the write itself, in which this process can lose
 // its core to the client it wakes).
-// Its CPU time over the first span (getrusage: this process's, almost all of it this thread's) is
-// what the path itself costs, whatever the machine's scheduler does meanwhile.
-const served = { answered: [], written: [], cpu: [] }
-const cpuMs = () => {
-  const { user, system } = process.cpuUsage()
-  return (user + system) / 1000
-}
+// Its CPU time over the first span (this thread's, from /proc/thread-self/schedstat, else the
+// process's) is what the path itself costs, whatever the machine's scheduler does meanwhile; the
+// time it waited for a core (schedstat) over both spans is what the scheduler added.
+const served = { answered: [], written: [], cpu: [], queued: [] }
+const SCHEDSTAT = '/proc/thread-self/schedstat'
+const schedstat = fs.existsSync(SCHEDSTAT)
+  ? () => fs.readFileSync(SCHEDSTAT, 'latin1').split(' ').map(Number)
+  : undefined
+const cpuMs = schedstat
+  ? () => schedstat()[0] / 1e6
+  : () => {
+      const { user, system } = process.cpuUsage()
+      return (user + system) / 1000
+    }
+const queuedMs = () => (schedstat ? schedstat()[1] / 1e6 : NaN)
 diagnostics.subscribe('http.server.request.start', ({ request }) => {
   request.benchStart = performance.now()
   request.benchCpu = cpuMs()
+  request.benchQueued = queuedMs()
 })
 const writeHead = http.ServerResponse.prototype.writeHead
 http.ServerResponse.prototype.writeHead = function (...args) {
@@ -93,12 +103,14 @@ diagnostics.subscribe('http.server.response.finish', ({ request }) => {
   served.answered.push(request.benchAnswer - request.benchStart)
   served.written.push(performance.now() - request.benchStart)
   served.cpu.push(request.benchAnswerCpu - request.benchCpu)
+  served.queued.push(queuedMs() - request.benchQueued)
 })
 const sorted = (list) => list.splice(0).sort((a, b) => a - b)
 const takeServed = () => ({
   answered: sorted(served.answered),
   written: sorted(served.written),
   cpu: sorted(served.cpu),
+  queued: sorted(served.queued),
 })
 
 // Of that, the manager's part (request routed → test database chosen), and the event loop's stalls.
@@ -292,6 +304,7 @@ try {
     ['  of it on CPU p50', (s) => at(50)(s.served.cpu)],
     ['  of it on CPU p95', (s) => at(95)(s.served.cpu)],
     ['  + writing it p95', (s) => at(95)(s.served.written)],
+    ['  waiting for a core p95', (s) => at(95)(s.served.queued)],
     ['  the pool part p95', (s) => (s.handled.length ? at(95)(s.handled) : undefined)],
     ['event loop delay p95', (s) => s.loop.p95],
     ['event loop delay max', (s) => s.loop.max],
@@ -316,7 +329,7 @@ try {
     line([name, ...columns.map((_, i) => (i === 0 ? ms(pct(recreate, p)) : '')), `${theirs} ms`, target])
   }
   console.log(
-    "\nin the server: request parsed → answer handed to the socket (on CPU: the serving process's CPU time in that span); + writing it: until written (this process can lose its core to the client it wakes)",
+    "\nin the server: request parsed → answer handed to the socket (on CPU: the serving process's CPU time in that span); + writing it: until written (this process can lose its core to the client it wakes); waiting for a core: of both, the time the serving thread was runnable but not running",
   )
   for (const s of columns) {
     const rate = (TESTS / s.ms) * 1000

@@ -3,7 +3,8 @@ import { PgrigError } from '../errors.js'
 import { cloneDatabaseName, workerDatabaseName, type OwnedKind } from './guard.js'
 import { databaseUrls, userOf } from '../cluster/libpq-url.js'
 import type { ClonePoolOptions, Lease, PoolStats } from './clone-pool-types.js'
-import { CloneSessions, CREATE_PARALLEL } from './clone-sessions.js'
+import { CREATE_PARALLEL } from './clone-sessions.js'
+import { poolSessions, type PoolSessions } from './clone-sessions-thread.js'
 import { DROP_GRACE_MS, ReleasedClones } from './released-clones.js'
 import { LeaseReclaimer } from './lease-reclaimer.js'
 
@@ -25,7 +26,7 @@ export class ClonePool {
   private target: number
   private readonly max: number
   private readonly parallel: number
-  private readonly sessions: CloneSessions
+  private readonly sessions: PoolSessions
   private readonly appUrlOf: (database: string) => string
   private readonly adminUrlOf: (database: string) => string
   private readonly ready: string[] = []
@@ -62,12 +63,15 @@ export class ClonePool {
     this.parallel = Math.max(1, options.parallel ?? CREATE_PARALLEL)
     this.appUrlOf = databaseUrls(options.appUrl)
     this.adminUrlOf = databaseUrls(options.adminUrl)
-    this.sessions = new CloneSessions({
-      adminUrl: options.adminUrl,
-      serverVersionNum: options.serverVersionNum,
-      parallel: this.parallel,
-      localServer: options.localServer,
-    })
+    this.sessions = poolSessions(
+      {
+        adminUrl: options.adminUrl,
+        serverVersionNum: options.serverVersionNum,
+        parallel: this.parallel,
+        localServer: options.localServer,
+      },
+      options.sessionsThread ?? false,
+    )
     const track = <T>(promise: Promise<T>): Promise<T> => this.track(promise)
     const connected = (names: string[]) => this.sessions.connected(names)
     this.released = new ReleasedClones({

@@ -345,6 +345,7 @@ export class TemplateManager {
       // Clients connect on their own; a pool that keeps up matters more than a warm first connection.
       prewarm: false,
       localServer: this.options.localServer,
+      sessionsThread: true,
       reclaim: this.options.forceReturn ? undefined : (name) => this.reclaimed(template, name),
       // No logFile: a lease's log offset (a stat of the server log per checkout) is for a JS test's
       // failure report; an HTTP client never sees it.
