@@ -11,8 +11,9 @@
  *     another runs CREATE DATABASE … TEMPLATE … STRATEGY file_copy with pgrig's birth marks and
  *     the marker, timed until the replacement is ready, on the same server and template once the
  *     suites are done;
- *   - the floor: the same fleet and client, paced, against a bare node:http server in this process
- *     that answers every checkout with a constant test database (no pool, no PostgreSQL).
+ *   - the floor: the same fleet, client and tests, paced, against a bare node:http server in this
+ *     process that answers every checkout with one shared database made from the same template
+ *     (no pool, nothing created or dropped): what HTTP and the tests' own work cost on this machine.
  * IntegreSQL's figures are its own (v1.1 release notes, 563 tests); this machine's other load shows
  * up in pgrig's numbers directly, so the load average is printed with them.
  *
@@ -20,7 +21,7 @@
  * `--workers N`, `--pace MS`, `--recreates N` samples (default 100), `--ab-root DIR` runs each suite
  * also on another built checkout of pgrig (main against a branch, in one run, suites interleaved).
  */
-/* global fetch */
+/* global fetch, URL */
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
@@ -70,21 +71,19 @@ async function sql(url, text) {
 // The server's own part of a checkout, in the serving process: request parsed → answer handed to
 // the socket (writeHead), and → answer written (the write itself, in which this process can lose
 // its core to the client it wakes).
-// Its CPU time over the first span (this thread's, from /proc/thread-self/schedstat, else the
-// process's) is what the path itself costs, whatever the machine's scheduler does meanwhile; the
-// time it waited for a core (schedstat) over both spans is what the scheduler added.
+// The process's CPU time over the first span (getrusage: precise, unlike schedstat's, which moves
+// at scheduler ticks) is what the path itself costs, whatever the scheduler does meanwhile; the
+// time the serving thread waited for a core over both spans (schedstat's run delay, counted as
+// each wait ends) is what the scheduler added.
 const served = { answered: [], written: [], cpu: [], queued: [] }
 const SCHEDSTAT = '/proc/thread-self/schedstat'
-const schedstat = fs.existsSync(SCHEDSTAT)
-  ? () => fs.readFileSync(SCHEDSTAT, 'latin1').split(' ').map(Number)
-  : undefined
-const cpuMs = schedstat
-  ? () => schedstat()[0] / 1e6
-  : () => {
-      const { user, system } = process.cpuUsage()
-      return (user + system) / 1000
-    }
-const queuedMs = () => (schedstat ? schedstat()[1] / 1e6 : NaN)
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
+}
+const queuedMs = fs.existsSync(SCHEDSTAT)
+  ? () => Number(fs.readFileSync(SCHEDSTAT, 'latin1').split(' ')[1]) / 1e6
+  : () => NaN
 diagnostics.subscribe('http.server.request.start', ({ request }) => {
   request.benchStart = performance.now()
   request.benchCpu = cpuMs()
@@ -172,7 +171,7 @@ async function template(base, label) {
  * the clients saw them and as this process spent them, its event loop's delay and busy share, and
  * its CPU time.
  */
-async function fleet(url, hash, pace, mode) {
+async function fleet(url, hash, pace) {
   takeServed()
   handled.length = 0
   loopDelay.reset()
@@ -182,7 +181,7 @@ async function fleet(url, hash, pace, mode) {
   const started = performance.now()
   const shares = Array.from({ length: WORKERS }, (_, i) => Math.floor((TESTS + i) / WORKERS))
   const outputs = await Promise.all(
-    shares.map((n) => run(process.execPath, [WORKER, url, hash, String(n), String(pace), mode ?? ''])),
+    shares.map((n) => run(process.execPath, [WORKER, url, hash, String(n), String(pace)])),
   )
   const ms = performance.now() - started
   loopDelay.disable()
@@ -214,12 +213,24 @@ async function suite(label, pace, { label: which, serve }) {
   }
 }
 
-/** The fleet's paced checkouts against a server that answers at once: what HTTP alone costs here. */
-async function floor() {
+/** The fleet's paced tests against a server that answers at once with one shared database. */
+async function floor(templateName) {
+  const database = 'pgrig_benchfloor'
+  await sql(
+    cluster.superuser.url,
+    `create database ${database} template ${templateName} owner ${cluster.info.user}`,
+  )
+  const app = new URL(cluster.info.url)
   const body = JSON.stringify({
     database: {
       templateHash: 'floor',
-      config: { host: '127.0.0.1', port: 5432, username: 'u', password: 'p', database: 'd' },
+      config: {
+        host: app.hostname,
+        port: Number(app.port || 5432),
+        username: decodeURIComponent(app.username),
+        password: decodeURIComponent(app.password),
+        database,
+      },
     },
     id: 1,
   })
@@ -229,12 +240,10 @@ async function floor() {
   })
   await new Promise((resolve) => bare.listen(0, '127.0.0.1', resolve))
   try {
-    return {
-      label: 'floor',
-      ...(await fleet(`http://127.0.0.1:${bare.address().port}`, 'floor', PACE, 'floor')),
-    }
+    return { label: 'floor', ...(await fleet(`http://127.0.0.1:${bare.address().port}`, 'floor', PACE)) }
   } finally {
     bare.close()
+    await sql(cluster.superuser.url, `drop database if exists ${database} with (force)`)
   }
 }
 
@@ -277,7 +286,6 @@ async function recreates(templateName, fileCopyMethod) {
 }
 
 try {
-  const bare = await floor()
   const suites = []
   for (const [label, pace] of [
     ['paced', PACE],
@@ -288,6 +296,7 @@ try {
   const [templateName] = (
     await sql(cluster.superuser.url, "select datname from pg_database where datname like 'pgrig\\_tpl\\_%'")
   ).map((r) => r.datname)
+  const bare = await floor(templateName)
   const recreate = await recreates(templateName, suites[0].pool.fileCopyMethod)
 
   const ms = (v) => (v === undefined ? '' : `${v.toFixed(1)} ms`)
