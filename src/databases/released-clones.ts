@@ -49,6 +49,9 @@ export class ReleasedClones {
   }
 
   private async drain(): Promise<void> {
+    // Not in the releaser's turn: its own answer (an HTTP reply, a test's end) goes out before
+    // the look at pg_stat_activity is written to the server.
+    await new Promise((resolve) => setImmediate(resolve))
     while (this.waiting.size > 0) {
       const names = [...this.waiting.keys()]
       let busy: Set<string>

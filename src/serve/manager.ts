@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { ClonePool, type Lease, type PoolStats } from '../databases/clone-pool.js'
 import { templateBuildDatabaseName, templateDatabaseName } from '../databases/guard.js'
 import { hostOf, parseLibpqUrl, portOf } from '../servers/libpq-url.js'
-import { ApiError, type TemplateDatabase, type TestDatabase } from './api-types.js'
+import { ApiError, type DatabaseConfig, type TemplateDatabase, type TestDatabase } from './api-types.js'
 import {
   createBuildDatabase,
   dropDatabases,
@@ -38,7 +38,6 @@ export interface ManagerOptions {
    * waits for one. Without it, the database handed out longest ago is taken back and recreated.
    */
   forceReturn?: boolean | undefined
-  logFile?: string | null | undefined
   /** The server runs on this machine (pgrig started it): the pool's own backends run niced. */
   localServer?: boolean | undefined
 }
@@ -69,9 +68,17 @@ export class TemplateManager {
   private readonly templates = new Map<string, ServeTemplate>()
   private serverVersionNum: Promise<number> | undefined
   private readonly app: URL
+  /** What every database's config says besides its name (read from the app URL once). */
+  private readonly server: Omit<DatabaseConfig, 'database'>
 
   constructor(private readonly options: ManagerOptions) {
     this.app = parseLibpqUrl(options.appUrl)
+    this.server = {
+      host: hostOf(this.app),
+      port: portOf(this.app),
+      username: this.owner,
+      password: decodeURIComponent(this.app.password),
+    }
   }
 
   /** POST /templates: a new, empty template database for the client to migrate. */
@@ -286,8 +293,10 @@ export class TemplateManager {
       // Clients connect on their own; a pool that keeps up matters more than a warm first connection.
       prewarm: false,
       localServer: this.options.localServer,
+      sessionsThread: true,
       reclaim: this.options.forceReturn ? undefined : (name) => this.reclaimed(template, name),
-      logFile: this.options.logFile,
+      // No logFile: a lease's log offset (a stat of the server log per checkout) is for a JS test's
+      // failure report; an HTTP client never sees it.
       nextIndex: () => ++cloneIndex,
     })
     template.state = 'ready'
@@ -330,17 +339,6 @@ export class TemplateManager {
   }
 
   private describeTemplate(template: ServeTemplate, database: string): TemplateDatabase {
-    return {
-      database: {
-        templateHash: template.hash,
-        config: {
-          host: hostOf(this.app),
-          port: portOf(this.app),
-          username: this.owner,
-          password: decodeURIComponent(this.app.password),
-          database,
-        },
-      },
-    }
+    return { database: { templateHash: template.hash, config: { ...this.server, database } } }
   }
 }

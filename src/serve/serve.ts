@@ -118,7 +118,6 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       getTimeoutMs: options.getTimeoutMs ?? 60_000,
       cleaningWorkers: options.cleaningWorkers ?? Math.min(8, Math.max(4, cpus * 2)),
       forceReturn: options.forceReturn,
-      logFile: server.logFile,
       localServer: server.engine !== 'external' && server.pid !== null,
     })
     const http_ = http.createServer({ keepAliveTimeout: 60_000 }, apiHandler(manager))

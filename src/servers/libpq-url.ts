@@ -64,3 +64,16 @@ export function withDatabase(url: string, database: string): string {
     parsed.pathname = `/${encodeURIComponent(database)}`
   })
 }
+
+/**
+ * withDatabase for many databases of one server, the URL parsed once: a pool's every lease names
+ * its clone in two URLs, and parsing and writing back each cost more than the rest of a checkout.
+ */
+export function databaseUrls(url: string): (database: string) => string {
+  const marker = 'pgrig0database0marker'
+  const text = withDatabase(url, marker)
+  const at = text.indexOf(`/${marker}`) + 1
+  const head = text.slice(0, at)
+  const tail = text.slice(at + marker.length)
+  return (database) => `${head}${encodeURIComponent(database)}${tail}`
+}
