@@ -159,6 +159,22 @@ test('a region is its parts, dedented, joined by a blank line', () => {
   expect(region(text, 'c')).toBeUndefined()
 })
 
+test("docs/ARCHITECTURE.md's layer map names every folder of src/, and only those", () => {
+  const map = codeBlocks('docs/ARCHITECTURE.md')[0]!.code.split('\n')
+  // a row: names, then its description, two spaces or more apart
+  const named = map.flatMap((line) =>
+    line
+      .split(/\s{2,}/)
+      .slice(0, -1)
+      .filter((name) => name.endsWith('/')),
+  )
+  const folders = fs
+    .readdirSync(path.join(root, 'src'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => `${entry.name}/`)
+  expect(named.sort(), 'update the map at the top of docs/ARCHITECTURE.md').toEqual(folders.sort())
+})
+
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */
 function anchor(heading: string): string {
   return heading
