@@ -115,6 +115,8 @@ describe.concurrent('a server that dies mid-run', () => {
           ).exec(result.output)
           expect(told, context).not.toBeNull()
           fs.rmSync(path.dirname(told![1]!), { recursive: true, force: true })
+          // One copy of the log: the test process names the one `pgrig run` made.
+          expect(told![1], context).toBe(named![1])
         }
         expect(result.output).not.toMatch(/could not clone the template/)
         expect(result.output).not.toMatch(/broker-client\.(js|ts):\d+/)

@@ -143,6 +143,8 @@ async function runSqlFile(
     user,
     database: target.database,
   })
+  // A server that dies under the script fails its query; the idle event must not crash the process.
+  client.on('error', () => {})
   await client.connect()
   try {
     await client.query(sql)

@@ -17,10 +17,19 @@ export interface ServerWatch {
 
 const LOG_LINES = 3
 const LINE_CHARS = 200
-/** How long a watch that did not start the server waits for its starter to say how it ended. */
-const EXIT_NOTE_WAIT_MS = 300
+/**
+ * A watch waits for the starter's note only while the starter lives, which takes a few ms after
+ * the pid is gone; this bound only keeps a starter that hangs from hanging the watch with it.
+ */
+const EXIT_NOTE_WAIT_MS = 10_000
 
 type Exit = { code: number | null; signal: NodeJS.Signals | null }
+
+/**
+ * What the process that started a server notes for watches in other processes: first that it will
+ * note the exit (`starter`, its pid), then how the server ended and where it copied the log.
+ */
+type ExitNote = { starter: number } | (Exit & { log: string | null })
 
 /** Where the process that started a server notes how it ended, for watches in other processes. */
 const exitNoteOf = (runId: string, name: string) => path.join(runDirOf(runId), `${name}.exit.json`)
@@ -45,8 +54,11 @@ export function watchServer(info: ServerInfo, child?: ChildProcess, runId?: stri
     if (error) return error
     if (!exit && isAlive(pid)) return undefined
     // Dead but not yet reaped (the exit event comes a moment later): the zombie still holds its status.
-    exit ??= child ? zombieStatus(pid) : runId ? awaitExitNote(runId, info.name) : undefined
-    error = diedError(info, exit, keepLog(info, runId), TEST_RUN)
+    const note = child || !runId ? undefined : awaitExitNote(runId, info.name)
+    exit ??= child ? zombieStatus(pid) : note
+    // The starter's copy of the log, when it made one: one copy per death.
+    const log = note?.log && fs.existsSync(note.log) ? note.log : keepLog(info, runId)
+    error = diedError(info, exit, log, TEST_RUN)
     return error
   }
   return {
@@ -67,34 +79,55 @@ export function reportDeath(
   runId: string,
   report: (error: PgrigError) => void,
 ): { stop(): void } {
+  const file = exitNoteOf(runId, info.name)
+  if (child) writeExitNote(file, { starter: process.pid })
   const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-    try {
-      // 'wx': a note already there (or a link put there) is left alone
-      fs.writeFileSync(exitNoteOf(runId, info.name), JSON.stringify({ code, signal }), {
-        flag: 'wx',
-        mode: 0o600,
-      })
-    } catch {
-      // the run's folder is gone: nobody is left to read the note
-    }
-    report(diedError(info, { code, signal }, keepLog(info, runId), COMMAND))
+    const log = keepLog(info, runId)
+    writeExitNote(file, { code, signal, log })
+    report(diedError(info, { code, signal }, log, COMMAND))
   }
   child?.once('exit', onExit)
-  return { stop: () => child?.off('exit', onExit) }
+  return {
+    stop: () => {
+      child?.off('exit', onExit)
+      // No note is coming any more: a later watch must not wait for one.
+      fs.rmSync(file, { force: true })
+    },
+  }
 }
 
-/** The note the server's starter writes when it sees the exit, which may come a moment after the pid is gone. */
-function awaitExitNote(runId: string, name: string): Exit | undefined {
+/** Whole or not at all (a rename), so a watch never reads half a note; a link put there is replaced, not followed. */
+function writeExitNote(file: string, note: ExitNote): void {
+  const draft = `${file}.${process.pid}`
+  try {
+    fs.writeFileSync(draft, JSON.stringify(note), { flag: 'wx', mode: 0o600 })
+    fs.renameSync(draft, file)
+  } catch {
+    // the run's folder is gone: nobody is left to read the note
+    fs.rmSync(draft, { force: true })
+  }
+}
+
+/**
+ * How the server ended, from its starter's note. The starter notes it as soon as it reaps the
+ * postmaster, a moment after the pid is gone, so a watch waits for it as long as the starter lives
+ * and said it would note it; with no such note (a server `pgrig up` left running), it does not wait.
+ */
+function awaitExitNote(runId: string, name: string): (Exit & { log: string | null }) | undefined {
   const file = exitNoteOf(runId, name)
   const pause = new Int32Array(new SharedArrayBuffer(4))
-  for (let waited = 0; ; waited += 20) {
+  const deadline = Date.now() + EXIT_NOTE_WAIT_MS
+  for (;;) {
+    let note: ExitNote
     try {
-      return JSON.parse(fs.readFileSync(file, 'utf8')) as Exit
+      note = JSON.parse(fs.readFileSync(file, 'utf8')) as ExitNote
     } catch {
-      if (waited >= EXIT_NOTE_WAIT_MS) return undefined
-      // once per dead server, on the way to failing the run: a short synchronous wait is fine
-      Atomics.wait(pause, 0, 0, 20)
+      return undefined
     }
+    if (!('starter' in note)) return note
+    if (!isAlive(note.starter) || Date.now() > deadline) return undefined
+    // once per dead server, on the way to failing the run: a short synchronous wait is fine
+    Atomics.wait(pause, 0, 0, 5)
   }
 }
 

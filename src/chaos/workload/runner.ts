@@ -113,6 +113,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   const statements = sqlFor(options.model, table)
 
   const admin = new pg.Client({ connectionString: options.url })
+  // Idle while the workload runs: a server killed meanwhile must fail its last query, not crash the process.
+  admin.on('error', () => {})
   await admin.connect()
   const started = performance.now()
   const recorder = new HistoryRecorder()
