@@ -33,7 +33,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { startCluster } from '../dist/cluster/cluster.js'
+import { startServer } from '../dist/servers/start-server.js'
 import { BIRTH_OPTIONS, markBorn } from '../dist/databases/guard.js'
 
 import { arg, intArg } from './lib/args.mjs'
@@ -145,7 +145,7 @@ async function checkout(label, root) {
 }
 
 const loadBefore = load()
-const cluster = await startCluster({ name: 'bench-serve', quiet: true })
+const cluster = await startServer({ name: 'bench-serve', quiet: true })
 const checkouts = [await checkout('', path.join(HERE, '..'))]
 if (AB_ROOT) checkouts.push(await checkout(` ${path.basename(path.resolve(AB_ROOT))}`, AB_ROOT))
 

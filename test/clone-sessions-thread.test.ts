@@ -2,7 +2,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../src/cluster/cluster.js'
+import { startServer, type StartedServer } from '../src/servers/start-server.js'
 import { withClient } from '../src/databases/admin.js'
 import { ensureTemplate, type Template } from '../src/databases/template.js'
 import type { ClonePool as SourcePool } from '../src/databases/clone-pool.js'
@@ -19,10 +19,10 @@ const { poolSessions } = (await built('clone-sessions-thread.js')) as {
 
 privateRunRoot('sessions-thread')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 let template: Template
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'sessions-thread', quiet: true })
+  pgc = await startServer({ name: 'sessions-thread', quiet: true })
   template = await ensureTemplate({
     adminUrl: pgc.superuser.url,
     appUrl: pgc.url,

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import { PgrigError } from '../errors.js'
 import { cloneDatabaseName, workerDatabaseName, type OwnedKind } from './guard.js'
-import { databaseUrls, userOf } from '../cluster/libpq-url.js'
+import { databaseUrls, userOf } from '../servers/libpq-url.js'
 import type { ClonePoolOptions, Lease, PoolStats } from './clone-pool-types.js'
 import { CREATE_PARALLEL } from './clone-sessions.js'
 import { poolSessions, type PoolSessions } from './clone-sessions-thread.js'
