@@ -28,8 +28,8 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath, URL } from 'node:url'
 import pg from 'pg'
-import { startCluster } from '../dist/index.js'
-import { startSession } from '../dist/databases/session.js'
+import { startServer } from '../dist/index.js'
+import { startRunDatabases } from '../dist/databases/run-databases.js'
 import { startBroker } from '../dist/databases/broker.js'
 import { BrokerClient } from '../dist/databases/broker-client.js'
 
@@ -378,7 +378,7 @@ async function breakdown(server, tests) {
   fs.writeFileSync(path.join(dir, 'migrations', '001_schema.sql'), HEAVY_SCHEMA)
   fs.writeFileSync(path.join(dir, 'seed.sql'), HEAVY_SEED)
   process.env.PGRIG_RUN_ID = server.runId
-  const session = await startSession({ cwd: dir, migrations: './migrations', seed: './seed.sql' })
+  const session = await startRunDatabases({ cwd: dir, migrations: './migrations', seed: './seed.sql' })
   const broker = await startBroker(
     session.pool,
     path.join(session.runDir, `bench-overhead-${process.pid}.sock`),
@@ -459,7 +459,7 @@ async function main() {
   console.error(`overhead bench: ${RUNS} run(s) per row, ${FILES} files, ${WORKERS} workers`)
   const imports = Math.max(3, RUNS * 2)
   const importRows = measureImports(ROOT, imports)
-  const server = await startCluster({ quiet: true })
+  const server = await startServer({ quiet: true })
   const suites = []
   let parts
   try {

@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { resolveServers, startCluster, startServers } from '../dist/index.js'
+import { resolveServers, startServer, startServers } from '../dist/index.js'
 
 const execFileP = promisify(execFile)
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -257,7 +257,7 @@ async function settlePgrig() {
 }
 
 async function timedStart(t0) {
-  const cluster = await startCluster({ name: 'bench', quiet: true })
+  const cluster = await startServer({ name: 'bench', quiet: true })
   try {
     return await select1({ connectionString: cluster.url }, t0)
   } finally {

@@ -4,16 +4,16 @@ import path from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { proxiedUrl } from '../src/chaos/index.js'
-import { startCluster, type StartedCluster } from '../src/index.js'
+import { startServer, type StartedServer } from '../src/index.js'
 import { chaosServe } from './support/chaos.js'
 import { privateRunRoot } from './support/run-root.js'
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-chaos-config-'))
-let cluster: StartedCluster
+let cluster: StartedServer
 
 privateRunRoot('chaos-serve')
 beforeAll(async () => {
-  cluster = await startCluster({ name: 'chaos-config' })
+  cluster = await startServer({ name: 'chaos-config' })
 })
 afterAll(async () => {
   await cluster?.stop()

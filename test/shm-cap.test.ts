@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, expect, test } from 'vitest'
-import { cacheEntries } from '../src/cluster/tmpfs-cache.js'
+import { cacheEntries } from '../src/servers/tmpfs-cache.js'
 import { CLI, pgrig } from './support/cli.js'
 import { privateRunRoot } from './support/run-root.js'
 
@@ -100,13 +100,13 @@ async function expectRunFoldersGone(when: string): Promise<void> {
 type Variant = (i: number, user: string) => Promise<void>
 
 /**
- * A library user's process: `startCluster()`, then `stop()` once told to, then exit. The process's
+ * A library user's process: `startServer()`, then `stop()` once told to, then exit. The process's
  * own run folder stays until it exits (for its next start); its reaper removes it then.
  */
 async function libraryRun(i: number, user: string, tmpfs: boolean): Promise<void> {
   const options = JSON.stringify({ name: `shm${i}`, user, tmpfs, quiet: true })
-  const script = `import { startCluster } from ${JSON.stringify(path.resolve('dist/index.js'))}
-const server = await startCluster(${options})
+  const script = `import { startServer } from ${JSON.stringify(path.resolve('dist/index.js'))}
+const server = await startServer(${options})
 process.stdout.write('up\\n')
 process.stdin.once('data', async () => { await server.stop(); process.exit(0) })`
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {

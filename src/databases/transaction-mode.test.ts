@@ -1,16 +1,16 @@
 import pg from 'pg'
 import postgres from 'postgres'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { isPgrigError } from '../errors.js'
 import { markOwned, workerDatabaseName } from './guard.js'
-import { quoteIdentifier } from '../cluster/sql-quote.js'
+import { quoteIdentifier } from '../servers/sql-quote.js'
 import { createTransactionIsolation, type TransactionIsolation } from './transaction-mode.js'
 
 const runId = 'txmode01'
 
 describe('transaction isolation', () => {
-  let server: StartedCluster
+  let server: StartedServer
   let admin: pg.Client
   let workerUrl: string
   let iso: TransactionIsolation
@@ -29,7 +29,7 @@ describe('transaction isolation', () => {
   }
 
   beforeAll(async () => {
-    server = await startCluster({ name: 'txmode' })
+    server = await startServer({ name: 'txmode' })
     admin = new pg.Client({ connectionString: server.superuser.url })
     await admin.connect()
     const name = workerDatabaseName(runId, 1)
@@ -55,6 +55,27 @@ describe('transaction isolation', () => {
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((c) => c.end().catch(() => {})))
     await iso.endTest()
+  })
+
+  test('COMMIT AND CHAIN outside a transaction fails as it does on the server itself', async () => {
+    const app = await connect()
+    for (const sql of ['COMMIT AND CHAIN', 'ROLLBACK AND CHAIN', 'select 1; COMMIT AND CHAIN']) {
+      const failure = (client: pg.Client) =>
+        client.query(sql).then(
+          () => ({ code: 'none', message: 'succeeded' }),
+          (error: pg.DatabaseError) => error,
+        )
+      const direct = await failure(outside)
+      const proxied = await failure(app)
+      expect(direct.code, sql).toBe('25P01')
+      expect({ code: proxied.code, message: proxied.message }, sql).toEqual({
+        code: direct.code,
+        message: direct.message,
+      })
+    }
+    // and the session goes on, outside any transaction
+    expect((await app.query('select 1 as one')).rows).toEqual([{ one: 1 }])
+    expect(await count(app)).toBe(0)
   })
 
   test('a COMMIT by the code under test is seen by its other connections, and gone after the test', async () => {
@@ -331,7 +352,7 @@ describe('transaction isolation', () => {
 
 describe('transaction isolation on a server that goes away', () => {
   test('refuses a database pgrig did not create; after a restart the next test gets a fresh session', async () => {
-    await using server = await startCluster({ name: 'txmode-restart' })
+    await using server = await startServer({ name: 'txmode-restart' })
     const error = await createTransactionIsolation({ url: server.url }).catch((e: unknown) => e)
     expect(isPgrigError(error) && error.code).toBe('E_UNSAFE_TARGET')
 

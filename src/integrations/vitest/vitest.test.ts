@@ -3,9 +3,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
-import { listRuns } from '../../cluster/run-dir.js'
-import { teardownRun } from '../../cluster/teardown.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
+import { listRuns } from '../../servers/run-dir.js'
+import { teardownRun } from '../../servers/teardown.js'
 import { withClient } from '../../databases/admin.js'
 import { ownerMarker } from '../../databases/guard.js'
 import { fixtureProject, repoRoot, runIn } from '../../../test/support/fixture-project.js'
@@ -33,10 +33,10 @@ const slowTest = test.runIf(process.env.PGRIG_SLOW === '1')
 
 describe('pgrig/vitest', () => {
   let dir: string
-  let pgc: StartedCluster
+  let pgc: StartedServer
   beforeAll(async () => {
     dir = fixtureProject('vitest-project')
-    pgc = await startCluster({ name: 'vitest-int', quiet: true })
+    pgc = await startServer({ name: 'vitest-int', quiet: true })
   })
   afterAll(async () => {
     await pgc?.stop()
@@ -101,6 +101,16 @@ describe('pgrig/vitest', () => {
     const result = await vitest(dir, ['proxy-tls.spec.ts'], { FIXTURE_TLS: '1', FIXTURE_PROXY_TLS: '1' })
     expect(result.code, result.output).toBe(0)
     expect(result.output).toMatch(/Tests\s+1 passed/)
+  })
+
+  test("an error carrying a node-postgres client prints where it connects, never the client's password", async () => {
+    const result = await vitest(dir, ['secret.spec.ts'], { ...onServer(), FIXTURE_SECRET: '1' })
+    expect(result.code, result.output).toBe(1)
+    expect(result.output).toContain('failed with a client on it')
+    expect(result.output).toMatch(/terminating connection due to administrator command/)
+    expect(result.output).toMatch(/database: 'pgrig_\w+'/)
+    expect(result.output).not.toContain(pgc.password)
+    expect(result.output).not.toContain(pgc.superuser.password)
   })
 
   test('a failed test keeps its database, prints its URL and carries the server log of the test', async () => {
