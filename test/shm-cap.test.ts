@@ -159,6 +159,25 @@ const VARIANTS: Record<string, Variant> = {
     child.kill('SIGKILL')
     await new Promise((resolve) => child.once('exit', resolve))
   },
+  'pgrig run killed (SIGKILL) in the middle of a template build': async (i) => {
+    // A user no run has used yet: a new template, built on the tmpfs.
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', '--name', `shm${i}`, '--user', `fresh${i}`, '--', 'true'],
+      {
+        stdio: 'ignore',
+      },
+    )
+    const building = () =>
+      fs.existsSync(templates) && fs.readdirSync(templates).some((n) => n.startsWith('.build-'))
+    for (let t = 0; t < 600 && !building(); t++) await sleep(50)
+    expect(building(), 'a template build on the tmpfs').toBe(true)
+    await sleep(200)
+    sample(`run ${i} building`, 1)
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+    for (let t = 0; t < 300 && building(); t++) await sleep(100)
+  },
 }
 
 async function manyRuns(runs: number): Promise<void> {

@@ -20,7 +20,7 @@ function sparesDirOf(template: string): string {
 }
 
 /** An unfinished copy is named `.tmp-…`; one left behind by a killed copy is swept after this long. */
-const STALE_COPY_MS = 10 * 60_000
+export const STALE_COPY_MS = 10 * 60_000
 
 /**
  * Moves a spare copy of `template` to `target` (same file system) and returns true, or returns

@@ -66,7 +66,21 @@ export async function teardownRun(runId: string): Promise<void> {
   // An owner killed in the middle of spawning a server: that postmaster may have appeared meanwhile.
   await new Promise((resolve) => setTimeout(resolve, 50))
   await Promise.all(livePostmasters(runId, state).map((pid) => stopPostmaster(pid)))
+  removeBuildDirs(state)
   removeRunDirs(runId)
+}
+
+/**
+ * A template build the owner did not finish (killed mid-build): its work folder (`.build-…` beside
+ * the templates, holding a whole initdb'd data dir) would otherwise stay on the tmpfs for good.
+ */
+function removeBuildDirs(state: RunState | undefined): void {
+  for (const dataDir of state?.buildDirs ?? []) {
+    const work = path.dirname(dataDir)
+    if (path.basename(work).startsWith('.build-')) {
+      fs.rmSync(work, { recursive: true, force: true, maxRetries: 5 })
+    }
+  }
 }
 
 /** Stops one named server of a run and drops it from the run's state; the run goes when it is empty. */

@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { spareCount, STALE_COPY_MS } from './spare-datadirs.js'
 
 /**
  * The data dir templates (and their spare copies) pgrig keeps on tmpfs: one per engine and shape,
@@ -9,12 +10,16 @@ import path from 'node:path'
  *   - PGRIG_TMPFS_CACHE_DAYS: templates unused this long go (default 7);
  *   - PGRIG_TMPFS_CACHE_PROTECT_S: a template used this recently is never pruned (default 300): a
  *     start may be copying it.
- * The prune runs before a template is added, so use stays under the cap plus that one template.
+ * The prune runs before a template is added and counts each template at its full size with its
+ * spares (they are refilled after it is pruned) and each copy still in flight, so use stays under
+ * the cap plus that one template with its spares (and the recently used ones it may not remove).
  */
 export interface CacheEntry {
   name: string
   /** Template and spares together. */
   bytes: number
+  /** The template alone. */
+  templateBytes: number
   /** When a start last used the template (its folder's mtime, touched on every use). */
   lastUsed: number
 }
@@ -89,20 +94,60 @@ export function cacheEntries(tmpfsRoot: string): CacheEntry[] {
     .filter((name) => !name.startsWith('.') && !name.endsWith('.spares') && !name.includes('.tmp-'))
     .map((name) => {
       const full = path.join(dir, name)
+      const templateBytes = sizeOf(full)
       return {
         name,
-        bytes: sizeOf(full) + sizeOf(`${full}.spares`),
+        bytes: templateBytes + sizeOf(`${full}.spares`),
+        templateBytes,
         lastUsed: fs.statSync(full, { throwIfNoEntry: false })?.mtimeMs ?? 0,
       }
     })
     .sort((a, b) => a.lastUsed - b.lastUsed)
 }
 
+// maxRetries: a copy still writing into a folder being removed makes rm fail with ENOTEMPTY.
+const removeTree = (dir: string) => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 })
+
 function removeEntry(tmpfsRoot: string, name: string): void {
   const full = path.join(templatesDir(tmpfsRoot), name)
   // The spares first: a template without spares is still whole, spares without one are litter.
-  fs.rmSync(`${full}.spares`, { recursive: true, force: true })
-  fs.rmSync(full, { recursive: true, force: true })
+  removeTree(`${full}.spares`)
+  removeTree(full)
+}
+
+/** Template copies (`<name>.tmp-…`) and builds (`.build-…`) not yet in place. */
+function copiesInFlight(tmpfsRoot: string): string[] {
+  try {
+    return fs
+      .readdirSync(templatesDir(tmpfsRoot))
+      .filter((n) => n.startsWith('.build-') || n.includes('.tmp-'))
+  } catch {
+    return []
+  }
+}
+
+/**
+ * What no entry counts, so no cap would ever remove: spares whose template is gone, and the
+ * unfinished copies (`….tmp-…`) and template builds (`.build-…`) of processes killed in the middle,
+ * once older than any copy or build still running could be.
+ */
+export function sweepLeftovers(tmpfsRoot: string, now = Date.now()): string[] {
+  const dir = templatesDir(tmpfsRoot)
+  let names: string[]
+  try {
+    names = fs.readdirSync(dir)
+  } catch {
+    return []
+  }
+  const swept = names.filter((name) => {
+    const full = path.join(dir, name)
+    if (name.endsWith('.spares')) return !names.includes(name.slice(0, -'.spares'.length))
+    if (!name.startsWith('.build-') && !name.includes('.tmp-')) return false
+    const mtime = fs.statSync(full, { throwIfNoEntry: false })?.mtimeMs ?? now
+    return now - mtime > STALE_COPY_MS
+  })
+  for (const name of swept) removeTree(path.join(dir, name))
+  return swept
 }
 
 /**
@@ -116,8 +161,14 @@ export function pruneCache(
 ): { removed: CacheEntry[]; kept: CacheEntry[] } {
   const limits = options.limits ?? cacheLimits()
   const now = options.now ?? Date.now()
+  sweepLeftovers(tmpfsRoot, now)
   const entries = cacheEntries(tmpfsRoot)
-  let total = entries.reduce((sum, e) => sum + e.bytes, 0)
+  // What each will hold once its spares are refilled; a template copy in flight (another start's,
+  // or an earlier one's from the disk cache) lands as big as the largest.
+  const fullSize = (e: CacheEntry) => Math.max(e.bytes, e.templateBytes * (1 + spareCount()))
+  const inFlight = copiesInFlight(tmpfsRoot).filter((name) => !name.startsWith(`${options.keep}.tmp-`))
+  const largest = Math.max(0, ...entries.map(fullSize))
+  let total = entries.reduce((sum, e) => sum + fullSize(e), 0) + inFlight.length * largest
   const removed: CacheEntry[] = []
   const kept: CacheEntry[] = []
   for (const entry of entries) {
@@ -125,7 +176,7 @@ export function pruneCache(
     const stale = now - entry.lastUsed > limits.maxAgeMs
     if (!protectedNow && (stale || total > limits.maxBytes)) {
       removeEntry(tmpfsRoot, entry.name)
-      total -= entry.bytes
+      total -= fullSize(entry)
       removed.push(entry)
     } else {
       kept.push(entry)
@@ -134,22 +185,11 @@ export function pruneCache(
   return { removed, kept }
 }
 
-/** Removes every template and spare on this tmpfs (`pgrig cache clean`). */
+/** Removes every template and spare on this tmpfs (`pgrig cache clean`), and the leftovers prune sweeps. */
 export function cleanCache(tmpfsRoot: string): CacheEntry[] {
   const entries = cacheEntries(tmpfsRoot)
   for (const entry of entries) removeEntry(tmpfsRoot, entry.name)
-  // Spares whose template is already gone.
-  let left: string[] = []
-  try {
-    left = fs.readdirSync(templatesDir(tmpfsRoot))
-  } catch {
-    // no templates folder yet
-  }
-  for (const name of left) {
-    if (name.endsWith('.spares')) {
-      fs.rmSync(path.join(templatesDir(tmpfsRoot), name), { recursive: true, force: true })
-    }
-  }
+  sweepLeftovers(tmpfsRoot)
   return entries
 }
 
