@@ -47,6 +47,15 @@ export type PgrigErrorCode =
   | 'E_CHAOS_INVALID'
   | 'E_CHAOS_NOT_FOUND'
   | 'E_CHAOS_EXISTS'
+  /** pgrig serve's API, IntegreSQL's statuses: see STATUS_OF in serve/api-types.ts. */
+  | 'E_SERVE_INVALID'
+  | 'E_SERVE_NOT_FOUND'
+  | 'E_SERVE_GONE'
+  | 'E_SERVE_TOO_LARGE'
+  | 'E_SERVE_LOCKED'
+  | 'E_SERVE_ABANDONED'
+  | 'E_SERVE_UNAVAILABLE'
+  | 'E_SERVE_FAILED'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

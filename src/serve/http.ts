@@ -1,5 +1,5 @@
 import http from 'node:http'
-import { ApiError } from './api-types.js'
+import { apiError, isApiError, STATUS_OF } from './api-types.js'
 import type { TemplateManager } from './manager.js'
 
 /**
@@ -21,7 +21,8 @@ const ok = (body: unknown) => ({ status: 200, body })
 const noContent = { status: 204 }
 
 function testId(raw: string | undefined): number {
-  if (raw === undefined || !/^[+-]?\d{1,9}$/.test(raw)) throw new ApiError(400, 'invalid test database ID')
+  if (raw === undefined || !/^[+-]?\d{1,9}$/.test(raw))
+    throw apiError('E_SERVE_INVALID', 'invalid test database ID')
   return Number(raw)
 }
 
@@ -30,7 +31,7 @@ async function readJson(request: http.IncomingMessage): Promise<Record<string, u
   const chunks: Buffer[] = []
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > BODY_LIMIT) throw new ApiError(413, 'Request Entity Too Large')
+    if (size > BODY_LIMIT) throw apiError('E_SERVE_TOO_LARGE', 'Request Entity Too Large')
     chunks.push(chunk)
   }
   const text = Buffer.concat(chunks).toString('utf8').trim()
@@ -39,7 +40,7 @@ async function readJson(request: http.IncomingMessage): Promise<Record<string, u
     const parsed: unknown = JSON.parse(text)
     return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {}
   } catch {
-    throw new ApiError(400, 'request body is not JSON')
+    throw apiError('E_SERVE_INVALID', 'request body is not JSON')
   }
 }
 
@@ -110,7 +111,7 @@ function decode(segment: string): string {
   try {
     return decodeURIComponent(segment)
   } catch {
-    throw new ApiError(400, 'malformed path')
+    throw apiError('E_SERVE_INVALID', 'malformed path')
   }
 }
 
@@ -136,7 +137,7 @@ export function apiHandler(manager: TemplateManager): http.RequestListener {
         const { status, body } = await route.handle(manager, params, request, () => gone)
         send(response, status, body)
       } catch (error) {
-        if (error instanceof ApiError) send(response, error.status, { message: error.message })
+        if (isApiError(error)) send(response, STATUS_OF[error.code], { message: error.message })
         else send(response, 500, { message: (error as Error).message })
       }
     })()

@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto'
 import { ClonePool, type Lease, type PoolStats } from '../databases/clone-pool.js'
 import { templateBuildDatabaseName, templateDatabaseName } from '../databases/guard.js'
 import { hostOf, parseLibpqUrl, portOf } from '../servers/libpq-url.js'
-import { ApiError, type DatabaseConfig, type TemplateDatabase, type TestDatabase } from './api-types.js'
+import {
+  apiError,
+  isApiError,
+  type ApiError,
+  type DatabaseConfig,
+  type TemplateDatabase,
+  type TestDatabase,
+} from './api-types.js'
 import {
   createBuildDatabase,
   dropDatabases,
@@ -61,8 +68,8 @@ interface ServeTemplate {
 /** Clone numbers for every manager in this process: two serving one server under one run never pick the same name. */
 let cloneIndex = 0
 
-const notFound = () => new ApiError(404, 'template not found')
-const discarded = () => new ApiError(410, 'template was just discarded')
+const notFound = () => apiError('E_SERVE_NOT_FOUND', 'template not found')
+const discarded = () => apiError('E_SERVE_GONE', 'template was just discarded')
 
 export class TemplateManager {
   private readonly templates = new Map<string, ServeTemplate>()
@@ -83,9 +90,10 @@ export class TemplateManager {
 
   /** POST /templates: a new, empty template database for the client to migrate. */
   async initialize(hash: string): Promise<TemplateDatabase> {
-    if (hash.length === 0) throw new ApiError(400, 'hash is required')
+    if (hash.length === 0) throw apiError('E_SERVE_INVALID', 'hash is required')
     const known = this.templates.get(hash)
-    if (known && known.state !== 'discarded') throw new ApiError(423, 'template is already initialized')
+    if (known && known.state !== 'discarded')
+      throw apiError('E_SERVE_LOCKED', 'template is already initialized')
     const digest = createHash('sha256').update(`pgrig-serve-v1\n${hash}`).digest('hex')
     const template = this.track(
       hash,
@@ -98,11 +106,11 @@ export class TemplateManager {
         'reused'
       if (reused) {
         await this.open(template)
-        throw new ApiError(423, 'template is already initialized')
+        throw apiError('E_SERVE_LOCKED', 'template is already initialized')
       }
     } catch (error) {
-      if (!(error instanceof ApiError)) this.forget(template, new ApiError(500, (error as Error).message))
-      throw error instanceof ApiError ? error : new ApiError(500, (error as Error).message)
+      if (!isApiError(error)) this.forget(template, apiError('E_SERVE_FAILED', (error as Error).message))
+      throw isApiError(error) ? error : apiError('E_SERVE_FAILED', (error as Error).message)
     }
     return this.describeTemplate(template, template.buildName)
   }
@@ -119,7 +127,7 @@ export class TemplateManager {
       await template.finalizing
     } catch (error) {
       template.finalizing = undefined
-      throw new ApiError(500, `could not finalize template ${hash}: ${(error as Error).message}`)
+      throw apiError('E_SERVE_FAILED', `could not finalize template ${hash}: ${(error as Error).message}`)
     }
   }
 
@@ -146,14 +154,11 @@ export class TemplateManager {
     if (!template) throw notFound()
     if (template.state === 'discarded') throw discarded()
     if (template.state === 'initializing') {
-      await within(
-        template.finalized,
-        this.options.finalizeTimeoutMs,
-        () =>
-          new ApiError(
-            503,
-            `template ${hash} was not finalized within ${this.options.finalizeTimeoutMs} ms (INTEGRESQL_TEMPLATE_FINALIZE_TIMEOUT_MS)`,
-          ),
+      await within(template.finalized, this.options.finalizeTimeoutMs, () =>
+        apiError(
+          'E_SERVE_UNAVAILABLE',
+          `template ${hash} was not finalized within ${this.options.finalizeTimeoutMs} ms (INTEGRESQL_TEMPLATE_FINALIZE_TIMEOUT_MS)`,
+        ),
       )
     }
     const pool = template.pool
@@ -163,7 +168,7 @@ export class TemplateManager {
     // A database reclaimed between being handed out and reaching here was never this asker's: ask again.
     do lease = await this.acquire(template, pool, deadline, abandoned)
     while (!pool.isLeased(lease.name))
-    if (abandoned()) throw new ApiError(499, 'client closed the request')
+    if (abandoned()) throw apiError('E_SERVE_ABANDONED', 'client closed the request')
     let id = template.idOf.get(lease.name)
     if (id === undefined) {
       id = template.nextId++
@@ -191,16 +196,16 @@ export class TemplateManager {
     try {
       return await within(acquiring, Math.max(0, deadline - performance.now()), () => {
         timedOut = true
-        return new ApiError(
-          503,
+        return apiError(
+          'E_SERVE_UNAVAILABLE',
           `no test database of template ${template.hash} became free within ${this.options.getTimeoutMs} ms; give them back (unlock or recreate) or raise INTEGRESQL_TEST_MAX_POOL_SIZE`,
         )
       })
     } catch (error) {
-      if (error instanceof ApiError) throw error
+      if (isApiError(error)) throw error
       throw (template.state as string) === 'discarded'
         ? discarded()
-        : new ApiError(500, (error as Error).message)
+        : apiError('E_SERVE_FAILED', (error as Error).message)
     }
   }
 
@@ -334,7 +339,7 @@ export class TemplateManager {
     const template = this.templates.get(hash)
     if (!template || template.state === 'discarded') throw notFound()
     const test = template.tests.get(id)
-    if (!test) throw new ApiError(404, 'test database not found')
+    if (!test) throw apiError('E_SERVE_NOT_FOUND', 'test database not found')
     return { template, test }
   }
 
