@@ -57,6 +57,27 @@ describe('transaction isolation', () => {
     await iso.endTest()
   })
 
+  test('COMMIT AND CHAIN outside a transaction fails as it does on the server itself', async () => {
+    const app = await connect()
+    for (const sql of ['COMMIT AND CHAIN', 'ROLLBACK AND CHAIN', 'select 1; COMMIT AND CHAIN']) {
+      const failure = (client: pg.Client) =>
+        client.query(sql).then(
+          () => ({ code: 'none', message: 'succeeded' }),
+          (error: pg.DatabaseError) => error,
+        )
+      const direct = await failure(outside)
+      const proxied = await failure(app)
+      expect(direct.code, sql).toBe('25P01')
+      expect({ code: proxied.code, message: proxied.message }, sql).toEqual({
+        code: direct.code,
+        message: direct.message,
+      })
+    }
+    // and the session goes on, outside any transaction
+    expect((await app.query('select 1 as one')).rows).toEqual([{ one: 1 }])
+    expect(await count(app)).toBe(0)
+  })
+
   test('a COMMIT by the code under test is seen by its other connections, and gone after the test', async () => {
     const app = await connect()
     await app.query('BEGIN')

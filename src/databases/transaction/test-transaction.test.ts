@@ -89,6 +89,21 @@ describe('the test transaction', () => {
     expect(tx.refusal('b')).not.toBeNull()
   })
 
+  test('COMMIT/ROLLBACK AND CHAIN outside a transaction fail as PostgreSQL does, and open nothing', () => {
+    const tx = started()
+    const sent: string[] = []
+    for (const kind of ['COMMIT', 'ROLLBACK']) {
+      const answer = run(tx.control('a', classify(`${kind} AND CHAIN`)), sent)
+      expect(answer.error).toMatchObject({
+        C: '25P01',
+        M: `${kind} AND CHAIN can only be used in transaction blocks`,
+      })
+    }
+    expect(sent).toEqual([])
+    expect(tx.refusal('b')).toBeNull()
+    expect(tx.rewrite('select 1; commit and chain').text).toContain("ERRCODE = '25P01'")
+  })
+
   test('BEGIN inside the transaction and COMMIT outside one send nothing', () => {
     const tx = started()
     const sent: string[] = []

@@ -153,11 +153,11 @@ export class TestTransaction<Client> {
           open = true
           return `SAVEPOINT ${TX}`
         case 'commit':
-          if (!open) return 'SELECT WHERE false'
+          if (!open) return s.chain ? chainOutside('COMMIT') : 'SELECT WHERE false'
           open = s.chain
           return s.chain ? `RELEASE SAVEPOINT ${TX}; SAVEPOINT ${TX}` : `RELEASE SAVEPOINT ${TX}`
         case 'rollback':
-          if (!open) return 'SELECT WHERE false'
+          if (!open) return s.chain ? chainOutside('ROLLBACK') : 'SELECT WHERE false'
           open = s.chain
           // Left in place rather than released, to keep one statement per statement.
           return `ROLLBACK TO SAVEPOINT ${TX}`
@@ -212,7 +212,9 @@ export class TestTransaction<Client> {
       case 'commit':
       case 'rollback': {
         if (this.owner !== client) {
-          return s.chain ? this.control(client, BEGIN) : { tag: s.kind.toUpperCase() }
+          const tag = s.kind.toUpperCase()
+          // As PostgreSQL: a plain COMMIT outside a transaction only warns; AND CHAIN is an error.
+          return s.chain ? { tag, error: pgError('25P01', chainOutsideMessage(tag)) } : { tag }
         }
         // COMMIT of a failed transaction rolls back, and says so, as PostgreSQL does.
         const rollsBack = s.kind === 'rollback' || this.serverStatus === 'E'
@@ -259,4 +261,13 @@ function answer(tag: string, error: ErrorFields | null): Answer {
 function retag(control: Control, tag: string): Control {
   if ('sql' in control) return { sql: control.sql, next: (error) => retag(control.next(error), tag) }
   return { ...control, tag }
+}
+
+function chainOutsideMessage(kind: string): string {
+  return `${kind} AND CHAIN can only be used in transaction blocks`
+}
+
+/** SQL that fails as PostgreSQL does for `COMMIT/ROLLBACK AND CHAIN` outside a transaction block. */
+function chainOutside(kind: 'COMMIT' | 'ROLLBACK'): string {
+  return `DO $pgrig$BEGIN RAISE EXCEPTION USING ERRCODE = '25P01', MESSAGE = '${chainOutsideMessage(kind)}'; END$pgrig$`
 }

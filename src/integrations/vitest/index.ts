@@ -1,4 +1,5 @@
 import './supported-vitest.js'
+import './printable-pg.js'
 export { pgrig } from './plugin.js'
 export { test, type PgrigFixtures } from './fixtures.js'
 export { expect, describe, beforeAll, afterAll, beforeEach, afterEach } from 'vitest'

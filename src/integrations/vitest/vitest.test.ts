@@ -103,6 +103,16 @@ describe('pgrig/vitest', () => {
     expect(result.output).toMatch(/Tests\s+1 passed/)
   })
 
+  test("an error carrying a node-postgres client prints where it connects, never the client's password", async () => {
+    const result = await vitest(dir, ['secret.spec.ts'], { ...onServer(), FIXTURE_SECRET: '1' })
+    expect(result.code, result.output).toBe(1)
+    expect(result.output).toContain('failed with a client on it')
+    expect(result.output).toMatch(/terminating connection due to administrator command/)
+    expect(result.output).toMatch(/database: 'pgrig_\w+'/)
+    expect(result.output).not.toContain(pgc.password)
+    expect(result.output).not.toContain(pgc.superuser.password)
+  })
+
   test('a failed test keeps its database, prints its URL and carries the server log of the test', async () => {
     const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-forensics-report-'))
     const result = await vitest(dir, ['fail.spec.ts'], {
