@@ -347,6 +347,7 @@ async function suiteRows(server, suite, tests) {
   const walls = Object.fromEntries(ROWS.map((r) => [r.key, []]))
   const cpus = Object.fromEntries(ROWS.map((r) => [r.key, { vitest: [], server: [] }]))
   const waits = []
+  let clone
   try {
     // Untimed: the plugin's template is built once (then reused by every run), files compiled once.
     await vitestRun(dirs.database, env, ['f1.spec.mjs'])
@@ -375,6 +376,7 @@ async function suiteRows(server, suite, tests) {
         console.error(`  ${suite} / ${key} run ${run + 1}: ${fmt(walls[key].at(-1))} ms${note}`)
       }
     }
+    clone = await cloneCost(server, tpl)
   } finally {
     for (const dir of Object.values(dirs)) fs.rmSync(dir, { recursive: true, force: true })
     await withClient(server.superuser.url, (a) => a.query(`DROP DATABASE IF EXISTS ${tpl}`))
@@ -387,7 +389,47 @@ async function suiteRows(server, suite, tests) {
     vitestCpu: median(cpus[r.key].vitest),
     serverCpu: median(cpus[r.key].server),
   }))
-  return { rows, waits }
+  // What any design that creates and drops a database per test costs at the least here: the
+  // server's CPU for the clones, spread over every core, on top of no isolation's wall time.
+  const floor = none + (tests * (clone.createMs + clone.dropMs)) / CORES
+  return { rows, waits, clone, floor: { wall: floor, ratio: floor / none } }
+}
+
+const CORES = os.availableParallelism()
+const CLONE_SAMPLES = 40
+
+/**
+ * Server CPU per `CREATE DATABASE … TEMPLATE … STRATEGY file_copy` and per `DROP DATABASE … WITH
+ * (FORCE)` of this suite's template, measured from /proc with nothing else running on the server,
+ * WORKERS sessions side by side (as the pool runs them); PostgreSQL 18 copies with its default
+ * file_copy_method here, as a plain CREATE does.
+ */
+async function cloneCost(server, template) {
+  const sessions = await Promise.all(
+    Array.from({ length: WORKERS }, async () => {
+      const client = new pg.Client({ connectionString: server.superuser.url })
+      await client.connect()
+      return client
+    }),
+  )
+  const name = (i) => `bench_overhead_clone_${i}`
+  const timed = async (statement) => {
+    const cpu0 = serverCpu(server.info.pid)
+    let next = 0
+    await Promise.all(
+      sessions.map(async (client) => {
+        for (let i = next++; i < CLONE_SAMPLES; i = next++) await client.query(statement(name(i)))
+      }),
+    )
+    return ((serverCpu(server.info.pid) - cpu0) * 1000) / CLONE_SAMPLES
+  }
+  try {
+    const createMs = await timed((db) => `CREATE DATABASE ${db} TEMPLATE ${template} STRATEGY file_copy`)
+    const dropMs = await timed((db) => `DROP DATABASE ${db} WITH (FORCE)`)
+    return { createMs, dropMs }
+  } finally {
+    await Promise.all(sessions.map((client) => client.end()))
+  }
 }
 
 /**
@@ -524,7 +566,7 @@ function report(suites, parts, importRows, imports) {
       .map((l) => l.toFixed(2))
       .join(' ')})`,
   )
-  for (const [suite, tests, { rows, waits }] of suites) {
+  for (const [suite, tests, { rows, waits, clone, floor }] of suites) {
     const what =
       suite === 'trivial'
         ? `${tests} trivial tests (connect with pg, count, insert, disconnect)`
@@ -538,6 +580,12 @@ function report(suites, parts, importRows, imports) {
         `| ${r.label} | ${(r.wall / 1000).toFixed(2)} | ${r.ratio.toFixed(2)}× | ${target} | ${r.vitestCpu.toFixed(2)} | ${r.serverCpu.toFixed(2)} |`,
       )
     }
+    console.log(
+      `| floor of any per-test CREATE DATABASE design: no isolation + ${tests} × ${fmt(clone.createMs + clone.dropMs)} ms server CPU ÷ ${CORES} cores | ${(floor.wall / 1000).toFixed(2)} | ${floor.ratio.toFixed(2)}× | | | |`,
+    )
+    console.log(
+      `\nserver CPU per clone of this template, ${WORKERS} sessions side by side: CREATE … STRATEGY file_copy ${fmt(clone.createMs)} ms, DROP … WITH (FORCE) ${fmt(clone.dropMs)} ms; 1.10× would leave ${fmt((0.1 * rows[0].wall * CORES) / tests)} ms of CPU per test for everything isolation costs`,
+    )
     if (waits.length) {
       const waited = median(waits.map((w) => w.waited))
       const waitedMs = median(waits.map((w) => w.waitedMs))
