@@ -123,7 +123,7 @@ if (AB || AB_ROOT || AB_NODE || AB_LINKED) {
     env,
     linked: AB_LINKED,
     ...(AB_ROOT ? { root: path.resolve(AB_ROOT) } : {}),
-    label: `pgrig database mode ${differences.filter(Boolean).join(', ')}`,
+    label: ['pgrig database mode', ...differences].filter(Boolean).join(', '),
   })
 }
 
