@@ -18,7 +18,7 @@ import { analyzeListAppend } from '../dist/chaos/checker/list-append.js'
 import { analyzeRwRegister } from '../dist/chaos/checker/rw-register.js'
 import { toTransactions } from '../dist/chaos/history/transactions.js'
 import { simulateHistory } from '../dist/chaos/workload/simulate.js'
-import { startCluster } from '../dist/index.js'
+import { startServer } from '../dist/index.js'
 
 const TRANSACTIONS = 10_000
 const TARGET = 50_000
@@ -90,7 +90,7 @@ const rate = (n, ms) => Math.round((n / ms) * 1000)
 const fmt = (n) => n.toLocaleString('en-US')
 
 async function recordedHistory() {
-  const server = await startCluster({ name: 'bench-checker' })
+  const server = await startServer({ name: 'bench-checker' })
   try {
     const { history } = await runWorkload({
       url: server.url,

@@ -18,7 +18,7 @@ import { URL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { connect, createAccounts, latencies, quantile, throughputs } from './lib/select-load.mjs'
 import { createProxy } from '../dist/chaos/index.js'
-import { startCluster } from '../dist/index.js'
+import { startServer } from '../dist/index.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -58,7 +58,7 @@ async function connects(paths) {
   return samples.map((s) => s.sort((a, b) => a - b))
 }
 
-const cluster = await startCluster({ name: 'bench-chaos-tls', tls: 'on' })
+const cluster = await startServer({ name: 'bench-chaos-tls', tls: 'on' })
 try {
   await createAccounts(cluster.url, ACCOUNTS)
   const passthrough = await createProxy({ upstream: cluster })

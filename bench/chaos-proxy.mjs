@@ -24,7 +24,7 @@ import { parseArgs, promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import { createAccounts, latencies, quantile, throughputs } from './lib/select-load.mjs'
 import { createProxy, proxiedUrl } from '../dist/chaos/index.js'
-import { startCluster } from '../dist/index.js'
+import { startServer } from '../dist/index.js'
 
 const execFileP = promisify(execFile)
 
@@ -134,7 +134,7 @@ async function workerRelay(cluster) {
   return { port, close: () => worker.terminate() }
 }
 
-const cluster = await startCluster({ name: 'bench-chaos' })
+const cluster = await startServer({ name: 'bench-chaos' })
 try {
   await createAccounts(cluster.url, ACCOUNTS)
   // the floor for any relay living in the test process: two sockets piped, nothing else

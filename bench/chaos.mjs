@@ -18,7 +18,7 @@ import { URL } from 'node:url'
 import { promisify } from 'node:util'
 import fc from 'fast-check'
 import pg from 'pg'
-import { startCluster } from '../dist/index.js'
+import { startServer } from '../dist/index.js'
 import { pgProperty, verify } from '../dist/chaos/index.js'
 
 const execFileP = promisify(execFile)
@@ -112,7 +112,7 @@ async function verifyRows(cluster, label) {
 
 async function main() {
   console.log(`pgrig/chaos bench — ${new Date().toISOString()}, ${process.version}, median of ${RUNS} runs\n`)
-  const cluster = await startCluster({ name: 'bench-chaos' })
+  const cluster = await startServer({ name: 'bench-chaos' })
   try {
     console.log(`PostgreSQL ${cluster.version}\n`)
     console.log('| property-case isolation | cases | total ms | ms per case |')
@@ -123,7 +123,7 @@ async function main() {
     await seed(cluster)
     const verifyTable = await verifyRows(cluster, `PG ${cluster.version.split('.')[0]}`)
     if (fs.existsSync('/usr/lib/postgresql/15/bin/pg_amcheck')) {
-      const pg15 = await startCluster({ name: 'bench-chaos-15', engine: 'system', pg: 15 })
+      const pg15 = await startServer({ name: 'bench-chaos-15', engine: 'system', pg: 15 })
       try {
         await seed(pg15)
         verifyTable.push(...(await verifyRows(pg15, 'PG 15')))

@@ -16,12 +16,7 @@
 import { performance } from 'node:perf_hooks'
 import { URL, fileURLToPath } from 'node:url'
 import pg from 'pg'
-import {
-  createTransactionIsolation,
-  createTruncateIsolation,
-  markOwned,
-  startCluster,
-} from '../dist/index.js'
+import { createTransactionIsolation, createTruncateIsolation, markOwned, startServer } from '../dist/index.js'
 // pgrig's own naming rule for a worker database: internal, so from the built module itself.
 import { workerDatabaseName } from '../dist/databases/guard.js'
 
@@ -145,7 +140,7 @@ async function main() {
   const runs = at > 0 ? Number(process.argv[at + 1]) : 300
   const seedAt = process.argv.indexOf('--seed-rows')
   const seedRows = seedAt > 0 ? Number(process.argv[seedAt + 1]) : 4000
-  const server = await startCluster({ name: 'bench-isolation', quiet: true })
+  const server = await startServer({ name: 'bench-isolation', quiet: true })
   const admin = new pg.Client({ connectionString: server.superuser.url })
   const runId = 'benchiso'
   const rows = []

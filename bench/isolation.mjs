@@ -29,7 +29,7 @@ import * as pgrig from '../dist/index.js'
 // The pool and its broker are not part of the public API; the bench drives them as pgrig/vitest does.
 import { intArg } from './lib/args.mjs'
 import { HEAVY_SCHEMA, HEAVY_SEED, ROWS_PER_TABLE, TABLES, tableNames } from './lib/heavy-suite.mjs'
-import { startSession } from '../dist/databases/session.js'
+import { startRunDatabases } from '../dist/databases/run-databases.js'
 import { startBroker } from '../dist/databases/broker.js'
 import { BrokerClient } from '../dist/databases/broker-client.js'
 
@@ -105,7 +105,7 @@ async function main() {
   console.error(
     `isolation bench: ${TABLES} tables, ${TABLES * ROWS_PER_TABLE} seed rows, ${TESTS} tests, ${WORKERS} workers`,
   )
-  const server = await pgrig.startCluster({ quiet: true })
+  const server = await pgrig.startServer({ quiet: true })
   const admin = await connect(server.superuser.url)
   const owner = pg.escapeIdentifier(server.user)
   try {
@@ -254,7 +254,7 @@ function schemaFiles() {
 async function pgrigRows() {
   const dir = schemaFiles()
   const POOL_SIZE = 4
-  const session = await startSession({
+  const session = await startRunDatabases({
     cwd: dir,
     migrations: './migrations',
     seed: './seed.sql',

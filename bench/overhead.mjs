@@ -22,7 +22,7 @@
  * `--only trivial|isolation`. The server is one pgrig server kept up for the whole bench; the
  * Vitest runs find it as a `pgrig run` child would (PGRIG_RUN_ID).
  */
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -30,12 +30,13 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath, URL } from 'node:url'
 import pg from 'pg'
-import { startCluster } from '../dist/index.js'
-import { startSession } from '../dist/databases/session.js'
+import { startServer } from '../dist/index.js'
+import { startRunDatabases } from '../dist/databases/run-databases.js'
 import { startBroker } from '../dist/databases/broker.js'
 import { BrokerClient } from '../dist/databases/broker-client.js'
 
 import { arg, flag, intArg } from './lib/args.mjs'
+import { measureImports, printImports } from './lib/import-cost.mjs'
 import { HEAVY_SCHEMA, HEAVY_SEED, ROWS_PER_TABLE, TABLES } from './lib/heavy-suite.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -442,7 +443,7 @@ async function breakdown(server, tests) {
   fs.writeFileSync(path.join(dir, 'migrations', '001_schema.sql'), HEAVY_SCHEMA)
   fs.writeFileSync(path.join(dir, 'seed.sql'), HEAVY_SEED)
   process.env.PGRIG_RUN_ID = server.runId
-  const session = await startSession({ cwd: dir, migrations: './migrations', seed: './seed.sql' })
+  const session = await startRunDatabases({ cwd: dir, migrations: './migrations', seed: './seed.sql' })
   const broker = await startBroker(
     session.pool,
     path.join(session.runDir, `bench-overhead-${process.pid}.sock`),
@@ -519,30 +520,11 @@ async function breakdown(server, tests) {
   return parts
 }
 
-/** Median ms of importing `specifier` in a new Node process (from the repo root), over `runs`. */
-function importCost(specifier, runs) {
-  const script = `const t = performance.now(); await import(${JSON.stringify(specifier)}); console.log(performance.now() - t)`
-  const samples = []
-  for (let i = 0; i < runs; i++) {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    })
-    samples.push(Number(out.trim()))
-  }
-  return median(samples)
-}
-
 async function main() {
   console.error(`overhead bench: ${RUNS} run(s) per row, ${FILES} files, ${WORKERS} workers`)
   const imports = Math.max(3, RUNS * 2)
-  const importRows = [
-    ['pg', importCost('pg', imports)],
-    ['vitest', importCost('vitest', imports)],
-    ['pgrig/vitest', importCost('pgrig/vitest', imports)],
-    ['pgrig', importCost('pgrig', imports)],
-  ]
-  const server = await startCluster({ quiet: true })
+  const importRows = measureImports(ROOT, imports)
+  const server = await startServer({ quiet: true })
   const suites = []
   let parts
   try {
@@ -609,12 +591,7 @@ function report(suites, parts, importRows, imports) {
   row('connection over the unix socket, trust (alone)', parts.trust, 'first − this ≈ authentication + TCP')
   row('release (broker round trip; drop runs in the background)', parts.release)
   row('DROP DATABASE … WITH (FORCE), alone', parts.drop, 'background, per clone')
-  console.log(`\nimport cost in a new process (median of ${imports}; ms)\n`)
-  console.log('| import | ms | vs pg |')
-  console.log('|---|---:|---:|')
-  const pgMs = importRows[0][1]
-  for (const [name, ms] of importRows)
-    console.log(`| \`import '${name}'\` | ${fmt(ms)} | ${(ms / pgMs).toFixed(2)}× |`)
+  printImports(importRows, imports)
 }
 
 await main()

@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import pg from 'pg'
-import { resolveServers, startCluster, startServers } from '../dist/index.js'
+import { resolveServers, startServer, startServers } from '../dist/index.js'
 
 const execFileP = promisify(execFile)
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -74,11 +74,21 @@ const asUser = runAs ? { uid: runAs.uid, gid: runAs.gid } : {}
 // Everything this bench creates, so a failure or Ctrl-C still leaves nothing behind.
 const tempDirs = new Set()
 
+/** A temp folder the server user owns (data dirs the raw rows start `postgres` in). */
 function ownedTempDir(base, prefix) {
+  const dir = ourTempDir(base, prefix)
+  if (runAs) fs.chownSync(dir, runAs.uid, runAs.gid)
+  return dir
+}
+
+/**
+ * A temp folder of this process's user, traversable by the server user: pgrig's caches, which pgrig
+ * refuses when another user owns them (it makes what the server user needs inside them itself).
+ */
+function ourTempDir(base, prefix) {
   const dir = fs.mkdtempSync(path.join(base, prefix))
   tempDirs.add(dir)
   fs.chmodSync(dir, 0o755)
-  if (runAs) fs.chownSync(dir, runAs.uid, runAs.gid)
   return dir
 }
 
@@ -257,7 +267,7 @@ async function settlePgrig() {
 }
 
 async function timedStart(t0) {
-  const cluster = await startCluster({ name: 'bench', quiet: true })
+  const cluster = await startServer({ name: 'bench', quiet: true })
   try {
     return await select1({ connectionString: cluster.url }, t0)
   } finally {
@@ -288,8 +298,8 @@ function pgrigWarmNoSpare(caches) {
 
 async function pgrigCold() {
   // New folders each run: no template on disk or on tmpfs, and none memoized in this process.
-  const disk = ownedTempDir('/var/tmp', 'pgrig-bench-cold-')
-  const tmpfs = ownedTempDir('/dev/shm', 'pgrig-bench-cold-')
+  const disk = ourTempDir('/var/tmp', 'pgrig-bench-cold-')
+  const tmpfs = ourTempDir('/dev/shm', 'pgrig-bench-cold-')
   try {
     usePgrigCaches({ disk, tmpfs })
     return await timedStart(performance.now())
@@ -582,8 +592,8 @@ async function main() {
   const loadAtStart = loadAverage()
   if (before > 0) console.error(`note: ${before} postgres processes were already running before the bench`)
   const caches = {
-    disk: ownedTempDir('/var/tmp', 'pgrig-bench-cache-'),
-    tmpfs: ownedTempDir('/dev/shm', 'pgrig-bench-tmpfs-'),
+    disk: ourTempDir('/var/tmp', 'pgrig-bench-cache-'),
+    tmpfs: ourTempDir('/dev/shm', 'pgrig-bench-tmpfs-'),
   }
   const shmRoot = ownedTempDir('/dev/shm', 'pgrig-bench-')
   const template = path.join(shmRoot, 'template')

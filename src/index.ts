@@ -1,6 +1,8 @@
-export { startCluster, startServers, StartedCluster } from './cluster/cluster.js'
-export type { StartClusterOptions, LifecycleOptions } from './cluster/cluster.js'
-export type { ClusterTls, ExternalTls, ServerInfo } from './cluster/server-info.js'
+export { startServer, startServers, StartedServer } from './servers/start-server.js'
+export type { StartServerOptions, LifecycleOptions } from './servers/start-server.js'
+export type { ServerTls, ExternalTls, ServerInfo } from './servers/server-info.js'
+export { startCluster, StartedCluster } from './servers/old-names.js'
+export type { StartClusterOptions, ClusterTls } from './servers/old-names.js'
 export { defineConfig } from './config/schema.js'
 export type {
   PgrigConfig,
@@ -34,7 +36,7 @@ export {
   type OwnedKind,
   type ExternalOptions,
 } from './databases/guard.js'
-export { quoteIdentifier, quoteLiteral } from './cluster/sql-quote.js'
+export { quoteIdentifier, quoteLiteral } from './servers/sql-quote.js'
 export {
   BOOKKEEPING_TABLES,
   createTruncateIsolation,

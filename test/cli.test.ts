@@ -5,8 +5,8 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
-import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
-import { listRuns } from '../src/cluster/run-dir.js'
+import { isAlive, waitUntil } from '../src/servers/process-alive.js'
+import { listRuns } from '../src/servers/run-dir.js'
 import { privateRunRoot } from './support/run-root.js'
 import { CLI, pgrig } from './support/cli.js'
 
@@ -236,7 +236,7 @@ describe('servers die with their owner, even on SIGKILL', () => {
   })
 
   test('a library user killed with SIGKILL', async () => {
-    const code = `import { startCluster } from ${JSON.stringify(path.resolve('dist/index.js'))}; await startCluster(); setInterval(() => {}, 1000)`
+    const code = `import { startServer } from ${JSON.stringify(path.resolve('dist/index.js'))}; await startServer(); setInterval(() => {}, 1000)`
     await ownerKilled(['--input-type=module', '-e', code])
   })
 })

@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, expect, test } from 'vitest'
-import { postmastersUnder, waitUntil } from '../src/cluster/process-alive.js'
+import { postmastersUnder, waitUntil } from '../src/servers/process-alive.js'
 import { privateRunRoot } from './support/run-root.js'
 
 // `pgrig up` interrupted at random points of its startup (SIGINT, SIGTERM, SIGKILL) must leave

@@ -5,7 +5,8 @@ import { repoRoot } from './support/fixture-project.js'
 /**
  * Every Vitest worker file, and every process that starts a server, pays for what `import 'pgrig'`
  * loads: certificates (@peculiar/x509), config validation (zod), the Redis client, the engine
- * installer's tar and chaos load only when used.
+ * installer's tar and progress bar (cli-progress), chaos and reports load only when used. A Vitest
+ * worker file (`pgrig/vitest`) loads node-postgres only when a test opens `db.client` / `db.query`.
  */
 const HOOK = `export async function resolve(specifier, context, next) {
   const result = await next(specifier, context)
@@ -37,12 +38,20 @@ function loadedUrls(entry: string): string[] {
 
 // The last one is what Vitest's main process loads for the plugin's globalSetup.
 for (const entry of ['pgrig', 'pgrig/vitest', './dist/integrations/vitest/global-setup.js']) {
-  test(`import '${entry}' loads no certificates, config validation, Redis client, tar or chaos`, () => {
+  test(`import '${entry}' loads no certificates, config validation, Redis client, tar, progress bar, chaos or reports`, () => {
     const urls = loadedUrls(entry)
     expect(urls.some((u) => u.includes('/dist/'))).toBe(true)
     expect(
-      urls.filter((u) => /node_modules\/(zod|@peculiar|reflect-metadata|tsyringe|@redis|tar)\//.test(u)),
+      urls.filter((u) =>
+        /node_modules\/(zod|@peculiar|reflect-metadata|tsyringe|@redis|tar|cli-progress)\//.test(u),
+      ),
     ).toEqual([])
-    expect(urls.filter((u) => /\/dist\/chaos\//.test(u))).toEqual([])
+    expect(urls.filter((u) => /\/dist\/(chaos|report)\//.test(u))).toEqual([])
   })
 }
+
+test("import 'pgrig/vitest' (what every worker file loads) does not load node-postgres", () => {
+  const urls = loadedUrls('pgrig/vitest')
+  expect(urls.some((u) => u.includes('/dist/integrations/vitest/fixtures.js'))).toBe(true)
+  expect(urls.filter((u) => /node_modules\/pg(-[a-z]+)?\//.test(u))).toEqual([])
+})

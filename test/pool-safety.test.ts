@@ -4,9 +4,9 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
-import { listRuns } from '../src/cluster/run-dir.js'
-import { teardownRun } from '../src/cluster/teardown.js'
+import { isAlive, waitUntil } from '../src/servers/process-alive.js'
+import { listRuns } from '../src/servers/run-dir.js'
+import { teardownRun } from '../src/servers/teardown.js'
 import { fixtureProject, repoRoot, runIn } from './support/fixture-project.js'
 import { privateRunRoot } from './support/run-root.js'
 
@@ -115,6 +115,8 @@ describe.concurrent('a server that dies mid-run', () => {
           ).exec(result.output)
           expect(told, context).not.toBeNull()
           fs.rmSync(path.dirname(told![1]!), { recursive: true, force: true })
+          // One copy of the log: the test process names the one `pgrig run` made.
+          expect(told![1], context).toBe(named![1])
         }
         expect(result.output).not.toMatch(/could not clone the template/)
         expect(result.output).not.toMatch(/broker-client\.(js|ts):\d+/)

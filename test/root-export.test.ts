@@ -85,3 +85,27 @@ test('every name docs/api.md lists is a root export', () => {
     'docs/api.md lists these but src/index.ts does not export them',
   ).toEqual([])
 })
+
+test('the old names are the new ones, marked @deprecated and listed under "Old names" in docs/api.md', async () => {
+  const module = (await import('../src/index.js')) as Record<string, unknown>
+  expect(module.startCluster).toBe(module.startServer)
+  expect(module.StartedCluster).toBe(module.StartedServer)
+  // every @deprecated export of the old-names module, and only those, is in api.md's table
+  const source = read('src/servers/old-names.ts')
+  const deprecated = [
+    ...source.matchAll(/\/\*\* @deprecated use (\w+) \*\/\nexport (?:const|type) (\w+) = (\w+)/g),
+  ].map((m) => ({ old: m[2]!, use: m[1]!, is: m[3]! }))
+  for (const { use, is } of deprecated)
+    expect(is, 'an old name points at the name its @deprecated tag says').toBe(use)
+  const section = read('docs/api.md').split('## Old names')[1] ?? ''
+  const listed = [...section.matchAll(/^\|\s*`(\w+)`\s*\|\s*`(\w+)`\s*\|/gm)].map((m) => ({
+    old: m[1]!,
+    use: m[2]!,
+  }))
+  const unique = (rows: { old: string; use: string }[]) =>
+    [...new Map(rows.map((r) => [r.old, r.use]))].sort(([a], [b]) => a.localeCompare(b))
+  expect(unique(listed)).toEqual(unique(deprecated))
+  expect(listed.length).toBe(4)
+  const exported = rootExports()
+  expect(listed.filter(({ old }) => !exported.has(old))).toEqual([])
+})

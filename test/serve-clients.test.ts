@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../src/cluster/cluster.js'
+import { startServer, type StartedServer } from '../src/servers/start-server.js'
 import { privateRunRoot } from './support/run-root.js'
 
 // Any-language clients of `pgrig serve`, through the built CLI: a pytest suite over plain HTTP,
@@ -93,9 +93,9 @@ describe('pgrig serve: user mistakes are one line, before any server starts', ()
 })
 
 describe('one shared server for a CI fleet', () => {
-  let shared: StartedCluster
+  let shared: StartedServer
   beforeAll(async () => {
-    shared = await startCluster({ name: 'fleet-shared', quiet: true })
+    shared = await startServer({ name: 'fleet-shared', quiet: true })
   })
   afterAll(() => shared?.stop())
 

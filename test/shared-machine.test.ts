@@ -5,7 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest'
-import { postmastersUnder } from '../src/cluster/process-alive.js'
+import { postmastersUnder } from '../src/servers/process-alive.js'
 
 // Another local user pre-creating pgrig's per-user folders in world-writable places must be
 // refused in one line, and must not be able to hide, rename or read a victim's run.

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { makeDir } from '../cluster/make-dir.js'
+import { makeDir } from '../servers/make-dir.js'
 import type { ServiceOptions } from '../config/schema.js'
 import { resolveServices } from '../config/services.js'
 import { PgrigError } from '../errors.js'

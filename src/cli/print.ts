@@ -1,4 +1,4 @@
-import type { ServerInfo } from '../cluster/server-info.js'
+import type { ServerInfo } from '../servers/server-info.js'
 import type { ServiceInfo } from '../services/service.js'
 
 /** Services as a start line lists them: `minio (port 9000)`, `minio-init (once, done)`. */

@@ -1,7 +1,7 @@
-import { isCompanionAlive, listCompanions, type ServiceDetails } from '../cluster/companions.js'
-import { livePostmasterPid } from '../cluster/process-alive.js'
-import { listRuns, type RunState } from '../cluster/run-dir.js'
-import type { ServerInfo } from '../cluster/server-info.js'
+import { isCompanionAlive, listCompanions, type ServiceDetails } from '../servers/companions.js'
+import { livePostmasterPid } from '../servers/process-alive.js'
+import { listRuns, type RunState } from '../servers/run-dir.js'
+import type { ServerInfo } from '../servers/server-info.js'
 
 export interface RunningServer {
   run: RunState

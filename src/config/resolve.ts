@@ -106,7 +106,7 @@ export function parseConfig(input: unknown, source: string): PgrigConfig {
 }
 
 export function parseServerOptions(input: unknown, source: string): ServerOptions {
-  // Nothing to check: no need to load the schemas (the common `startCluster()`).
+  // Nothing to check: no need to load the schemas (the common `startServer()`).
   if (isEmptyObject(input)) return {}
   const result = schemas().serverOptionsSchema.safeParse(input)
   if (!result.success) throw new PgrigError('E_CONFIG_INVALID', describeIssues(source, result.error))

@@ -59,6 +59,11 @@ export interface ClonePoolOptions {
    * BACKGROUND_NICE in clone-sessions.ts).
    */
   localServer?: boolean | undefined
+  /**
+   * The pool's own sessions (creates, drops, looks at pg_stat_activity) run on a thread of their
+   * own, so their socket traffic never holds this one (pgrig serve: the thread answering checkouts).
+   */
+  sessionsThread?: boolean | undefined
 }
 
 /** A database handed to one test. */

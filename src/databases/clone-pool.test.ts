@@ -1,22 +1,24 @@
 import fs from 'node:fs'
+import net from 'node:net'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { withClient } from './admin.js'
 import { ClonePool, type ClonePoolOptions } from './clone-pool.js'
 import { dropLeftovers } from './leftovers.js'
 import { readLogSlice } from './log-slice.js'
 import { ownerMarker } from './guard.js'
 import { ensureTemplate, type Template } from './template.js'
+import { MessageReader } from '../pg-wire/message-reader.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('clone-pool')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 let template: Template
 
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'pool-test', quiet: true })
+  pgc = await startServer({ name: 'pool-test', quiet: true })
   template = await ensureTemplate({
     adminUrl: pgc.superuser.url,
     appUrl: pgc.url,
@@ -344,5 +346,82 @@ describe('ClonePool', () => {
     expect(readLogSlice(null, 0)).toBe('')
     const size = fs.statSync(pgc.logFile).size
     expect(readLogSlice(pgc.logFile, size)).toBe('')
+  })
+})
+
+/**
+ * A TCP proxy in front of a real server that holds back what the server sends from a session's
+ * first ReadyForQuery on until the server sends more, then passes it all on in one write: the client
+ * reads both in one chunk, as a busy process does with a socket it has not read for a while.
+ * `held` is told each time a session's ReadyForQuery is held back.
+ */
+async function coalescingProxy(port: number, held: () => void) {
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1')
+    const reader = new MessageReader()
+    let holding: Buffer[] | undefined
+    let passing = false
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+    client.pipe(upstream)
+    upstream.on('data', (chunk: Buffer) => {
+      if (passing || holding) {
+        client.write(holding ? Buffer.concat([...holding, chunk]) : chunk)
+        holding = undefined
+        passing = true
+        return
+      }
+      for (const message of reader.push(chunk)) {
+        if (holding) holding.push(message.raw)
+        else if (message.type === 'Z') holding = [message.raw]
+        else client.write(message.raw)
+      }
+      if (holding) held()
+    })
+    upstream.on('end', () => client.end(Buffer.concat(holding ?? [])))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
+
+describe('ClonePool on a server that dies', () => {
+  test('a session whose backend ends right after its ReadyForQuery, in the same read, is no unhandled error', async () => {
+    const server = await startServer({ name: 'pool-dies', quiet: true })
+    const uncaught: Error[] = []
+    process.setUncaughtExceptionCaptureCallback((error) => uncaught.push(error as Error))
+    let pool: ClonePool | undefined
+    try {
+      // The postmaster is killed (as an OOM kill would) while the pool's first session has been
+      // told it is ready but has not read it yet; its backend's 57P01 arrives in the same chunk.
+      let killed = false
+      const proxy = await coalescingProxy(server.port, () => {
+        if (killed) return
+        killed = true
+        process.kill(server.pid, 'SIGKILL')
+      })
+      const adminUrl = new URL(server.superuser.url)
+      adminUrl.hostname = '127.0.0.1'
+      adminUrl.port = String(proxy.port)
+      pool = new ClonePool({
+        adminUrl: adminUrl.href,
+        appUrl: server.url,
+        template: 'template1',
+        runId: 'pdie',
+        serverVersionNum: 150000,
+        size: 1,
+        parallel: 1,
+      })
+      await until(() => killed && pool!.stats().busy === 0, 'the pool to give up on the dead server')
+      await pool.close({ dropClones: false })
+      await proxy.close()
+      expect(uncaught.map((e) => `${(e as { code?: string }).code} ${e.message}`)).toEqual([])
+    } finally {
+      process.setUncaughtExceptionCaptureCallback(null)
+      await pool?.close({ dropClones: false })
+      await server.stop()
+    }
   })
 })

@@ -1,8 +1,8 @@
 import os from 'node:os'
 import pg from 'pg'
 import { BIRTH_OPTIONS, markBorn, type OwnedKind } from './guard.js'
-import { withDatabase } from '../cluster/libpq-url.js'
-import { quoteIdentifier } from '../cluster/sql-quote.js'
+import { withDatabase } from '../servers/libpq-url.js'
+import { quoteIdentifier } from '../servers/sql-quote.js'
 
 /**
  * CREATE DATABASE sessions at once: one per core (at least 2, so a drop-heavy phase never starves
@@ -66,8 +66,15 @@ export class CloneSessions {
     // Drops side by side too: each makes the server checkpoint, and concurrent drops share one
     // (measured: 5.5 ms of server CPU a drop four at a time, 6.8 ms one by one).
     this.droppers = new pg.Pool({ ...sessions, max: options.parallel })
-    this.creators.on('error', () => {})
-    this.droppers.on('error', () => {})
+    for (const sessions of [this.creators, this.droppers]) {
+      sessions.on('error', ignoreError)
+      // Each session has a listener of its own for its whole life, from the moment it connects:
+      // pg-pool takes its idle listener off a session it hands out before `connect()` resolves, so
+      // a 57P01 read in the same chunk as the session's first ReadyForQuery (a server killed just
+      // then, on a busy machine) would be an unhandled 'error' event before the caller could listen.
+      // Its errors fail the caller's query instead.
+      sessions.on('connect', (client) => client.on('error', ignoreError))
+    }
   }
 
   /** How creates copy the template's files (PostgreSQL 18 and later). */
@@ -81,8 +88,6 @@ export class CloneSessions {
     // databases tests use (PostgreSQL 15 made wal_log the default).
     const strategy = this.options.serverVersionNum >= 150000 ? ' strategy file_copy' : ''
     const client = await this.creators.connect()
-    // A checked-out client has no pool listener: a server dying now must fail the query, not crash the process.
-    client.on('error', ignoreError)
     await this.nice(client)
     const create = async () => {
       const method = this.method
@@ -106,7 +111,6 @@ export class CloneSessions {
       }
       await markBorn(client, name, { runId, kind })
     } finally {
-      client.off('error', ignoreError)
       client.release()
     }
   }
@@ -166,7 +170,6 @@ export class CloneSessions {
   /** A dropper session, niced (see nice()). */
   private async dropper<T>(run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.droppers.connect()
-    client.on('error', ignoreError)
     let failure: Error | undefined
     try {
       await this.nice(client)
@@ -175,7 +178,6 @@ export class CloneSessions {
       failure = error as Error
       throw error
     } finally {
-      client.off('error', ignoreError)
       // As pg.Pool's own query() does: a session whose query failed is not reused.
       client.release(failure)
     }

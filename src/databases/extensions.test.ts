@@ -2,10 +2,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { debianPackage, missingExtension } from '../engine/extensions.js'
 import { withClient } from './admin.js'
-import { withDatabase } from '../cluster/libpq-url.js'
+import { withDatabase } from '../servers/libpq-url.js'
 import { ensureTemplate, type TemplateOptions } from './template.js'
 import { openTestDatabase } from './test-database.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
@@ -21,7 +21,7 @@ function migrations(name: string, sql: string): string {
   return name
 }
 
-function templateOf(pgc: StartedCluster, runId: string, extra: Partial<TemplateOptions>) {
+function templateOf(pgc: StartedServer, runId: string, extra: Partial<TemplateOptions>) {
   return ensureTemplate({
     adminUrl: pgc.superuser.url,
     appUrl: pgc.url,
@@ -45,9 +45,9 @@ test('the missing extension is read from the messages of PostgreSQL 15 and 16+',
 })
 
 describe("Debian's PostgreSQL 15 through the system engine", () => {
-  let pgc: StartedCluster
+  let pgc: StartedServer
   beforeAll(async () => {
-    pgc = await startCluster({ name: 'ext-system', engine: 'system', pg: 15, quiet: true })
+    pgc = await startServer({ name: 'ext-system', engine: 'system', pg: 15, quiet: true })
   })
   afterAll(() => pgc?.stop())
 
@@ -102,9 +102,9 @@ describe("Debian's PostgreSQL 15 through the system engine", () => {
 })
 
 describe('an embedded engine (contrib only)', () => {
-  let pgc: StartedCluster
+  let pgc: StartedServer
   beforeAll(async () => {
-    pgc = await startCluster({ name: 'ext-embedded', quiet: true })
+    pgc = await startServer({ name: 'ext-embedded', quiet: true })
   })
   afterAll(() => pgc?.stop())
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { isPgrigError } from '../errors.js'
 import {
   assertExternalAllowed,
@@ -15,7 +15,7 @@ import {
   workerDatabaseName,
   type OwnerInfo,
 } from './guard.js'
-import { quoteIdentifier, quoteLiteral } from '../cluster/sql-quote.js'
+import { quoteIdentifier, quoteLiteral } from '../servers/sql-quote.js'
 
 interface Corpus {
   notPostgresUrls: { url: string; why: string }[]
@@ -113,12 +113,12 @@ describe('names and quoting', () => {
 })
 
 describe('ownership marker on a real server', () => {
-  let server: StartedCluster
+  let server: StartedServer
   let admin: pg.Client
   const runId = 'zzzzzzzz'
 
   beforeAll(async () => {
-    server = await startCluster({ name: 'guard' })
+    server = await startServer({ name: 'guard' })
     admin = new pg.Client({ connectionString: server.superuser.url })
     await admin.connect()
     for (const entry of corpus.names) {

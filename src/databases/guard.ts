@@ -1,11 +1,11 @@
 import { PgrigError } from '../errors.js'
-import { parseLibpqUrl } from '../cluster/libpq-url.js'
+import { parseLibpqUrl } from '../servers/libpq-url.js'
 import {
   assertIdentifier,
   MAX_IDENTIFIER_BYTES,
   quoteIdentifier,
   quoteLiteral,
-} from '../cluster/sql-quote.js'
+} from '../servers/sql-quote.js'
 
 /**
  * The safety guard: pgrig only creates, truncates or drops databases it created itself, and only

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 import { withClient } from './admin.js'
 import { BIRTH_OPTIONS, markBorn, ownerMarker } from './guard.js'
@@ -7,9 +7,9 @@ import { dropLeftovers } from './leftovers.js'
 
 privateRunRoot('leftovers')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'leftovers-test', quiet: true })
+  pgc = await startServer({ name: 'leftovers-test', quiet: true })
 })
 afterAll(() => pgc?.stop())
 

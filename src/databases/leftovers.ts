@@ -1,7 +1,7 @@
-import { isAlive } from '../cluster/process-alive.js'
-import { listRuns } from '../cluster/run-dir.js'
+import { isAlive } from '../servers/process-alive.js'
+import { listRuns } from '../servers/run-dir.js'
 import { withClient } from './admin.js'
-import { quoteIdentifier } from '../cluster/sql-quote.js'
+import { quoteIdentifier } from '../servers/sql-quote.js'
 import { ownerOf } from './guard.js'
 import { heldRunKeys, runLockKey } from './run-lock.js'
 

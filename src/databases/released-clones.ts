@@ -51,6 +51,9 @@ export class ReleasedClones {
   }
 
   private async drain(): Promise<void> {
+    // Not in the releaser's turn: its own answer (an HTTP reply, a test's end) goes out before
+    // the look at pg_stat_activity is written to the server.
+    await new Promise((resolve) => setImmediate(resolve))
     // Tests waiting on the cap get a look at once, as long as the last one let a clone go.
     let letGo = true
     while (this.waiting.size > 0) {

@@ -2,19 +2,19 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 import { withClient } from './admin.js'
-import { startSession } from './session.js'
+import { startRunDatabases } from './run-databases.js'
 
 privateRunRoot('socket-url')
 
 // libpq's unix-socket URL forms: the guard accepts them, and a template builds and clones there.
 describe('a server reached through its unix socket', () => {
-  let pgc: StartedCluster
+  let pgc: StartedServer
   let migrations: string
   beforeAll(async () => {
-    pgc = await startCluster({ name: 'socket-url', quiet: true })
+    pgc = await startServer({ name: 'socket-url', quiet: true })
     migrations = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-socket-migrations-'))
     fs.writeFileSync(path.join(migrations, '001_items.sql'), 'create table items (id int primary key);')
   })
@@ -34,7 +34,7 @@ describe('a server reached through its unix socket', () => {
 
   test.each([0, 1])('form %i: a session builds the template and hands out clones', async (i) => {
     const url = forms()[i]!
-    const session = await startSession({ url, allowExternal: true, migrations })
+    const session = await startRunDatabases({ url, allowExternal: true, migrations })
     try {
       const lease = await session.acquire()
       const rows = await withClient(lease.url, async (c) => {

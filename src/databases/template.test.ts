@@ -2,19 +2,19 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { withClient } from './admin.js'
-import { withDatabase } from '../cluster/libpq-url.js'
+import { withDatabase } from '../servers/libpq-url.js'
 import { ensureTemplate } from './template.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('template')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 let dir: string
 
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'tpl-test', quiet: true })
+  pgc = await startServer({ name: 'tpl-test', quiet: true })
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-tpl-'))
   fs.mkdirSync(path.join(dir, 'migrations'))
   fs.writeFileSync(

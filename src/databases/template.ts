@@ -4,8 +4,8 @@ import { PgrigError } from '../errors.js'
 import { withClient } from './admin.js'
 import { BIRTH_OPTIONS, markBorn, templateBuildDatabaseName, templateDatabaseName } from './guard.js'
 import { applySource, createExtensions, fingerprintSource, type SchemaSource } from './migrations.js'
-import { userOf, withDatabase } from '../cluster/libpq-url.js'
-import { quoteIdentifier } from '../cluster/sql-quote.js'
+import { userOf, withDatabase } from '../servers/libpq-url.js'
+import { quoteIdentifier } from '../servers/sql-quote.js'
 
 export interface TemplateOptions extends SchemaSource {
   /** Superuser URL: creates, renames and locks. */

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { withClient } from './admin.js'
 import { openTestDatabase } from './test-database.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('test-database')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 const lease = () => ({ name: pgc.database, url: pgc.url, adminUrl: pgc.superuser.url })
 
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'test-database', quiet: true })
+  pgc = await startServer({ name: 'test-database', quiet: true })
 })
 afterAll(() => pgc?.stop())
 

@@ -1,4 +1,5 @@
-import pg from 'pg'
+import { createRequire } from 'node:module'
+import type pg from 'pg'
 import { missingExtension, missingExtensionHint } from '../engine/extensions.js'
 import type { Lease } from './clone-pool.js'
 
@@ -73,8 +74,17 @@ function over(
   }
 }
 
+let nodePostgres: typeof pg | undefined
+
+/**
+ * node-postgres, loaded by the first client a worker opens: a test file that never touches
+ * `db.client` / `db.query` (it connects with postgres.js or Prisma, say) does not pay its import.
+ * The same module object as `import pg from 'pg'` (pg's ESM entry wraps this CommonJS one).
+ */
+const loadPg = () => (nodePostgres ??= createRequire(import.meta.url)('pg') as typeof pg)
+
 function newClient(url: string): pg.Client {
-  const client = new pg.Client({ connectionString: url })
+  const client = new (loadPg().Client)({ connectionString: url })
   // Errors of an idle client (server restarted by a chaos test, say) surface on the next query instead.
   client.on('error', () => {})
   return client

@@ -1,16 +1,16 @@
 import pg from 'pg'
 import postgres from 'postgres'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { isPgrigError } from '../errors.js'
 import { markOwned, workerDatabaseName } from './guard.js'
-import { quoteIdentifier } from '../cluster/sql-quote.js'
+import { quoteIdentifier } from '../servers/sql-quote.js'
 import { createTransactionIsolation, type TransactionIsolation } from './transaction-mode.js'
 
 const runId = 'txmode01'
 
 describe('transaction isolation', () => {
-  let server: StartedCluster
+  let server: StartedServer
   let admin: pg.Client
   let workerUrl: string
   let iso: TransactionIsolation
@@ -29,7 +29,7 @@ describe('transaction isolation', () => {
   }
 
   beforeAll(async () => {
-    server = await startCluster({ name: 'txmode' })
+    server = await startServer({ name: 'txmode' })
     admin = new pg.Client({ connectionString: server.superuser.url })
     await admin.connect()
     const name = workerDatabaseName(runId, 1)
@@ -352,7 +352,7 @@ describe('transaction isolation', () => {
 
 describe('transaction isolation on a server that goes away', () => {
   test('refuses a database pgrig did not create; after a restart the next test gets a fresh session', async () => {
-    await using server = await startCluster({ name: 'txmode-restart' })
+    await using server = await startServer({ name: 'txmode-restart' })
     const error = await createTransactionIsolation({ url: server.url }).catch((e: unknown) => e)
     expect(isPgrigError(error) && error.code).toBe('E_UNSAFE_TARGET')
 

@@ -5,7 +5,7 @@ import pg from 'pg'
 import { PgrigError } from '../errors.js'
 import { encode } from '../pg-wire/index.js'
 import { assertOwned, assertPostgresUrl } from './guard.js'
-import { SessionProxy, type Backend, type ProxyAddress } from './transaction/session-proxy.js'
+import { TransactionMultiplexer, type Backend, type ProxyAddress } from './transaction/multiplexer.js'
 
 export interface TransactionIsolationOptions {
   /** URL of the per-worker database (`pgrig_<runId>_w<n>`, marked by pgrig). */
@@ -45,7 +45,7 @@ export async function createTransactionIsolation(
 ): Promise<TransactionIsolation> {
   assertPostgresUrl(options.url, 'url')
   const first = await openSession(options)
-  const proxy = new SessionProxy(
+  const proxy = new TransactionMultiplexer(
     first.backend,
     first.identity,
     async () => (await openSession(options)).backend,

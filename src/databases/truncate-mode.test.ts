@@ -1,10 +1,10 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { isPgrigError } from '../errors.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 import { markOwned, workerDatabaseName } from './guard.js'
-import { quoteIdentifier } from '../cluster/sql-quote.js'
+import { quoteIdentifier } from '../servers/sql-quote.js'
 import { createTruncateIsolation } from './truncate-mode.js'
 
 privateRunRoot('truncate')
@@ -51,7 +51,7 @@ const STATE = `select (select json_agg(c order by id) from customers c) customer
   (select last_value::text || ':' || is_called from ticket_numbers) ticket`
 
 describe('truncate isolation', () => {
-  let server: StartedCluster
+  let server: StartedServer
   let admin: pg.Client
   let n = 0
   const clients: pg.Client[] = []
@@ -76,7 +76,7 @@ describe('truncate isolation', () => {
   }
 
   beforeAll(async () => {
-    server = await startCluster({ name: 'truncate' })
+    server = await startServer({ name: 'truncate' })
     admin = new pg.Client({ connectionString: server.superuser.url })
     await admin.connect()
   })

@@ -10,7 +10,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { privateRunRoot } from '../../test/support/run-root.js'
 import { withClient } from './admin.js'
-import { startSession, type Session } from './session.js'
+import { startRunDatabases, type RunDatabases } from './run-databases.js'
 import { createTruncateIsolation, type TruncateIsolation } from './truncate-mode.js'
 
 privateRunRoot('truncate-tools')
@@ -102,11 +102,14 @@ const STATE = `select
   (select json_agg(name order by id) from pgmigrations) pg_migrate`
 
 describe('truncate mode with the migration tools of real projects', () => {
-  let session: Session
+  let session: RunDatabases
   let iso: TruncateIsolation
   let url: string
   beforeAll(async () => {
-    session = await startSession({ isolation: 'truncate', migrations: (u) => migrateAll(u).then(() => {}) })
+    session = await startRunDatabases({
+      isolation: 'truncate',
+      migrations: (u) => migrateAll(u).then(() => {}),
+    })
     url = (await session.pool.workerDatabase('1', { fresh: true })).url
     iso = await createTruncateIsolation({ url, runId: session.runId })
   })

@@ -38,3 +38,16 @@ test('quiet writes nothing', () => {
   report({ label: 'PostgreSQL 17.6', phase: 'end', received: 10, total: 10 })
   expect(lines).toEqual([])
 })
+
+test('on a terminal it draws a bar (cli-progress, loaded for it)', () => {
+  const { lines, stream } = collector()
+  Object.assign(stream, { isTTY: true, columns: 120 })
+  const report = progressReporter({ stream })
+  const total = 27_100_000
+  report({ label: 'PostgreSQL 17.6', phase: 'start', received: 0, total })
+  report({ label: 'PostgreSQL 17.6', phase: 'data', received: total / 2, total })
+  report({ label: 'PostgreSQL 17.6', phase: 'end', received: total, total })
+  expect(lines.join('\n')).toContain(
+    'Downloading PostgreSQL 17.6 [==============================] 100% 27.1/27.1 MB',
+  )
+})

@@ -1,4 +1,5 @@
-import cliProgress from 'cli-progress'
+import type CliProgress from 'cli-progress'
+import { createRequire } from 'node:module'
 
 export interface DownloadProgress {
   /** What is downloading, for people: `PostgreSQL 17.6`. */
@@ -17,6 +18,9 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream
 }
 
+/** Loaded when a bar is drawn (a download on a terminal), never by a run that downloads nothing. */
+const loadCliProgress = () => createRequire(import.meta.url)('cli-progress') as typeof CliProgress
+
 const mb = (bytes: number) => (bytes / 1_000_000).toFixed(1)
 
 /** A bar on a terminal; on a pipe or CI log, a handful of plain lines instead of redraw noise. */
@@ -27,12 +31,13 @@ export function progressReporter(options: ProgressOptions = {}): ProgressListene
 }
 
 function barReporter(stream: NodeJS.WriteStream): ProgressListener {
-  let bar: cliProgress.SingleBar | undefined
+  let bar: CliProgress.SingleBar | undefined
   const fallback = lineReporter(stream)
   return (event) => {
     if (event.total === undefined) return fallback(event)
     const payload = { receivedMb: mb(event.received), totalMb: mb(event.total) }
     if (event.phase === 'start') {
+      const cliProgress = loadCliProgress()
       bar = new cliProgress.SingleBar(
         {
           stream,

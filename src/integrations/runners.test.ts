@@ -2,17 +2,17 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { withClient } from '../databases/admin.js'
 import { fixtureProject, repoRoot, runIn, type Ran } from '../../test/support/fixture-project.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('runners')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 const dirs: string[] = []
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'runners', quiet: true })
+  pgc = await startServer({ name: 'runners', quiet: true })
 })
 afterAll(async () => {
   await pgc?.stop()
@@ -82,10 +82,11 @@ describe('other runners', () => {
   test('node:test: usePgrig gives every test its own migrated, seeded database; files share the server', async () => {
     const dir = fixtureProject('node-test-project')
     dirs.push(dir)
-    const ran = await runIn(dir, [process.execPath, '--test', 'a.test.mjs', 'b.test.mjs'], {
-      PGRIG_RUN_ID: pgc.runId,
-    })
+    // notes.test.mjs and retry.test.mjs are docs/getting-started.md's node:test blocks.
+    const files = ['a.test.mjs', 'b.test.mjs', 'notes.test.mjs', 'retry.test.mjs']
+    const ran = await runIn(dir, [process.execPath, '--test', ...files], { PGRIG_RUN_ID: pgc.runId })
     expect(ran.code, ran.output).toBe(0)
+    expect(ran.output).toMatch(/# pass 6\b/)
     expect(ran.records.map((r) => r.test).sort()).toEqual(['a1', 'a2', 'b1', 'b2'])
     expect(new Set(ran.records.map((r) => r.name)).size).toBe(4)
     expect(await clonesLeft()).toEqual([])
@@ -145,6 +146,8 @@ describe('other runners', () => {
       PGRIG_RUN_ID: pgc.runId,
     })
     expect(ran.code, ran.output).toBe(0)
+    // notes.test.mjs is docs/getting-started.md's Jest block.
+    expect(ran.output).toMatch(/PASS \S*notes\.test\.mjs/)
     expect(ran.records.map((r) => r.test).sort()).toEqual(['a1', 'a2', 'b1', 'b2'])
     expect(new Set(ran.records.map((r) => r.name)).size).toBe(4)
     // One pool for both worker processes: one run id in every clone name.

@@ -1,6 +1,6 @@
 /**
  * The one PostgreSQL wire codec: codes, reading and framing messages, and encoding the few that
- * pgrig writes. The chaos proxy, transaction mode and the cluster's TLS probe all use it; a
+ * pgrig writes. The chaos proxy, transaction mode and the external server's TLS probe all use it; a
  * protocol fix goes here.
  */
 export * from './codes.js'

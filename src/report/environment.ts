@@ -1,10 +1,10 @@
 import fs from 'node:fs'
 import os from 'node:os'
-import { listRuns } from '../cluster/run-dir.js'
-import type { ServerInfo } from '../cluster/server-info.js'
-import { sessionServers } from '../databases/session-servers.js'
+import { listRuns } from '../servers/run-dir.js'
+import type { ServerInfo } from '../servers/server-info.js'
+import { serversUsed } from '../databases/servers-used.js'
 import type { Environment, ServerEnvironment } from './results.js'
-import { parseLibpqUrl } from '../cluster/libpq-url.js'
+import { parseLibpqUrl } from '../servers/libpq-url.js'
 
 /** Settings that only say where things live or how the server was told to listen: noise in a report. */
 const UNINTERESTING = new Set([
@@ -135,12 +135,12 @@ async function describeServer(target: ServerTarget, known?: ServerInfo): Promise
 }
 
 /**
- * Adds the servers pgrig's own sessions used in this process (the Vitest plugin's server when no
+ * Adds the servers pgrig's own test runs used in this process (the Vitest plugin's server when no
  * `pgrig run` exported one), so a report names the PostgreSQL its tests really ran on.
  */
-export async function withSessionServers(environment: Environment): Promise<Environment> {
+export async function withServersUsed(environment: Environment): Promise<Environment> {
   const seen = new Set(environment.servers.map((s) => s.address))
-  const extra = sessionServers().filter((server) => !seen.has(`${server.host}:${server.port}`))
+  const extra = serversUsed().filter((server) => !seen.has(`${server.host}:${server.port}`))
   if (extra.length === 0) return environment
   const described = await Promise.all(
     extra.map((server) =>

@@ -1,6 +1,6 @@
-import { listRuns } from '../cluster/run-dir.js'
-import { redactUrl } from '../cluster/server-info.js'
-import { parseLibpqUrl } from '../cluster/libpq-url.js'
+import { listRuns } from '../servers/run-dir.js'
+import { redactUrl } from '../servers/server-info.js'
+import { parseLibpqUrl } from '../servers/libpq-url.js'
 
 /** The shortest piece of a password that is hidden on its own (a truncated assertion still shows 22 of 24). */
 export const MIN_FRAGMENT = 6

@@ -9,7 +9,7 @@ import {
   resolvePolicy,
   type CategoryPolicy,
 } from './categories.js'
-import { collectEnvironment, withSessionServers } from './environment.js'
+import { collectEnvironment, withServersUsed } from './environment.js'
 import { createRedactor, knownPasswords, redactDeep, redactErrorInPlace } from './redact.js'
 import {
   RESULTS_SCHEMA,
@@ -176,7 +176,7 @@ export class PgrigReporter implements Reporter {
     // Vitest has set exit code 1 for any failure before calling us; allowed failures alone must not fail the run.
     if (reason === 'failed' && outcome === 'passed') process.exitCode = 0
 
-    const environment = await withSessionServers(
+    const environment = await withServersUsed(
       await (this.environment ?? collectEnvironment(process.env, this.vitest?.version ?? null)),
     )
     const pgVersion =

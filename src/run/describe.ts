@@ -1,4 +1,4 @@
-import type { ServerInfo } from '../cluster/server-info.js'
+import type { ServerInfo } from '../servers/server-info.js'
 
 /** A server in a run's `up in … ms` line: `main (PostgreSQL 18.1, port 54321)`. */
 export function describeServer(server: ServerInfo): string {

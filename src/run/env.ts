@@ -1,6 +1,6 @@
 import path from 'node:path'
-import { connectionEnv } from '../cluster/connection-env.js'
-import type { ServerInfo } from '../cluster/server-info.js'
+import { connectionEnv } from '../servers/connection-env.js'
+import type { ServerInfo } from '../servers/server-info.js'
 
 export interface CommandEnvOptions {
   /** The servers the command connects to (`DATABASE_URL`, `PG*`, `PGRIG_<NAME>_*`). */

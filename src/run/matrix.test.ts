@@ -4,8 +4,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, test } from 'vitest'
-import { isAlive, waitUntil } from '../cluster/process-alive.js'
-import { listRuns } from '../cluster/run-dir.js'
+import { isAlive, waitUntil } from '../servers/process-alive.js'
+import { listRuns } from '../servers/run-dir.js'
 import { fixtureProject, repoRoot, runIn, type Ran } from '../../test/support/fixture-project.js'
 
 const exec = promisify(execFile)

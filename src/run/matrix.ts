@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { startServers, type StartedCluster } from '../cluster/cluster.js'
+import { startServers, type StartedServer } from '../servers/start-server.js'
 import type { ServerSpec } from '../config/resolve.js'
 import type { ServiceSpec } from '../config/services.js'
 import { isPgrigError } from '../errors.js'
@@ -89,16 +89,16 @@ async function runVersions(options: MatrixOptions): Promise<MatrixResult> {
       ...(error !== undefined ? { error } : {}),
     })
     if (interrupted) return result(130, 'interrupted before it started')
-    let clusters: StartedCluster[] = []
+    let startedServers: StartedServer[] = []
     try {
       const specs = await options.specsFor(version)
       // Every version's servers share this process's run, so names carry the version; the
       // command still sees the names it asked for (PGRIG_MAIN_URL, not PGRIG_MAIN_PG15_URL).
-      clusters = await startServers(
+      startedServers = await startServers(
         specs.map((s) => ({ ...s, name: `${s.name}-pg${version}` })),
         { explicitName: true, ...(options.quiet ? { quiet: true } : {}) },
       )
-      const servers = clusters.map((c, i) => ({ ...c.info, name: specs[i]!.name }))
+      const servers = startedServers.map((c, i) => ({ ...c.info, name: specs[i]!.name }))
       const list = servers.map(describeServer).join(', ')
       if (!options.quiet) stderr.write(`${prefix}pgrig: ${list} up in ${Date.now() - started} ms\n`)
       if (interrupted) return result(130, 'interrupted before it started')
@@ -108,7 +108,7 @@ async function runVersions(options: MatrixOptions): Promise<MatrixResult> {
           servers,
           env: options.env,
           // Lets pgrig/vitest find this version's server (and its superuser) in the run's state.
-          runId: clusters[0]?.runId,
+          runId: startedServers[0]?.runId,
           pgVersion: version,
           reportDir,
         }),
@@ -125,7 +125,7 @@ async function runVersions(options: MatrixOptions): Promise<MatrixResult> {
       stderr.write(`${prefix}pgrig: ${message}\n`)
       return result(1, message)
     } finally {
-      await Promise.all(clusters.map((c) => c.stop()))
+      await Promise.all(startedServers.map((c) => c.stop()))
     }
   }
 

@@ -1,9 +1,9 @@
-import { startServers, type StartedCluster } from '../cluster/cluster.js'
-import { connectionEnv } from '../cluster/connection-env.js'
-import { connectExternal } from '../cluster/external.js'
-import { joinedRun } from '../cluster/run.js'
-import type { ServerInfo } from '../cluster/server-info.js'
-import { reportDeath } from '../cluster/server-watch.js'
+import { startServers, type StartedServer } from '../servers/start-server.js'
+import { connectionEnv } from '../servers/connection-env.js'
+import { connectExternal } from '../servers/external.js'
+import { joinedRun } from '../servers/run.js'
+import type { ServerInfo } from '../servers/server-info.js'
+import { reportDeath } from '../servers/server-watch.js'
 import type { ServerSpec } from '../config/resolve.js'
 import type { ServiceSpec } from '../config/services.js'
 import type { PgrigError } from '../errors.js'
@@ -50,7 +50,7 @@ export async function runWithServers(options: ServersRunOptions): Promise<number
   const { specs, keep = false } = options
   // A missing program is named before any server starts.
   checkPrograms(options.services)
-  let clusters: StartedCluster[] = []
+  let startedServers: StartedServer[] = []
   let services: StartedServices | undefined
   let deaths: { stop(): void }[] = []
   let served: Served | undefined
@@ -61,19 +61,19 @@ export async function runWithServers(options: ServersRunOptions): Promise<number
     const external = await Promise.all(specs.filter((s) => s.engine === 'external').map(connectExternal))
     // Servers and services share one run, so they stop (and are reaped) together.
     const run = options.services.length === 0 ? undefined : await joinedRun({ detached: keep })
-    clusters = await startServers(
+    startedServers = await startServers(
       specs.filter((s) => s.engine !== 'external'),
       { detached: keep, explicitName: options.explicitName, ...(run ? { run } : {}) },
     )
-    deaths = clusters.map((c) => reportDeath(c.info, c.process, c.runId, options.onDeath))
-    const servers = [...clusters.map((c) => c.info), ...external]
+    deaths = startedServers.map((c) => reportDeath(c.info, c.process, c.runId, options.onDeath))
+    const servers = [...startedServers.map((c) => c.info), ...external]
     services = await startServices(options.services, {
       ...(run ? { run } : {}),
       processEnv: connectionEnv(servers),
     }).catch(async (error: unknown) => {
       // Stopped on purpose: not a death to report.
       for (const death of deaths) death.stop()
-      await Promise.all(clusters.map((c) => c.stop()))
+      await Promise.all(startedServers.map((c) => c.stop()))
       throw error
     })
     options.onUp?.(
@@ -87,7 +87,7 @@ export async function runWithServers(options: ServersRunOptions): Promise<number
         servers,
         serveUrl: served?.baseUrl,
         env: { ...options.env, ...services.env },
-        runId: clusters[0]?.runId,
+        runId: startedServers[0]?.runId,
         pgVersion: sharedMajor(servers.map((s) => s.version)),
         reportDir: options.reportDir,
       }),
@@ -96,6 +96,6 @@ export async function runWithServers(options: ServersRunOptions): Promise<number
     process.off('SIGINT', onSignal)
     for (const death of deaths) death.stop()
     await served?.close()
-    if (!keep) await Promise.all([...clusters.map((c) => c.stop()), services?.stop()])
+    if (!keep) await Promise.all([...startedServers.map((c) => c.stop()), services?.stop()])
   }
 }

@@ -1,5 +1,6 @@
 import http from 'node:http'
-import { ApiError, type TemplateManager } from './manager.js'
+import { ApiError } from './api-types.js'
+import type { TemplateManager } from './manager.js'
 
 /**
  * IntegreSQL v1.1's HTTP surface over a TemplateManager: its routes, status codes and JSON as its

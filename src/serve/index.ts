@@ -1,4 +1,5 @@
 export { startServe, serveOptionsFromEnv, isLoopback, DEFAULT_SERVE_PORT } from './serve.js'
 export type { ServeOptions, Serving } from './serve.js'
-export { TemplateManager, ApiError } from './manager.js'
-export type { DatabaseConfig, TemplateDatabase, TestDatabase } from './manager.js'
+export { TemplateManager } from './manager.js'
+export { ApiError } from './api-types.js'
+export type { DatabaseConfig, TemplateDatabase, TestDatabase } from './api-types.js'

@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto'
-import { withClient } from '../databases/admin.js'
 import { ClonePool, type Lease, type PoolStats } from '../databases/clone-pool.js'
-import { ownerMarker, templateBuildDatabaseName, templateDatabaseName } from '../databases/guard.js'
-import { hostOf, parseLibpqUrl, portOf } from '../cluster/libpq-url.js'
-import { quoteIdentifier, quoteLiteral } from '../cluster/sql-quote.js'
+import { templateBuildDatabaseName, templateDatabaseName } from '../databases/guard.js'
+import { hostOf, parseLibpqUrl, portOf } from '../servers/libpq-url.js'
+import { ApiError, type DatabaseConfig, type TemplateDatabase, type TestDatabase } from './api-types.js'
+import {
+  createBuildDatabase,
+  dropDatabases,
+  finalizeBuildDatabase,
+  readServerVersionNum,
+} from './template-databases.js'
+import { within } from './within.js'
 
 /**
  * IntegreSQL's model over pgrig's pool: templates by the client's hash, each finalized template
@@ -32,35 +38,8 @@ export interface ManagerOptions {
    * waits for one. Without it, the database handed out longest ago is taken back and recreated.
    */
   forceReturn?: boolean | undefined
-  logFile?: string | null | undefined
   /** The server runs on this machine (pgrig started it): the pool's own backends run niced. */
   localServer?: boolean | undefined
-}
-
-/** What the HTTP layer turns into a status code; `message` is what IntegreSQL's server says. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message)
-  }
-}
-
-export interface DatabaseConfig {
-  host: string
-  port: number
-  username: string
-  password: string
-  database: string
-}
-
-export interface TemplateDatabase {
-  database: { templateHash: string; config: DatabaseConfig }
-}
-
-export interface TestDatabase extends TemplateDatabase {
-  id: number
 }
 
 type TestState = 'leased' | 'free' | 'gone'
@@ -89,9 +68,17 @@ export class TemplateManager {
   private readonly templates = new Map<string, ServeTemplate>()
   private serverVersionNum: Promise<number> | undefined
   private readonly app: URL
+  /** What every database's config says besides its name (read from the app URL once). */
+  private readonly server: Omit<DatabaseConfig, 'database'>
 
   constructor(private readonly options: ManagerOptions) {
     this.app = parseLibpqUrl(options.appUrl)
+    this.server = {
+      host: hostOf(this.app),
+      port: portOf(this.app),
+      username: this.owner,
+      password: decodeURIComponent(this.app.password),
+    }
   }
 
   /** POST /templates: a new, empty template database for the client to migrate. */
@@ -106,21 +93,9 @@ export class TemplateManager {
       templateDatabaseName(digest.slice(0, 16)),
     )
     try {
-      const reused = await withClient(this.options.adminUrl, async (admin) => {
-        // A template finalized by an earlier run on this server (same hash, same schema) is used as it is.
-        const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [
-          template.finalName,
-        ])
-        if ((rowCount ?? 0) > 0) return true
-        await admin.query(`drop database if exists ${quoteIdentifier(template.buildName)} with (force)`)
-        await admin.query(
-          `create database ${quoteIdentifier(template.buildName)} owner ${quoteIdentifier(this.owner)}`,
-        )
-        await admin.query(
-          `comment on database ${quoteIdentifier(template.buildName)} is ${quoteLiteral(ownerMarker({ runId: this.options.runId, kind: 'template' }))}`,
-        )
-        return false
-      })
+      const reused =
+        (await createBuildDatabase(this.options.adminUrl, template, this.owner, this.options.runId)) ===
+        'reused'
       if (reused) {
         await this.open(template)
         throw new ApiError(423, 'template is already initialized')
@@ -137,23 +112,9 @@ export class TemplateManager {
     const template = this.templates.get(hash)
     if (!template || template.state === 'discarded') throw notFound()
     if (template.state === 'ready') return
-    template.finalizing ??= withClient(this.options.adminUrl, async (admin) => {
-      const { buildName, finalName } = template
-      // A migration tool may leave connections behind; a template must have none to be cloned.
-      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [
-        buildName,
-      ])
-      const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [finalName])
-      if ((rowCount ?? 0) > 0) {
-        // Another run sharing the server finalized the same hash first: theirs is as good as ours.
-        await admin.query(`drop database if exists ${quoteIdentifier(buildName)} with (force)`)
-      } else {
-        await admin.query(
-          `alter database ${quoteIdentifier(buildName)} rename to ${quoteIdentifier(finalName)}`,
-        )
-        await admin.query(`alter database ${quoteIdentifier(finalName)} with allow_connections false`)
-      }
-    }).then(() => this.open(template))
+    template.finalizing ??= finalizeBuildDatabase(this.options.adminUrl, template).then(() =>
+      this.open(template),
+    )
     try {
       await template.finalizing
     } catch (error) {
@@ -275,9 +236,7 @@ export class TemplateManager {
         template.settle(discarded())
         await template.pool?.close()
         if (!template.pool) {
-          await withClient(this.options.adminUrl, (admin) =>
-            admin.query(`drop database if exists ${quoteIdentifier(template.buildName)} with (force)`),
-          ).catch(() => {})
+          await dropDatabases(this.options.adminUrl, [template.buildName]).catch(() => {})
         }
       }),
     )
@@ -317,11 +276,7 @@ export class TemplateManager {
 
   private async open(template: ServeTemplate): Promise<void> {
     if (template.state !== 'initializing') return
-    this.serverVersionNum ??= withClient(this.options.adminUrl, async (admin) =>
-      Number(
-        (await admin.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]?.v,
-      ),
-    )
+    this.serverVersionNum ??= readServerVersionNum(this.options.adminUrl)
     template.pool = new ClonePool({
       adminUrl: this.options.adminUrl,
       appUrl: this.options.appUrl,
@@ -338,8 +293,10 @@ export class TemplateManager {
       // Clients connect on their own; a pool that keeps up matters more than a warm first connection.
       prewarm: false,
       localServer: this.options.localServer,
+      sessionsThread: true,
       reclaim: this.options.forceReturn ? undefined : (name) => this.reclaimed(template, name),
-      logFile: this.options.logFile,
+      // No logFile: a lease's log offset (a stat of the server log per checkout) is for a JS test's
+      // failure report; an HTTP client never sees it.
       nextIndex: () => ++cloneIndex,
     })
     template.state = 'ready'
@@ -367,11 +324,10 @@ export class TemplateManager {
     this.forget(template, discarded())
     await template.finalizing?.catch(() => {})
     await template.pool?.close()
-    await withClient(this.options.adminUrl, async (admin) => {
-      await admin.query(`drop database if exists ${quoteIdentifier(template.buildName)} with (force)`)
-      if (template.pool)
-        await admin.query(`drop database if exists ${quoteIdentifier(template.finalName)} with (force)`)
-    })
+    await dropDatabases(
+      this.options.adminUrl,
+      template.pool ? [template.buildName, template.finalName] : [template.buildName],
+    )
   }
 
   private findTest(hash: string, id: number) {
@@ -383,34 +339,6 @@ export class TemplateManager {
   }
 
   private describeTemplate(template: ServeTemplate, database: string): TemplateDatabase {
-    return {
-      database: {
-        templateHash: template.hash,
-        config: {
-          host: hostOf(this.app),
-          port: portOf(this.app),
-          username: this.owner,
-          password: decodeURIComponent(this.app.password),
-          database,
-        },
-      },
-    }
+    return { database: { templateHash: template.hash, config: { ...this.server, database } } }
   }
-}
-
-function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), ms)
-    timer.unref()
-    promise.then(
-      (value) => {
-        clearTimeout(timer)
-        resolve(value)
-      },
-      (error: unknown) => {
-        clearTimeout(timer)
-        reject(error instanceof Error ? error : new Error(String(error)))
-      },
-    )
-  })
 }

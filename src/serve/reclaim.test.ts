@@ -1,18 +1,18 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { withClient } from '../databases/admin.js'
 import { startServe, type Serving } from './serve.js'
-import type { DatabaseConfig, TestDatabase } from './manager.js'
+import type { DatabaseConfig, TestDatabase } from './api-types.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
 // Databases handed out and never given back: taken back at the cap (IntegreSQL's default), never
 // from a holder still connected, and never with INTEGRESQL_TEST_DB_FORCE_RETURN.
 privateRunRoot('serve-reclaim')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'serve-reclaim', quiet: true })
+  pgc = await startServer({ name: 'serve-reclaim', quiet: true })
 })
 afterAll(() => pgc?.stop())
 

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../cluster/cluster.js'
+import { startServer, type StartedServer } from '../servers/start-server.js'
 import { withClient } from '../databases/admin.js'
 import { dropLeftovers } from '../databases/leftovers.js'
 import { ownerMarker } from '../databases/guard.js'
@@ -10,11 +10,11 @@ import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('serve')
 
-let pgc: StartedCluster
+let pgc: StartedServer
 let api: Serving
 
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'serve-test', quiet: true })
+  pgc = await startServer({ name: 'serve-test', quiet: true })
   api = await startServe({ server: pgc.info, port: 0, poolSize: 2, poolMax: 8 })
 })
 afterAll(async () => {

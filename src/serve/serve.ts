@@ -1,8 +1,8 @@
 import http from 'node:http'
 import os from 'node:os'
 import type { AddressInfo } from 'node:net'
-import { ownedRun } from '../cluster/run.js'
-import type { ServerInfo } from '../cluster/server-info.js'
+import { ownedRun } from '../servers/run.js'
+import type { ServerInfo } from '../servers/server-info.js'
 import { assertExternalAllowed } from '../databases/guard.js'
 import { dropLeftovers } from '../databases/leftovers.js'
 import { holdRunLock } from '../databases/run-lock.js'
@@ -118,7 +118,6 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       getTimeoutMs: options.getTimeoutMs ?? 60_000,
       cleaningWorkers: options.cleaningWorkers ?? Math.min(8, Math.max(4, cpus * 2)),
       forceReturn: options.forceReturn,
-      logFile: server.logFile,
       localServer: server.engine !== 'external' && server.pid !== null,
     })
     const http_ = http.createServer({ keepAliveTimeout: 60_000 }, apiHandler(manager))

@@ -6,10 +6,10 @@ import {
   recordCompanion,
   stopCompanion,
   type CompanionRecord,
-} from '../cluster/companions.js'
-import { freePort } from '../cluster/ports.js'
-import { logTail } from '../cluster/postmaster.js'
-import { ownedRun, type Run } from '../cluster/run.js'
+} from '../servers/companions.js'
+import { freePort } from '../servers/ports.js'
+import { logTail } from '../servers/postmaster.js'
+import { joinedRun, type Run } from '../servers/run.js'
 import { PgrigError } from '../errors.js'
 import { waitFor, type ProbeResult } from './ready.js'
 import { findRedisServer } from './redis-binary.js'
@@ -142,7 +142,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Start
   const binary = findRedisServer(options.binary)
   const host = options.host ?? '127.0.0.1'
   const timeoutMs = options.startupTimeout ?? 10_000
-  const run = options.run ?? (await ownedRun())
+  const run = await joinedRun({ run: options.run })
   const name = run.claimName(options.name ?? 'redis', options.name !== undefined)
   if (!name) {
     throw new PgrigError(

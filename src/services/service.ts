@@ -7,10 +7,10 @@ import {
   stopCompanion,
   type CompanionRecord,
   type ServiceDetails,
-} from '../cluster/companions.js'
-import { freePort } from '../cluster/ports.js'
-import { logEnding } from '../cluster/postmaster.js'
-import { ownedRun, type Run } from '../cluster/run.js'
+} from '../servers/companions.js'
+import { freePort } from '../servers/ports.js'
+import { logEnding } from '../servers/postmaster.js'
+import { joinedRun, type Run } from '../servers/run.js'
 import { resolveServices, type ServiceSpec } from '../config/services.js'
 import type { ReadyCheck, ServiceOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
@@ -155,7 +155,7 @@ export async function launchService(
   context: ServiceContext,
   source = 'services',
 ): Promise<StartedService> {
-  const run = context.run ?? (await ownedRun())
+  const run = await joinedRun({ run: context.run })
   const program = findProgram(
     spec.command[0]!,
     spec.cwd,

@@ -1,4 +1,4 @@
-import { ownedRun } from '../cluster/run.js'
+import { joinedRun } from '../servers/run.js'
 import type { ServiceSpec } from '../config/services.js'
 import { checkPrograms, launchService, type ServiceContext, type StartedService } from './service.js'
 
@@ -39,7 +39,7 @@ export async function startServices(
 ): Promise<StartedServices> {
   if (specs.length === 0) return new StartedServices([])
   checkPrograms(specs, context.processEnv)
-  const run = context.run ?? (await ownedRun())
+  const run = await joinedRun({ run: context.run })
   const starting = new Map<string, Promise<StartedService>>()
   /** What a service and everything it comes after export: what a service after it sees. */
   const exported = new Map<string, Record<string, string>>()

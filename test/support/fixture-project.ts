@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isAlive } from '../../src/cluster/process-alive.js'
+import { isAlive } from '../../src/servers/process-alive.js'
 
 /** Test support: fixture projects that use this checkout as an installed `pgrig` package. */
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))

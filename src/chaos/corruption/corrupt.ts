@@ -1,9 +1,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import type { StartedCluster } from '../../cluster/cluster.js'
+import type { StartedServer } from '../../servers/start-server.js'
 import type pg from 'pg'
-import { stopPostmaster } from '../../cluster/postmaster.js'
+import { stopPostmaster } from '../../servers/postmaster.js'
 import { PgrigError } from '../../errors.js'
 import { withAdmin } from '../server/admin.js'
 import { markDestructive } from '../destructive.js'
@@ -11,7 +11,7 @@ import { markDestructive } from '../destructive.js'
 export type CorruptionKind = 'page-header' | 'zero-page' | 'flip-bytes'
 
 export interface CorruptOptions {
-  cluster: Pick<StartedCluster, 'superuser' | 'dataDir' | 'pid' | 'restart' | 'name' | 'database'>
+  cluster: Pick<StartedServer, 'superuser' | 'dataDir' | 'pid' | 'restart' | 'name' | 'database'>
   /** The table to damage (its main fork); or give `index`. Schema-qualify as needed. */
   table?: string
   index?: string

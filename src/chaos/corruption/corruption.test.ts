@@ -1,19 +1,19 @@
 import fs from 'node:fs'
 import pg from 'pg'
 import { afterEach, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
-import type { StartClusterOptions } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
+import type { StartServerOptions } from '../../servers/start-server.js'
 import { corrupt } from './corrupt.js'
 import { verify } from './verify.js'
 
-const started: StartedCluster[] = []
+const started: StartedServer[] = []
 afterEach(async () => {
   await Promise.all(started.splice(0).map((cluster) => cluster.stop()))
 })
 
 /** A server with a 2,000-row table and its primary key, spread over several pages. */
-async function seeded(options: StartClusterOptions = {}): Promise<StartedCluster> {
-  const cluster = await startCluster({ name: 'chaos-corrupt', ...options })
+async function seeded(options: StartServerOptions = {}): Promise<StartedServer> {
+  const cluster = await startServer({ name: 'chaos-corrupt', ...options })
   started.push(cluster)
   const client = new pg.Client({ connectionString: cluster.url })
   await client.connect()
@@ -24,7 +24,7 @@ async function seeded(options: StartClusterOptions = {}): Promise<StartedCluster
   return cluster
 }
 
-async function count(cluster: StartedCluster): Promise<unknown> {
+async function count(cluster: StartedServer): Promise<unknown> {
   const client = new pg.Client({ connectionString: cluster.url })
   await client.connect()
   try {

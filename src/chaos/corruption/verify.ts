@@ -74,7 +74,7 @@ async function installAmcheck(client: pg.Client): Promise<void> {
     const { code, message } = error as { code?: string; message: string }
     const fix =
       code === '42501'
-        ? 'verify needs a superuser connection: pass the StartedCluster or its superuser.url'
+        ? 'verify needs a superuser connection: pass the StartedServer or its superuser.url'
         : "install the server's contrib modules (Debian: the postgresql-<major> package ships them)"
     throw new PgrigError(
       'E_FAULT_FAILED',

@@ -1,14 +1,14 @@
 import { fc, test as fcTest } from '@fast-check/vitest'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { pgProperty, PropertyFailure } from './pg-property.js'
 import { inSavepoint } from './savepoint.js'
 
-let cluster: StartedCluster
+let cluster: StartedServer
 
 beforeAll(async () => {
-  cluster = await startCluster({ name: 'chaos-property' })
+  cluster = await startServer({ name: 'chaos-property' })
   const client = new pg.Client({ connectionString: cluster.url })
   await client.connect()
   await client.query(`

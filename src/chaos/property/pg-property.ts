@@ -1,9 +1,9 @@
 import type { Arbitrary, IAsyncProperty, Parameters, RunDetails } from 'fast-check'
 import pg from 'pg'
 import { PgrigError } from '../../errors.js'
-import { quoteIdentifier } from '../../cluster/sql-quote.js'
+import { quoteIdentifier } from '../../servers/sql-quote.js'
 import { formatStatements, recordingSql, type Sql, type Statement } from './recording-sql.js'
-import { editLibpqUrl, parseLibpqUrl } from '../../cluster/libpq-url.js'
+import { editLibpqUrl, parseLibpqUrl } from '../../servers/libpq-url.js'
 
 /**
  * `savepoint` (default): one connection, one transaction; each case runs between
@@ -172,7 +172,7 @@ async function databaseCases(target: PropertyTarget, template: string | undefine
   if (typeof target === 'string' || !target.superuser) {
     throw new PgrigError(
       'E_USAGE',
-      "pgProperty with isolation 'database' needs a server with a superuser URL (a StartedCluster), to create and drop a database per case",
+      "pgProperty with isolation 'database' needs a server with a superuser URL (a StartedServer), to create and drop a database per case",
     )
   }
   const appUrl = parseLibpqUrl(target.url)

@@ -4,7 +4,7 @@ import { openTerminated, type Opened } from './tls/handshake.js'
 import type { Termination } from './tls/options.js'
 import { Link, type LinkHost } from './link.js'
 import { readUntil } from './read-until.js'
-import { PgSession } from './pg/session.js'
+import { ProxiedConnection } from './pg/proxied-connection.js'
 import type { FaultSet } from './pg/fault-set.js'
 
 /** How long a new connection may take to send its first message (PostgreSQL's authentication_timeout). */
@@ -46,9 +46,9 @@ export class Acceptor {
     const server =
       opened?.server ?? net.connect({ host: target.host, port: target.port, allowHalfOpen: true })
     let link: Link | undefined = undefined
-    const session =
+    const proxied =
       host.protocol === 'postgres'
-        ? new PgSession({
+        ? new ProxiedConnection({
             faults: () => host.faults.statements(),
             toClient: (bytes) => client.write(bytes),
             cut: () => link?.close('end'),
@@ -56,7 +56,7 @@ export class Acceptor {
             refusal: () => (first === 'startup' ? undefined : host.faults.refusal()),
           })
         : undefined
-    link = new Link(host, client, server, session, opened?.tcp)
+    link = new Link(host, client, server, proxied, opened?.tcp)
     this.links.add(link)
     link.onClose = () => this.links.delete(link)
   }

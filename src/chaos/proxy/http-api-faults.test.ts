@@ -2,7 +2,7 @@ import net from 'node:net'
 import postgres from 'postgres'
 import { Toxiproxy } from 'toxiproxy-node-client'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { proxiedUrl } from './address.js'
 import { serveToxiproxyApi, type ToxiproxyApi } from './http-api.js'
 import {
@@ -14,13 +14,13 @@ import {
   expectCommittedButLost,
 } from '../../../test/support/chaos.js'
 
-let cluster: StartedCluster
+let cluster: StartedServer
 let api: ToxiproxyApi
 const cleanups = new Cleanups()
 
 beforeAll(async () => {
   ;[cluster, api] = await Promise.all([
-    startCluster({ name: 'chaos-api-faults' }),
+    startServer({ name: 'chaos-api-faults' }),
     serveToxiproxyApi({ port: 0 }),
   ])
   await query(cluster.url, 'create table accounts (id int primary key, balance int)')

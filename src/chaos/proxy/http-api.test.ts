@@ -2,16 +2,16 @@ import net from 'node:net'
 import pg from 'pg'
 import { Toxiproxy, ToxiproxyError } from 'toxiproxy-node-client'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { proxiedUrl } from './address.js'
 import { serveToxiproxyApi, TOXIPROXY_API_VERSION, type ToxiproxyApi } from './http-api.js'
 import { chaosServe } from '../../../test/support/chaos.js'
 
-let cluster: StartedCluster
+let cluster: StartedServer
 let api: ToxiproxyApi
 
 beforeAll(async () => {
-  cluster = await startCluster({ name: 'chaos-api' })
+  cluster = await startServer({ name: 'chaos-api' })
   api = await serveToxiproxyApi({ port: 0 })
 })
 afterAll(async () => {

@@ -1,17 +1,17 @@
 import net from 'node:net'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { isPgrigError } from '../../errors.js'
 import { serveToxiproxyApi } from './http-api.js'
 import { createProxy, type ChaosProxy } from './proxy.js'
 
-let cluster: StartedCluster
+let cluster: StartedServer
 const proxies: ChaosProxy[] = []
 const clients: pg.Client[] = []
 
 beforeAll(async () => {
-  cluster = await startCluster({ name: 'chaos-proxy' })
+  cluster = await startServer({ name: 'chaos-proxy' })
 })
 afterAll(async () => {
   await cluster?.stop()

@@ -12,17 +12,17 @@ import './toxics/index.js'
 
 export type { ListedToxic } from './toxic-collection.js'
 
-/** Anything with a host and port: a `StartedCluster`, `{host, port}`, or with a `url` to rewrite. */
+/** Anything with a host and port: a `StartedServer`, `{host, port}`, or with a `url` to rewrite. */
 export interface UpstreamTarget {
   host: string
   port: number
   url?: string
-  /** A `StartedCluster`'s TLS files: a terminating proxy shows clients the same certificate. */
+  /** A `StartedServer`'s TLS files: a terminating proxy shows clients the same certificate. */
   tls?: { caFile: string | null } | null
 }
 
 export interface ProxyOptions {
-  /** A started cluster, `{host, port}`, a `postgres://` URL, or `host:port`. */
+  /** A started server, `{host, port}`, a `postgres://` URL, or `host:port`. */
   upstream: UpstreamTarget | string
   name?: string
   /** `host:port` to listen on; port 0 (the default) picks a free port. */

@@ -1,8 +1,8 @@
 import pg from 'pg'
-import { editLibpqUrl } from '../../cluster/libpq-url.js'
+import { editLibpqUrl } from '../../servers/libpq-url.js'
 
 /**
- * What a server fault needs: a superuser URL. A `StartedCluster` is one; so is
+ * What a server fault needs: a superuser URL. A `StartedServer` is one; so is
  * `{ superuser: { url } }` built by hand for a server pgrig did not start.
  */
 export type AdminTarget = { superuser: { url: string } } | string

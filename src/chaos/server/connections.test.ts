@@ -1,13 +1,13 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { exhaustConnections } from './connections.js'
 
-let cluster: StartedCluster
+let cluster: StartedServer
 
 beforeAll(async () => {
   // A small limit keeps the test quick; the helper needs no number, it fills whatever is left.
-  cluster = await startCluster({ name: 'chaos-conns', settings: { max_connections: 12 } })
+  cluster = await startServer({ name: 'chaos-conns', settings: { max_connections: 12 } })
 })
 afterAll(() => cluster?.stop())
 

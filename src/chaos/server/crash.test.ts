@@ -1,13 +1,13 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
-import { isAlive } from '../../cluster/process-alive.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
+import { isAlive } from '../../servers/process-alive.js'
 import { crashServer, restartServer } from './crash.js'
 
-let cluster: StartedCluster
+let cluster: StartedServer
 
 beforeAll(async () => {
-  cluster = await startCluster({ name: 'chaos-crash' })
+  cluster = await startServer({ name: 'chaos-crash' })
 })
 afterAll(() => cluster?.stop())
 

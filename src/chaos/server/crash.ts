@@ -1,5 +1,5 @@
 import fs from 'node:fs'
-import type { StartedCluster } from '../../cluster/cluster.js'
+import type { StartedServer } from '../../servers/start-server.js'
 import { PgrigError } from '../../errors.js'
 import { markDestructive } from '../destructive.js'
 
@@ -20,7 +20,7 @@ export interface CrashReport extends RestartReport {
   replayedWal: boolean
 }
 
-type Restartable = Pick<StartedCluster, 'crash' | 'restart' | 'pid' | 'logFile' | 'name'>
+type Restartable = Pick<StartedServer, 'crash' | 'restart' | 'pid' | 'logFile' | 'name'>
 
 function logSize(file: string): number {
   try {
@@ -53,24 +53,24 @@ const RECOVERY_LINES = [
  * written WAL across a process crash). Open connections see their socket closed.
  */
 export const crashServer = markDestructive(async function crashServer(
-  cluster: Restartable,
+  server: Restartable,
 ): Promise<CrashReport> {
-  const previousPid = cluster.pid
-  const offset = logSize(cluster.logFile)
+  const previousPid = server.pid
+  const offset = logSize(server.logFile)
   const started = performance.now()
-  await cluster.crash()
+  await server.crash()
   const downtimeMs = performance.now() - started
-  const log = logSince(cluster.logFile, offset)
+  const log = logSince(server.logFile, offset)
   const recoveryLog = log.filter((line) => RECOVERY_LINES.some((pattern) => pattern.test(line)))
   if (!RECOVERY_LINES[0]!.test(recoveryLog.join('\n'))) {
     throw new PgrigError(
       'E_RECOVERY_NOT_SEEN',
-      `server ${cluster.name} came back after SIGKILL but its log does not show crash recovery; read ${cluster.logFile}`,
+      `server ${server.name} came back after SIGKILL but its log does not show crash recovery; read ${server.logFile}`,
     )
   }
   return {
     previousPid,
-    pid: cluster.pid,
+    pid: server.pid,
     downtimeMs,
     log,
     recoveryLog,
@@ -83,16 +83,16 @@ export const crashServer = markDestructive(async function crashServer(
  * (admin_shutdown) and new ones work once this returns.
  */
 export const restartServer = markDestructive(async function restartServer(
-  cluster: Restartable,
+  server: Restartable,
 ): Promise<RestartReport> {
-  const previousPid = cluster.pid
-  const offset = logSize(cluster.logFile)
+  const previousPid = server.pid
+  const offset = logSize(server.logFile)
   const started = performance.now()
-  await cluster.restart()
+  await server.restart()
   return {
     previousPid,
-    pid: cluster.pid,
+    pid: server.pid,
     downtimeMs: performance.now() - started,
-    log: logSince(cluster.logFile, offset),
+    log: logSince(server.logFile, offset),
   }
 })

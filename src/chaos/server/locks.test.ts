@@ -1,13 +1,13 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { holdLock } from './locks.js'
 
-let cluster: StartedCluster
+let cluster: StartedServer
 let app: pg.Client
 
 beforeAll(async () => {
-  cluster = await startCluster({ name: 'chaos-locks' })
+  cluster = await startServer({ name: 'chaos-locks' })
   app = new pg.Client({ connectionString: cluster.url })
   await app.connect()
   await app.query('create table accounts (id int primary key, balance int)')

@@ -1,5 +1,5 @@
 import { PgrigError } from '../../errors.js'
-import { quoteIdentifier } from '../../cluster/sql-quote.js'
+import { quoteIdentifier } from '../../servers/sql-quote.js'
 import { adminClient, type AdminTarget } from './admin.js'
 
 export const TABLE_LOCK_MODES = [

@@ -1,12 +1,12 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { capResources, setSessionDefaults, setTimeouts } from './settings.js'
 
-let cluster: StartedCluster
+let cluster: StartedServer
 
 beforeAll(async () => {
-  cluster = await startCluster({ name: 'chaos-settings' })
+  cluster = await startServer({ name: 'chaos-settings' })
 })
 afterAll(() => cluster?.stop())
 

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { PgrigError } from '../../errors.js'
-import { quoteIdentifier, quoteLiteral } from '../../cluster/sql-quote.js'
+import { quoteIdentifier, quoteLiteral } from '../../servers/sql-quote.js'
 import { databaseOf, withAdmin, type AdminTarget } from './admin.js'
 
 export type SettingValue = string | number | boolean

@@ -1,9 +1,9 @@
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { terminateBackends } from './terminate.js'
 
-let cluster: StartedCluster
+let cluster: StartedServer
 const clients: pg.Client[] = []
 
 async function connect(applicationName: string): Promise<pg.Client> {
@@ -15,7 +15,7 @@ async function connect(applicationName: string): Promise<pg.Client> {
 }
 
 beforeAll(async () => {
-  cluster = await startCluster({ name: 'chaos-terminate' })
+  cluster = await startServer({ name: 'chaos-terminate' })
 })
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.end().catch(() => {})))

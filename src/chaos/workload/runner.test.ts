@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type StartedCluster, startCluster } from '../../cluster/cluster.js'
+import { type StartedServer, startServer } from '../../servers/start-server.js'
 import { check } from '../checker/check.js'
 import { runWorkload, type WorkloadOptions } from './runner.js'
 
@@ -15,9 +15,9 @@ process.env.PGRIG_RUN_ROOT = root
 
 // Each claim below is about PostgreSQL itself: what its isolation levels let through in practice.
 describe('workloads against a real server', () => {
-  let server: StartedCluster
+  let server: StartedServer
   beforeAll(async () => {
-    server = await startCluster({ name: 'chaos-checker' })
+    server = await startServer({ name: 'chaos-checker' })
   })
   afterAll(async () => {
     await server?.stop()

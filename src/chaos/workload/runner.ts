@@ -11,7 +11,7 @@ import { type KeyDistribution, TransactionGenerator, seededRandom } from './gene
 export type PostgresIsolation = 'read-committed' | 'repeatable-read' | 'serializable'
 
 export interface WorkloadOptions {
-  /** Connection URL of the database to run in (e.g. `StartedCluster.url`). */
+  /** Connection URL of the database to run in (e.g. `StartedServer.url`). */
   url: string
   model: WorkloadModel
   isolation: PostgresIsolation
@@ -113,6 +113,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   const statements = sqlFor(options.model, table)
 
   const admin = new pg.Client({ connectionString: options.url })
+  // Idle while the workload runs: a server killed meanwhile must fail its last query, not crash the process.
+  admin.on('error', () => {})
   await admin.connect()
   const started = performance.now()
   const recorder = new HistoryRecorder()

@@ -1,6 +1,6 @@
-import { connectionEnv } from '../../cluster/connection-env.js'
-import type { ServerInfo } from '../../cluster/server-info.js'
-import { buildUrl } from '../../cluster/server-info.js'
+import { connectionEnv } from '../../servers/connection-env.js'
+import type { ServerInfo } from '../../servers/server-info.js'
+import { buildUrl } from '../../servers/server-info.js'
 import type { CiService } from '../lanes.js'
 
 export const ENV_EXAMPLE_PATH = '.env.test.example'

@@ -1,8 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Command } from 'commander'
-import { tmpfsRoot } from '../../cluster/run-dir.js'
-import { cacheLimits, cleanCache, formatMb, pruneCache } from '../../cluster/tmpfs-cache.js'
+import { tmpfsRoot } from '../../servers/run-dir.js'
+import { cacheLimits, cleanCache, formatMb, pruneCache } from '../../servers/tmpfs-cache.js'
 import { cacheDir } from '../../engine/cache-dir.js'
 
 const total = (entries: { bytes: number }[]) => entries.reduce((sum, e) => sum + e.bytes, 0)

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { teardownCompanion, teardownRun, teardownServer } from '../../cluster/teardown.js'
+import { teardownCompanion, teardownRun, teardownServer } from '../../servers/teardown.js'
 import { PgrigError } from '../../errors.js'
 import { runningServers, runningServices } from '../running.js'
 

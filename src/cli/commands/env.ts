@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { connectionEnv } from '../../cluster/connection-env.js'
+import { connectionEnv } from '../../servers/connection-env.js'
 import { PgrigError } from '../../errors.js'
 import { runningServers, runningServices } from '../running.js'
 

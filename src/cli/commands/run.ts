@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { closeOwnedRun } from '../../cluster/run.js'
+import { closeOwnedRun } from '../../servers/run.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
 import { PgrigError } from '../../errors.js'
 import type { CategoryPolicy } from '../../report/categories.js'

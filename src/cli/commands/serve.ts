@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
-import { startServers, type StartedCluster } from '../../cluster/cluster.js'
-import { connectExternal } from '../../cluster/external.js'
-import { closeOwnedRun } from '../../cluster/run.js'
-import type { ServerInfo } from '../../cluster/server-info.js'
+import { startServers, type StartedServer } from '../../servers/start-server.js'
+import { connectExternal } from '../../servers/external.js'
+import { closeOwnedRun } from '../../servers/run.js'
+import type { ServerInfo } from '../../servers/server-info.js'
 import { assertPostgresUrl } from '../../databases/guard.js'
 import { PgrigError } from '../../errors.js'
 import {
@@ -13,7 +13,7 @@ import {
   type Serving,
 } from '../../serve/index.js'
 import { serversFromFlags, type ServerFlags } from '../server-flags.js'
-import { parseLibpqUrl } from '../../cluster/libpq-url.js'
+import { parseLibpqUrl } from '../../servers/libpq-url.js'
 
 interface ServeFlags {
   port?: string
@@ -114,14 +114,17 @@ export function registerServe(program: Command): void {
       const spec = specs[0]
       if (!spec) throw new PgrigError('E_CONFIG_INVALID', 'the config names no server to serve')
       const started = Date.now()
-      let cluster: StartedCluster | undefined
+      let startedServer: StartedServer | undefined
       let serving: Serving | undefined
       try {
         let server: ServerInfo
         if (spec.engine === 'external') server = await connectExternal(spec)
         else {
-          ;[cluster] = await startServers([spec], { detached: false, explicitName: flags.name !== undefined })
-          server = cluster!.info
+          ;[startedServer] = await startServers([spec], {
+            detached: false,
+            explicitName: flags.name !== undefined,
+          })
+          server = startedServer!.info
         }
         serving = await serveOver(server, { port, host: flags.host, allowExternal: flags.allowExternal })
         const lines = flags.quiet
@@ -135,7 +138,7 @@ export function registerServe(program: Command): void {
         await untilSignal()
       } finally {
         await serving?.close()
-        await cluster?.stop()
+        await startedServer?.stop()
         closeOwnedRun()
       }
     })

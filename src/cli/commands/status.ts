@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { redactUrl, type ServerInfo } from '../../cluster/server-info.js'
+import { redactUrl, type ServerInfo } from '../../servers/server-info.js'
 import { runningServers, runningServices, type RunningService } from '../running.js'
 
 export function registerStatus(program: Command): void {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
-import { startServers } from '../../cluster/cluster.js'
-import { connectionEnv } from '../../cluster/connection-env.js'
-import { detachedRun } from '../../cluster/run.js'
+import { startServers } from '../../servers/start-server.js'
+import { connectionEnv } from '../../servers/connection-env.js'
+import { detachedRun } from '../../servers/run.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
 import { PgrigError } from '../../errors.js'
 import { runningServers } from '../running.js'
@@ -34,16 +34,16 @@ export function registerUp(program: Command): void {
       // Until the servers are printed, an interrupted up (Ctrl-C, SIGKILL) has its reaper take them down.
       run.beginStart()
       try {
-        const clusters = await startServers(specs, {
+        const startedServers = await startServers(specs, {
           run,
           detached: true,
           takenNames,
           explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
         })
-        const servers = clusters.map((c) => c.info)
+        const servers = startedServers.map((c) => c.info)
         const services = await startServices(serviceSpecs, { run, processEnv: connectionEnv(servers) }).catch(
           async (error: unknown) => {
-            await Promise.all(clusters.map((c) => c.stop()))
+            await Promise.all(startedServers.map((c) => c.stop()))
             throw error
           },
         )

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { quoteIdentifier, quoteLiteral } from '../../cluster/sql-quote.js'
+import { quoteIdentifier, quoteLiteral } from '../../servers/sql-quote.js'
 import type { SequenceInfo, StoredTable } from './catalog.js'
 import { SYSTEM_SCHEMAS } from './catalog.js'
 

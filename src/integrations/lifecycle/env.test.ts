@@ -35,6 +35,8 @@ test('a unix socket in ?host= and an IPv6 host', () => {
     PGUSER: 'app',
     PGDATABASE: 'db',
   })
+  expect(databaseEnv('postgresql:///db')).toMatchObject({ PGHOST: 'localhost', PGDATABASE: 'db' })
+  expect(databaseEnv('postgres:///db?host=/run/pg')).toMatchObject({ PGHOST: '/run/pg', PGDATABASE: 'db' })
 })
 
 test('pointEnvAt deletes what a plain URL does not set (a shell PGSSLMODE) and puts everything back after', () => {

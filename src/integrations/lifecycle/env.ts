@@ -1,3 +1,5 @@
+import { hostOf, parseLibpqUrl } from '../../servers/libpq-url.js'
+
 /** The variables the code under test reads to find its database (libpq's, and DATABASE_URL). */
 export const DATABASE_ENV = [
   'DATABASE_URL',
@@ -12,8 +14,6 @@ export const DATABASE_ENV = [
   'PGSSLKEY',
 ] as const
 
-const NO_HOST = 'pgrig-no-host.invalid'
-
 type DatabaseEnv = Partial<Record<(typeof DATABASE_ENV)[number], string>>
 
 /**
@@ -21,15 +21,13 @@ type DatabaseEnv = Partial<Record<(typeof DATABASE_ENV)[number], string>>
  * (absent, they are deleted, so a shell's PGSSLMODE cannot leak into the test).
  */
 export function databaseEnv(url: string): DatabaseEnv {
-  // libpq allows no host at all (`postgres://app@/db?host=/run/postgresql`); WHATWG URL does not.
-  const noHost = /^[a-z]+:\/\/(?:[^/?#@]*@)?(?=[/?#]|$)/i.exec(url)
-  const parsed = new URL(noHost ? `${noHost[0]}${NO_HOST}${url.slice(noHost[0].length)}` : url)
+  // libpq allows no host at all (`postgres://app@/db`): localhost, as libpq's TCP default.
+  const parsed = parseLibpqUrl(url, { defaultHost: 'localhost' })
   const params = parsed.searchParams
-  const host = parsed.hostname === NO_HOST ? 'localhost' : parsed.hostname.replace(/^\[(.*)\]$/, '$1')
   const env: DatabaseEnv = {
     DATABASE_URL: url,
     // A unix socket rides in ?host=/dir; a bracketed IPv6 host loses its brackets.
-    PGHOST: params.get('host') ?? host,
+    PGHOST: hostOf(parsed),
     PGPORT: params.get('port') ?? (parsed.port || '5432'),
     PGUSER: decodeURIComponent(parsed.username),
     PGPASSWORD: decodeURIComponent(parsed.password),

@@ -1,4 +1,4 @@
-import { redactUrl } from '../../cluster/server-info.js'
+import { redactUrl } from '../../servers/server-info.js'
 import type { Lease } from '../../databases/clone-pool.js'
 import { linesOfDatabase, readLogSlice } from '../../databases/log-slice.js'
 

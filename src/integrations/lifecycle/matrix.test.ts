@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { withClient } from '../../databases/admin.js'
 import { fixtureProject, repoRoot, runIn, type Ran } from '../../../test/support/fixture-project.js'
 import { privateRunRoot } from '../../../test/support/run-root.js'
@@ -24,7 +24,7 @@ const RUNNERS = {
 } as const
 const MODES = ['database', 'transaction', 'truncate'] as const
 
-let pgc: StartedCluster
+let pgc: StartedServer
 let dir: string
 let devUrl: string
 const devEnv: Record<string, string> = {}
@@ -41,7 +41,7 @@ const fingerprint = () =>
   }))
 
 beforeAll(async () => {
-  pgc = await startCluster({ name: 'lifecycle', quiet: true })
+  pgc = await startServer({ name: 'lifecycle', quiet: true })
   await withClient(pgc.superuser.url, (c) => c.query('create database devdb'))
   const url = new URL(pgc.superuser.url)
   url.pathname = '/devdb'

@@ -1,4 +1,4 @@
-import type { IsolationMode } from '../../databases/session.js'
+import type { IsolationMode } from '../../databases/run-databases.js'
 
 /** The test runners pgrig drives, as named in its messages. */
 export type RunnerName = 'Vitest' | 'node:test' | 'Jest'

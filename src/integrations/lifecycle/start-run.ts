@@ -1,8 +1,8 @@
 import path from 'node:path'
-import { connectionEnv } from '../../cluster/connection-env.js'
+import { connectionEnv } from '../../servers/connection-env.js'
 import { resolveServices } from '../../config/services.js'
 import { startBroker } from '../../databases/broker.js'
-import { startSession, type PgrigOptions } from '../../databases/session.js'
+import { startRunDatabases, type PgrigOptions } from '../../databases/run-databases.js'
 import { PgrigError } from '../../errors.js'
 import type { StartedRedis } from '../../services/redis.js'
 import { checkPrograms } from '../../services/service.js'
@@ -17,7 +17,7 @@ const REDIS_DATABASES = 64
 export interface StartedRun {
   /** What every process that runs tests needs to know (see TestLifecycle). */
   provided: PgrigProvided
-  /** Stops the broker, the session (and the server it started) and Redis. */
+  /** Stops the broker, the run's databases (and the server they started) and Redis. */
   close(): Promise<void>
 }
 
@@ -41,7 +41,7 @@ function checkRunOptions(options: PgrigOptions): void {
 
 /**
  * The run's pieces, started once in the runner's main process (Vitest's and Jest's globalSetup;
- * node:test's file process): the server and template (session), the clone pool's broker that
+ * node:test's file process): the server and template (databases), the clone pool's broker that
  * every test process reaches over a unix socket, and Redis when asked for.
  */
 export async function startRun(options: PgrigOptions, run: StartRunOptions = {}): Promise<StartedRun> {
@@ -50,7 +50,7 @@ export async function startRun(options: PgrigOptions, run: StartRunOptions = {})
     const serviceSpecs = resolveServices(options.services, options.cwd ?? run.cwd)
     // A missing program is named before the server starts.
     checkPrograms(serviceSpecs)
-    const session = await startSession({ ...(run.cwd ? { cwd: run.cwd } : {}), ...options })
+    const databases = await startRunDatabases({ ...(run.cwd ? { cwd: run.cwd } : {}), ...options })
     let redis: StartedRedis | undefined
     let services: StartedServices | undefined
     let restoreEnv: (() => void) | undefined
@@ -60,14 +60,14 @@ export async function startRun(options: PgrigOptions, run: StartRunOptions = {})
         ? await (await import('../../services/redis.js')).startRedis({ databases: REDIS_DATABASES })
         : undefined
       // After the server: a service may need its DATABASE_URL.
-      services = await startServices(serviceSpecs, { processEnv: connectionEnv([session.server]) })
+      services = await startServices(serviceSpecs, { processEnv: connectionEnv([databases.server]) })
       const startedServices = services
       // Set here too, so runner processes started from this one (Jest's workers) inherit it.
       restoreEnv = replaceEnv(services.env)
       const running = redis
       const broker = await startBroker(
-        session.pool,
-        path.join(session.runDir, `broker-${process.pid}.sock`),
+        databases.pool,
+        path.join(databases.runDir, `broker-${process.pid}.sock`),
         {
           // Flushed at the start of each test that uses Redis.
           '/redis/flush': async (input) => running?.flush(Number(input.index)),
@@ -77,8 +77,8 @@ export async function startRun(options: PgrigOptions, run: StartRunOptions = {})
         socketPath: broker.socketPath,
         isolation: options.isolation ?? 'database',
         keepFailed: options.keepFailed ?? run.keepFailedDefault ?? false,
-        runId: session.runId,
-        templateName: session.template.name,
+        runId: databases.runId,
+        templateName: databases.template.name,
         ...(options.exclude ? { exclude: options.exclude } : {}),
         ...(redis ? { redis: { host: redis.host, port: redis.port, databases: redis.databases } } : {}),
         ...(services.list.length ? { services: providedServices(services) } : {}),
@@ -88,12 +88,12 @@ export async function startRun(options: PgrigOptions, run: StartRunOptions = {})
         close: async () => {
           await broker.close()
           restoreEnv?.()
-          await Promise.all([session.close(), running?.stop(), startedServices.stop()])
+          await Promise.all([databases.close(), running?.stop(), startedServices.stop()])
         },
       }
     } catch (error) {
       restoreEnv?.()
-      await Promise.all([session.close(), redis?.stop(), services?.stop()])
+      await Promise.all([databases.close(), redis?.stop(), services?.stop()])
       throw error
     }
   }

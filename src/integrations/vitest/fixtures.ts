@@ -8,6 +8,7 @@ import { startTestProxy } from '../lifecycle/proxy.js'
 import type { ProvidedService } from '../lifecycle/provided.js'
 import { TestLifecycle, type TestRedis } from '../lifecycle/test-lifecycle.js'
 import './provided.js'
+import { printablePgClients } from './printable-pg.js'
 import { SERVER_LOG_NOTE } from './task-meta.js'
 
 export interface PgrigFixtures {
@@ -93,6 +94,8 @@ function extend() {
         )
       }
       const active = await lifecycle.begin(task.name)
+      // The code under test has loaded its pg by now (at import, as a rule).
+      printablePgClients()
       if (lifecycle.provided.isolation === 'database')
         (task.meta.pgrig ??= {}).provisionMs = active.provisionMs
       try {

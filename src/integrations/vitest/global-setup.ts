@@ -3,6 +3,7 @@ import { PgrigError } from '../../errors.js'
 import { oneLine } from '../lifecycle/one-line.js'
 import { startRun } from '../lifecycle/start-run.js'
 import { registry } from './plugin.js'
+import { printablePgClients } from './printable-pg.js'
 import './provided.js'
 
 /** Runs once in Vitest's main process; the pool outlives every worker and every watch rerun. */
@@ -20,6 +21,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     cwd: project.config.root,
     keepFailedDefault: project.vitest.config.watch,
   })
+  // Errors printed in this process (a pool session's, the code in vitest.config's) too.
+  printablePgClients()
   project.provide('pgrig', run.provided)
   return () => run.close()
 }

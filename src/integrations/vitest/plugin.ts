@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import type { Plugin } from 'vitest/config'
-import type { PgrigOptions } from '../../databases/session.js'
+import type { PgrigOptions } from '../../databases/run-databases.js'
 
 const REGISTRY = Symbol.for('pgrig.vitest.options')
 

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 
 interface PgModule {
-  Client: { prototype: object }
+  Client?: { prototype: object }
 }
 interface ClientLike {
   user?: string
@@ -12,28 +12,38 @@ interface ClientLike {
 }
 
 const PATCHED = Symbol.for('pgrig.printable-pg')
+const require = createRequire(import.meta.url)
+let files: string[] | undefined
+
+/** pgrig's node-postgres and the project's own, if that is another copy (resolved, never loaded). */
+function pgFiles(): string[] {
+  if (files) return files
+  const found = new Set<string>()
+  for (const from of [import.meta.url, path.join(process.cwd(), 'package.json')]) {
+    try {
+      found.add(createRequire(from).resolve('pg'))
+    } catch {
+      // no pg there: nothing to patch
+    }
+  }
+  return (files = [...found])
+}
 
 /**
  * Vitest prints an error's own properties, hidden ones included, so a node-postgres client hung on
  * an error (pg-pool's idle-client errors carry `err.client`) would print its password and a few
  * hundred lines of internals. A client prints as what it connects to instead: a `toJSON`, which
- * Vitest's serializer prefers, on the `pg` pgrig loads and on the project's own if that is
- * another copy.
+ * Vitest's serializer prefers, on each copy of `pg` already loaded (this loads none). Called when
+ * the plugin loads, when its server is up, and as each test begins.
  */
-function printablePgClients(): void {
-  const ours = createRequire(import.meta.url)
-  const project = createRequire(path.join(process.cwd(), 'package.json'))
-  const files = new Set([ours.resolve('pg')])
-  try {
-    files.add(project.resolve('pg'))
-  } catch {
-    // The project has no pg of its own: nothing more to patch.
+export function printablePgClients(): void {
+  for (const file of pgFiles()) {
+    const pg = require.cache[file]?.exports as PgModule | undefined
+    if (pg?.Client) patch(pg.Client.prototype)
   }
-  for (const file of files) patch(ours(file) as PgModule)
 }
 
-function patch(pg: PgModule): void {
-  const proto = pg.Client.prototype as { [PATCHED]?: true }
+function patch(proto: object & { [PATCHED]?: true }): void {
   if (proto[PATCHED] || 'toJSON' in proto) return
   Object.defineProperty(proto, PATCHED, { value: true })
   Object.defineProperty(proto, 'toJSON', {
@@ -44,5 +54,3 @@ function patch(pg: PgModule): void {
     },
   })
 }
-
-printablePgClients()

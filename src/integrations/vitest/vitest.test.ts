@@ -3,9 +3,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../cluster/cluster.js'
-import { listRuns } from '../../cluster/run-dir.js'
-import { teardownRun } from '../../cluster/teardown.js'
+import { startServer, type StartedServer } from '../../servers/start-server.js'
+import { listRuns } from '../../servers/run-dir.js'
+import { teardownRun } from '../../servers/teardown.js'
 import { withClient } from '../../databases/admin.js'
 import { ownerMarker } from '../../databases/guard.js'
 import { fixtureProject, repoRoot, runIn } from '../../../test/support/fixture-project.js'
@@ -33,10 +33,10 @@ const slowTest = test.runIf(process.env.PGRIG_SLOW === '1')
 
 describe('pgrig/vitest', () => {
   let dir: string
-  let pgc: StartedCluster
+  let pgc: StartedServer
   beforeAll(async () => {
     dir = fixtureProject('vitest-project')
-    pgc = await startCluster({ name: 'vitest-int', quiet: true })
+    pgc = await startServer({ name: 'vitest-int', quiet: true })
   })
   afterAll(async () => {
     await pgc?.stop()

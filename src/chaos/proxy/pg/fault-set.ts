@@ -25,7 +25,7 @@ interface FaultEntry {
 
 /**
  * The PostgreSQL-aware faults in force on one proxy, added directly or as `pg_*` toxics. The
- * lists are replaced, never changed in place, so a session reading one keeps a stable view.
+ * lists are replaced, never changed in place, so a proxied connection reading one keeps a stable view.
  */
 export class FaultSet {
   private statementFaults: StatementFault[] = []

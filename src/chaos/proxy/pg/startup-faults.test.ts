@@ -2,20 +2,20 @@ import net from 'node:net'
 import pg from 'pg'
 import postgres from 'postgres'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../../servers/start-server.js'
 import { exhaustConnections } from '../../server/connections.js'
 import { createProxy, type ChaosProxy } from '../proxy.js'
 import { Cleanups } from '../../../../test/support/chaos.js'
 
-let cluster: StartedCluster
-let tlsCluster: StartedCluster
+let cluster: StartedServer
+let tlsCluster: StartedServer
 const cleanups = new Cleanups()
 
 beforeAll(async () => {
   ;[cluster, tlsCluster] = await Promise.all([
     // a small limit so the comparison with a really full server is quick to set up
-    startCluster({ name: 'chaos-refuse', settings: { max_connections: 8 } }),
-    startCluster({ name: 'chaos-refuse-tls', tls: 'on' }),
+    startServer({ name: 'chaos-refuse', settings: { max_connections: 8 } }),
+    startServer({ name: 'chaos-refuse-tls', tls: 'on' }),
   ])
 })
 afterAll(async () => {
@@ -25,7 +25,7 @@ afterEach(async () => {
   await cleanups.run()
 })
 
-async function proxyFor(target: StartedCluster = cluster): Promise<ChaosProxy> {
+async function proxyFor(target: StartedServer = cluster): Promise<ChaosProxy> {
   const proxy = await createProxy({ upstream: target })
   cleanups.push(() => proxy.close())
   return proxy

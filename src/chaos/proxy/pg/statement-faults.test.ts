@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../../servers/start-server.js'
 import { proxiedUrl } from '../address.js'
 import { createProxy, type ChaosProxy } from '../proxy.js'
 import {
@@ -11,14 +11,14 @@ import {
   expectCommittedButLost,
 } from '../../../../test/support/chaos.js'
 
-let cluster: StartedCluster
-let tlsCluster: StartedCluster
+let cluster: StartedServer
+let tlsCluster: StartedServer
 const cleanups = new Cleanups()
 
 beforeAll(async () => {
   ;[cluster, tlsCluster] = await Promise.all([
-    startCluster({ name: 'chaos-pg' }),
-    startCluster({ name: 'chaos-pg-tls', tls: 'on' }),
+    startServer({ name: 'chaos-pg' }),
+    startServer({ name: 'chaos-pg-tls', tls: 'on' }),
   ])
   await query(cluster.url, 'create table accounts (id int primary key, balance int)')
 })
@@ -30,7 +30,7 @@ afterEach(async () => {
   await query(cluster.url, 'truncate accounts')
 })
 
-async function proxyFor(target: StartedCluster = cluster): Promise<ChaosProxy> {
+async function proxyFor(target: StartedServer = cluster): Promise<ChaosProxy> {
   const proxy = await createProxy({ upstream: target })
   cleanups.push(() => proxy.close())
   return proxy

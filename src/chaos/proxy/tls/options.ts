@@ -13,7 +13,7 @@ export type UpstreamSslmode = 'disable' | 'prefer' | 'require' | 'verify-ca' | '
 export interface TerminateTlsOptions {
   /**
    * The certificate the proxy shows clients, and its key. Default: the upstream pgrig server's
-   * own certificate (the upstream is a pgrig TLS server: a `StartedCluster`, or its URL with
+   * own certificate (the upstream is a pgrig TLS server: a `StartedServer`, or its URL with
    * `sslrootcert`), so clients that verify it against the pgrig CA work unchanged.
    */
   cert?: Pem
@@ -129,7 +129,7 @@ function pair(proxy: string, prefix: string, cert: Pem, key: Pem): { cert: Buffe
   return { cert: c.pem, key: k.pem }
 }
 
-/** The server certificate pgrig issued next to its CA (see cluster/certs.ts), if it is there and valid. */
+/** The server certificate pgrig issued next to its CA (see servers/certs.ts), if it is there and valid. */
 function pgrigServerCertificate(caFile: string): { cert: string; key: string } | undefined {
   const dir = path.dirname(caFile)
   const cert = path.join(dir, 'server.crt')

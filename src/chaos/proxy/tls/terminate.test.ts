@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import postgres from 'postgres'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { startCluster, type StartedCluster } from '../../../cluster/cluster.js'
+import { startServer, type StartedServer } from '../../../servers/start-server.js'
 import { PgrigError } from '../../../errors.js'
 import { proxiedUrl } from '../address.js'
 import { serveToxiproxyApi } from '../http-api.js'
@@ -16,17 +16,17 @@ import { Cleanups, query, failure, expectCommittedButLost } from '../../../../te
 
 const execFileP = promisify(execFile)
 
-let tlsCluster: StartedCluster
-let plainCluster: StartedCluster
-let certCluster: StartedCluster
+let tlsCluster: StartedServer
+let plainCluster: StartedServer
+let certCluster: StartedServer
 let ca: string
 const cleanups = new Cleanups()
 
 beforeAll(async () => {
   ;[tlsCluster, plainCluster, certCluster] = await Promise.all([
-    startCluster({ name: 'tls-term', tls: 'on' }),
-    startCluster({ name: 'tls-term-plain' }),
-    startCluster({ name: 'tls-term-cert', profile: 'client-cert' }),
+    startServer({ name: 'tls-term', tls: 'on' }),
+    startServer({ name: 'tls-term-plain' }),
+    startServer({ name: 'tls-term-cert', profile: 'client-cert' }),
   ])
   ca = fs.readFileSync(tlsCluster.tls!.caFile, 'utf8')
   await query(tlsCluster.url, 'create table accounts (id int primary key, balance int)')

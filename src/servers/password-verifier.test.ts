@@ -1,0 +1,42 @@
+import pg from 'pg'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { startServer, type StartedServer } from './start-server.js'
+import { GENERATED_PASSWORD_ITERATIONS } from './password-verifier.js'
+import { privateRunRoot } from '../../test/support/run-root.js'
+
+privateRunRoot('password-verifier')
+
+let pgc: StartedServer
+beforeAll(async () => {
+  // The app user's password is chosen; the superuser's is generated.
+  pgc = await startServer({ name: 'scram-iterations', password: 'a password someone chose', quiet: true })
+})
+afterAll(() => pgc?.stop())
+
+async function rows<T>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(sql)).rows as T[]
+  } finally {
+    await client.end()
+  }
+}
+
+test('generated passwords are stored with cheap SCRAM, chosen ones with the default; both log in over TCP', async () => {
+  const stored = await rows<{ rolname: string; iterations: string }>(
+    pgc.superuser.url,
+    "select rolname, split_part(split_part(rolpassword, '$', 2), ':', 1) as iterations from pg_authid where rolpassword like 'SCRAM-SHA-256$%' order by rolname",
+  )
+  expect(stored).toEqual([
+    { rolname: pgc.user, iterations: '4096' },
+    { rolname: pgc.info.superuser.user, iterations: String(GENERATED_PASSWORD_ITERATIONS) },
+  ])
+  expect(new URL(pgc.superuser.url).hostname).toBe('127.0.0.1')
+  expect(await rows(pgc.superuser.url, 'select 1 as one')).toEqual([{ one: 1 }])
+  expect(await rows(pgc.url, 'select 1 as one')).toEqual([{ one: 1 }])
+  // Still a password check: a wrong one is refused.
+  const wrong = new URL(pgc.superuser.url)
+  wrong.password = 'not-it'
+  await expect(rows(wrong.toString(), 'select 1')).rejects.toThrow(/password authentication failed/)
+})
