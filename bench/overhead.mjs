@@ -15,6 +15,8 @@
  * unix socket), the second connection, the drop. And the cost of `import 'pgrig/vitest'` next to
  * `import 'pg'` in a new process.
  *
+ * pgrig is copied into each project's node_modules, as an install puts it.
+ *
  * Run: `npm run bench:overhead`. Options: `--runs N` (medians of N runs per row, default 3),
  * `--trivial N` / `--heavy N` (suite sizes), `--quick` (1 run, 40 + 100 tests: a smoke run),
  * `--only trivial|isolation`. The server is one pgrig server kept up for the whole bench; the
@@ -93,28 +95,36 @@ if (ONLY_ROWS && ROWS.length !== new Set([...ONLY_ROWS, 'none']).size) {
 const AB = arg('ab')
 /** `--ab-root DIR`: the extra row runs another built checkout of pgrig (say main, against this branch). */
 const AB_ROOT = arg('ab-root')
-if (AB_ROOT && !AB) {
-  ROWS.push({
-    key: 'database-b',
-    mode: 'database',
-    env: {},
-    root: path.resolve(AB_ROOT),
-    label: `pgrig database mode from ${AB_ROOT}`,
-  })
-}
-if (AB) {
+/**
+ * `--ab-node 'ARGS'`: the extra row's Vitest runs under `node ARGS` (Node 20 refuses `--cpu-prof`
+ * in NODE_OPTIONS; `--ab-node '--cpu-prof --cpu-prof-dir=DIR'` profiles the main process and, since
+ * Vitest's forks inherit its execArgv, each worker).
+ */
+const AB_NODE = arg('ab-node')?.trim().split(/\s+/)
+/** `--ab-linked`: the extra row's project links pgrig (`npm link`, a workspace) instead of holding a copy. */
+const AB_LINKED = flag('ab-linked')
+if (AB || AB_ROOT || AB_NODE || AB_LINKED) {
   const env = Object.fromEntries(
-    // Split before each NAME=, so a value may hold spaces (NODE_OPTIONS='--cpu-prof --cpu-prof-dir=…').
-    AB.trim()
+    // Split before each NAME=, so a value may hold spaces (NODE_OPTIONS='--max-old-space-size=… …').
+    (AB ?? '')
+      .trim()
       .split(/\s+(?=[A-Za-z_][A-Za-z0-9_]*=)/)
+      .filter(Boolean)
       .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
   )
+  const differences = [
+    AB && `with ${AB}`,
+    AB_ROOT && `from ${AB_ROOT}`,
+    AB_NODE && `under node ${AB_NODE.join(' ')}`,
+    AB_LINKED && 'pgrig linked into node_modules',
+  ]
   ROWS.push({
     key: 'database-b',
     mode: 'database',
     env,
+    linked: AB_LINKED,
     ...(AB_ROOT ? { root: path.resolve(AB_ROOT) } : {}),
-    label: `pgrig database mode with ${AB}${AB_ROOT ? ` from ${AB_ROOT}` : ''}`,
+    label: ['pgrig database mode', ...differences].filter(Boolean).join(', '),
   })
 }
 
@@ -195,7 +205,7 @@ export default defineConfig({
 }
 
 /** A project folder whose node_modules link this checkout's packages, and `pgrig` itself. */
-function project(suite, row, tests, root = ROOT) {
+function project(suite, row, tests, root = ROOT, linked = false) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pgrig-bench-overhead-${suite}-${row}-`))
   const modules = path.join(dir, 'node_modules')
   fs.mkdirSync(modules)
@@ -203,7 +213,17 @@ function project(suite, row, tests, root = ROOT) {
     if (!entry.startsWith('.'))
       fs.symlinkSync(path.join(ROOT, 'node_modules', entry), path.join(modules, entry))
   }
-  fs.symlinkSync(root, path.join(modules, 'pgrig'))
+  // pgrig installed as a user installs it: a folder inside node_modules, not a link to this
+  // checkout (whose real path lies outside node_modules, so Vitest would run pgrig's globalSetup and
+  // everything it imports through Vite's transform, and the config loader would bundle it: work a
+  // real install never does).
+  // `--ab-linked`: the extra row links it instead (as `npm link` or a workspace does), to measure that.
+  if (linked) fs.symlinkSync(root, path.join(modules, 'pgrig'))
+  else {
+    fs.mkdirSync(path.join(modules, 'pgrig'))
+    fs.copyFileSync(path.join(root, 'package.json'), path.join(modules, 'pgrig', 'package.json'))
+    fs.cpSync(path.join(root, 'dist'), path.join(modules, 'pgrig', 'dist'), { recursive: true })
+  }
   fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module", "private": true }\n')
   fs.mkdirSync(path.join(dir, 'migrations'))
   fs.writeFileSync(
@@ -257,10 +277,10 @@ function serverCpu(pid) {
 const childrenCpu = () =>
   fs.existsSync('/proc/self/stat') ? cpuOf('self', true) - cpuOf('self', false) : NaN
 
-function vitestRun(dir, env, files = []) {
+function vitestRun(dir, env, files = [], nodeArgs = []) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const child = spawn(process.execPath, [VITEST, 'run', ...files], {
+    const child = spawn(process.execPath, [...nodeArgs, VITEST, 'run', ...files], {
       cwd: dir,
       env: { ...process.env, ...env, CI: 'true', NO_COLOR: '1' },
     })
@@ -322,23 +342,27 @@ async function suiteRows(server, suite, tests) {
     BENCH_TEMPLATE: tpl,
     BENCH_OWNER: owner,
   }
-  const dirs = Object.fromEntries(ROWS.map((r) => [r.key, project(suite, r.mode ?? r.key, tests, r.root)]))
+  const dirs = Object.fromEntries(
+    ROWS.map((r) => [r.key, project(suite, r.mode ?? r.key, tests, r.root, r.linked)]),
+  )
   const walls = Object.fromEntries(ROWS.map((r) => [r.key, []]))
   const cpus = Object.fromEntries(ROWS.map((r) => [r.key, { vitest: [], server: [] }]))
   const waits = []
+  let clone
   try {
     // Untimed: the plugin's template is built once (then reused by every run), files compiled once.
     await vitestRun(dirs.database, env, ['f1.spec.mjs'])
     // Rows are taken in turn inside each repetition, so drift in the machine's load hits all alike.
     for (let run = 0; run < RUNS; run++) {
       for (const { key, mode, env: extra } of ROWS) {
+        const nodeArgs = key === 'database-b' ? (AB_NODE ?? []) : []
         if (key === 'none') {
           await withClient(server.superuser.url, (a) =>
             a.query(`CREATE DATABASE ${shared} TEMPLATE ${tpl} OWNER ${owner}`),
           )
         }
         const cpu0 = { vitest: childrenCpu(), server: serverCpu(server.info.pid) }
-        walls[key].push(await vitestRun(dirs[key], { ...env, ...extra }))
+        walls[key].push(await vitestRun(dirs[key], { ...env, ...extra }, [], nodeArgs))
         cpus[key].vitest.push(childrenCpu() - cpu0.vitest)
         cpus[key].server.push(serverCpu(server.info.pid) - cpu0.server)
         if (key === 'none') {
@@ -353,6 +377,7 @@ async function suiteRows(server, suite, tests) {
         console.error(`  ${suite} / ${key} run ${run + 1}: ${fmt(walls[key].at(-1))} ms${note}`)
       }
     }
+    clone = await cloneCost(server, tpl)
   } finally {
     for (const dir of Object.values(dirs)) fs.rmSync(dir, { recursive: true, force: true })
     await withClient(server.superuser.url, (a) => a.query(`DROP DATABASE IF EXISTS ${tpl}`))
@@ -365,7 +390,47 @@ async function suiteRows(server, suite, tests) {
     vitestCpu: median(cpus[r.key].vitest),
     serverCpu: median(cpus[r.key].server),
   }))
-  return { rows, waits }
+  // What any design that creates and drops a database per test costs at the least here: the
+  // server's CPU for the clones, spread over every core, on top of no isolation's wall time.
+  const floor = none + (tests * (clone.createMs + clone.dropMs)) / CORES
+  return { rows, waits, clone, floor: { wall: floor, ratio: floor / none } }
+}
+
+const CORES = os.availableParallelism()
+const CLONE_SAMPLES = 40
+
+/**
+ * Server CPU per `CREATE DATABASE … TEMPLATE … STRATEGY file_copy` and per `DROP DATABASE … WITH
+ * (FORCE)` of this suite's template, measured from /proc with nothing else running on the server,
+ * WORKERS sessions side by side (as the pool runs them); PostgreSQL 18 copies with its default
+ * file_copy_method here, as a plain CREATE does.
+ */
+async function cloneCost(server, template) {
+  const sessions = await Promise.all(
+    Array.from({ length: WORKERS }, async () => {
+      const client = new pg.Client({ connectionString: server.superuser.url })
+      await client.connect()
+      return client
+    }),
+  )
+  const name = (i) => `bench_overhead_clone_${i}`
+  const timed = async (statement) => {
+    const cpu0 = serverCpu(server.info.pid)
+    let next = 0
+    await Promise.all(
+      sessions.map(async (client) => {
+        for (let i = next++; i < CLONE_SAMPLES; i = next++) await client.query(statement(name(i)))
+      }),
+    )
+    return ((serverCpu(server.info.pid) - cpu0) * 1000) / CLONE_SAMPLES
+  }
+  try {
+    const createMs = await timed((db) => `CREATE DATABASE ${db} TEMPLATE ${template} STRATEGY file_copy`)
+    const dropMs = await timed((db) => `DROP DATABASE ${db} WITH (FORCE)`)
+    return { createMs, dropMs }
+  } finally {
+    await Promise.all(sessions.map((client) => client.end()))
+  }
 }
 
 /**
@@ -483,7 +548,7 @@ function report(suites, parts, importRows, imports) {
       .map((l) => l.toFixed(2))
       .join(' ')})`,
   )
-  for (const [suite, tests, { rows, waits }] of suites) {
+  for (const [suite, tests, { rows, waits, clone, floor }] of suites) {
     const what =
       suite === 'trivial'
         ? `${tests} trivial tests (connect with pg, count, insert, disconnect)`
@@ -497,6 +562,12 @@ function report(suites, parts, importRows, imports) {
         `| ${r.label} | ${(r.wall / 1000).toFixed(2)} | ${r.ratio.toFixed(2)}× | ${target} | ${r.vitestCpu.toFixed(2)} | ${r.serverCpu.toFixed(2)} |`,
       )
     }
+    console.log(
+      `| floor of any per-test CREATE DATABASE design: no isolation + ${tests} × ${fmt(clone.createMs + clone.dropMs)} ms server CPU ÷ ${CORES} cores | ${(floor.wall / 1000).toFixed(2)} | ${floor.ratio.toFixed(2)}× | | | |`,
+    )
+    console.log(
+      `\nserver CPU per clone of this template, ${WORKERS} sessions side by side: CREATE … STRATEGY file_copy ${fmt(clone.createMs)} ms, DROP … WITH (FORCE) ${fmt(clone.dropMs)} ms; 1.10× would leave ${fmt((0.1 * rows[0].wall * CORES) / tests)} ms of CPU per test for everything isolation costs`,
+    )
     if (waits.length) {
       const waited = median(waits.map((w) => w.waited))
       const waitedMs = median(waits.map((w) => w.waitedMs))

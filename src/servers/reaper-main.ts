@@ -3,8 +3,9 @@
  * When the owner dies, however it dies (SIGKILL included), the pipe closes and the reaper stops the
  * run's servers and removes its folders.
  */
-import { readState } from './run-dir.js'
-import { teardownRun } from './teardown.js'
+// What tears the run down is imported only when the owner dies: loading it at start cost every run
+// ~100 ms of CPU per reaper (170 ms against 65 ms for a bare node process, measured here), and most
+// reapers never do more than wait.
 
 const runId = process.argv[2]
 if (!runId) process.exit(2)
@@ -13,9 +14,15 @@ for (const sig of ['SIGINT', 'SIGHUP', 'SIGTERM'] as const) process.on(sig, () =
 process.stdin.resume()
 process.stdin.on('data', () => {})
 process.stdin.on('close', () => {
+  void reap(runId).finally(() => process.exit(0))
+})
+
+async function reap(runId: string): Promise<void> {
+  const { readState } = await import('./run-dir.js')
   // A detached run (`pgrig up`) outlives its owner once every start has finished; one the owner
   // left in the middle of a start (Ctrl-C, SIGKILL) is taken down like any other.
   const state = readState(runId)
-  if (state?.detached && !state.starting) process.exit(0)
-  teardownRun(runId).finally(() => process.exit(0))
-})
+  if (state?.detached && !state.starting) return
+  const { teardownRun } = await import('./teardown.js')
+  await teardownRun(runId)
+}
