@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -63,5 +64,27 @@ describe('pgrig chaos serve --config', () => {
     expect(code).toBe(1)
     expect(stderr.trim().split('\n')).toHaveLength(1)
     expect(stderr).toMatch(message)
+  })
+})
+
+describe("docs/chaos.md's curl commands", () => {
+  test('create a proxy and set pg_* toxics over the API, listed with their hits', async () => {
+    const { stdout } = await chaosServe()
+    const api = /http:\/\/\S+/.exec(stdout)![0]
+    const run = spawnSync('sh', ['test/fixtures/chaos-curl.sh'], {
+      env: { ...process.env, API: api },
+      encoding: 'utf8',
+    })
+    expect(run.status, run.stderr).toBe(0)
+    const listed = JSON.parse(run.stdout.slice(run.stdout.indexOf('[{'))) as {
+      type: string
+      stream: string
+      attributes: Record<string, unknown>
+    }[]
+    expect(listed.map((t) => [t.type, t.stream, t.attributes.hits])).toEqual([
+      ['pg_error', 'upstream', 0],
+      ['pg_refuse_connection', 'upstream', 0],
+    ])
+    expect(listed[0]!.attributes).toMatchObject({ regex: '^update accounts', code: '40001', times: 1 })
   })
 })

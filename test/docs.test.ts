@@ -6,10 +6,12 @@
  *   `#region name` and `#endregion name` comments, each part dedented, parts joined by a blank line
  *   (so an import at the top and the code inside a test make one block);
  * - `<!-- illustrative: why -->`: an output sample, a map or a one-line command that is not code to run,
- *   the why naming the file (test or check) that covers what it shows.
+ *   the why naming the file (test or check) that covers what it shows; the `npx pgrig …` commands of an
+ *   illustrative shell block must exist in the built CLI with every flag they use.
  * A block that differs from its source, a source that does not exist or lies outside the run code
  * (examples/, test/), and a block without a marker fail. Relative links and their #anchors must resolve.
  */
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -157,6 +159,50 @@ test('a region is its parts, dedented, joined by a blank line', () => {
   expect(region(text, 'a')).toBe("import x from 'x'\n\nx()\nx(2)")
   expect(region(text, 'b')).toBe('x(2)')
   expect(region(text, 'c')).toBeUndefined()
+})
+
+test('the pgrig commands of illustrative shell blocks exist, with every flag they use', () => {
+  const cli = path.join(root, 'dist/cli/main.js')
+  expect(fs.existsSync(cli), 'no dist/: run `npm run build` first (npm test does)').toBe(true)
+  const wrong: string[] = []
+  const blocks = allBlocks().filter((b) => b.marker?.kind === 'illustrative' && b.lang === 'sh')
+  for (const block of blocks) {
+    for (const line of block.code.split('\n')) {
+      const args = /\bnpx pgrig ([^#]*)/.exec(line)?.[1]?.split(' -- ')[0]?.trim().split(/\s+/)
+      if (!args) continue
+      const command = args.slice(
+        0,
+        Math.max(
+          args.findIndex((a) => a.startsWith('-')),
+          0,
+        ) || args.length,
+      )
+      const help = execFileSync(process.execPath, [cli, ...command, '--help'], { encoding: 'utf8' })
+      if (!help.startsWith(`Usage: pgrig ${command.join(' ')}`))
+        wrong.push(`${block.at}: no command pgrig ${command.join(' ')}`)
+      for (const flag of args.filter((a) => a.startsWith('--'))) {
+        if (!new RegExp(`(^|[\\s,])${flag}\\b`, 'm').test(help))
+          wrong.push(`${block.at}: pgrig ${command.join(' ')} has no ${flag}`)
+      }
+    }
+  }
+  expect(wrong).toEqual([])
+})
+
+test("docs/ARCHITECTURE.md's layer map names every folder of src/, and only those", () => {
+  const map = codeBlocks('docs/ARCHITECTURE.md')[0]!.code.split('\n')
+  // a row: names, then its description, two spaces or more apart
+  const named = map.flatMap((line) =>
+    line
+      .split(/\s{2,}/)
+      .slice(0, -1)
+      .filter((name) => name.endsWith('/')),
+  )
+  const folders = fs
+    .readdirSync(path.join(root, 'src'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => `${entry.name}/`)
+  expect(named.sort(), 'update the map at the top of docs/ARCHITECTURE.md').toEqual(folders.sort())
 })
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { PgrigError } from '../errors.js'
+import { keepDiedLog } from './died-logs.js'
 import { logEnding } from './postmaster.js'
 import { isAlive } from './process-alive.js'
 import { runDirOf } from './run-dir.js'
@@ -57,7 +58,7 @@ export function watchServer(info: ServerInfo, child?: ChildProcess, runId?: stri
     const note = child || !runId ? undefined : awaitExitNote(runId, info.name)
     exit ??= child ? zombieStatus(pid) : note
     // The starter's copy of the log, when it made one: one copy per death.
-    const log = note?.log && fs.existsSync(note.log) ? note.log : keepLog(info, runId)
+    const log = note?.log && fs.existsSync(note.log) ? note.log : keepDiedLog(info, runId)
     error = diedError(info, exit, log, TEST_RUN)
     return error
   }
@@ -82,7 +83,7 @@ export function reportDeath(
   const file = exitNoteOf(runId, info.name)
   if (child) writeExitNote(file, { starter: process.pid })
   const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-    const log = keepLog(info, runId)
+    const log = keepDiedLog(info, runId)
     writeExitNote(file, { code, signal, log })
     report(diedError(info, { code, signal }, log, COMMAND))
   }
@@ -145,23 +146,6 @@ function zombieStatus(pid: number): Exit | undefined {
     return { code: null, signal: (name ?? `signal ${signo}`) as NodeJS.Signals }
   } catch {
     return undefined
-  }
-}
-
-/**
- * The server's log is removed with its run; a copy in a new private folder of the temp folder
- * outlives the run (a fresh folder: nothing another local user planted there is followed).
- */
-function keepLog(info: ServerInfo, runId: string | undefined): string | null {
-  if (!info.logFile) return null
-  try {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pgrig-${runId ?? 'run'}-`))
-    const copy = path.join(dir, `${info.name}-died.log`)
-    fs.copyFileSync(info.logFile, copy, fs.constants.COPYFILE_EXCL)
-    fs.chmodSync(copy, 0o600)
-    return copy
-  } catch {
-    return fs.existsSync(info.logFile) ? info.logFile : null
   }
 }
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { pruneDiedLogs } from './died-logs.js'
 import {
   forgetCompanion,
   isCompanionAlive,
@@ -140,6 +141,7 @@ export async function reapStaleRuns(): Promise<void> {
       await teardownRun(runId)
     }
   }
+  pruneDiedLogs()
 }
 
 function safeMtime(dir: string): number {

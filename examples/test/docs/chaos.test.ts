@@ -3,8 +3,9 @@
  * they agree). The page's blocks assume a server `pg` (or `server`) and sometimes a `proxy`; here
  * they are this file's own server, since the faults crash and corrupt it.
  */
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { query as sql } from './query.js'
+import { Client } from 'pg'
 import type { StartedServer } from 'pgrig'
 // #region proxy
 import { createProxy, proxiedUrl } from 'pgrig/chaos'
@@ -52,17 +53,6 @@ beforeAll(async () => {
 }, 120_000)
 afterAll(() => server?.stop())
 
-async function sql(url: string, text: string) {
-  const client = new pg.Client({ connectionString: url })
-  client.on('error', () => {})
-  await client.connect()
-  try {
-    return (await client.query(text)) as unknown as pg.QueryResult
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
 describe('the fault-injection proxy', () => {
   test('toxics, down and reset', async () => {
     // #region proxy
@@ -76,7 +66,7 @@ describe('the fault-injection proxy', () => {
     // #endregion proxy
     expect(url).toBe(proxiedUrl(server.url, proxy))
     expect(proxy.listToxics()).toEqual([])
-    expect((await sql(url, 'select 1 as one')).rows).toEqual([{ one: 1 }])
+    expect(await sql(url, 'select 1 as one')).toEqual([{ one: 1 }])
   })
 
   test('statement faults', async () => {
@@ -116,7 +106,7 @@ describe('the fault-injection proxy', () => {
     expect(refused).toBe(0)
     expect(proxy.listStartupFaults()).toHaveLength(1)
     proxy.addStartupFault({ code: '53300', times: 1 })
-    await expect(sql(proxy.url.replace('sslmode=', 'x='), 'select 1')).rejects.toMatchObject({
+    await expect(sql(proxy.url, 'select 1')).rejects.toMatchObject({
       code: /53300|57P03/,
     })
   })
@@ -125,7 +115,7 @@ describe('the fault-injection proxy', () => {
 describe('server faults, corruption, property tests', () => {
   test('server faults', async () => {
     const pg = server
-    const worker = new (await import('pg')).default.Client({
+    const worker = new Client({
       connectionString: pg.url,
       application_name: 'worker',
     })

@@ -2,30 +2,20 @@
  * docs/isolation.md's code, run: the transaction and truncate isolations from code, over this test's
  * own database (a clone pgrig marked, as the per-worker databases are).
  */
-import pg from 'pg'
 import { expect, test } from 'pgrig/vitest'
+import { query } from './query.js'
 // #region isolation
 import { createTransactionIsolation, createTruncateIsolation } from 'pgrig'
 // #endregion isolation
 
-async function count(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<{ n: number }>('select count(*)::int as n from customers')).rows[0]!.n
-  } finally {
-    await client.end()
-  }
-}
+const count = async (url: string) =>
+  (await query<{ n: number }>(url, 'select count(*)::int as n from customers'))[0]!.n
 
-async function addCustomer(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  await client.query(
+const addCustomer = (url: string) =>
+  query(
+    url,
     "insert into customers (tenant_id, email, name) select id, 'new@acme.test', 'New' from tenants where name = 'acme'",
   )
-  await client.end()
-}
 
 test('a transaction per test, then truncate and refill', async ({ db }) => {
   const workerDbUrl = db.url

@@ -6,8 +6,8 @@ import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import pg from 'pg'
 import { expect, onTestFinished, test } from 'vitest'
+import { query } from './query.js'
 // #region start-server
 import { startServer } from 'pgrig'
 // #endregion start-server
@@ -15,17 +15,8 @@ import { startServer } from 'pgrig'
 const cli = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url))
 const examples = fileURLToPath(new URL('../..', import.meta.url))
 
-async function tenants(url: string): Promise<string[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<{ name: string }>('select name from tenants order by name')).rows.map(
-      (r) => r.name,
-    )
-  } finally {
-    await client.end()
-  }
-}
+const tenants = async (url: string) =>
+  (await query<{ name: string }>(url, 'select name from tenants order by name')).map((r) => r.name)
 
 test('a TLS server from code: restart and crash keep its data', async () => {
   const cwd = process.cwd()

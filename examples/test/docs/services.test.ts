@@ -4,11 +4,14 @@
  * one-line refusal.
  */
 import { execFile } from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createClient } from 'redis'
+import { parse } from 'yaml'
 import { expect, test } from 'vitest'
+import minioConfig from '../../configs/minio/pgrig.config.js'
 // #region start-service
 import { startService } from 'pgrig'
 // #endregion start-service
@@ -77,3 +80,30 @@ test('the minio config under pgrig run', async () => {
     await expect(run).rejects.toMatchObject({ stderr: expect.stringMatching(refusal) })
   }
 }, 120_000)
+
+interface ComposeService {
+  build?: string
+  depends_on?: Record<string, { condition: string }>
+  environment?: Record<string, string>
+}
+
+test('the minio config describes what the compose file did: the same companions, order and variables', () => {
+  const compose = parse(fs.readFileSync(path.join(examples, 'configs/minio/compose.yaml'), 'utf8')) as {
+    services: Record<string, ComposeService>
+  }
+  const services = minioConfig.services!
+  const companions = Object.entries(compose.services).filter(([, service]) => !service.build)
+  expect(companions.map(([name]) => name)).toEqual(Object.keys(services))
+  for (const [name, service] of companions) {
+    const dependsOn = Object.entries(service.depends_on ?? {})
+    expect(services[name]!.after ?? []).toEqual(dependsOn.map(([dependency]) => dependency))
+    for (const [dependency, { condition }] of dependsOn) {
+      // a job that must finish is a `once` service; one that must be healthy has a readiness check
+      if (condition === 'service_completed_successfully') expect(services[dependency]!.once).toBe(true)
+      if (condition === 'service_healthy') expect(services[dependency]!.ready).toBeDefined()
+    }
+  }
+  // the tests get the same variables
+  const tests = Object.values(compose.services).find((service) => service.build)!
+  expect(Object.keys(services.minio!.env!)).toEqual(Object.keys(tests.environment!))
+})
