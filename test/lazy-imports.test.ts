@@ -50,8 +50,11 @@ for (const entry of ['pgrig', 'pgrig/vitest', './dist/integrations/vitest/global
   })
 }
 
-test("import 'pgrig/vitest' (what every worker file loads) does not load node-postgres", () => {
+test("import 'pgrig/vitest' (what every worker file loads) loads neither node-postgres nor the failure forensics", () => {
   const urls = loadedUrls('pgrig/vitest')
   expect(urls.some((u) => u.includes('/dist/integrations/vitest/fixtures.js'))).toBe(true)
   expect(urls.filter((u) => /node_modules\/pg(-[a-z]+)?\//.test(u))).toEqual([])
+  expect(
+    urls.filter((u) => /\/dist\/(integrations\/lifecycle\/forensics|databases\/log-slice)\.js/.test(u)),
+  ).toEqual([])
 })

@@ -4,7 +4,7 @@ import type { Lease } from '../../databases/clone-pool.js'
 import { openTestDatabase, testDatabaseOf, type TestDatabase } from '../../databases/test-database.js'
 import { PgrigError } from '../../errors.js'
 import { pointEnvAt, replaceEnv } from './env.js'
-import { failureForensics, type Forensics } from './forensics.js'
+import type { Forensics } from './forensics.js'
 import { oneLine } from './one-line.js'
 import type { PgrigProvided, ProvidedService, RunnerName } from './provided.js'
 import { startTestProxy, type ProxyOption } from './proxy.js'
@@ -155,7 +155,10 @@ export class TestLifecycle {
     } finally {
       this.keeping.delete(active.lease.name)
     }
-    return outcome.failed ? failureForensics(active.lease, active.name, keep) : undefined
+    if (!outcome.failed) return undefined
+    // Loaded by the first failure: a passing file never reads a server log.
+    const { failureForensics } = await import('./forensics.js')
+    return failureForensics(active.lease, active.name, keep)
   }
 
   /** This worker's Redis database, flushed. */
