@@ -5,10 +5,10 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 import { expect, test } from 'vitest'
-import { isAlive, waitUntil } from '../src/cluster/process-alive.js'
-import { newRunId, runDirOf } from '../src/cluster/run-dir.js'
-import type { ServerInfo } from '../src/cluster/server-info.js'
-import { watchServer } from '../src/cluster/server-watch.js'
+import { isAlive, waitUntil } from '../src/servers/process-alive.js'
+import { newRunId, runDirOf } from '../src/servers/run-dir.js'
+import type { ServerInfo } from '../src/servers/server-info.js'
+import { watchServer } from '../src/servers/server-watch.js'
 import { repoRoot } from './support/fixture-project.js'
 import { privateRunRoot } from './support/run-root.js'
 
@@ -48,7 +48,7 @@ test('a watch in another process waits for the starter to note how the server en
   const starter = spawn(process.execPath, ['--input-type=module', '-e', STARTER], {
     env: {
       ...process.env,
-      WATCH_MODULE: pathToFileURL(path.join(repoRoot, 'dist', 'cluster', 'server-watch.js')).href,
+      WATCH_MODULE: pathToFileURL(path.join(repoRoot, 'dist', 'servers', 'server-watch.js')).href,
       WATCH_INFO: JSON.stringify(info),
       WATCH_RUN: runId,
       // Well past what a fixed wait for the note allowed (300 ms).
