@@ -81,16 +81,19 @@ export function touchTemplate(dir: string): void {
   }
 }
 
-/** The templates on this tmpfs, least recently used first. */
-export function cacheEntries(tmpfsRoot: string): CacheEntry[] {
-  const dir = templatesDir(tmpfsRoot)
-  let names: string[]
+/** What the templates folder of this tmpfs holds; nothing when it does not exist. */
+function templatesFolder(tmpfsRoot: string): string[] {
   try {
-    names = fs.readdirSync(dir)
+    return fs.readdirSync(templatesDir(tmpfsRoot))
   } catch {
     return []
   }
-  return names
+}
+
+/** The templates on this tmpfs, least recently used first. */
+export function cacheEntries(tmpfsRoot: string): CacheEntry[] {
+  const dir = templatesDir(tmpfsRoot)
+  return templatesFolder(tmpfsRoot)
     .filter((name) => !name.startsWith('.') && !name.endsWith('.spares') && !name.includes('.tmp-'))
     .map((name) => {
       const full = path.join(dir, name)
@@ -117,13 +120,7 @@ function removeEntry(tmpfsRoot: string, name: string): void {
 
 /** Template copies (`<name>.tmp-…`) and builds (`.build-…`) not yet in place. */
 function copiesInFlight(tmpfsRoot: string): string[] {
-  try {
-    return fs
-      .readdirSync(templatesDir(tmpfsRoot))
-      .filter((n) => n.startsWith('.build-') || n.includes('.tmp-'))
-  } catch {
-    return []
-  }
+  return templatesFolder(tmpfsRoot).filter((n) => n.startsWith('.build-') || n.includes('.tmp-'))
 }
 
 /**
@@ -133,12 +130,7 @@ function copiesInFlight(tmpfsRoot: string): string[] {
  */
 export function sweepLeftovers(tmpfsRoot: string, now = Date.now()): string[] {
   const dir = templatesDir(tmpfsRoot)
-  let names: string[]
-  try {
-    names = fs.readdirSync(dir)
-  } catch {
-    return []
-  }
+  const names = templatesFolder(tmpfsRoot)
   const swept = names.filter((name) => {
     const full = path.join(dir, name)
     if (name.endsWith('.spares')) return !names.includes(name.slice(0, -'.spares'.length))
