@@ -1,7 +1,7 @@
-import pg from 'pg'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startServer, type StartedServer } from './start-server.js'
 import { GENERATED_PASSWORD_ITERATIONS } from './password-verifier.js'
+import { query } from '../../test/support/query.js'
 import { privateRunRoot } from '../../test/support/run-root.js'
 
 privateRunRoot('password-verifier')
@@ -13,18 +13,8 @@ beforeAll(async () => {
 })
 afterAll(() => pgc?.stop())
 
-async function rows<T>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(sql)).rows as T[]
-  } finally {
-    await client.end()
-  }
-}
-
 test('generated passwords are stored with cheap SCRAM, chosen ones with the default; both log in over TCP', async () => {
-  const stored = await rows<{ rolname: string; iterations: string }>(
+  const stored = await query<{ rolname: string; iterations: string }>(
     pgc.superuser.url,
     "select rolname, split_part(split_part(rolpassword, '$', 2), ':', 1) as iterations from pg_authid where rolpassword like 'SCRAM-SHA-256$%' order by rolname",
   )
@@ -33,10 +23,10 @@ test('generated passwords are stored with cheap SCRAM, chosen ones with the defa
     { rolname: pgc.info.superuser.user, iterations: String(GENERATED_PASSWORD_ITERATIONS) },
   ])
   expect(new URL(pgc.superuser.url).hostname).toBe('127.0.0.1')
-  expect(await rows(pgc.superuser.url, 'select 1 as one')).toEqual([{ one: 1 }])
-  expect(await rows(pgc.url, 'select 1 as one')).toEqual([{ one: 1 }])
+  expect(await query(pgc.superuser.url, 'select 1 as one')).toEqual([{ one: 1 }])
+  expect(await query(pgc.url, 'select 1 as one')).toEqual([{ one: 1 }])
   // Still a password check: a wrong one is refused.
   const wrong = new URL(pgc.superuser.url)
   wrong.password = 'not-it'
-  await expect(rows(wrong.toString(), 'select 1')).rejects.toThrow(/password authentication failed/)
+  await expect(query(wrong.toString(), 'select 1')).rejects.toThrow(/password authentication failed/)
 })

@@ -1,18 +1,8 @@
 import fs from 'node:fs'
-import pg from 'pg'
 import { afterAll, describe, expect, test } from 'vitest'
 import { startServer, StartedServer } from './start-server.js'
 import { isAlive } from './process-alive.js'
-
-async function query<T = Record<string, unknown>>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(sql)).rows as T[]
-  } finally {
-    await client.end()
-  }
-}
+import { query } from '../../test/support/query.js'
 
 describe('startServer (embedded, newest major)', () => {
   const started: { stop(): Promise<void> }[] = []

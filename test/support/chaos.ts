@@ -21,16 +21,9 @@ export class Cleanups {
   }
 }
 
-/** Runs one statement on a connection of its own. */
-export async function query(url: string, sql: string, params: unknown[] = []): Promise<unknown[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(sql, params)).rows
-  } finally {
-    await client.end()
-  }
-}
+import { query } from './query.js'
+
+export { query }
 
 /** A node-postgres client, connected, ended after the test. */
 export async function pgClient(url: string, cleanups: Cleanups): Promise<pg.Client> {
