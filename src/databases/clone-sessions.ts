@@ -140,7 +140,7 @@ export class CloneSessions {
    */
   async prewarm(name: string): Promise<boolean> {
     const client = new pg.Client({ connectionString: withDatabase(this.options.adminUrl, name) })
-    client.on('error', () => {})
+    client.on('error', ignoreError)
     try {
       await client.connect()
       return true
