@@ -1,0 +1,1 @@
+"""pytest-pgrig: the chaos plugin module."""

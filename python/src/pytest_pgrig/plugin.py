@@ -1,0 +1,1 @@
+"""pytest-pgrig: the plugin plugin module."""

@@ -1,0 +1,1 @@
+"""pytest-pgrig: the report plugin module."""
