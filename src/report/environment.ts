@@ -56,6 +56,9 @@ export function serverTargets(env: NodeJS.ProcessEnv): ServerTarget[] {
   for (const [key, url] of Object.entries(env)) {
     const match = /^PGRIG_([A-Z0-9_]+)_URL$/.exec(key)
     if (!match || !url || !/^postgres(ql)?:\/\//.test(url)) continue
+    // PGRIG_<NAME>_SUPERUSER_URL is the superuser of server <NAME>, not a server of its own.
+    const superuserOf = /^(.+)_SUPERUSER$/.exec(match[1] as string)?.[1]
+    if (superuserOf && env[`PGRIG_${superuserOf}_URL`]) continue
     const prefix = `PGRIG_${match[1]}_`
     targets.push({
       name: (match[1] as string).toLowerCase().replace(/_/g, '-'),

@@ -22,7 +22,14 @@ function esc(text: string): string {
 /** Failures past this many start collapsed: hundreds of open blocks would slow the page down. */
 const EXPANDED_FAILURES = 50
 
-function failureBlock(run: RunRecord, test: TestRecord, multiRun: boolean, open: boolean): string {
+/** The first failure's server log slice is shown open: it is the one a reader looks at first. */
+function failureBlock(
+  run: RunRecord,
+  test: TestRecord,
+  multiRun: boolean,
+  open: boolean,
+  first: boolean,
+): string {
   const errors = test.errors
     .map(
       (e) =>
@@ -31,7 +38,7 @@ function failureBlock(run: RunRecord, test: TestRecord, multiRun: boolean, open:
     .join('')
   const kept = test.keptDatabaseUrl ? `<p>Kept database: <code>${esc(test.keptDatabaseUrl)}</code></p>` : ''
   const log = test.serverLog
-    ? `<details><summary>Server log during the test</summary><pre class="log">${esc(test.serverLog)}</pre></details>`
+    ? `<details${first ? ' open' : ''}><summary>Server log during the test</summary><pre class="log">${esc(test.serverLog)}</pre></details>`
     : ''
   return `<details${open ? ' open' : ''} class="failure" data-status="${test.status}"><summary>${test.status === 'failed' ? '✗' : '⚠'} ${esc(titleOf(test))}${multiRun ? ` <span class="muted">(${esc(run.label)})</span>` : ''}</summary><p class="muted">${esc(test.file)} · ${test.categories.map((c) => `<span class="tag">${esc(c)}</span>`).join('')} · ${formatMs(test.durationMs)} · ${STATUS_LABEL[test.status]}</p>${errors}${kept}${log}</details>`
 }
@@ -158,7 +165,7 @@ export function renderHtml(results: PgrigResults): string {
 <p id="totals">${all.total} tests${multiRun ? ` over ${results.runs.length} runs (${esc(results.runs.map((r) => r.label).join(', '))})` : ''}: <span class="passed">${all.passed} passed</span>, <span class="failed">${all.failed} failed</span>, <span class="allowed-failure">${all.allowedFailures} allowed to fail</span>, <span class="skipped">${all.skipped} skipped</span>. <span class="muted">Written ${esc(results.createdAt)}</span></p>
 ${allowed.length ? `<div class="warning" id="allowed"><strong>${allowed.length} failure${allowed.length === 1 ? '' : 's'} in allowed-to-fail categories (${esc(results.policy.allowedToFail.join(', '))}) did not fail the run.</strong></div>` : ''}
 ${summaryTables(results)}
-${failures.length ? `<h2>Failures</h2><div id="failures">${failures.map(({ run, test }, i) => failureBlock(run, test, multiRun, i < EXPANDED_FAILURES)).join('\n')}</div>` : ''}
+${failures.length ? `<h2>Failures</h2><div id="failures">${failures.map(({ run, test }, i) => failureBlock(run, test, multiRun, i < EXPANDED_FAILURES, i === 0)).join('\n')}</div>` : ''}
 ${unhandled.length ? `<h2>Errors outside tests</h2>${unhandled.map(({ run, error }) => `<pre class="message">${esc(`${multiRun ? `${run.label}: ` : ''}${error.name}: ${error.message}`)}</pre>`).join('')}` : ''}
 <h2>Slowest tests</h2>${durationChart(results)}
 <h2>Tests</h2>${resultsTable(results)}

@@ -24,7 +24,7 @@ function countCells(c: StatusCounts): string {
   return `${c.passed} | ${c.failed} | ${c.allowedFailures} | ${c.skipped}`
 }
 
-function failureSection(run: RunRecord, test: TestRecord, multiRun: boolean): string[] {
+function failureSection(run: RunRecord, test: TestRecord, multiRun: boolean, first: boolean): string[] {
   const lines = [`### ${ICON[test.status]} ${cell(titleOf(test))}${multiRun ? ` (${run.label})` : ''}`, '']
   lines.push(
     `\`${test.file}\`${test.categories.length ? ` · categories: ${test.categories.join(', ')}` : ''} · ${formatMs(test.durationMs)}`,
@@ -37,7 +37,8 @@ function failureSection(run: RunRecord, test: TestRecord, multiRun: boolean): st
   if (test.keptDatabaseUrl) lines.push(`Kept database: \`${test.keptDatabaseUrl}\``, '')
   if (test.serverLog) {
     lines.push(
-      '<details><summary>Server log during the test</summary>',
+      // The first failure's log slice open: the one a reader looks at first.
+      `<details${first ? ' open' : ''}><summary>Server log during the test</summary>`,
       '',
       fence(test.serverLog),
       '',
@@ -163,7 +164,8 @@ export function renderMarkdown(results: PgrigResults, options: MarkdownOptions =
   const failed = [...failuresOf(results, 'failed'), ...allowed]
   if (failed.length > 0) {
     lines.push('## Failures', '')
-    for (const { run, test } of failed) lines.push(...failureSection(run, test, multiRun))
+    for (const [i, { run, test }] of failed.entries())
+      lines.push(...failureSection(run, test, multiRun, i === 0))
   }
   const unhandled = results.runs.flatMap((run) => run.unhandledErrors.map((error) => ({ run, error })))
   if (unhandled.length > 0) {
