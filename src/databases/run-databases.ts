@@ -12,6 +12,7 @@ import type { ServerOptions, ServiceOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
 import { ClonePool, type Lease } from './clone-pool.js'
 import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
+import { keepOnSignal } from './keep-on-signal.js'
 import { dropLeftovers } from './leftovers.js'
 import { holdRunLock } from './run-lock.js'
 import type { Migrations } from './migrations.js'
@@ -227,6 +228,8 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
         throw error
       })
     }
+    const keepUp = server.keepUp
+    const unkeep = keepUp && keepOnSignal(() => pool.stats().kept.length > 0 && !watch.died(), keepUp.detach)
     let closing: Promise<void> | undefined
     recordServerUsed(server.info)
     return {
@@ -239,6 +242,7 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
       acquire: () => pool.acquire(),
       close: () =>
         (closing ??= (async () => {
+          unkeep?.()
           // A kept database is only worth its URL while its server runs.
           const keepUp = server.keepUp !== undefined && pool.stats().kept.length > 0 && !watch.died()
           try {

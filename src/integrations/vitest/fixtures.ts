@@ -69,8 +69,8 @@ function attachForensics(
   const meta = (task.meta.pgrig ??= {})
   const notes: string[] = []
   if (keptLine) {
+    // Once, in the first error's message (every reporter prints it), not also on stderr.
     notes.push(keptLine)
-    console.error(keptLine)
     meta.keptDatabaseUrl = keptUrl
   }
   if (serverLog) {
