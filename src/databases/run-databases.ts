@@ -16,11 +16,10 @@ import { holdRunLock } from './run-lock.js'
 import type { Migrations } from './migrations.js'
 import { recordServerUsed } from './servers-used.js'
 import { ensureTemplate, type Template } from './template.js'
-import { withClient } from './admin.js'
-import { readTables } from './truncate/catalog.js'
-import { assertExcludeMatches, assertExcludeShape } from './truncate/exclude.js'
+import { checkIsolationOptions, type IsolationMode } from './modes/index.js'
+import { assertExcludeShape } from './truncate/exclude.js'
 
-export type IsolationMode = 'database' | 'transaction' | 'truncate'
+export type { IsolationMode } from './modes/index.js'
 
 /** Everything the test integrations (Vitest, node:test, Jest) accept. */
 export interface PgrigOptions {
@@ -142,26 +141,17 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
   }
 }
 
-const MODES: IsolationMode[] = ['database', 'transaction', 'truncate']
-
-/** Checked before anything starts: a typo must not silently run tests without isolation. */
-function checkOptions(options: PgrigOptions): void {
-  if (options.isolation !== undefined && !MODES.includes(options.isolation)) {
-    throw new PgrigError(
-      'E_CONFIG_INVALID',
-      `isolation ${JSON.stringify(options.isolation)} is not a mode; use ${MODES.map((m) => `'${m}'`).join(', ')}`,
-    )
-  }
+/**
+ * Every option a run takes, checked before anything starts (the integrations call it first too):
+ * a typo must not silently run tests without isolation, an option that would do nothing must not
+ * look as if it did. Returns the isolation mode.
+ */
+export function checkOptions(options: PgrigOptions): ReturnType<typeof checkIsolationOptions> {
+  // The shape first, whatever the mode: a list of names, each one a table name.
+  assertExcludeShape(options.exclude)
+  const mode = checkIsolationOptions(options)
   if (options.url !== undefined) {
     assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
-  }
-  assertExcludeShape(options.exclude)
-  const mode = options.isolation ?? 'database'
-  if (options.exclude?.length && mode !== 'truncate') {
-    throw new PgrigError(
-      'E_CONFIG_INVALID',
-      `exclude names tables a truncate reset leaves alone, and isolation '${mode}' resets nothing that way (${mode === 'database' ? 'every test gets its own clone' : 'every test is rolled back'}): drop exclude, or use isolation 'truncate'`,
-    )
   }
   // Code under test often reads DATABASE_URL itself: an integration run must not go on while it
   // points at SQLite or MySQL (an empty one is as good as unset).
@@ -176,21 +166,12 @@ function checkOptions(options: PgrigOptions): void {
       )
     }
   }
-}
-
-/** A name in `exclude` that matches no table of the migrated schema fails the run before any test. */
-async function checkExclude(pool: ClonePool, exclude: string[]): Promise<void> {
-  const lease = await pool.acquire()
-  try {
-    await withClient(lease.url, async (client) => assertExcludeMatches(exclude, await readTables(client)))
-  } finally {
-    pool.release(lease.name)
-  }
+  return mode
 }
 
 /** Starts (or finds) the server, builds or reuses the template, cleans leftovers, and fills the pool. */
 export async function startRunDatabases(options: PgrigOptions = {}): Promise<RunDatabases> {
-  checkOptions(options)
+  const mode = checkOptions(options)
   const run = await ownedRun()
   const server = await resolveTarget(options)
   let runLock: Awaited<ReturnType<typeof holdRunLock>> | undefined
@@ -225,12 +206,10 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
       // A server started here (this run's, a `pgrig run`'s or `pgrig up`'s) has a postmaster pid on this machine.
       localServer: server.info.engine !== 'external' && server.info.pid !== null,
     })
-    if (options.isolation === 'truncate' && options.exclude?.length) {
-      await checkExclude(pool, options.exclude).catch(async (error: unknown) => {
-        await pool.close()
-        throw error
-      })
-    }
+    await mode.checkSchema?.(pool, options).catch(async (error: unknown) => {
+      await pool.close()
+      throw error
+    })
     let closing: Promise<void> | undefined
     recordServerUsed(server.info)
     return {

@@ -151,7 +151,7 @@ describe('refused in one line, never silently ignored', () => {
     )
     expect(node.code, node.output).not.toBe(0)
     expect(node.output).toMatch(
-      /node:test ran "(one|two)" while "(one|two)" still runs in the same process; pgrig points process\.env \(DATABASE_URL, PG\*\) at one test's database at a time, so tests using it cannot run concurrently in one process: drop the concurrency option from the tests of this file \(files still run in parallel\)/,
+      /node:test ran "(one|two)" while "(one|two)" still runs in the same process, and pgrig points process\.env \(DATABASE_URL, PG\*\) at one test's database at a time: drop the concurrency option from the tests of this file \(files still run in parallel\)/,
     )
     expect(jest.code, jest.output).not.toBe(0)
     expect(jest.output).toContain(

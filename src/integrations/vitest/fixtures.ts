@@ -3,7 +3,6 @@ import type { ChaosProxy, ProxyOptions } from '../../chaos/proxy/proxy.js'
 import type { TestDatabase } from '../../databases/test-database.js'
 import { PgrigError } from '../../errors.js'
 import type { Forensics } from '../lifecycle/forensics.js'
-import { oneLine } from '../lifecycle/one-line.js'
 import { startTestProxy } from '../lifecycle/proxy.js'
 import type { ProvidedService } from '../lifecycle/provided.js'
 import { TestLifecycle, type TestRedis } from '../lifecycle/test-lifecycle.js'
@@ -45,11 +44,12 @@ function connect(): TestLifecycle {
   if (lifecycle?.provided.socketPath !== provided.socketPath) {
     void lifecycle?.close()
     lifecycle = new TestLifecycle(provided, {
-      runner: 'Vitest',
+      name: 'Vitest',
       // The worker slot: reused by later workers, never by two at once.
       slot: process.env.VITEST_POOL_ID ?? '1',
       concurrencyFix:
         'drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)',
+      hints: { redis: 'pgrig({ redis: true }) in vitest.config', proxy: 'the proxy fixture' },
     })
   }
   return lifecycle
@@ -85,19 +85,10 @@ function extend() {
   return base.extend<PgrigFixtures>({
     db: async ({ task }, use) => {
       const lifecycle = connect()
-      if (task.concurrent) {
-        throw oneLine(
-          new PgrigError(
-            'E_USAGE',
-            `Vitest runs "${task.name}" concurrently with other tests of its file, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)`,
-          ),
-        )
-      }
-      const active = await lifecycle.begin(task.name)
+      const active = await lifecycle.begin(task.name, { concurrent: task.concurrent === true })
       // The code under test has loaded its pg by now (at import, as a rule).
       printablePgClients()
-      if (lifecycle.provided.isolation === 'database')
-        (task.meta.pgrig ??= {}).provisionMs = active.provisionMs
+      if (active.provisionMs !== undefined) (task.meta.pgrig ??= {}).provisionMs = active.provisionMs
       try {
         await use(active.db)
       } finally {
