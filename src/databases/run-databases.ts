@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { startServer, type StartedServer } from '../servers/start-server.js'
 import { connectExternal } from '../servers/external.js'
 import { isAlive } from '../servers/process-alive.js'
-import { ownedRun, Run } from '../servers/run.js'
-import { listRuns, readState, removeRunDirs } from '../servers/run-dir.js'
+import { detachedRun, ownedRun, Run } from '../servers/run.js'
+import { listRuns, readState, removeRunDirs, type RunProject } from '../servers/run-dir.js'
 import type { ServerInfo } from '../servers/server-info.js'
 import { watchServer } from '../servers/server-watch.js'
 import { resolveServer } from '../config/resolve.js'
@@ -77,7 +80,52 @@ interface Server {
   keepUp?: { note: string; detach: () => void }
 }
 
-const REUSE_NAME = 'pgrig-reuse'
+/**
+ * The project a `reuse` run belongs to: its folder (real path) and a hash of the server options.
+ * Recorded in the run's state; a run of another folder or other options is never adopted.
+ */
+function projectOf(options: PgrigOptions): RunProject {
+  const root = path.resolve(options.cwd ?? process.cwd())
+  const sorted = (value: unknown): unknown =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(
+          Object.entries(value)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([k, v]) => [k, sorted(v)]),
+        )
+      : value
+  const configHash = createHash('sha256')
+    .update(`pgrig-reuse-v1\n${JSON.stringify(sorted(options.server ?? {}))}`)
+    .digest('hex')
+  return { root: fs.existsSync(root) ? fs.realpathSync(root) : root, configHash }
+}
+
+/**
+ * `reuse: true`: the server an earlier run of this project (same folder, same server options)
+ * left up, else a new one left up for the next run. Never another project's, nor `pgrig up`'s
+ * (a `pgrig run` names its server through PGRIG_RUN_ID instead).
+ */
+async function reusedServer(options: PgrigOptions): Promise<Server> {
+  const project = projectOf(options)
+  const ours = listRuns()
+    .filter((run) => run.detached && run.project?.root === project.root)
+    .filter((run) => run.project?.configHash === project.configHash)
+    .flatMap((run) => run.servers.map((info) => ({ info, runId: run.runId })))
+    .filter(({ info }) => info.pid !== null && isAlive(info.pid))
+  const wanted = options.server?.name
+  const found = wanted ? ours.find((s) => s.info.name === wanted) : ours[0]
+  if (found) return found
+  const run = await detachedRun(project)
+  // Named after the project, so `pgrig down <name>` stops this project's server and no other.
+  const name = `pgrig-reuse-${createHash('sha256').update(`${project.root}\n${project.configHash}`).digest('hex').slice(0, 8)}`
+  try {
+    const started = await startServer({ name, ...options.server, quiet: true, run })
+    return { info: started.info, process: started.process, runId: started.runId }
+  } catch (error) {
+    removeRunDirs(run.runId)
+    throw error
+  }
+}
 
 /**
  * The server of a `pgrig run` to use: the one named, else the one `PGPORT` points at (a version
@@ -100,23 +148,7 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
     const info = serverOfRun(fromRun, options.server?.name)
     if (info) return { info, runId: fromRun }
   }
-  if (options.reuse) {
-    // A server of a detached run (`pgrig up`, or a previous run with reuse): the named one, else
-    // the one reuse started before, else any that is still running.
-    const servers = listRuns()
-      .filter((run) => run.detached)
-      .flatMap((run) => run.servers.map((info) => ({ info, runId: run.runId })))
-      .filter(({ info }) => info.pid !== null && isAlive(info.pid))
-    const wanted = options.server?.name
-    const found = wanted
-      ? servers.find((s) => s.info.name === wanted)
-      : (servers.find((s) => s.info.name === REUSE_NAME) ?? servers[0])
-    if (found) return found
-  }
-  if (options.reuse) {
-    const started = await startServer({ name: REUSE_NAME, ...options.server, quiet: true, detached: true })
-    return { info: started.info, process: started.process, runId: started.runId }
-  }
+  if (options.reuse) return reusedServer(options)
   // A run of its own, so that keeping a failed test's database can keep this server (and only it)
   // up after the test run; named after the run, so `pgrig down <name>` stops only it.
   const run = new Run(false)
