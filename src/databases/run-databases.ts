@@ -53,6 +53,11 @@ export interface PgrigOptions {
   services?: Record<string, ServiceOptions>
   /** Folder that migrations and seed paths are relative to. */
   cwd?: string
+  /**
+   * The files a function or command migration reads (paths, folders or globs like `'src/db/**'`,
+   * relative to `cwd`): a change to one rebuilds the template. Unset, every file of the project counts.
+   */
+  templateInputs?: string[]
 }
 
 /** The main-process half of a test run: a server, the template and the clone pool. */
@@ -182,6 +187,16 @@ export function checkOptions(options: PgrigOptions): ReturnType<typeof checkIsol
   // The shape first, whatever the mode: a list of names, each one a table name.
   assertExcludeShape(options.exclude)
   const mode = checkIsolationOptions(options)
+  const inputs = options.templateInputs
+  if (
+    inputs !== undefined &&
+    (!Array.isArray(inputs) || inputs.some((i) => typeof i !== 'string' || !i.trim()))
+  ) {
+    throw new PgrigError(
+      'E_CONFIG_INVALID',
+      `templateInputs must be a list of paths or globs relative to the project (like 'src/db/**'), got ${JSON.stringify(inputs)}`,
+    )
+  }
   if (options.url !== undefined) {
     assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
   }
@@ -219,6 +234,7 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
       runId: run.runId,
       migrations: options.migrations,
       seed: options.seed,
+      templateInputs: options.templateInputs,
       extensions: options.extensions,
       cwd: options.cwd,
       settings: options.server?.settings,

@@ -39,6 +39,10 @@ export async function startRun(options: PgrigOptions, run: StartRunOptions = {})
     // A missing program is named before the server starts.
     checkPrograms(serviceSpecs)
     const databases = await startRunDatabases({ ...(run.cwd ? { cwd: run.cwd } : {}), ...options })
+    const { template } = databases
+    // Names the key, so a template that should have been rebuilt is seen at once.
+    if (!template.built)
+      console.error(`pgrig: template reused: ${template.name} (key covers ${template.key})`)
     let redis: StartedRedis | undefined
     let services: StartedServices | undefined
     let restoreEnv: (() => void) | undefined
