@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { chooseDefault } from '../servers/default-server.js'
 import type { ChildProcess } from 'node:child_process'
 import { startServer, type StartedServer } from '../servers/start-server.js'
 import { connectExternal } from '../servers/external.js'
@@ -132,15 +133,10 @@ async function reusedServer(options: PgrigOptions): Promise<Server> {
   }
 }
 
-/**
- * The server of a `pgrig run` to use: the one named, else the one `PGPORT` points at (a version
- * matrix runs several in one run, each command seeing its own), else the first.
- */
+/** The server of a `pgrig run` to use, by the rule `pgrig env` follows too (`chooseDefault`). */
 function serverOfRun(runId: string, name?: string): ServerInfo | undefined {
-  const servers = readState(runId)?.servers ?? []
-  if (name) return servers.find((s) => s.name === name)
-  const port = Number(process.env.PGPORT)
-  return servers.find((s) => s.port === port) ?? servers[0]
+  const servers = (readState(runId)?.servers ?? []).map((server) => ({ runId, server }))
+  return chooseDefault(servers, { name, runId, port: Number(process.env.PGPORT) || undefined })?.server
 }
 
 async function resolveTarget(options: PgrigOptions): Promise<Server> {
