@@ -1,7 +1,4 @@
-import { withClient } from '../admin.js'
 import { testDatabaseOf } from '../test-database.js'
-import { readTables } from '../truncate/catalog.js'
-import { assertExcludeMatches } from '../truncate/exclude.js'
 import type { TruncateIsolation } from '../truncate-mode.js'
 import type { IsolationStrategy } from './strategy.js'
 import { workerDatabases } from './worker-lease.js'
@@ -23,6 +20,12 @@ export const truncateMode: IsolationStrategy<'truncate'> = {
   checkSchema: async (pool, options) => {
     if (!options.exclude?.length) return
     const exclude = options.exclude
+    // Loaded here, in the main process: a test process imports this file and never calls it.
+    const [{ withClient }, { readTables }, { assertExcludeMatches }] = await Promise.all([
+      import('../admin.js'),
+      import('../truncate/catalog.js'),
+      import('../truncate/exclude.js'),
+    ])
     const lease = await pool.acquire()
     try {
       await withClient(lease.url, async (client) => assertExcludeMatches(exclude, await readTables(client)))
