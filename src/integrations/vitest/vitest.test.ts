@@ -306,7 +306,8 @@ describe('pgrig/vitest', () => {
   })
 
   slowTest('reuse: the server outlives the run and the next run clones the same template', async () => {
-    const reused = () => listRuns().find((r) => r.detached && r.servers.some((s) => s.name === 'pgrig-reuse'))
+    const reused = () =>
+      listRuns().find((r) => r.detached && r.servers.some((s) => s.name.startsWith('pgrig-reuse-')))
     const first = await vitest(dir, ['a.spec.ts'], { FIXTURE_REUSE: '1' })
     expect(first.code, first.output).toBe(0)
     const run = reused()
