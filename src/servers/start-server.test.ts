@@ -124,7 +124,7 @@ describe('startServer (embedded, newest major)', () => {
       const pgc = await startServer({ name: 'lib-init-super', initSql: dir, initSqlAs: 'superuser' })
       started.push(pgc)
       expect(
-        await query(pgc.superuser.url, "select tableowner from pg_tables where tablename = 'owned_by_super'"),
+        await query(pgc.url, "select tableowner from pg_tables where tablename = 'owned_by_super'"),
       ).toEqual([{ tableowner: 'postgres' }])
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
