@@ -154,3 +154,32 @@ test('what IntegreSQL Go client does, against pgrig run --serve: template, migra
   )
   expect(stdout.trim().split('\n')).toEqual(['template 2', 'test 3 app false', 'test 3 app false'])
 })
+
+test.skipIf(process.getuid?.() !== 0)(
+  "run by a normal user (no drop to another account), the socket folder is that user's and the socket URL connects",
+  { timeout: 120_000 },
+  async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-drivers-nobody-'))
+    fs.chmodSync(home, 0o755)
+    fs.chownSync(home, 65534, 65534)
+    try {
+      const script =
+        'stat -c "%U %a" "$PGRIG_MAIN_SOCKET_DIR"; psql "$PGRIG_MAIN_SOCKET_URL" -Atc "select current_user"'
+      const { stdout } = await exec(process.execPath, [CLI, 'run', '--quiet', '--', 'sh', '-c', script], {
+        uid: 65534,
+        gid: 65534,
+        cwd: home,
+        env: {
+          ...process.env,
+          HOME: home,
+          PGRIG_RUN_ROOT: home,
+          PGRIG_CACHE_DIR: path.join(home, 'cache'),
+          PGRIG_TMPFS_DIR: path.join(home, 'shm'),
+        },
+      })
+      expect(stdout.trim().split('\n')).toEqual(['nobody 700', 'app'])
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true })
+    }
+  },
+)

@@ -81,6 +81,16 @@ describe('per-role pg_hba rules (postgres.js-style suites: trust for some roles,
       methods.indexOf('local all all trust'),
     )
   })
+
+  test('synchronous_commit is on (logical replication and crash() see every commit at once)', async () => {
+    const client = new pg.Client({ connectionString: server.superuser.url })
+    await client.connect()
+    try {
+      expect((await client.query('show synchronous_commit')).rows).toEqual([{ synchronous_commit: 'on' }])
+    } finally {
+      await client.end()
+    }
+  })
 })
 
 describe('hostile or impossible rules are refused in one line before anything starts', () => {
