@@ -148,7 +148,7 @@ describe.concurrent('under pgrig run, against a real server, policy from pgrig.c
     }
     const card = results.runs[0]?.tests.find((t) => t.name === 'charges a card [billing]')
     expect(card?.errors[0]?.message).toMatch(
-      /^refused postgres:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/app \(password \*\*\*\)$/,
+      /^refused postgresql:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/app\?sslmode=disable \(password \*\*\*\)$/,
     )
   })
 })

@@ -123,7 +123,7 @@ describe('pgrig/vitest', () => {
     })
     expect(result.code).toBe(1)
     const kept =
-      /pgrig: kept database (pgrig_\w+) of failed test "breaks on purpose": (postgres:\/\/\S+)/.exec(
+      /pgrig: kept database (pgrig_\w+) of failed test "breaks on purpose": (postgres(?:ql)?:\/\/\S+)/.exec(
         result.output,
       )
     expect(kept, result.output).not.toBeNull()
