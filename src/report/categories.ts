@@ -67,13 +67,21 @@ export function parseCategoryList(value: string | undefined): string[] {
   ]
 }
 
-/** Every category definition the policy knows: built-ins first, then the user's, with timeouts applied. */
+/**
+ * Every category definition the policy knows: built-ins first, then the user's (listed under `categories`
+ * or named by `mustPass`, `allowedToFail`, `skip` or `timeouts`), with timeouts applied.
+ */
 export function categoryDefinitions(policy: CategoryPolicy = {}): CategoryDefinition[] {
   const byName = new Map<string, CategoryDefinition>()
   for (const name of BUILTIN_CATEGORIES) byName.set(name, { name, description: DESCRIPTIONS[name] })
   for (const entry of policy.categories ?? []) {
     const definition = typeof entry === 'string' ? { name: entry } : entry
     byName.set(definition.name, { ...byName.get(definition.name), ...definition })
+  }
+  // A category the policy names (`allowedToFail: ['flaky']`) is one of its categories: tests may carry it,
+  // `--only` / `--skip` may pick it.
+  for (const name of [...(policy.mustPass ?? []), ...(policy.allowedToFail ?? []), ...(policy.skip ?? [])]) {
+    if (!byName.has(name)) byName.set(name, { name })
   }
   for (const [name, timeout] of Object.entries(policy.timeouts ?? {})) {
     byName.set(name, { ...(byName.get(name) ?? { name }), timeout })
