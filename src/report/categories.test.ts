@@ -44,6 +44,11 @@ describe('categories and policy', () => {
 
   test('a selection naming an unknown category, or a malformed name, is refused with the reason', () => {
     expect(() => resolvePolicy({}, { PGRIG_ONLY: 'corupt' })).toThrow(/category "corupt" is not defined/)
+    // One letter away from a defined category: a typo, not a new category.
+    expect(() => resolvePolicy({ mustPass: ['smokee'] }, {})).toThrow(/category "smokee" is not defined/)
+    expect(() => resolvePolicy({ categories: ['billing'], allowedToFail: ['biling'] }, {})).toThrow(
+      /category "biling" is not defined/,
+    )
     expect(() => resolvePolicy({ categories: ['Bad Name'] }, {})).toThrow(
       /category "Bad Name" is not a valid name/,
     )
