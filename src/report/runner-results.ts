@@ -47,3 +47,11 @@ export async function completeRunnerResults(
   }
   return redactDeep(checkResults(raw, file), createRedactor())
 }
+
+/** Hides passwords in a text file (a runner's own JUnit XML) in place; a missing file is left alone. */
+export function redactFileInPlace(file: string): void {
+  if (!fs.existsSync(file)) return
+  const text = fs.readFileSync(file, 'utf8')
+  const hidden = createRedactor()(text)
+  if (hidden !== text) fs.writeFileSync(file, hidden)
+}

@@ -65,11 +65,13 @@ export function registerReport(program: Command): void {
     )
     .argument('<results>', 'the results file the plugin wrote (schema pgrig-results)')
     .option('--out <dir>', "report folder (default: the results file's folder)")
-    .action(async (file: string, flags: { out?: string }) => {
-      const { completeRunnerResults } = await import('../../report/runner-results.js')
+    .option('--redact <file>', 'hide passwords in another file the runner wrote (its junit.xml), in place')
+    .action(async (file: string, flags: { out?: string; redact?: string }) => {
+      const { completeRunnerResults, redactFileInPlace } = await import('../../report/runner-results.js')
       const { writeReports } = await import('../../report/write.js')
       const results = await completeRunnerResults(path.resolve(file))
       const files = writeReports(results, path.resolve(flags.out ?? path.dirname(file)))
+      if (flags.redact) redactFileInPlace(path.resolve(flags.redact))
       const relative = path.relative(process.cwd(), files.html)
       process.stderr.write(`pgrig: report ${relative.startsWith('..') ? files.html : relative}\n`)
     })
