@@ -47,7 +47,7 @@ afterAll(() => {
   for (const dir of temps) fs.rmSync(dir, { recursive: true, force: true })
 })
 
-const pgrig = (args: string[], env: Record<string, string> = {}) =>
+const pgrig = (args: string[], env: Record<string, string> = {}, pytestArgs: string[] = []) =>
   runIn(
     project,
     [
@@ -59,6 +59,7 @@ const pgrig = (args: string[], env: Record<string, string> = {}) =>
       '-m',
       'pytest',
       '-q',
+      ...pytestArgs,
     ],
     { PGRIG_REPORT_DIR: '', ...env },
   )
@@ -145,11 +146,13 @@ describe.concurrent(
       }
     }, 180_000)
 
-    test('a must-pass failure fails the run; --skip flaky (a category only the policy names) skips before any fixture', async () => {
+    test('a must-pass failure fails the run; --skip flaky (a category only the policy names) skips before any fixture; under xdist too', async () => {
       const reportDir = path.join(project, 'report-smoke')
-      const ran = await pgrig(['run', '--pg', '15', '--skip', 'flaky', '--report-dir', reportDir], {
-        FAIL_SMOKE: '15',
-      })
+      const ran = await pgrig(
+        ['run', '--pg', '15', '--skip', 'flaky', '--report-dir', reportDir],
+        { FAIL_SMOKE: '15' },
+        ['-p', 'xdist', '-n', '2'],
+      )
       expect(ran.code, ran.output).toBe(1)
       const [run] = results(reportDir).runs
       expect(run?.outcome).toBe('failed')

@@ -247,7 +247,7 @@ def _redacted(url: str) -> str:
 def pgrig_chaos_api(request: pytest.FixtureRequest) -> Iterator[ChaosApi]:
     """``pgrig chaos serve`` for the session (each xdist worker has its own); ``.url`` is its HTTP API."""
     rootdir = str(request.config.rootpath)
-    command = pgrig_command(rootdir)
+    command = pgrig_command(rootdir, request.config.getoption("pgrig_bin", None))
     if command is None:
         pytest.fail(
             "pgrig: the chaos fixtures need pgrig, and it was not found (PGRIG_BIN, node_modules/.bin/pgrig "

@@ -36,10 +36,10 @@ _PROPERTY = "pgrig_categories"
 # --- finding pgrig --------------------------------------------------------------------------------
 
 
-def pgrig_command(rootdir: str) -> Optional[List[str]]:
-    """The project's pgrig: ``PGRIG_BIN`` (a path or a command line), else node_modules from the
-    rootdir up, else ``pgrig`` on PATH; None when there is none."""
-    explicit = os.environ.get("PGRIG_BIN")
+def pgrig_command(rootdir: str, given: Optional[str] = None) -> Optional[List[str]]:
+    """The project's pgrig: ``given`` (``--pgrig-bin``) or ``PGRIG_BIN`` (a path or a command line), else
+    node_modules from the rootdir up, else ``pgrig`` on PATH; None when there is none."""
+    explicit = given or os.environ.get("PGRIG_BIN")
     if explicit:
         return shlex.split(explicit)
     folder = os.path.abspath(rootdir)
@@ -455,7 +455,12 @@ def _selection(config: pytest.Config) -> List[str]:
 
 
 def _load_policy(config: pytest.Config, command: List[str]) -> Dict[str, Any]:
-    done = _run_pgrig(command, ["report", "policy", *_selection(config)], str(config.rootpath))
+    args = ["report", "policy", *_selection(config)]
+    # plugin.py's --pgrig-config, when that module defines it; PGRIG_CONFIG either way.
+    config_file = config.getoption("pgrig_config", None) or os.environ.get("PGRIG_CONFIG")
+    if config_file:
+        args += ["--config", config_file]
+    done = _run_pgrig(command, args, str(config.rootpath))
     if done.returncode != 0:
         raise pytest.UsageError(_one_line(done.stderr, "pgrig report policy failed"))
     return json.loads(done.stdout)
@@ -469,7 +474,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # An xdist worker: the controller read the policy once for every worker.
         config.pluginmanager.register(PgrigReport(config, None, worker_input["pgrig_policy"]), "pgrig-report")
         return
-    command = pgrig_command(str(config.rootpath))
+    command = pgrig_command(str(config.rootpath), config.getoption("pgrig_bin", None))
     if command is None:
         if _selection(config):
             raise pytest.UsageError(
