@@ -9,6 +9,7 @@ per version and then merges). pytest's own JUnit XML goes to the same folder.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -249,36 +250,34 @@ class PgrigReport:
         if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
             signal.setitimer(signal.ITIMER_REAL, 0)
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_setup(self, item: pytest.Item):
-        timeout = item.stash.get(_timeout_key, None)
-        # Setup and the test share one budget, as a Vitest test and its fixtures do.
-        self.deadline = time.monotonic() + timeout / 1000 if timeout is not None else None
+    @contextlib.contextmanager
+    def _timed(self, item: pytest.Item, new_budget: bool) -> Iterator[None]:
+        if new_budget:
+            timeout = item.stash.get(_timeout_key, None)
+            self.deadline = time.monotonic() + timeout / 1000 if timeout is not None else None
         self._arm(item)
         try:
             yield
         finally:
             self._disarm()
+
+    # Setup and the test share one budget, as a Vitest test and its fixtures do; teardown gets its
+    # own: cut short, it would leave what the test made behind.
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item):
+        with self._timed(item, new_budget=True):
+            yield
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item: pytest.Item):
-        self._arm(item)
-        try:
+        with self._timed(item, new_budget=False):
             yield
-        finally:
-            self._disarm()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item):
-        timeout = item.stash.get(_timeout_key, None)
-        # Teardown gets its own budget: cut short, it would leave what the test made behind.
-        self.deadline = time.monotonic() + timeout / 1000 if timeout is not None else None
-        self._arm(item)
-        try:
+        with self._timed(item, new_budget=True):
             yield
-        finally:
-            self._disarm()
-            self.deadline = None
+        self.deadline = None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
