@@ -183,3 +183,18 @@ export async function collectEnvironment(
     servers: await Promise.all(serverTargets(env).map((target) => describeServer(target))),
   }
 }
+
+/**
+ * The major a run's results are filed under: `PGRIG_PG_VERSION` if set, else the major of the server
+ * `PGPORT` points at (a run with several versions), else of the first server, else null.
+ */
+export function pgVersionOf(environment: Environment, env: NodeJS.ProcessEnv = process.env): string | null {
+  return (
+    env.PGRIG_PG_VERSION ||
+    environment.servers
+      .find((s) => s.version && s.address.endsWith(`:${env.PGPORT}`))
+      ?.version?.split('.')[0] ||
+    environment.servers.find((s) => s.version)?.version?.split('.')[0] ||
+    null
+  )
+}

@@ -6,7 +6,16 @@ import {
   type RunRecord,
   type TestRecord,
 } from './results.js'
-import { countsByCategory, failuresOf, formatMs, policyOf, STATUS_LABEL, testRows, titleOf } from './view.js'
+import {
+  countsByCategory,
+  failuresOf,
+  formatMs,
+  policyOf,
+  runnerOf,
+  STATUS_LABEL,
+  testRows,
+  titleOf,
+} from './view.js'
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -146,7 +155,7 @@ function environment(results: PgrigResults): string {
           .join('')}</table></details></td></tr>`,
     )
     .join('')
-  return `<h2>Environment</h2><table id="environment"><tbody><tr><th>pgrig</th><td>${esc(env.pgrig)}</td></tr><tr><th>Vitest</th><td>${esc(env.vitest ?? 'unknown')}</td></tr><tr><th>Node</th><td>${esc(env.node)}</td></tr><tr><th>OS</th><td>${esc(`${env.os} (${env.arch}, ${env.cpus} CPUs)`)}</td></tr><tr><th>CI</th><td>${esc(env.ci ?? 'none')}</td></tr></tbody></table>
+  return `<h2>Environment</h2><table id="environment"><tbody><tr><th>pgrig</th><td>${esc(env.pgrig)}</td></tr><tr><th>Runner</th><td>${esc(runnerOf(env))}</td></tr><tr><th>Node</th><td>${esc(env.node)}</td></tr><tr><th>OS</th><td>${esc(`${env.os} (${env.arch}, ${env.cpus} CPUs)`)}</td></tr><tr><th>CI</th><td>${esc(env.ci ?? 'none')}</td></tr></tbody></table>
 ${servers.length ? `<table id="servers"><thead><tr><th>Run</th><th>Server</th><th>PostgreSQL</th><th>Profile</th><th>Engine</th><th>Address</th><th>Non-default settings</th></tr></thead><tbody>${serverRows}</tbody></table>` : '<p class="muted">No pgrig servers were in the environment.</p>'}`
 }
 

@@ -6,7 +6,16 @@ import {
   type StatusCounts,
   type TestRecord,
 } from './results.js'
-import { countsByCategory, failuresOf, formatMs, policyOf, STATUS_LABEL, testRows, titleOf } from './view.js'
+import {
+  countsByCategory,
+  failuresOf,
+  formatMs,
+  policyOf,
+  runnerOf,
+  STATUS_LABEL,
+  testRows,
+  titleOf,
+} from './view.js'
 
 const ICON = { passed: '✅', failed: '❌', 'allowed-failure': '⚠️', skipped: '⏭️' } as const
 
@@ -56,7 +65,7 @@ function environmentSection(results: PgrigResults): string[] {
   const lines = [
     '## Environment',
     '',
-    `pgrig ${env.pgrig} · Vitest ${env.vitest ?? 'unknown'} · Node ${env.node} · ${env.os} (${env.arch}, ${env.cpus} CPUs)${env.ci ? ` · ${env.ci}` : ''}`,
+    `pgrig ${env.pgrig} · ${runnerOf(env)} · Node ${env.node} · ${env.os} (${env.arch}, ${env.cpus} CPUs)${env.ci ? ` · ${env.ci}` : ''}`,
     '',
   ]
   const servers = results.runs.flatMap((run) => run.environment.servers.map((server) => ({ run, server })))

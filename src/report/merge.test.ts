@@ -93,7 +93,7 @@ describe('pgrig report merge', () => {
       {},
     )
     expect(missing.stderr).toMatch(
-      /^pgrig: cannot read .*nope: it does not exist; pass report folders written by pgrig's reporter\n$/,
+      /^pgrig: cannot read .*nope: it does not exist; pass report folders written by pgrig's reporter, or JUnit XML files\n$/,
     )
   })
 })

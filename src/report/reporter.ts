@@ -9,7 +9,7 @@ import {
   resolvePolicy,
   type CategoryPolicy,
 } from './categories.js'
-import { collectEnvironment, withServersUsed } from './environment.js'
+import { collectEnvironment, pgVersionOf, withServersUsed } from './environment.js'
 import { createRedactor, knownPasswords, redactDeep, redactErrorInPlace } from './redact.js'
 import {
   RESULTS_SCHEMA,
@@ -181,14 +181,7 @@ export class PgrigReporter implements Reporter {
     const environment = await withServersUsed(
       await (this.environment ?? collectEnvironment(process.env, this.vitest?.version ?? null)),
     )
-    const pgVersion =
-      process.env.PGRIG_PG_VERSION ||
-      // a run with several versions: the server this process talks to is the one PGPORT names
-      environment.servers
-        .find((s) => s.version && s.address.endsWith(`:${process.env.PGPORT}`))
-        ?.version?.split('.')[0] ||
-      environment.servers.find((s) => s.version)?.version?.split('.')[0] ||
-      null
+    const pgVersion = pgVersionOf(environment)
     const shard = this.vitest?.config.shard
     const results: PgrigResults = {
       schema: RESULTS_SCHEMA,
