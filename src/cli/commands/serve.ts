@@ -5,13 +5,8 @@ import { closeOwnedRun } from '../../servers/run.js'
 import type { ServerInfo } from '../../servers/server-info.js'
 import { assertPostgresUrl } from '../../databases/guard.js'
 import { PgrigError } from '../../errors.js'
-import {
-  DEFAULT_SERVE_PORT,
-  isLoopback,
-  serveOptionsFromEnv,
-  startServe,
-  type Serving,
-} from '../../serve/index.js'
+import { isLoopbackHost } from '../../http-guard.js'
+import { DEFAULT_SERVE_PORT, serveOptionsFromEnv, startServe, type Serving } from '../../serve/index.js'
 import { serversFromFlags, type ServerFlags } from '../server-flags.js'
 import { parseLibpqUrl } from '../../servers/libpq-url.js'
 
@@ -61,7 +56,7 @@ export async function serveOver(
     ...(flags.port !== undefined ? { port: flags.port } : {}),
     ...(flags.host !== undefined ? { host: flags.host } : {}),
   })
-  if (!isLoopback(serving.host)) {
+  if (!isLoopbackHost(serving.host)) {
     process.stderr.write(
       `pgrig: the API listens on ${serving.host}, beyond this machine: it has no authentication (like IntegreSQL), so only bind it to a network you trust\n`,
     )
