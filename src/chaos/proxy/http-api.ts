@@ -71,7 +71,7 @@ export class ToxiproxyApi implements AsyncDisposable {
         GET: () => ({ status: 200, body: proxy().toJSON() }),
         POST: async () => {
           const p = proxy()
-          await p.update(this.pick(object(json(body))))
+          await p.update(this.pick(proxyFields(object(json(body)))))
           return { status: 200, body: p.toJSON() }
         },
         DELETE: async () => {
@@ -160,7 +160,8 @@ export class ToxiproxyApi implements AsyncDisposable {
   private assertListenAllowed(listen: string): void {
     if (this.options.allowRemoteListen) return
     const address = splitHostPort(listen)
-    if (address && isLoopbackHost(address.host)) return
+    // not host:port at all: createProxy says so (400)
+    if (!address || isLoopbackHost(address.host)) return
     throw new PgrigError(
       'E_UNSAFE_TARGET',
       `listen ${listen} is beyond loopback: the proxy would let other machines reach its upstream, and this API was not started to allow that; listen on 127.0.0.1 (or localhost, ::1), or start pgrig chaos serve with --allow-remote-listen`,
