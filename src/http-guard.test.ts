@@ -260,3 +260,18 @@ test.each([
     expect(await sendLarge(port(), path, 100 * 1024 * 1024)).toBe(413)
   },
 )
+
+test('--allow-host names (a compose service, a fleet DNS name) reach the API; other names stay refused', async () => {
+  await using named = await serveToxiproxyApi({ port: 0, allowedHosts: ['integresql', 'Serve.CI.internal.'] })
+  const status = async (host: string) =>
+    (await send(named.port, { path: '/proxies', headers: { Host: host } })).status
+  expect(await status(`integresql:${named.port}`)).toBe(200)
+  expect(await status(`serve.ci.internal:${named.port}`)).toBe(200)
+  expect(await status(`integresql:${named.port + 1}`)).toBe(403)
+  expect(await status(`evil.example:${named.port}`)).toBe(403)
+  const origin = await send(named.port, {
+    path: '/proxies',
+    headers: { Host: `integresql:${named.port}`, Origin: `http://integresql:${named.port}` },
+  })
+  expect(origin.status).toBe(200)
+})

@@ -40,7 +40,11 @@ function canonicalHost(host: string): string {
  * came in on: its IP with its port, or a loopback name with its port. Any other name is refused:
  * DNS rebinding needs one.
  */
-function namesThisServer(authority: string, socket: http.IncomingMessage['socket']): boolean {
+function namesThisServer(
+  authority: string,
+  socket: http.IncomingMessage['socket'],
+  allowedHosts: readonly string[],
+): boolean {
   let url: URL
   try {
     url = new URL(`http://${authority}`)
@@ -50,8 +54,16 @@ function namesThisServer(authority: string, socket: http.IncomingMessage['socket
   if (url.username || url.password || url.pathname !== '/' || url.search || url.hash) return false
   if (Number(url.port || 80) !== socket.localPort) return false
   const host = url.hostname.replace(/^\[|\]$/g, '')
-  if (isLoopbackHost(host)) return true
+  if (isLoopbackHost(host) || allowedHosts.includes(host)) return true
   return socket.localAddress !== undefined && canonicalHost(host) === canonicalHost(socket.localAddress)
+}
+
+export interface GuardOptions {
+  /**
+   * Host names besides the address itself that reach this API (`--allow-host`): a compose service's
+   * or a fleet's DNS name, named by the operator since a rebinding page's name must stay refused.
+   */
+  allowedHosts?: readonly string[] | undefined
 }
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -76,14 +88,21 @@ function hasBody(request: http.IncomingMessage): boolean {
  * `Sec-Fetch-Site` (a web page's request), a `Host` that is not the address the connection came
  * in on (DNS rebinding), or a write whose body is labelled as something JSON never is.
  */
-export function browserRefusal(request: http.IncomingMessage): string | undefined {
+export function browserRefusal(
+  request: http.IncomingMessage,
+  options: GuardOptions = {},
+): string | undefined {
+  const allowed = (options.allowedHosts ?? []).map((name) => name.toLowerCase().replace(/\.$/, ''))
   const agent = request.headers['user-agent'] ?? ''
   if (agent.startsWith('Mozilla/')) {
     return `refused: the user agent ${JSON.stringify(agent.slice(0, 40))} is a browser's, and this API takes no requests from web pages (as Toxiproxy); call it from curl or a client library`
   }
   const own = `http://${request.headers.host ?? ''}`
   const origin = request.headers.origin
-  if (origin !== undefined && !(origin === own && namesThisServer(origin.slice(7), request.socket))) {
+  if (
+    origin !== undefined &&
+    !(origin === own && namesThisServer(origin.slice(7), request.socket, allowed))
+  ) {
     return `refused: the request comes from the web page ${JSON.stringify(origin.slice(0, 80))} (Origin header), not from this API's own origin; web pages may not drive it`
   }
   const site = request.headers['sec-fetch-site']
@@ -91,12 +110,12 @@ export function browserRefusal(request: http.IncomingMessage): string | undefine
     return `refused: a ${site} browser request (Sec-Fetch-Site); web pages may not drive this API`
   }
   const host = request.headers.host
-  if (host !== undefined && !namesThisServer(host, request.socket)) {
+  if (host !== undefined && !namesThisServer(host, request.socket, allowed)) {
     const { localAddress, localPort } = request.socket
     const here = localAddress
       ? `${localAddress.includes(':') ? `[${localAddress}]` : localAddress}:${localPort}`
       : ''
-    return `refused: Host ${JSON.stringify(host.slice(0, 80))} is not the address this API listens on (${here}), as a page reached by DNS rebinding sends; connect by that address or by localhost / 127.0.0.1 with the port`
+    return `refused: Host ${JSON.stringify(host.slice(0, 80))} is not the address this API listens on (${here}), as a page reached by DNS rebinding sends; connect by that address or by localhost / 127.0.0.1 with the port, or start the API with --allow-host <name>`
   }
   const type = request.headers['content-type']
   if (type !== undefined && WRITES.has(request.method ?? '') && hasBody(request)) {

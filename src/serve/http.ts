@@ -1,5 +1,5 @@
 import http from 'node:http'
-import { BodyTooLarge, browserRefusal, readBody } from '../http-guard.js'
+import { BodyTooLarge, browserRefusal, readBody, type GuardOptions } from '../http-guard.js'
 import { apiError, isApiError, STATUS_OF } from './api-types.js'
 import type { TemplateManager } from './manager.js'
 
@@ -117,9 +117,9 @@ function decode(segment: string): string {
 }
 
 /** The request handler: routes, runs, and turns ApiErrors into `{"message": …}` bodies. */
-export function apiHandler(manager: TemplateManager): http.RequestListener {
+export function apiHandler(manager: TemplateManager, guard: GuardOptions = {}): http.RequestListener {
   return (request, response) => {
-    const refusal = browserRefusal(request)
+    const refusal = browserRefusal(request, guard)
     if (refusal !== undefined) {
       send(response, 403, { message: refusal })
       return

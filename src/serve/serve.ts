@@ -17,6 +17,8 @@ export interface ServeOptions {
   allowExternal?: boolean | undefined
   /** Address the API listens on (default 127.0.0.1; anything beyond loopback must be asked for). */
   host?: string | undefined
+  /** Host names besides its address that may reach the API (`--allow-host`); see http-guard.ts. */
+  allowedHosts?: readonly string[] | undefined
   /** API port (default 5000, IntegreSQL's; 0 picks a free one). */
   port?: number | undefined
   /** Test databases kept ready per template (default: the number of CPUs, as IntegreSQL). */
@@ -91,7 +93,10 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       forceReturn: options.forceReturn,
       localServer: server.engine !== 'external' && server.pid !== null,
     })
-    const http_ = http.createServer({ keepAliveTimeout: 60_000 }, apiHandler(manager))
+    const http_ = http.createServer(
+      { keepAliveTimeout: 60_000 },
+      apiHandler(manager, { allowedHosts: options.allowedHosts }),
+    )
     const host = options.host ?? '127.0.0.1'
     let port: number
     try {

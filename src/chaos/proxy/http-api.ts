@@ -320,6 +320,8 @@ export async function serveToxiproxyApi(
     port?: number
     /** Proxies may listen beyond loopback (`pgrig chaos serve --allow-remote-listen`). */
     allowRemoteListen?: boolean
+    /** Host names besides its address that may reach the API (`--allow-host`). */
+    allowedHosts?: readonly string[]
   } = {},
 ): Promise<ToxiproxyApi> {
   const host = options.host ?? '127.0.0.1'
@@ -337,7 +339,7 @@ export async function serveToxiproxyApi(
         response.writeHead(status).end()
       }
     }
-    const refusal = browserRefusal(request)
+    const refusal = browserRefusal(request, { allowedHosts: options.allowedHosts })
     if (refusal !== undefined) return reply(403, { error: refusal, status: 403 })
     readBody(request, MAX_BODY_BYTES)
       .then((body) => api.handle(request.method ?? 'GET', request.url ?? '/', body.toString('utf8')))
