@@ -5,13 +5,8 @@ import { closeOwnedRun } from '../../servers/run.js'
 import type { ServerInfo } from '../../servers/server-info.js'
 import { assertPostgresUrl } from '../../databases/guard.js'
 import { PgrigError } from '../../errors.js'
-import {
-  DEFAULT_SERVE_PORT,
-  isLoopback,
-  serveOptionsFromEnv,
-  startServe,
-  type Serving,
-} from '../../serve/index.js'
+import { isLoopbackHost } from '../../http-guard.js'
+import { DEFAULT_SERVE_PORT, serveOptionsFromEnv, startServe, type Serving } from '../../serve/index.js'
 import { serversFromFlags, type ServerFlags } from '../server-flags.js'
 import { parseLibpqUrl } from '../../servers/libpq-url.js'
 
@@ -25,6 +20,7 @@ interface ServeFlags {
   config?: string
   name?: string
   quiet?: boolean
+  allowHost?: string
 }
 
 function refuseExternal(url: string): never {
@@ -50,7 +46,12 @@ function portFlag(value: string | undefined): number | undefined {
 /** The API over one server `run --serve` or `serve` already has; INTEGRESQL_* variables fill what flags leave out. */
 export async function serveOver(
   server: ServerInfo,
-  flags: { port?: number | undefined; host?: string | undefined; allowExternal?: boolean | undefined },
+  flags: {
+    port?: number | undefined
+    host?: string | undefined
+    allowExternal?: boolean | undefined
+    allowedHosts?: string[] | undefined
+  },
 ): Promise<Serving> {
   const env = serveOptionsFromEnv()
   if (server.engine === 'external' && !flags.allowExternal) refuseExternal(server.url)
@@ -60,13 +61,31 @@ export async function serveOver(
     allowExternal: flags.allowExternal,
     ...(flags.port !== undefined ? { port: flags.port } : {}),
     ...(flags.host !== undefined ? { host: flags.host } : {}),
+    ...(flags.allowedHosts !== undefined ? { allowedHosts: flags.allowedHosts } : {}),
   })
-  if (!isLoopback(serving.host)) {
+  if (!isLoopbackHost(serving.host)) {
     process.stderr.write(
       `pgrig: the API listens on ${serving.host}, beyond this machine: it has no authentication (like IntegreSQL), so only bind it to a network you trust\n`,
     )
   }
   return serving
+}
+
+/** `--allow-host a,b`: the names, or undefined when not given. */
+export function hostNames(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+  const bad = names.find((name) => !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.?$/i.test(name))
+  if (bad !== undefined || names.length === 0) {
+    throw new PgrigError(
+      'E_USAGE',
+      `--allow-host ${JSON.stringify(value)}: ${bad === undefined ? 'no name given' : `${JSON.stringify(bad)} is not a host name`}; pass names like integresql,serve.ci.internal`,
+    )
+  }
+  return names
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {
@@ -92,6 +111,10 @@ export function registerServe(program: Command): void {
       '--host <host>',
       'API address (default 127.0.0.1, or INTEGRESQL_ADDRESS; beyond loopback only if given)',
     )
+    .option(
+      '--allow-host <names>',
+      'host names (comma-separated) clients may reach the API by besides its address, e.g. a compose service',
+    )
     .option('--url <url>', 'an external PostgreSQL to make the databases on (needs --allow-external)')
     .option('--allow-external', 'let pgrig create its own pgrig_* databases on the --url server')
     .option('--pg <version>', 'PostgreSQL major or version of the server pgrig starts (default: newest)')
@@ -101,6 +124,7 @@ export function registerServe(program: Command): void {
     .option('--quiet', 'print only the API address')
     .action(async (flags: ServeFlags) => {
       const port = portFlag(flags.port)
+      const allowedHosts = hostNames(flags.allowHost)
       serveOptionsFromEnv() // a wrong INTEGRESQL_* variable stops the command before a server starts
       if (flags.url !== undefined) {
         assertPostgresUrl(flags.url, '--url')
@@ -126,7 +150,12 @@ export function registerServe(program: Command): void {
           })
           server = startedServer!.info
         }
-        serving = await serveOver(server, { port, host: flags.host, allowExternal: flags.allowExternal })
+        serving = await serveOver(server, {
+          port,
+          host: flags.host,
+          allowExternal: flags.allowExternal,
+          allowedHosts,
+        })
         const lines = flags.quiet
           ? [serving.baseUrl]
           : [
