@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -152,6 +153,7 @@ def _apply_sql(source: TemplateSource, url: str) -> None:
                 ) from None
 
 
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure|Exit)\b: ")
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 
 
@@ -171,6 +173,8 @@ def _run_command(source: TemplateSource, url: str) -> None:
     parts = urlsplit(url)
     env = {
         **os.environ,
+        # As in an activated virtualenv: `python`, `alembic` … are pytest's own first.
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
         "DATABASE_URL": url,
         "PGHOST": parts.hostname or "",
         "PGPORT": str(parts.port or 5432),
@@ -187,7 +191,9 @@ def _run_command(source: TemplateSource, url: str) -> None:
     if done.returncode != 0:
         output = done.stderr + "\n" + done.stdout
         lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        last = lines[-1] if lines else "(no output)"
+        # A Python tool's last exception line says more than its footer ("Background on this error …").
+        raised = [line for line in lines if _RAISED.match(line)]
+        last = raised[-1] if raised else lines[-1] if lines else "(no output)"
         raise MigrationError(
             f"pgrig: the migrate command {source.command!r} failed (exit {done.returncode})"
             f"{_locate(source, output)}: {last[:500]}"
