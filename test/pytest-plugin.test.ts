@@ -317,3 +317,58 @@ describe('SIGKILL of pytest', () => {
     expect(await listening(redisPort)).toBe(false)
   })
 })
+
+describe('under pgrig run', () => {
+  test.each([
+    ['--serve: the plugin reuses the exported pool and starts nothing', ['--serve'], 'False'],
+    [
+      'without --serve (the version matrix, say): the plugin adds only the pool, over the run’s server',
+      [],
+      'False',
+    ],
+  ])('%s', { timeout: 120_000 }, async (_label, flags, started) => {
+    const dir = project('pytest-xdist')
+    fs.writeFileSync(
+      path.join(dir, 'tests', 'test_reuse.py'),
+      [
+        'import os',
+        'def test_reused(pgrig_session, pgrig_db_url):',
+        `    assert str(pgrig_session.started) == ${JSON.stringify(started)}`,
+        '    run_port = os.environ["PGRIG_MAIN_PORT"]',
+        '    assert f":{run_port}/" in pgrig_db_url  # the run’s own server',
+        '',
+      ].join('\n'),
+    )
+    const CLI = path.join(repoRoot, 'dist', 'cli', 'main.js')
+    let out: Result
+    try {
+      const { stdout, stderr } = await exec(
+        process.execPath,
+        [
+          CLI,
+          'run',
+          ...flags,
+          '--quiet',
+          '--',
+          venvPython,
+          '-m',
+          'pytest',
+          '-q',
+          '-p',
+          'no:cacheprovider',
+          '-p',
+          'xdist',
+          '-n',
+          '2',
+        ],
+        { cwd: dir, env: { ...process.env, PGRIG_FIXTURE_SEEN: path.join(dir, 'seen.txt') } },
+      )
+      out = { code: 0, output: stdout + stderr }
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string }
+      out = { code: e.code, output: e.stdout + e.stderr }
+    }
+    expect(out.code, out.output).toBe(0)
+    expect(passed(out.output)).toBe(21)
+  })
+})

@@ -106,13 +106,12 @@ class _State:
             else:
                 command = _session.pgrig_command(self.rootdir, self.config.getoption("pgrig_bin"))
                 cfg = _session.config_path(self.rootdir, self.config.getoption("pgrig_config"))
-                under_run = os.environ.get("PGRIG_RUN_ID") and os.environ.get("DATABASE_URL")
-                superuser = next((v for k, v in os.environ.items() if k.endswith("_SUPERUSER_URL")), None)
-                if under_run and superuser:
-                    # Under `pgrig run` without --serve: a pool over the run's own server.
-                    extra = ["--url", superuser, "--allow-external", "--no-services"]
-                    started = _session.start(self.rootdir, command, cfg, extra)
-                    started.env = _session.from_env({**os.environ, "INTEGRESQL_CLIENT_BASE_URL": "x"}).env
+                superuser = _run_superuser_url()
+                if superuser:
+                    # Under `pgrig run` without --serve (the version matrix, say): only a pool, over the
+                    # run's server. The pool holds no app role there: it hands out the superuser's.
+                    started = _session.start(self.rootdir, command, cfg, ["--url", superuser, "--allow-external"])
+                    started.env = {**_session.from_env({**os.environ, "INTEGRESQL_CLIENT_BASE_URL": "-"}).env}
                 else:
                     started = _session.start(self.rootdir, command, cfg)
                 self.session = started
@@ -185,6 +184,17 @@ class _State:
             else:
                 os.environ[key] = value
         _session._set_current(None)
+
+
+def _run_superuser_url() -> Optional[str]:
+    """The superuser of the first server of the `pgrig run` this pytest runs under, if it does."""
+    if not (os.environ.get("PGRIG_RUN_ID") and os.environ.get("DATABASE_URL")):
+        return None
+    first = os.environ["DATABASE_URL"]
+    for key, value in os.environ.items():
+        if key.startswith("PGRIG_") and key.endswith("_URL") and not key.endswith("_SUPERUSER_URL") and value == first:
+            return os.environ.get(key[: -len("_URL")] + "_SUPERUSER_URL")
+    return None
 
 
 def _state(config) -> _State:
