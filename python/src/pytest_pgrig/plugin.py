@@ -209,6 +209,8 @@ def _is_xdist_controller(config) -> bool:
 def pytest_sessionstart(session):
     """Under xdist, the controller starts pgrig and builds the template before any worker starts."""
     state = _state(session.config)
+    if session.config.option.collectonly:
+        return
     if _is_xdist_controller(session.config) and state.uses_pgrig():
         _start_or_usage_error(state, template=True)
 
@@ -216,7 +218,7 @@ def pytest_sessionstart(session):
 def pytest_collection_finish(session):
     """Without xdist: started once collected, only when a test asks for a pgrig fixture."""
     state = _state(session.config)
-    if hasattr(session.config, "workerinput"):
+    if hasattr(session.config, "workerinput") or session.config.option.collectonly:
         return
     names = set().union(*(getattr(item, "fixturenames", ()) for item in session.items)) if session.items else set()
     if names & TEMPLATE_FIXTURES:
