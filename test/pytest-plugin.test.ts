@@ -148,7 +148,7 @@ describe('plain pytest -p xdist -n 2 (no pgrig run): pgrig starts once, every wo
     async () => {
       const out = await pytest(project('pytest-tls-trio'), [])
       expect(out.code, out.output).toBe(0)
-      expect(passed(out.output)).toBe(5)
+      expect(passed(out.output)).toBe(6)
     },
   )
 })
@@ -185,6 +185,17 @@ describe('one line for a mistake, before any test runs', () => {
       )
     },
   )
+
+  test('a failing pytest_pgrig_template hook names the conftest line', { timeout: 60_000 }, async () => {
+    const dir = project('pytest-tls-trio')
+    const conftest = path.join(dir, 'tests', 'conftest.py')
+    fs.writeFileSync(conftest, fs.readFileSync(conftest, 'utf8').replace("'theme', 'dark'", "'theme'"))
+    const out = await pytest(dir, [])
+    expect(out.code).toBe(4)
+    expect(out.output).toMatch(
+      /^ERROR: pgrig: pytest_pgrig_template failed at tests\/conftest\.py line 9: NotNullViolation: null value in column "value"/m,
+    )
+  })
 
   test('an isolation mode pytest-pgrig does not offer is refused', async () => {
     const out = await pytest(project('pytest-xdist'), ['--pgrig-isolation=truncate'])

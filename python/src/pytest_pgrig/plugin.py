@@ -7,6 +7,7 @@ pytest-xdist the controller starts it before the workers, which reuse it (see ``
 
 from __future__ import annotations
 
+import inspect
 import os
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional
@@ -15,7 +16,7 @@ import pytest
 
 from . import session as _session
 from .session import PgrigSession, PgrigStartError, ServerInfo, database_url, postgresql_url
-from .template import Api, MigrationError, ensure_template, message_of, template_source
+from .template import Api, MigrationError, ensure_template, message_of, template_source, template_source_with
 
 ISOLATIONS = {
     "database": "a fresh database per test (the default)",
@@ -25,6 +26,12 @@ ISOLATIONS = {
 SESSION_FIXTURES = {"pgrig_session", "pgrig_server", "pgrig_servers", "pgrig_redis", "pgrig_redis_url"}
 TEMPLATE_FIXTURES = {"pgrig_template", "pgrig_db_url", "pgrig_db", "pgrig_superuser_url", "pgrig_database"}
 TEST_ENV = ("DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+
+
+def pytest_addhooks(pluginmanager):
+    from . import hooks
+
+    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_addoption(parser):
@@ -139,7 +146,17 @@ class _State:
             source = template_source(
                 self.rootdir, self.config.getini("pgrig_migrations"), self.config.getini("pgrig_migrate_command")
             )
-            self.template = ensure_template(self.api, session, source, self.server_version())
+            hook = self.config.hook.pytest_pgrig_template
+            impls = hook.get_hookimpls()
+            code = [inspect.getsourcefile(impl.function) for impl in impls]
+            source = template_source_with(source, [c for c in code if c])
+            self.template = ensure_template(
+                self.api,
+                session,
+                source,
+                self.server_version(),
+                (lambda url: hook(url=url, config=self.config)) if impls else None,
+            )
         except (PgrigStartError, MigrationError) as error:
             self.error = str(error)
             raise

@@ -20,6 +20,7 @@ import re
 import shlex
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -82,10 +83,12 @@ class TemplateSource:
     inputs: Tuple[Path, ...]
     #: The migrate command, or None: then the ``.sql`` files among ``inputs`` are applied in order.
     command: Optional[str]
+    #: The .sql files applied (default: those among ``inputs``).
+    applied: Optional[List[Path]] = None
 
     @property
     def sql_files(self) -> List[Path]:
-        return [p for p in self.inputs if p.suffix == ".sql"]
+        return self.applied if self.applied is not None else [p for p in self.inputs if p.suffix == ".sql"]
 
     def relative(self, path) -> str:
         try:
@@ -118,6 +121,14 @@ def template_source(rootdir, migrations: List[str], command: Optional[str]) -> T
         )
     files = sorted({f.resolve() for p in paths for f in _files(p)}, key=lambda f: str(f))
     return TemplateSource(rootdir=root, inputs=tuple(files), command=command.strip() if command else None)
+
+
+def template_source_with(source: TemplateSource, files: List[str]) -> TemplateSource:
+    """``source`` whose hash also covers ``files`` (the hook implementations' source files)."""
+    extra = {Path(f).resolve() for f in files} - set(source.inputs)
+    inputs = tuple(sorted({*source.inputs, *extra}, key=lambda f: str(f)))
+    # Only the migrations' own .sql files are applied: a hook's file is hashed, never run as SQL.
+    return TemplateSource(rootdir=source.rootdir, inputs=inputs, command=source.command, applied=source.sql_files)
 
 
 def template_hash(source: TemplateSource, server_version: str) -> str:
@@ -200,7 +211,9 @@ def _run_command(source: TemplateSource, url: str) -> None:
         )
 
 
-def ensure_template(api: Api, session: PgrigSession, source: TemplateSource, server_version: str) -> str:
+def ensure_template(
+    api: Api, session: PgrigSession, source: TemplateSource, server_version: str, migrate_hook=None
+) -> str:
     """The template's hash, built first when no run on this server built it (POST, migrate, PUT)."""
     hash_ = template_hash(source, server_version)
     status, body = api.request("POST", "/templates", {"hash": hash_})
@@ -214,6 +227,16 @@ def ensure_template(api: Api, session: PgrigSession, source: TemplateSource, ser
             _run_command(source, url)
         else:
             _apply_sql(source, url)
+        if migrate_hook is not None:
+            try:
+                migrate_hook(url)
+            except Exception as error:
+                trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+                where = _locate(source, trace)
+                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise MigrationError(
+                    f"pgrig: pytest_pgrig_template failed{where}: {type(error).__name__}: {first}"
+                ) from None
     except BaseException:
         api.request("DELETE", f"/templates/{hash_}")
         raise
