@@ -295,7 +295,10 @@ def _test_env(url: str, database: dict) -> Dict[str, str]:
 def _isolation_of(request) -> str:
     marker = request.node.get_closest_marker("pgrig_isolation")
     if marker is not None:
-        return _isolation(marker.args[0] if marker.args else "", "pgrig_isolation marker")
+        try:
+            return _isolation(marker.args[0] if marker.args else "", "pgrig_isolation marker")
+        except pytest.UsageError as error:
+            pytest.fail(str(error), pytrace=False)
     return request.config._pgrig_isolation
 
 
