@@ -197,6 +197,20 @@ describe('one line for a mistake, before any test runs', () => {
     )
   })
 
+  test(
+    'an alembic project without pgrig_migrate_command is told to set it',
+    { timeout: 60_000 },
+    async () => {
+      const dir = project('pytest-alembic')
+      fs.writeFileSync(path.join(dir, 'pytest.ini'), '[pytest]\ntestpaths = tests\n')
+      const out = await pytest(dir, [])
+      expect(out.code).toBe(4)
+      expect(out.output).toMatch(
+        /^ERROR: pgrig: this project migrates with alembic, but pgrig_migrate_command is not set/m,
+      )
+    },
+  )
+
   test('an isolation mode pytest-pgrig does not offer is refused', async () => {
     const out = await pytest(project('pytest-xdist'), ['--pgrig-isolation=truncate'])
     expect(out.code).toBe(4)

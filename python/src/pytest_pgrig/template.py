@@ -120,6 +120,12 @@ def template_source(rootdir, migrations: List[str], command: Optional[str]) -> T
             f"pgrig: pgrig_migrations names {', '.join(missing)}, which does not exist in {root}; fix the ini option"
         )
     files = sorted({f.resolve() for p in paths for f in _files(p)}, key=lambda f: str(f))
+    if not command and not given and any(f.name in ("alembic.ini", "env.py") for f in files):
+        # An alembic (or Flask-Migrate) project: its migrations are Python, run by its own tool.
+        raise PgrigStartError(
+            "pgrig: this project migrates with alembic, but pgrig_migrate_command is not set; add "
+            "pgrig_migrate_command = alembic upgrade head (or python -m alembic.config upgrade head) to the pytest ini"
+        )
     return TemplateSource(rootdir=root, inputs=tuple(files), command=command.strip() if command else None)
 
 
