@@ -203,6 +203,12 @@ class _State:
         _session._set_current(None)
 
 
+def session_for(config) -> PgrigSession:
+    """The session's pgrig for other plugins (pytest_pgrig.report, .chaos): started (or found) on first call.
+    Raises ``PgrigStartError`` (one line) when pgrig cannot be found or started."""
+    return _state(config).ensure_session()
+
+
 def _run_superuser_url() -> Optional[str]:
     """The superuser of the first server of the `pgrig run` this pytest runs under, if it does."""
     if not (os.environ.get("PGRIG_RUN_ID") and os.environ.get("DATABASE_URL")):
@@ -429,4 +435,4 @@ def pgrig_redis(pgrig_redis_url):
         client.close()
 
 
-__all__ = ["PgrigSession", "ServerInfo", "postgresql_url", "database_url"]
+__all__ = ["PgrigSession", "ServerInfo", "database_url", "postgresql_url", "session_for"]
