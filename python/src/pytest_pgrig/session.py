@@ -160,7 +160,8 @@ def _ancestors(rootdir: Path):
 
 def pgrig_command(rootdir, given: Optional[str] = None) -> List[str]:
     """How to run the project's pgrig: ``given`` (``--pgrig-bin``) or ``PGRIG_BIN``, else the pgrig in
-    ``node_modules`` from the rootdir up (what ``npx pgrig`` runs, without npx's start-up), else npx."""
+    ``node_modules`` from the rootdir up (what ``npx pgrig`` runs, without npx's start-up), else ``pgrig``
+    on PATH, else npx."""
     given = given or os.environ.get("PGRIG_BIN")
     if given:
         return shlex.split(given)
@@ -172,6 +173,9 @@ def pgrig_command(rootdir, given: Optional[str] = None) -> List[str]:
             script = bin_.get("pgrig") if isinstance(bin_, dict) else bin_
             if node and script:
                 return [node, str(package.parent / script)]
+    on_path = shutil.which("pgrig")
+    if on_path:
+        return [on_path]
     npx = shutil.which("npx")
     if npx:
         return [npx, "--no-install", "pgrig"]

@@ -8,13 +8,8 @@ import { startServices, type StartedServices } from '../../services/services.js'
 import type { ServerInfo } from '../../servers/server-info.js'
 import { assertPostgresUrl } from '../../databases/guard.js'
 import { PgrigError } from '../../errors.js'
-import {
-  DEFAULT_SERVE_PORT,
-  isLoopback,
-  serveOptionsFromEnv,
-  startServe,
-  type Serving,
-} from '../../serve/index.js'
+import { isLoopbackHost } from '../../http-guard.js'
+import { DEFAULT_SERVE_PORT, serveOptionsFromEnv, startServe, type Serving } from '../../serve/index.js'
 import { configOf, servicesFromFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
 import { parseLibpqUrl } from '../../servers/libpq-url.js'
 import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
@@ -35,6 +30,7 @@ interface ServeFlags {
   json?: boolean
   services?: boolean
   untilStdinCloses?: boolean
+  allowHost?: string
 }
 
 function refuseExternal(url: string): never {
@@ -65,6 +61,7 @@ export async function serveOver(
     host?: string | undefined
     allowExternal?: boolean | undefined
     config?: string | undefined
+    allowedHosts?: string[] | undefined
   },
 ): Promise<Serving> {
   const env = serveOptionsFromEnv()
@@ -76,8 +73,9 @@ export async function serveOver(
     extensions: await configExtensions(flags.config),
     ...(flags.port !== undefined ? { port: flags.port } : {}),
     ...(flags.host !== undefined ? { host: flags.host } : {}),
+    ...(flags.allowedHosts !== undefined ? { allowedHosts: flags.allowedHosts } : {}),
   })
-  if (!isLoopback(serving.host)) {
+  if (!isLoopbackHost(serving.host)) {
     process.stderr.write(
       `pgrig: the API listens on ${serving.host}, beyond this machine: it has no authentication (like IntegreSQL), so only bind it to a network you trust\n`,
     )
@@ -105,6 +103,23 @@ function stdinClosed(): Promise<'stdin'> {
   })
 }
 
+/** `--allow-host a,b`: the names, or undefined when not given. */
+export function hostNames(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+  const bad = names.find((name) => !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.?$/i.test(name))
+  if (bad !== undefined || names.length === 0) {
+    throw new PgrigError(
+      'E_USAGE',
+      `--allow-host ${JSON.stringify(value)}: ${bad === undefined ? 'no name given' : `${JSON.stringify(bad)} is not a host name`}; pass names like integresql,serve.ci.internal`,
+    )
+  }
+  return names
+}
+
 function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
@@ -128,6 +143,10 @@ export function registerServe(program: Command): void {
       '--host <host>',
       'API address (default 127.0.0.1, or INTEGRESQL_ADDRESS; beyond loopback only if given)',
     )
+    .option(
+      '--allow-host <names>',
+      'host names (comma-separated) clients may reach the API by besides its address, e.g. a compose service',
+    )
     .option('--url <url>', 'an external PostgreSQL to make the databases on (needs --allow-external)')
     .option('--allow-external', 'let pgrig create its own pgrig_* databases on the --url server')
     .option('--pg <version>', 'PostgreSQL major or version of the server pgrig starts (default: newest)')
@@ -146,6 +165,7 @@ export function registerServe(program: Command): void {
     )
     .action(async (flags: ServeFlags) => {
       const port = portFlag(flags.port)
+      const allowedHosts = hostNames(flags.allowHost)
       serveOptionsFromEnv() // a wrong INTEGRESQL_* variable stops the command before a server starts
       if (flags.url !== undefined) {
         assertPostgresUrl(flags.url, '--url')
@@ -187,6 +207,7 @@ export function registerServe(program: Command): void {
           host: flags.host,
           allowExternal: flags.allowExternal,
           config: flags.config,
+          allowedHosts,
         })
         if (flags.json) {
           const env = pgrigEnv({
