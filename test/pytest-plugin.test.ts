@@ -224,7 +224,8 @@ describe('one line for a mistake, before any test runs', () => {
   test('no pgrig in the project: one line saying how to get one', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-nopgrig-'))
     fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'pytest-xdist'), dir, { recursive: true })
-    const out = await pytest(dir, [], { PGRIG_BIN: path.join(dir, 'no-such-pgrig') })
+    // -p no:pgrig_report: that module (report.py) meets the missing PGRIG_BIN first, with a traceback of its own.
+    const out = await pytest(dir, ['-p', 'no:pgrig_report'], { PGRIG_BIN: path.join(dir, 'no-such-pgrig') })
     fs.rmSync(dir, { recursive: true, force: true })
     expect(out.code).toBe(4)
     expect(out.output).toMatch(
