@@ -6,6 +6,9 @@
  * pytest with the plugin off (Python and pytest's own start), and `pgrig up` + `psql -c 'select 1'` +
  * `pgrig down` (a server without pytest).
  *
+ * The warm row runs the package's three plugins (servers and fixtures, reports, chaos) as a user gets
+ * them; the next row turns the report off (it runs `pgrig report policy` and `pgrig report write`).
+ *
  * Run: `npm run bench:pytest` (builds dist/, then `node bench/pytest.mjs`); `--runs N` warm runs per
  * row (default 3). Needs Debian's python3-pytest, -psycopg, -sqlalchemy, -asyncpg, -redis,
  * -pytest-asyncio and redis-server, as `npm test` does. Load on the machine shows up in the numbers.
@@ -69,6 +72,7 @@ try {
   const rows = []
   rows.push(['one test, cold (template caches empty)', await pytest()])
   rows.push([`one test, warm (median of ${RUNS})`, await many(() => pytest())])
+  rows.push([`the same, reports off (-p no:pgrig_report)`, await many(() => pytest('-p', 'no:pgrig_report'))])
   const floorPytest = await many(async () => {
     // The plugin off: the test itself needs a database, so a trivial one stands in.
     const file = path.join(project, 'tests', 'test_floor.py')
@@ -85,7 +89,7 @@ try {
     fs.rmSync(file)
     return performance.now() - start
   })
-  rows.push(['floor: pytest without the plugin, one empty test', floorPytest])
+  rows.push(['floor: pytest without pytest-pgrig, one empty test', floorPytest])
   const floorServer = await many(async () => {
     const start = performance.now()
     const { stdout } = await exec(process.execPath, [CLI, 'up', '--json', '--name', 'bench-floor'], { env })
