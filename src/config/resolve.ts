@@ -232,7 +232,14 @@ export function resolveServers(
   overrides: ServerOptions = {},
   baseDir = process.cwd(),
 ): ServerSpec[] {
-  const { servers, versions, policy: _policy, services: _services, ...defaults } = config ?? {}
+  const {
+    servers,
+    versions,
+    policy: _policy,
+    services: _services,
+    extensions: _extensions,
+    ...defaults
+  } = config ?? {}
   const { name: selected, ...flagOptions } = overrides
   let entries: [string, ServerOptions][] = Object.entries(servers ?? {})
   if (entries.length === 0) entries = [[selected ?? DEFAULT_SERVER_NAME, {}]]

@@ -49,6 +49,11 @@ export interface ManagerOptions {
   forceReturn?: boolean | undefined
   /** The server runs on this machine (pgrig started it): the pool's own backends run niced. */
   localServer?: boolean | undefined
+  /**
+   * Created by the superuser in each new template, so untrusted ones (postgres_fdw) work; they are
+   * part of the template's name, so another list makes another template.
+   */
+  extensions?: string[] | undefined
 }
 
 interface ServeTemplate {
@@ -99,7 +104,12 @@ export class TemplateManager {
     const known = this.templates.get(hash)
     if (known && known.state !== 'discarded')
       throw apiError('E_SERVE_LOCKED', 'template is already initialized')
-    const digest = createHash('sha256').update(`pgrig-serve-v1\n${hash}`).digest('hex')
+    const extensions = this.options.extensions ?? []
+    const digest = createHash('sha256')
+      .update(
+        `pgrig-serve-v1\n${hash}${extensions.length ? `\nextensions:${JSON.stringify(extensions)}` : ''}`,
+      )
+      .digest('hex')
     const template = this.track(
       hash,
       templateBuildDatabaseName(digest.slice(0, 16), this.options.runId),
@@ -107,8 +117,13 @@ export class TemplateManager {
     )
     try {
       const reused =
-        (await createBuildDatabase(this.options.adminUrl, template, this.owner, this.options.runId)) ===
-        'reused'
+        (await createBuildDatabase(
+          this.options.adminUrl,
+          template,
+          this.owner,
+          this.options.runId,
+          extensions,
+        )) === 'reused'
       if (reused) {
         await this.open(template)
         throw apiError('E_SERVE_LOCKED', 'template is already initialized')

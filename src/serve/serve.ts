@@ -40,6 +40,8 @@ export interface ServeOptions {
    * back instead, so a fleet that forgets to give back never outgrows the cap.
    */
   forceReturn?: boolean | undefined
+  /** Extensions the superuser creates in every new template before the client migrates it (config `extensions`). */
+  extensions?: string[] | undefined
 }
 
 export interface Serving {
@@ -91,6 +93,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       getTimeoutMs: options.getTimeoutMs ?? 60_000,
       cleaningWorkers: options.cleaningWorkers ?? Math.min(8, Math.max(4, cpus * 2)),
       forceReturn: options.forceReturn,
+      extensions: options.extensions,
       localServer: server.engine !== 'external' && server.pid !== null,
     })
     const http_ = http.createServer(
