@@ -21,7 +21,9 @@ test(
           encoding: 'utf8',
           timeout: 30_000,
         })
-        expect(ruby.stdout + ruby.stderr, ruby.stdout + ruby.stderr).toMatch(/3 runs, 3 assertions, 0 failures, 0 errors/)
+        expect(ruby.stdout + ruby.stderr, ruby.stdout + ruby.stderr).toMatch(
+          /3 runs, 3 assertions, 0 failures, 0 errors/,
+        )
         expect(ruby.status).toBe(0)
       }
     } finally {
