@@ -158,10 +158,10 @@ def _ancestors(rootdir: Path):
     yield from rootdir.parents
 
 
-def pgrig_command(rootdir, given: Optional[str] = None) -> List[str]:
+def pgrig_command(rootdir, given: Optional[str] = None, npx: bool = True) -> List[str]:
     """How to run the project's pgrig: ``given`` (``--pgrig-bin``) or ``PGRIG_BIN``, else the pgrig in
     ``node_modules`` from the rootdir up (what ``npx pgrig`` runs, without npx's start-up), else ``pgrig``
-    on PATH, else npx."""
+    on PATH, else (with ``npx``) npx."""
     given = given or os.environ.get("PGRIG_BIN")
     if given:
         return shlex.split(given)
@@ -176,9 +176,9 @@ def pgrig_command(rootdir, given: Optional[str] = None) -> List[str]:
     on_path = shutil.which("pgrig")
     if on_path:
         return [on_path]
-    npx = shutil.which("npx")
-    if npx:
-        return [npx, "--no-install", "pgrig"]
+    npx_path = shutil.which("npx") if npx else None
+    if npx_path:
+        return [npx_path, "--no-install", "pgrig"]
     raise PgrigStartError(
         f"pgrig: no pgrig for {rootdir}: node_modules/pgrig not found and no npx on PATH; "
         "run npm install -D pgrig in the project, or give --pgrig-bin / PGRIG_BIN"
