@@ -112,7 +112,7 @@ describe('plain pytest -p xdist -n 2 (no pgrig run): pgrig starts once, every wo
     async () => {
       const out = await pytest(project('pytest-redis-sqlalchemy'), ['-p', 'xdist', '-n', '2'])
       expect(out.code, out.output).toBe(0)
-      expect(passed(out.output)).toBeGreaterThanOrEqual(7)
+      expect(passed(out.output)).toBeGreaterThanOrEqual(8)
     },
   )
 
