@@ -370,15 +370,17 @@ const t0 = performance.now()
 const { startServer } = await import(process.argv[1])
 const t1 = performance.now()
 const pg = (await import('pg')).default
+const cpu = process.cpuUsage()
 const server = await startServer({ name: 'bench-first', quiet: true })
 const client = new pg.Client({ connectionString: server.url })
 await client.connect()
 const { rows } = await client.query('select 1 as one')
 const t2 = performance.now()
+const { user, system } = process.cpuUsage(cpu)
 await client.end()
 await server.stop()
 if (rows[0]?.one !== 1) throw new Error('select 1 answered ' + JSON.stringify(rows))
-process.stdout.write(JSON.stringify({ importMs: t1 - t0, startMs: t2 - t1, answeredAt: t2 }) + '\\n')
+process.stdout.write(JSON.stringify({ importMs: t1 - t0, startMs: t2 - t1, cpuMs: (user + system) / 1000 }) + '\\n')
 `
 
 function spawnTimed(args, options = {}) {
@@ -403,7 +405,8 @@ function pgrigFirstStart(caches) {
   return async () => {
     usePgrigCaches(caches)
     const { stdout } = await spawnTimed(['--input-type=module', '-e', FIRST_START_SCRIPT, PGRIG_INDEX])
-    const { importMs, startMs } = JSON.parse(stdout.trim().split('\n').pop())
+    const { importMs, startMs, cpuMs } = JSON.parse(stdout.trim().split('\n').pop())
+    recordSide('the same start: CPU of its process (steadier than wall time under load)', cpuMs)
     recordSide('the same process: import pgrig', importMs)
     await settlePgrig()
     return startMs
