@@ -292,7 +292,31 @@ function usePgrigCaches({ disk, tmpfs }) {
  */
 async function settlePgrig() {
   const until = performance.now() + 30_000
-  while (childProcesses().some(({ comm }) => comm === 'sh') && performance.now() < until) await sleep(5)
+  const busy = () =>
+    childProcesses().some(({ comm }) => comm === 'sh') || copiesInto(process.env.PGRIG_TMPFS_DIR)
+  while (busy() && performance.now() < until) await sleep(5)
+}
+
+/**
+ * Whether a template copy into `tmpfs` still runs: one a new process (a `first` or `up` run)
+ * started is no child of ours but would compete with the next timed run.
+ */
+function copiesInto(tmpfs) {
+  if (!tmpfs) return false
+  let names = []
+  try {
+    names = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return false
+  }
+  return names.some((name) => {
+    try {
+      const argv = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0')
+      return ['refill-spares', 'copy-template'].includes(argv[3]) && argv.some((a) => a.startsWith(tmpfs))
+    } catch {
+      return false
+    }
+  })
 }
 
 async function timedStart(t0) {
@@ -419,12 +443,25 @@ function pgrigUpDown(caches) {
     usePgrigCaches(caches)
     const name = `bench-up-${process.pid}-${i}`
     const up = await spawnTimed([PGRIG_CLI, 'up', '--json', '--name', name])
+    let pid
     try {
       const server = JSON.parse(up.stdout).servers[0]
+      pid = server.pid
       await select1({ connectionString: server.url }, 0)
     } finally {
+      const t0 = performance.now()
+      let exitedAt
+      const watch = (async () => {
+        while (pid && exitedAt === undefined) {
+          if (!isAlive(pid) || isZombie(pid)) exitedAt = performance.now()
+          else await sleep(1)
+        }
+      })()
       const down = await spawnTimed([PGRIG_CLI, 'down', name])
+      if (exitedAt === undefined) exitedAt = performance.now()
+      await watch
       recordSide('`pgrig down NAME` (CLI, new process, to its exit with the server gone)', down.ms)
+      recordSide('the same `pgrig down`: until the postmaster exited (init reaps it later)', exitedAt - t0)
     }
     await settlePgrig()
     return up.ms
