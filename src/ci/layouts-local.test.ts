@@ -207,3 +207,95 @@ test('--integration-glob and --test-command are what the jobs run', async () => 
   expect(custom.code, custom.out).toBe(0)
   expect(githubStep(dir, 'integration', 'pgrig run')).toMatch(/ -- npm test$/)
 })
+
+describe('init ci for a Python project (pyproject.toml, requirements.txt, pytest)', () => {
+  const files = {
+    'pyproject.toml': `[project]\nname = "example"\nversion = "0.1.0"\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n`,
+    'requirements.txt': 'psycopg\npytest\n',
+    'tests/test_orders.py': `import os
+
+import psycopg
+
+
+def test_orders_table():
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        conn.execute("create table orders (id int primary key)")
+        conn.execute("insert into orders values (1), (2)")
+        assert conn.execute("select count(*) from orders").fetchone()[0] == 2
+
+
+def test_server_major():
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        num = int(conn.execute("show server_version_num").fetchone()[0])
+        assert str(num // 10000) == os.environ["PGRIG_PG_VERSION"]
+`,
+  }
+
+  test('GitHub, GitLab and the Makefile install Python and Node and run pytest under pgrig; run locally, it runs the tests', async () => {
+    const dir = project({ devDependencies: { pgrig: `file:${REPO}` } }, files, [])
+    const init = await initCi(dir)
+    expect(init.code, init.out).toBe(0)
+    expect(init.stderr).not.toContain('warning')
+    const source = fs.readFileSync(path.join(dir, '.github/workflows/test.yml'), 'utf8')
+    expect(await (await createLinter())(source, 'test.yml')).toEqual([])
+    const workflow = parse(source)
+    expect(Object.keys(workflow.jobs)).toEqual(['integration', 'report', 'comprehensive'])
+    const steps = workflow.jobs.integration.steps as { uses?: string; run?: string }[]
+    expect(steps.map((s) => s.uses ?? s.run)).toEqual([
+      'actions/checkout@v4',
+      'actions/setup-python@v5',
+      'actions/setup-node@v4',
+      'npm ci',
+      'python -m pip install --upgrade pip',
+      'python -m pip install -r requirements.txt',
+      'python -m pip install -e .',
+      'actions/cache@v4',
+      expect.stringContaining('npx pgrig run --pg ${{ matrix.pg }}'),
+      'actions/upload-artifact@v4',
+    ])
+    expect(source).not.toContain('vitest')
+    const gitlab = fs.readFileSync(path.join(dir, '.gitlab-ci.yml'), 'utf8')
+    expect(gitlab).toContain(
+      'apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip',
+    )
+    expect(gitlab).not.toContain('vitest')
+    expect(fs.readFileSync(path.join(dir, 'Makefile'), 'utf8')).toContain(
+      'npx pgrig run --pg $(PG_VERSIONS) --skip slow,destructive -- python -m pytest',
+    )
+
+    // setup-python puts `python` first on PATH; here it is Debian's, with pytest and psycopg.
+    const bin = path.join(dir, '.python-bin')
+    fs.mkdirSync(bin)
+    fs.symlinkSync('/usr/bin/python3', path.join(bin, 'python'))
+    const github = await sh(githubStep(dir, 'integration', 'pgrig run'), dir, {}, bin)
+    expect(github.code, github.out).toBe(0)
+    expect(github.stderr).toMatch(/PostgreSQL 15\.\d+/)
+    expect(junitTests(path.join(dir, 'reports/pg15/junit-shard1.xml'))).toBe(2)
+    const lab = await sh(gitlabScript(dir, 'integration'), dir, { PG: '15', SHARD: '1' }, bin)
+    expect(lab.code, lab.out).toBe(0)
+    expect(lab.out).toMatch(/2 passed/)
+
+    const merge = await sh(githubStep(dir, 'report', 'pgrig report merge'), dir)
+    expect(merge.code, merge.out).toBe(0)
+    const markdown = fs.readFileSync(path.join(dir, 'pgrig-report/merged/report.md'), 'utf8')
+    expect(markdown).toMatch(/^\| pg15\b.*\| passed \| 2 \|/m)
+  })
+
+  test('without package.json, pgrig comes from npx --yes; a project with no tests gets the warning', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-layout-'))
+    projects.push(dir)
+    fs.writeFileSync(path.join(dir, 'requirements.txt'), 'psycopg\n')
+    const init = await initCi(dir)
+    expect(init.code, init.out).toBe(0)
+    expect(init.stderr).toMatch(
+      /^pgrig: warning: no test file in .* matches \*\*\/test_\*\.py, \*\*\/\*_test\.py, so the generated test jobs will fail/m,
+    )
+    const run = githubStep(dir, 'integration', 'pgrig run')
+    expect(run).toContain('npx --yes pgrig run --pg 15')
+    expect(run).toContain('-- python -m pytest --junitxml=reports/pg15/junit-shard1.xml')
+    const workflow = parse(fs.readFileSync(path.join(dir, '.github/workflows/test.yml'), 'utf8'))
+    const installs = (workflow.jobs.integration.steps as Step[]).map((s) => s.run).filter(Boolean)
+    expect(installs).toContain('python -m pip install -r requirements.txt')
+    expect(installs).toContain('python -m pip install pytest')
+  })
+})

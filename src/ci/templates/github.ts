@@ -76,7 +76,7 @@ export function githubWorkflow(o: CiOptions): string {
   const c = laneCommands(o)
   const shards = Array.from({ length: o.shards }, (_, i) => i + 1).join(', ')
   const reportPaths = REPORT_PATHS.map((p) => `            ${p}`).join('\n')
-  return `${generatedHeader('#', 'GitHub Actions: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services)}
+  return `${generatedHeader('#', 'GitHub Actions: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services, o.tests)}
 name: test
 
 on:
@@ -122,8 +122,7 @@ ${setupSteps(o)}      - uses: actions/cache@v4
           name: integration-pg\${{ matrix.pg }}-shard\${{ matrix.shard }}
           include-hidden-files: true
           path: |
-${reportPaths}
-            ${BLOB_DIR}
+${reportPaths}${o.tests.runner === 'vitest' ? `\n            ${BLOB_DIR}` : ''}
 
   report:
     # Runs when a shard failed too: the merged report is what tells which version broke.

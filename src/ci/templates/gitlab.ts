@@ -54,7 +54,7 @@ function unitJob(o: CiOptions): string {
 export function gitlabCi(o: CiOptions): string {
   const c = laneCommands(o)
   const paths = [...REPORT_PATHS].map((p) => `      - ${p}`).join('\n')
-  return `${generatedHeader('#', 'GitLab CI: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services)}
+  return `${generatedHeader('#', 'GitLab CI: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services, o.tests)}
 # The comprehensive lane runs on pipeline schedules (CI/CD > Schedules, e.g. weekly); to have a failed
 # schedule open an issue, set a masked ISSUE_TOKEN variable (a project access token with api scope).
 
@@ -111,8 +111,7 @@ ${o.tests.language === 'js' ? lintJob(o) : ''}${o.unit ? unitJob(o) : ''}integra
     reports:
       junit: ${c.junitGlob}
     paths:
-${paths}
-      - ${BLOB_DIR}
+${paths}${o.tests.runner === 'vitest' ? `\n      - ${BLOB_DIR}` : ''}
 
 report:
   stage: report

@@ -11,7 +11,7 @@ export function makefile(o: CiOptions): string {
   const tool = o.pm.exec.split(' ')[0]!
   const need = (bin: string, how: string) =>
     `\t@command -v ${bin} >/dev/null 2>&1 || { echo "make: ${bin} was not found on PATH; ${how}" >&2; exit 1; }`
-  return `${generatedHeader('#', 'Makefile: the same lanes as CI, on your machine.', o.services)}
+  return `${generatedHeader('#', 'Makefile: the same lanes as CI, on your machine.', o.services, o.tests)}
 # make test-integration PG_VERSIONS=15,16,17 runs the integration tests once per major, side by side.
 
 PG_VERSIONS ?= ${o.versions.join(',')}
