@@ -59,12 +59,15 @@ function livePostmasters(runId: string, state: RunState | undefined): number[] {
 /** Stops whatever still runs in a run's data dirs and removes the run's folders. */
 export async function teardownRun(runId: string): Promise<void> {
   const state = readState(runId)
+  // The command of `pgrig run` first: it must not see its servers go (`the database system is shutting down`).
+  await stopCompanions(runId, (record) => record.withOwner === true)
   await Promise.all([
     ...livePostmasters(runId, state).map((pid) => stopPostmaster(pid)),
     stopCompanions(runId),
   ])
-  // An owner killed in the middle of spawning a server: that postmaster may have appeared meanwhile.
+  // An owner killed in the middle of spawning a server (or its command): that process may have appeared meanwhile.
   await new Promise((resolve) => setTimeout(resolve, 50))
+  await stopCompanions(runId, (record) => record.withOwner === true)
   await Promise.all(livePostmasters(runId, state).map((pid) => stopPostmaster(pid)))
   removeBuildDirs(state)
   removeRunDirs(runId)
