@@ -84,7 +84,7 @@ export async function startFromSpec(
     { runAs, ...(options.quiet !== undefined ? { quiet: options.quiet } : {}) },
   )
   const run = await joinedRun(options)
-  const name = run.claimName(spec.name, options.explicitName ?? true, options.takenNames)
+  const name = run.claimName(spec.name, options.explicitName ?? true, options.takenNames, true)
   if (!name) {
     throw new PgrigError(
       'E_NAME_TAKEN',

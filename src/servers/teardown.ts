@@ -13,6 +13,7 @@ import { stopPostmaster } from './postmaster.js'
 import {
   listRunIds,
   readState,
+  releaseServerName,
   removeRunDirs,
   runDirOf,
   usableTmpfsRoot,
@@ -97,6 +98,7 @@ export async function teardownServer(runId: string, name: string): Promise<void>
     fs.rmSync(server.dataDir, { recursive: true, force: true, maxRetries: 5 })
     fs.rmSync(path.join(runDirOf(runId), name), { recursive: true, force: true, maxRetries: 5 })
   }
+  releaseServerName(name, runId)
   const rest = state.servers.filter((s) => s.name !== name)
   // The run's last server: its services (an S3 store the tests used with it) go with it.
   if (rest.length === 0 && (state.detached || !isAlive(state.ownerPid))) await teardownRun(runId)
