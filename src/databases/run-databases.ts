@@ -11,6 +11,7 @@ import type { ServerOptions, ServiceOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
 import { ClonePool, type Lease } from './clone-pool.js'
 import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
+import { dropOnSignal } from './drop-on-signal.js'
 import { dropLeftovers } from './leftovers.js'
 import { holdRunLock } from './run-lock.js'
 import type { Migrations } from './migrations.js'
@@ -231,6 +232,8 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
         throw error
       })
     }
+    // A server that outlives this process keeps what an interrupted run leaves on it until some later start.
+    const unguard = server.stop ? undefined : dropOnSignal(adminUrl, run.runId)
     let closing: Promise<void> | undefined
     recordServerUsed(server.info)
     return {
@@ -243,6 +246,7 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
       acquire: () => pool.acquire(),
       close: () =>
         (closing ??= (async () => {
+          unguard?.()
           // A kept database is only worth its URL while its server runs.
           const keepUp = server.keepUp !== undefined && pool.stats().kept.length > 0 && !watch.died()
           try {
