@@ -146,6 +146,22 @@ describe('the command of pgrig run', () => {
     },
   )
 
+  test('node --test and its test-file process die with pgrig run when that is SIGKILLed', async () => {
+    const dir = project({})
+    const a = mark()
+    cleanUp(a)
+    // node --test runs each file in a process of its own; this one holds its server's connection open.
+    fs.writeFileSync(
+      path.join(dir, 'held.test.mjs'),
+      `import { test } from 'node:test'\nimport { execFileSync } from 'node:child_process'\ntest('holds', () => { execFileSync('sleep', ['${a}']) })\n`,
+    )
+    const run = await upAndRunning(['run', '--', process.execPath, '--test', 'held.test.mjs'], dir)
+    expect(await waitUntil(() => pidsOf('sleep', String(a)).length > 0, 10_000, 50)).toBe(true)
+    run.kill('SIGKILL')
+    expect(await gone('sleep', String(a))).toBe(true)
+    expect(await gone(process.execPath, '--test', 'held.test.mjs')).toBe(true)
+  })
+
   test('its leftovers go when it exits, its exit code is kept', async () => {
     const b = mark()
     cleanUp(b)

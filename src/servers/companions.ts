@@ -115,7 +115,7 @@ function companionPids(record: CompanionRecord): number[] {
     if (members) for (const pid of members) pids.add(pid)
     else if (isGroupAlive(record.pid)) pids.add(record.pid)
   }
-  if (record.tag) for (const pid of taggedPids(record.tag)) pids.add(pid)
+  if (record.tag) for (const pid of taggedPids(record.tag, record.startTime)) pids.add(pid)
   return [...pids]
 }
 

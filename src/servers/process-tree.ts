@@ -44,23 +44,32 @@ function procPids(): string[] | undefined {
   }
 }
 
-/** Live (non-zombie) processes whose environment carries `tag`, this process excluded. Empty without /proc. */
-export function taggedPids(tag: string): number[] {
-  const needle = `\0${PROCESS_TAG_ENV}=${tag}\0`
+/**
+ * Live (non-zombie) processes whose environment carries `tag`, this process excluded; empty without
+ * /proc. `since` (a start time, see `startTimeOf`) skips older processes before their environment
+ * is read: a tagged process descends from the one tagged first, and reading every environment on a
+ * busy machine costs ~15 ms where reading every stat costs ~2 ms.
+ */
+export function taggedPids(tag: string, since?: number): number[] {
+  const needle = Buffer.from(`\0${PROCESS_TAG_ENV}=${tag}\0`)
   const found: number[] = []
   for (const entry of procPids() ?? []) {
     const pid = Number(entry)
     if (pid === process.pid) continue
-    let environ: string
+    const fields = statFields(entry)
+    if (!fields || fields[0] === 'Z') continue
+    if (since !== undefined && Number(fields[19]) < since) continue
+    let environ: Buffer
     try {
       // Only this user's processes (any, as root) can be read: never a stranger's.
-      environ = `\0${fs.readFileSync(`/proc/${entry}/environ`, 'latin1')}`
+      environ = fs.readFileSync(`/proc/${entry}/environ`)
     } catch {
       continue
     }
-    if (!environ.includes(needle)) continue
-    const state = statFields(entry)?.[0]
-    if (state !== undefined && state !== 'Z') found.push(pid)
+    // The first variable has no NUL before it.
+    if (environ.indexOf(needle) >= 0 || environ.subarray(0, needle.length - 1).equals(needle.subarray(1))) {
+      found.push(pid)
+    }
   }
   return found
 }
