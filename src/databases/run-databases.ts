@@ -1,3 +1,4 @@
+import { chooseDefault } from '../servers/default-server.js'
 import type { ChildProcess } from 'node:child_process'
 import { startServer, type StartedServer } from '../servers/start-server.js'
 import { connectExternal } from '../servers/external.js'
@@ -81,15 +82,10 @@ interface Server {
 
 const REUSE_NAME = 'pgrig-reuse'
 
-/**
- * The server of a `pgrig run` to use: the one named, else the one `PGPORT` points at (a version
- * matrix runs several in one run, each command seeing its own), else the first.
- */
+/** The server of a `pgrig run` to use, by the rule `pgrig env` follows too (`chooseDefault`). */
 function serverOfRun(runId: string, name?: string): ServerInfo | undefined {
-  const servers = readState(runId)?.servers ?? []
-  if (name) return servers.find((s) => s.name === name)
-  const port = Number(process.env.PGPORT)
-  return servers.find((s) => s.port === port) ?? servers[0]
+  const servers = (readState(runId)?.servers ?? []).map((server) => ({ runId, server }))
+  return chooseDefault(servers, { name, runId, port: Number(process.env.PGPORT) || undefined })?.server
 }
 
 async function resolveTarget(options: PgrigOptions): Promise<Server> {

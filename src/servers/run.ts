@@ -114,6 +114,15 @@ export class Run {
     this.save()
   }
 
+  /** Puts the servers in the order of `names` (the config's), whatever order their starts finished in. */
+  order(names: string[]): void {
+    const rank = (name: string) => names.indexOf(name) // -1: recorded before, stays first
+    const sorted = [...this.servers.values()].sort((a, b) => rank(a.name) - rank(b.name))
+    this.servers.clear()
+    for (const server of sorted) this.servers.set(server.name, server)
+    this.save()
+  }
+
   list(): ServerInfo[] {
     return [...this.servers.values()]
   }

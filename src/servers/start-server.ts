@@ -319,5 +319,6 @@ export async function startServers(
     run.closeIfEmpty()
     throw failed.reason
   }
+  run.order(started.map((server) => server.info.name))
   return started
 }
