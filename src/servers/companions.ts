@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { isAlive, isGroupAlive, signal, waitUntil } from './process-alive.js'
-import { groupPids, startTimeOf, taggedPids } from './process-tree.js'
+import { startTimeOf, treePids } from './process-tree.js'
 import { runDirOf } from './run-dir.js'
 
 /**
@@ -106,17 +106,28 @@ function ownGroup(record: CompanionRecord): boolean {
   return record.group === true && (!isAlive(record.pid) || leaderAlive(record))
 }
 
-/** The live processes of a companion: its leader, its group, and whatever carries its tag. */
-function companionPids(record: CompanionRecord): number[] {
-  const pids = new Set<number>()
-  if (validPid(record) && leaderAlive(record)) pids.add(record.pid)
-  if (validPid(record) && ownGroup(record)) {
-    const members = groupPids(record.pid)
-    if (members) for (const pid of members) pids.add(pid)
-    else if (isGroupAlive(record.pid)) pids.add(record.pid)
+/** The live processes of a companion: its leader, its group, and whatever carries its tag (`group`: those of its group). */
+function companionPids(record: CompanionRecord): { all: number[]; group: number[] } {
+  const all = new Set<number>()
+  let group: number[] = []
+  const leader = validPid(record) && leaderAlive(record)
+  if (leader) all.add(record.pid)
+  // Gone when no process has the group's id: one syscall spares a pass over /proc.
+  const grouped = validPid(record) && ownGroup(record) && (leader || signal(-record.pid, 0))
+  if (grouped || record.tag) {
+    const found = treePids({
+      ...(grouped ? { pgid: record.pid } : {}),
+      ...(record.tag ? { tag: record.tag, since: record.startTime } : {}),
+    })
+    if (found) {
+      group = found.group
+      for (const pid of [...found.group, ...found.tagged]) all.add(pid)
+    } else if (grouped && isGroupAlive(record.pid)) {
+      all.add(record.pid)
+      group = [record.pid]
+    }
   }
-  if (record.tag) for (const pid of taggedPids(record.tag, record.startTime)) pids.add(pid)
-  return [...pids]
+  return { all: [...all], group }
 }
 
 function validPid(record: CompanionRecord): boolean {
@@ -126,7 +137,7 @@ function validPid(record: CompanionRecord): boolean {
 /** True while anything of the companion runs (for a group: while any of it lives; a tagged grandchild counts). */
 export function isCompanionAlive(record: CompanionRecord): boolean {
   if (validPid(record) && leaderAlive(record)) return true
-  return companionPids(record).length > 0
+  return companionPids(record).all.length > 0
 }
 
 /**
@@ -136,18 +147,18 @@ export function isCompanionAlive(record: CompanionRecord): boolean {
 export function livePidOf(record: CompanionRecord): number | undefined {
   if (!validPid(record)) return undefined
   if (leaderAlive(record)) return record.pid
-  return companionPids(record).sort((a, b) => (startTimeOf(a) ?? 0) - (startTimeOf(b) ?? 0) || a - b)[0]
+  return companionPids(record).all.sort((a, b) => (startTimeOf(a) ?? 0) - (startTimeOf(b) ?? 0) || a - b)[0]
 }
 
 /** SIGTERM, then SIGKILL when anything of the companion (its group, its tagged processes) has not gone within `graceMs`. */
 export async function stopCompanion(record: CompanionRecord, graceMs = 3_000): Promise<void> {
   // Once to the group, once to each process outside it: some programs take a second SIGTERM as "hurry".
   const kill = (sig: NodeJS.Signals) => {
-    const group = validPid(record) && ownGroup(record) && signal(-record.pid, sig)
-    const members = new Set(group ? (groupPids(record.pid) ?? []) : [])
-    for (const pid of companionPids(record)) if (!members.has(pid)) signal(pid, sig)
+    const { all, group } = companionPids(record)
+    const members = new Set(validPid(record) && ownGroup(record) && signal(-record.pid, sig) ? group : [])
+    for (const pid of all) if (!members.has(pid)) signal(pid, sig)
   }
-  const gone = () => companionPids(record).length === 0
+  const gone = () => companionPids(record).all.length === 0
   if (gone()) return
   kill('SIGTERM')
   if (await waitUntil(gone, graceMs, 25)) return
