@@ -40,7 +40,7 @@ test('five concurrent ups of one name: one server of that name, four one-line re
   expect(again.code, again.stderr).toBe(0)
   expect(await aliveNames()).toEqual(['same'])
   expect((await pgrig(['down', 'same'])).code).toBe(0)
-})
+}, 180_000)
 
 test('five concurrent ups without a name: five servers with distinct names, down stops one', async () => {
   const outs = await Promise.all(Array.from({ length: 5 }, () => pgrig(['up'])))
@@ -57,4 +57,4 @@ test('five concurrent ups without a name: five servers with distinct names, down
   const next = await pgrig(['up', '--json'])
   expect(next.code, next.stderr).toBe(0)
   expect((JSON.parse(next.stdout) as Status).servers[0]?.name).toBe('main')
-})
+}, 180_000)

@@ -77,7 +77,8 @@ async function upAndRunning(args: string[], cwd: string): Promise<ChildProcess> 
   return child
 }
 
-describe('a service that execs', () => {
+// Several bounded waits each: room for them on a machine at load 8.
+describe('a service that execs', { timeout: 120_000 }, () => {
   test('shows as running with its real pid, and pgrig down stops it and its double-forked child', async () => {
     const [a, b] = [mark(), mark()]
     cleanUp(a, b)
@@ -125,7 +126,7 @@ describe('a service that execs', () => {
   })
 })
 
-describe('the command of pgrig run', () => {
+describe('the command of pgrig run', { timeout: 120_000 }, () => {
   // Killed at several moments: right as it is up, while the command starts, and once it runs.
   test.each([0, 150, 1_000])(
     'dies with pgrig run when that is SIGKILLed %i ms after "up in"',
