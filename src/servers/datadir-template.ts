@@ -11,6 +11,7 @@ import type { RunAs } from './os-user.js'
 import { logTail, serverEnv, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
 import { claimSpare, refillSpares } from './spare-datadirs.js'
 import { pruneCache, touchTemplate } from './tmpfs-cache.js'
+import { untaggedEnv } from './process-tree.js'
 
 const run = promisify(execFile)
 
@@ -113,6 +114,8 @@ function copyInBackground(source: string, target: string, runAs: RunAs | undefin
   const script = 'cp -a "$1" "$2" && mv -T "$2" "$3" 2>/dev/null || rm -rf "$2"'
   const child = spawn('sh', ['-c', script, 'copy-template', source, temp, target], {
     detached: true,
+    // A cache job that outlives the command it was started under: not stopped with that command's tree.
+    env: untaggedEnv(),
     stdio: 'ignore',
     ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
   })
