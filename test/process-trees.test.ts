@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
 import { waitUntil } from '../src/servers/process-alive.js'
+import { configProject } from './support/config-project.js'
 import { privateRunRoot } from './support/run-root.js'
 import { CLI, pgrig } from './support/cli.js'
 
@@ -45,13 +45,7 @@ function cleanUp(...marks: number[]): void {
   })
 }
 
-function project(config: unknown): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-trees-'))
-  fs.chmodSync(dir, 0o755)
-  fs.writeFileSync(path.join(dir, 'pgrig.config.json'), JSON.stringify(config, null, 2))
-  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
+const project = (config: unknown) => configProject(config, 'trees')
 
 /** A service that execs into `sleep <a>`, after starting `sleep <b>` in a session of its own (a double fork). */
 function escapingService(a: number, b: number) {
