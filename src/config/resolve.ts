@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type { z } from 'zod'
 import { PgrigError } from '../errors.js'
+import { resolveHba, type HbaRule } from './hba.js'
 import {
   schemas,
   type AuthMethod,
@@ -35,6 +36,8 @@ export interface ServerSpec {
   tls: TlsMode
   clientCert: ClientCertMode
   auth: AuthMethod
+  /** The config's `hba` rules, checked, written before pgrig's own pg_hba.conf lines. */
+  hba: HbaRule[]
   certDir: string | undefined
   tmpfs: boolean
   dataChecksums: boolean
@@ -57,7 +60,8 @@ const OWNED_SETTINGS: Record<string, string> = {
   unix_socket_directories: 'pgrig puts the socket in the run folder',
   data_directory: 'pgrig manages the data dir',
   config_file: 'pgrig writes postgresql.conf',
-  hba_file: 'pgrig writes pg_hba.conf from auth, tls and clientCert',
+  hba_file:
+    'pgrig writes pg_hba.conf from auth, tls and clientCert; give per-role rules as hba: [{ user, database, method }]',
   ident_file: 'pgrig writes pg_ident.conf',
   external_pid_file: 'pgrig tracks the postmaster itself',
 }
@@ -183,6 +187,15 @@ export function resolveServer(options: ServerOptions, baseDir = process.cwd()): 
   const settings = parsed.settings ?? {}
   checkSettings(settings, where)
   const version = parsed.pg ?? parsed.version
+  const hba = resolveHba(
+    parsed.hba ?? [],
+    {
+      superuser: superuserName,
+      tlsOff: tls === 'off',
+      sslOnly: tls === 'required' || clientCert !== 'off' || auth === 'cert',
+    },
+    where,
+  )
   return {
     name,
     engine,
@@ -202,6 +215,7 @@ export function resolveServer(options: ServerOptions, baseDir = process.cwd()): 
     tls,
     clientCert,
     auth,
+    hba,
     certDir: parsed.certDir === undefined ? undefined : path.resolve(baseDir, parsed.certDir),
     tmpfs: parsed.tmpfs ?? true,
     dataChecksums: parsed.dataChecksums ?? true,

@@ -4,6 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { vitestRun } from '../../test/report-fixture.js'
 import { renderHtml } from './html.js'
+import { renderMarkdown } from './markdown.js'
 import { RESULTS_SCHEMA, RESULTS_VERSION, type PgrigResults, type TestRecord } from './results.js'
 
 // Debian's chromium (.ci/run installs it); playwright-core drives it without downloading a browser.
@@ -126,6 +127,24 @@ describe('the HTML report in Chromium', () => {
     expect(colours.nonWhite).toBeGreaterThan(0.02)
     expect(colours.distinct).toBeGreaterThan(20)
   })
+})
+
+test("the first failure's server log is shown open, the others' collapsed (HTML and Markdown)", () => {
+  const results = manyTests(3)
+  const tests = results.runs[0]!.tests
+  for (const t of tests) Object.assign(t, { status: 'failed', serverLog: `LOG:  log of ${t.name}` })
+  const html = renderHtml(results)
+  expect(html.match(/<details( open)?><summary>Server log during the test/g)).toEqual([
+    '<details open><summary>Server log during the test',
+    '<details><summary>Server log during the test',
+    '<details><summary>Server log during the test',
+  ])
+  const markdown = renderMarkdown(results)
+  expect(markdown.match(/<details( open)?><summary>Server log during the test/g)).toEqual([
+    '<details open><summary>Server log during the test',
+    '<details><summary>Server log during the test',
+    '<details><summary>Server log during the test',
+  ])
 })
 
 function manyTests(count: number): PgrigResults {

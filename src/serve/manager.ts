@@ -86,6 +86,8 @@ export class TemplateManager {
       username: this.owner,
       password: decodeURIComponent(this.app.password),
     }
+    const params = [...this.app.searchParams].filter(([key]) => key !== 'host' && key !== 'port')
+    if (params.length) this.server.additionalParams = Object.fromEntries(params)
   }
 
   /** POST /templates: a new, empty template database for the client to migrate. */
@@ -344,6 +346,9 @@ export class TemplateManager {
   }
 
   private describeTemplate(template: ServeTemplate, database: string): TemplateDatabase {
-    return { database: { templateHash: template.hash, config: { ...this.server, database } } }
+    const { additionalParams, ...server } = this.server
+    // IntegreSQL's field order: the parameters after the database.
+    const config = { ...server, database, ...(additionalParams ? { additionalParams } : {}) }
+    return { database: { templateHash: template.hash, config } }
   }
 }

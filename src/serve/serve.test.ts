@@ -28,6 +28,7 @@ interface Config {
   username: string
   password: string
   database: string
+  additionalParams?: Record<string, string>
 }
 
 async function call(method: string, path: string, body?: unknown) {
@@ -78,7 +79,16 @@ describe('the IntegreSQL API', () => {
     expect(Object.keys(created.json!)).toEqual(['database'])
     const database = created.json!.database as { templateHash: string; config: Config }
     expect(database.templateHash).toBe(hash)
-    expect(Object.keys(database.config)).toEqual(['host', 'port', 'username', 'password', 'database'])
+    expect(Object.keys(database.config)).toEqual([
+      'host',
+      'port',
+      'username',
+      'password',
+      'database',
+      'additionalParams',
+    ])
+    // IntegreSQL's Go client adds these to its connection string: lib/pq's default sslmode is require.
+    expect(database.config.additionalParams).toEqual({ sslmode: 'disable' })
     expect(database.config.username).toBe(pgc.info.user)
     // Templates carry pgrig's ownership marker and run id.
     const [marker] = await withClient(pgc.superuser.url, async (c) =>

@@ -8,6 +8,7 @@ import {
   releaseServerName,
   removeRunDirs,
   writeState,
+  type RunProject,
 } from './run-dir.js'
 import { reapStaleRunsOnce } from './teardown.js'
 import type { ServerInfo } from './server-info.js'
@@ -29,7 +30,11 @@ export class Run {
   private closed = false
   private readonly buildDirs = new Set<string>()
 
-  constructor(private isDetached: boolean) {
+  constructor(
+    private isDetached: boolean,
+    /** The project a `reuse` run belongs to, written into the state so only that project adopts it. */
+    readonly project?: RunProject,
+  ) {
     this.dir = createRunDir(this.runId)
     // A detached run has a reaper too: it tears the run down when the owner dies in the middle of
     // a start (Ctrl-C or SIGKILL of `pgrig up`) and does nothing once every start has finished.
@@ -149,6 +154,7 @@ export class Run {
       servers: this.list(),
       ...(this.starting > 0 ? { starting: this.starting } : {}),
       ...(this.buildDirs.size > 0 ? { buildDirs: [...this.buildDirs] } : {}),
+      ...(this.project ? { project: this.project } : {}),
     })
   }
 }
@@ -171,9 +177,9 @@ export function closeOwnedRun(): void {
   owned = undefined
 }
 
-export async function detachedRun(): Promise<Run> {
+export async function detachedRun(project?: RunProject): Promise<Run> {
   await reapStaleRunsOnce()
-  return new Run(true)
+  return new Run(true, project)
 }
 
 /** The run a start joins: the one it was given, else a new detached one when asked, else this process's own. */

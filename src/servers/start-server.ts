@@ -20,7 +20,7 @@ import { renderHba } from './server-config.js'
 import { buildUrl, type ServerInfo } from './server-info.js'
 import { StartedServer, type ServerContext } from './started-server.js'
 import { generatePassword } from './password.js'
-import { GENERATED_PASSWORD_ITERATIONS, passwordVerifier } from './password-verifier.js'
+import { passwordVerifier } from './password-verifier.js'
 import { assertSafeCache } from './safe-folder.js'
 
 export interface LifecycleOptions {
@@ -151,12 +151,9 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
   const encryption =
     String(spec.settings.password_encryption ?? spec.auth) === 'md5' ? 'md5' : 'scram-sha-256'
   // Hashed on the thread pool while the data dir is copied and the server starts.
-  // Cheap SCRAM only for passwords pgrig made up; a password someone chose keeps the default.
-  const iterations = (given: string | undefined) =>
-    given === undefined ? GENERATED_PASSWORD_ITERATIONS : undefined
   const verifiers = Promise.all([
-    passwordVerifier(spec.superuser.user, superPassword, encryption, iterations(spec.superuser.password)),
-    passwordVerifier(spec.user, password, encryption, iterations(spec.password)),
+    passwordVerifier(spec.superuser.user, superPassword, encryption),
+    passwordVerifier(spec.user, password, encryption),
   ])
   verifiers.catch(() => {})
   const [template, certs] = await Promise.all([
@@ -273,13 +270,16 @@ function describe(
         keyFile: parts.certs.clientKeyFile,
       }
     : null
-  const params: Record<string, string> = tls ? { sslmode: 'verify-full', sslrootcert: tls.caFile } : {}
+  // Stated either way: without it Go's lib/pq and JDBC-era defaults ask for TLS (`require`).
+  const params: Record<string, string> = tls
+    ? { sslmode: 'verify-full', sslrootcert: tls.caFile }
+    : { sslmode: 'disable' }
   if (tls && (spec.clientCert !== 'off' || spec.auth === 'cert')) {
     params.sslcert = tls.certFile
     params.sslkey = tls.keyFile
   }
-  const url = (user: string, password: string) =>
-    buildUrl({ user, password, host, port: parts.port, database: spec.database, params })
+  const url = (user: string, password: string, database = spec.database) =>
+    buildUrl({ user, password, host, port: parts.port, database, params })
   return {
     name: spec.name,
     version: ctx.engine.version,
@@ -292,7 +292,8 @@ function describe(
     superuser: {
       user: spec.superuser.user,
       password: parts.superPassword,
-      url: url(spec.superuser.user, parts.superPassword),
+      // On `postgres`, as PostgreSQL's own tools connect: admin work needs no app database.
+      url: url(spec.superuser.user, parts.superPassword, 'postgres'),
     },
     tls,
     pid: parts.pid,
