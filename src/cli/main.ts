@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander'
 import { isPgrigError } from '../errors.js'
+import { pgrigVersion } from '../report/environment.js'
 import { registerCache } from './commands/cache.js'
 import { registerChaos } from './commands/chaos.js'
 import { registerDoctor } from './commands/doctor.js'
@@ -16,6 +17,7 @@ import { registerUp } from './commands/up.js'
 
 const program = new Command('pgrig')
   .description('Real PostgreSQL for every test, in milliseconds, without Docker.')
+  .version(pgrigVersion(), '-V, --version', "print pgrig's version")
   .enablePositionalOptions()
   .showHelpAfterError('(run pgrig --help for usage)')
   .exitOverride()

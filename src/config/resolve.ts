@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type { z } from 'zod'
 import { PgrigError } from '../errors.js'
+import { checkedBefore, rememberChecked } from './checked-options.js'
 import { resolveHba, type HbaRule } from './hba.js'
 import {
   schemas,
@@ -104,16 +105,22 @@ export function describeIssues(source: string, error: z.ZodError): string {
 }
 
 export function parseConfig(input: unknown, source: string): PgrigConfig {
+  const known = checkedBefore<PgrigConfig>('config', input)
+  if (known) return known
   const result = schemas().configSchema.safeParse(input)
   if (!result.success) throw new PgrigError('E_CONFIG_INVALID', describeIssues(source, result.error))
+  rememberChecked('config', input)
   return result.data
 }
 
 export function parseServerOptions(input: unknown, source: string): ServerOptions {
   // Nothing to check: no need to load the schemas (the common `startServer()`).
   if (isEmptyObject(input)) return {}
+  const known = checkedBefore<ServerOptions>('server', input)
+  if (known) return known
   const result = schemas().serverOptionsSchema.safeParse(input)
   if (!result.success) throw new PgrigError('E_CONFIG_INVALID', describeIssues(source, result.error))
+  rememberChecked('server', input)
   return result.data
 }
 
@@ -232,7 +239,14 @@ export function resolveServers(
   overrides: ServerOptions = {},
   baseDir = process.cwd(),
 ): ServerSpec[] {
-  const { servers, versions, policy: _policy, services: _services, ...defaults } = config ?? {}
+  const {
+    servers,
+    versions,
+    policy: _policy,
+    services: _services,
+    extensions: _extensions,
+    ...defaults
+  } = config ?? {}
   const { name: selected, ...flagOptions } = overrides
   let entries: [string, ServerOptions][] = Object.entries(servers ?? {})
   if (entries.length === 0) entries = [[selected ?? DEFAULT_SERVER_NAME, {}]]

@@ -150,6 +150,8 @@ function build(z: typeof Zod) {
     servers: z.record(serverName, serverOptionsSchema.omit({ name: true })).optional(),
     services: z.record(serverName, serviceOptionsSchema).optional(),
     versions: z.array(version).min(1).optional(),
+    /** Extensions the superuser creates in every template (`pgrig serve`, pytest-pgrig), before migrations run. */
+    extensions: z.array(z.string().min(1).max(63)).optional(),
     /** Test categories and what may fail; read by pgrig's Vitest reporter (src/report). */
     policy: policySchema.optional(),
   })

@@ -174,7 +174,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
     wantsTls ? ensureCertificates(spec.certDir ?? ctx.run.certDir, { clientUser: spec.user }) : undefined,
   ])
   // Spares are renamed into place, so only a template on the data dir's own tmpfs can have them.
-  await copyTemplate(template, ctx.dataDir, runAs, {
+  const refillSpares = await copyTemplate(template, ctx.dataDir, runAs, {
     spares: tmpfs !== undefined && template.startsWith(tmpfs),
   })
   if (certs) installServerCerts(ctx, certs)
@@ -207,6 +207,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
         `ALTER ROLE ${quoteIdentifier(spec.user)} PASSWORD ${quoteLiteral(userVerifier)}`,
     )
   } finally {
+    refillSpares()
     await client.end()
   }
   const info = describe(ctx, { port, pid: child.pid ?? null, password, superPassword, certs })

@@ -16,7 +16,6 @@ import os
 import platform
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import time
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+
+from . import session
 
 RESULTS_SCHEMA = "pgrig-results"
 RESULTS_VERSION = 1
@@ -38,31 +39,22 @@ _PROPERTY = "pgrig_categories"
 
 
 def pgrig_command(rootdir: str, given: Optional[str] = None) -> Optional[List[str]]:
-    """The project's pgrig: ``given`` (``--pgrig-bin``) or ``PGRIG_BIN`` (a path or a command line), else
-    node_modules from the rootdir up, else ``pgrig`` on PATH; None when there is none."""
-    explicit = given or os.environ.get("PGRIG_BIN")
-    if explicit:
-        return shlex.split(explicit)
-    folder = os.path.abspath(rootdir)
-    while True:
-        modules = os.path.join(folder, "node_modules")
-        bin_link = os.path.join(modules, ".bin", "pgrig")
-        if os.access(bin_link, os.X_OK):
-            return [bin_link]
-        main = os.path.join(modules, "pgrig", "dist", "cli", "main.js")
-        node = shutil.which("node")
-        if os.path.isfile(main) and node:
-            return [node, main]
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    on_path = shutil.which("pgrig")
-    return [on_path] if on_path else None
+    """The project's pgrig as session.py finds it, but never npx: None when the project has none (the
+    report part then stays out of the way of a suite that does not use pgrig)."""
+    try:
+        return session.pgrig_command(rootdir, given, npx=False)
+    except session.PgrigStartError:
+        return None
 
 
 def _run_pgrig(command: List[str], args: List[str], cwd: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command + args, cwd=cwd, capture_output=True, text=True, timeout=120)
+    try:
+        return subprocess.run(command + args, cwd=cwd, capture_output=True, text=True, timeout=120)
+    except OSError as error:
+        raise pytest.UsageError(
+            f"pgrig: cannot run {shlex.join(command)} ({error.strerror}); fix --pgrig-bin / PGRIG_BIN, "
+            "or npm install -D pgrig in the project"
+        ) from None
 
 
 def _one_line(stderr: str, fallback: str) -> str:
