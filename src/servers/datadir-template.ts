@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { cacheDir } from '../engine/cache-dir.js'
 import type { Engine } from '../engine/types.js'
 import { PgrigError } from '../errors.js'
+import { diskFull, isDiskFull } from './disk-full.js'
 import { quoteIdentifier } from './sql-quote.js'
 import type { RunAs } from './os-user.js'
 import { logTail, serverEnv, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
@@ -195,6 +196,8 @@ async function initdb(input: TemplateInput, dataDir: string): Promise<void> {
     const stderr = String((error as { stderr?: string }).stderr ?? error)
       .trim()
       .split('\n')
+    if (isDiskFull(error))
+      throw diskFull(`initdb of PostgreSQL ${input.engine.version} into ${dataDir}`, dataDir, error)
     const reason = stderr.find((line) => /error|invalid|could not/i.test(line)) ?? stderr[stderr.length - 1]
     throw new PgrigError(
       'E_INITDB_FAILED',
@@ -239,6 +242,8 @@ async function createAppRoleAndDatabase(
       await client.end()
     }
   } catch (error) {
+    if (isDiskFull(error) || /No space left on device/.test(logTail(logFile, 30)))
+      throw diskFull(`preparing the data dir template in ${dataDir}`, dataDir, error)
     if (error instanceof PgrigError) throw error
     throw new PgrigError(
       'E_INITDB_FAILED',
@@ -265,7 +270,19 @@ export async function copyTemplate(
   fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 })
   chownTo(path.dirname(target), runAs)
   if (!(options.spares && claimSpare(template, target))) {
-    await run('cp', ['-a', template, target], runAs ? { uid: runAs.uid, gid: runAs.gid } : {})
+    try {
+      await run('cp', ['-a', template, target], runAs ? { uid: runAs.uid, gid: runAs.gid } : {})
+    } catch (error) {
+      fs.rmSync(target, { recursive: true, force: true })
+      if (isDiskFull(error)) throw diskFull(`copying the data dir template to ${target}`, target, error)
+      const first =
+        String((error as { stderr?: string }).stderr ?? '').split('\n')[0] || (error as Error).message
+      throw new PgrigError(
+        'E_INITDB_FAILED',
+        `copying the data dir template ${template} to ${target} failed: ${first}; pgrig cache clean drops the cached templates`,
+        { cause: error },
+      )
+    }
   }
   if (options.spares) refillSpares(template, runAs)
 }

@@ -95,7 +95,7 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
       if (exitCode !== undefined) {
         throw new PgrigError(
           'E_SERVER_EXITED',
-          `PostgreSQL server ${options.label} exited during startup (code ${exitCode}): ${lastError(options.logFile)}`,
+          `PostgreSQL server ${options.label} exited during startup (code ${exitCode}): ${lastError(options.logFile)}${settingHint(options.logFile)}`,
         )
       }
       const client = new pg.Client({
@@ -117,7 +117,7 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
       if (waited > options.timeoutMs) {
         throw new PgrigError(
           'E_STARTUP_TIMEOUT',
-          `PostgreSQL server ${options.label} did not accept a connection on ${options.socketDir} (port ${options.port}) after ${options.timeoutMs} ms; raise startupTimeout if the machine is busy. Last log lines:\n${logTail(options.logFile)}`,
+          `PostgreSQL server ${options.label} did not accept a connection on ${options.socketDir} (port ${options.port}) after ${options.timeoutMs} ms (startupTimeout), waited ${waited} ms${logEnding(options.logFile)}; raise startupTimeout if the machine is busy`,
         )
       }
       await new Promise((resolve) => setTimeout(resolve, waited < 200 ? 3 : 20))
@@ -130,13 +130,17 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
 /** The log lines that explain a failed start (a bad setting is logged before the FATAL that follows it). */
 export function lastError(logFile: string): string {
   const tail = logTail(logFile, 30).split('\n')
-  const telling = tail.filter((line) =>
-    /\b(FATAL|PANIC|ERROR):|invalid value for parameter|unrecognized configuration parameter/.test(line),
-  )
+  const telling = tail.filter((line) => /\b(FATAL|PANIC|ERROR):|parameter "|syntax error in file/.test(line))
   const lines = (telling.length ? telling.slice(0, 2) : tail.slice(-1)).map((line) =>
     line.replace(/^.*?\b(FATAL|PANIC|ERROR|LOG):\s*/, '').trim(),
   )
   return lines.filter(Boolean).join('; ') || `see ${logFile}`
+}
+
+/** `; check the setting x …` when the log names the parameter a failed start tripped on. */
+function settingHint(logFile: string): string {
+  const named = /parameter "([^"]+)"/.exec(logTail(logFile, 30))?.[1]
+  return named ? `; fix or remove the setting ${named} (settings in the config, or --setting)` : ''
 }
 
 /**

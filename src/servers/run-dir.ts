@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { PgrigError } from '../errors.js'
 import { makeDir } from './make-dir.js'
 import { assertSafeFolder, ensureSafeFolder, unsafeFolderReason } from './safe-folder.js'
 import type { ServerInfo } from './server-info.js'
@@ -30,7 +31,16 @@ export function runsRoot(): string {
 }
 
 function runsBase(): string {
-  return process.env.PGRIG_RUN_ROOT ?? os.tmpdir()
+  const explicit = process.env.PGRIG_RUN_ROOT
+  if (explicit === undefined) return os.tmpdir()
+  // Sockets and state files are found by this path from any shell: it must name one folder.
+  if (!path.isAbsolute(explicit)) {
+    throw new PgrigError(
+      'E_RUN_DIR_UNREACHABLE',
+      `PGRIG_RUN_ROOT is ${explicit === '' ? 'empty' : `a relative path (${explicit})`}, and pgrig keeps sockets and logs under it for every shell to find; set it to an absolute folder (e.g. /tmp) or unset it`,
+    )
+  }
+  return explicit
 }
 
 /** The folder the runs root goes in must exist and be writable: one line instead of a stack (or a hang under /proc). */

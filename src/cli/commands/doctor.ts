@@ -1,9 +1,8 @@
-import fs from 'node:fs'
 import type { Command } from 'commander'
 import { unprivilegedUser } from '../../servers/os-user.js'
 import { tmpfsRoot } from '../../servers/run-dir.js'
 import { cacheEntries, cacheLimits, formatMb } from '../../servers/tmpfs-cache.js'
-import { cacheDir } from '../../engine/cache-dir.js'
+import { ensureCacheDir } from '../../servers/safe-folder.js'
 import { listInstalledEngines, resolveEngine } from '../../engine/index.js'
 import { embeddedPackageName } from '../../engine/platform.js'
 import { findPsql } from '../../engine/system.js'
@@ -46,12 +45,7 @@ export function registerDoctor(program: Command): void {
             ? `servers run as ${user.name} (uid ${user.uid}) because pgrig runs as root`
             : 'not root: servers run as you'
         }),
-        await attempt('cache', () => {
-          const dir = cacheDir()
-          fs.mkdirSync(dir, { recursive: true })
-          fs.accessSync(dir, fs.constants.W_OK)
-          return dir
-        }),
+        await attempt('cache', () => ensureCacheDir()),
         await attempt('embedded PostgreSQL', async () => {
           const engine = await resolveEngine({ engine: 'embedded', version: undefined }, { install: false })
           return `${engine.version} at ${engine.binDir}`
