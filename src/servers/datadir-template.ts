@@ -8,6 +8,7 @@ import type { Engine } from '../engine/types.js'
 import { PgrigError } from '../errors.js'
 import { diskFull, isDiskFull } from './disk-full.js'
 import { quoteIdentifier } from './sql-quote.js'
+import { markTemplate, usableTemplate } from './template-check.js'
 import type { RunAs } from './os-user.js'
 import { logTail, serverEnv, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
 import { claimSpare, refillSpares } from './spare-datadirs.js'
@@ -15,8 +16,8 @@ import { pruneCache, touchTemplate } from './tmpfs-cache.js'
 
 const run = promisify(execFile)
 
-/** Bump when the template's layout changes, so old caches are not reused. */
-const TEMPLATE_FORMAT = 3
+/** Bump when the template's layout changes, so old caches are not reused (4: marked complete, template-check.ts). */
+const TEMPLATE_FORMAT = 4
 
 export interface TemplateInput {
   engine: Engine
@@ -72,7 +73,9 @@ export async function dataDirTemplate(
   const name = `${input.engine.version}-${templateKey(input)}`
   const onDisk = path.join(cacheDir(), 'datadirs', name)
   const onTmpfs = tmpfs && path.join(tmpfs, 'templates', name)
-  const ready = (dir: string | undefined) => dir !== undefined && fs.existsSync(path.join(dir, 'PG_VERSION'))
+  // A damaged template (see template-check.ts) is removed here and made again below.
+  const ready = (dir: string | undefined) =>
+    dir !== undefined && fs.existsSync(path.join(dir, 'PG_VERSION')) && usableTemplate(dir)
   if (ready(onTmpfs)) {
     touchTemplate(onTmpfs!)
     if (!ready(onDisk)) copyInBackground(onTmpfs!, onDisk, input.runAs)
@@ -137,6 +140,7 @@ async function buildTemplate(input: TemplateInput, finalDir: string, watch?: Bui
     fs.appendFileSync(path.join(dataDir, 'postgresql.conf'), "\ninclude_if_exists = 'pgrig.conf'\n")
     const segment = await createAppRoleAndDatabase(input, dataDir, socketDir, path.join(work, 'build.log'))
     trimWal(dataDir, segment)
+    markTemplate(dataDir, input.runAs)
     fs.rmSync(socketDir, { recursive: true, force: true })
     fs.rmSync(path.join(work, 'build.log'), { force: true })
     try {

@@ -95,7 +95,7 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
       if (exitCode !== undefined) {
         throw new PgrigError(
           'E_SERVER_EXITED',
-          `PostgreSQL server ${options.label} exited during startup (code ${exitCode}): ${lastError(options.logFile)}${settingHint(options.logFile)}`,
+          `PostgreSQL server ${options.label} exited during startup (code ${exitCode}): ${lastError(options.logFile)}${settingHint(options.logFile)}${damageHint(lastError(options.logFile))}`,
         )
       }
       const client = new pg.Client({
@@ -111,7 +111,7 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
       } catch (error) {
         await client.end().catch(() => {})
         const code = (error as { code?: string }).code ?? ''
-        if (!RETRYABLE.has(code)) throw error
+        if (!RETRYABLE.has(code)) throw refused(options.label, error)
       }
       const waited = Date.now() - started
       if (waited > options.timeoutMs) {
@@ -135,6 +135,27 @@ export function lastError(logFile: string): string {
     line.replace(/^.*?\b(FATAL|PANIC|ERROR|LOG):\s*/, '').trim(),
   )
   return lines.filter(Boolean).join('; ') || `see ${logFile}`
+}
+
+const DAMAGED_FILES =
+  /incompatible with server|invalid (checkpoint|page|primary checkpoint|resource manager)|could not read|checksum|control file|corrupt/i
+
+/** `; … may be damaged …` when what PostgreSQL said points at the data dir's files, copied from a cached template. */
+function damageHint(said: string): string {
+  return DAMAGED_FILES.test(said)
+    ? '; its data dir is a copy of a cached template, which may be damaged: pgrig doctor checks the cached templates, pgrig cache clean removes them'
+    : ''
+}
+
+/** The first connection failed for good (not "starting up"): one line, never the driver's stack. */
+function refused(label: string, error: unknown): PgrigError {
+  const message = (error as Error).message
+  const sqlState = (error as { code?: string }).code ?? ''
+  return new PgrigError(
+    /^XX00[12]$/.test(sqlState) ? 'E_TEMPLATE_DAMAGED' : 'E_SERVER_EXITED',
+    `PostgreSQL server ${label} refused pgrig's first connection: ${message}${/^XX00[12]$/.test(sqlState) ? damageHint('corrupt') : damageHint(message)}`,
+    { cause: error },
+  )
 }
 
 /** `; check the setting x …` when the log names the parameter a failed start tripped on. */
