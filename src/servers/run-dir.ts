@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { PgrigError } from '../errors.js'
+import { diskFull, isDiskFull } from './disk-full.js'
 import { makeDir } from './make-dir.js'
 import { assertSafeFolder, ensureSafeFolder, unsafeFolderReason } from './safe-folder.js'
 import type { ServerInfo } from './server-info.js'
@@ -125,9 +126,15 @@ export function writeState(state: RunState): void {
   const dir = runDirOf(state.runId)
   const file = path.join(dir, 'state.json')
   const temp = `${file}.${process.pid}.tmp`
-  // The state holds passwords: readable by the owner only.
-  fs.writeFileSync(temp, JSON.stringify(state, null, 2), { mode: 0o600 })
-  fs.renameSync(temp, file)
+  try {
+    // The state holds passwords: readable by the owner only.
+    fs.writeFileSync(temp, JSON.stringify(state, null, 2), { mode: 0o600 })
+    fs.renameSync(temp, file)
+  } catch (error) {
+    fs.rmSync(temp, { force: true })
+    if (isDiskFull(error)) throw diskFull(`writing the run's state ${file}`, dir, error)
+    throw error
+  }
 }
 
 export function readState(runId: string): RunState | undefined {
