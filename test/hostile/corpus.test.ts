@@ -45,11 +45,15 @@ const FILE = path.join(scratch, 'a-file')
 fs.writeFileSync(FILE, 'not a folder\n')
 // A small file system to fill: the template copy and initdb run out of space on it.
 const FULL = process.getuid?.() === 0 ? mountSmallTmpfs(path.join(scratch, 'full')) : undefined
-afterAll(() => {
-  // Unmounted before the scratch folder holding it is removed, even when an entry failed.
+let cleaned = false
+/** Unmounts $FULL, then removes the scratch folder holding it; also run by the last check, whatever it finds. */
+function cleanUp(): void {
+  if (cleaned) return
+  cleaned = true
   if (FULL) execFileSync('umount', ['-l', FULL])
   fs.rmSync(scratch, { recursive: true, force: true })
-})
+}
+afterAll(cleanUp)
 
 const isRoot = process.getuid?.() === 0
 function mountSmallTmpfs(dir: string): string | undefined {
@@ -200,6 +204,14 @@ describe('chaos HTTP API', () => {
 })
 
 afterAll(async () => {
+  try {
+    await nothingLeft()
+  } finally {
+    cleanUp()
+  }
+})
+
+async function nothingLeft(): Promise<void> {
   // Nothing left running and no run folder: every entry failed before a server started, or cleaned up.
   const left = fs.existsSync(runRoot)
     ? fs.readdirSync(runRoot).flatMap((d) => fs.readdirSync(path.join(runRoot, d)).map((r) => `${d}/${r}`))
@@ -209,4 +221,4 @@ afterAll(async () => {
     execFile('ps', ['-eo', 'args'], (_e, stdout) => resolve(stdout)),
   )
   expect(ps.split('\n').filter((line) => line.includes(runRoot) || line.includes(scratch))).toEqual([])
-})
+}
