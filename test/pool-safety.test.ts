@@ -149,7 +149,7 @@ describe('a kept database', () => {
       const result = await runIn(dir, [process.execPath, vitestBin, 'run'], { FIXTURE_KEEP: '1' })
       expect(result.code, result.output).toBe(1)
       const kept =
-        /pgrig: kept database (pgrig_\w+) of failed test "leaves evidence and fails": (postgres:\/\/\S+) \(its server (\S+) stays up after the run; stop it with: npx pgrig down (\S+)\)/.exec(
+        /pgrig: kept database (pgrig_\w+) of failed test "leaves evidence and fails": (postgres(?:ql)?:\/\/\S+) \(its server (\S+) stays up after the run; stop it with: npx pgrig down (\S+)\)/.exec(
           result.output,
         )
       expect(kept, result.output).not.toBeNull()

@@ -152,3 +152,89 @@ describe('one shared server for a CI fleet', () => {
     },
   )
 })
+
+describe('pgrig serve for a parent process (what pytest-pgrig runs)', () => {
+  test(
+    '--json --until-stdin-closes: one JSON line with the env, the config’s services up, all gone when stdin closes',
+    { timeout: 120_000 },
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-serve-json-'))
+      onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
+      fs.writeFileSync(
+        path.join(dir, 'pgrig.config.json'),
+        JSON.stringify({
+          extensions: ['postgres_fdw'],
+          services: {
+            redis: {
+              command: [
+                'redis-server',
+                '--port',
+                '{port}',
+                '--bind',
+                '127.0.0.1',
+                '--save',
+                '',
+                '--dir',
+                '{dir}',
+              ],
+              ready: { tcp: '{port}' },
+              env: { REDIS_URL: 'redis://127.0.0.1:{port}' },
+            },
+          },
+        }),
+      )
+      const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--json', '--until-stdin-closes'], {
+        cwd: dir,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+      let stdout = ''
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      const line = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString()
+          if (stdout.includes('\n')) resolve(stdout.split('\n')[0]!)
+        })
+        child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)))
+      })
+      const ready = JSON.parse(line) as { baseUrl: string; version: string; env: Record<string, string> }
+      expect(ready.env.INTEGRESQL_CLIENT_BASE_URL).toBe(ready.baseUrl)
+      expect(Object.keys(ready.env)).toEqual(
+        expect.arrayContaining([
+          'DATABASE_URL',
+          'PGPORT',
+          'PGRIG_MAIN_SUPERUSER_URL',
+          'REDIS_URL',
+          'PGRIG_RUN_ID',
+        ]),
+      )
+      // A template the API makes has the config's extensions, created by the superuser.
+      const created = await fetch(`${ready.baseUrl}/v1/templates`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ hash: 'serve-json' }),
+      })
+      expect(created.status).toBe(200)
+      const config = ((await created.json()) as { database: { config: Record<string, string | number> } })
+        .database.config
+      const { stdout: ext } = await exec('psql', [
+        `postgresql://${config.username}:${config.password}@${config.host}:${config.port}/${config.database}`,
+        '-Atc',
+        "select extname from pg_extension where extname = 'postgres_fdw'",
+      ])
+      expect(ext.trim()).toBe('postgres_fdw')
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+      child.stdin.end()
+      expect(await exited).toBe(0)
+      // Its reaper (which finds nothing left to reap) follows it within moments.
+      let left: string[] = []
+      for (let i = 0; i < 100; i++) {
+        const { stdout: ps } = await exec('ps', ['-eo', 'args'])
+        left = ps.split('\n').filter((l) => l.includes(ready.env.PGRIG_RUN_ID!))
+        if (left.length === 0) break
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      expect(left).toEqual([])
+    },
+  )
+})

@@ -19,16 +19,19 @@ let baseUrl: string
 
 beforeAll(async () => {
   serve = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--quiet'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
+  let stdout = ''
   let stderr = ''
+  serve.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  // --quiet prints the address alone, on stdout, for a script to read (issue 22: it was on stderr).
   baseUrl = await new Promise<string>((resolve, reject) => {
-    serve.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-      const url = /^(http:\/\/\S+\/api)$/m.exec(stderr)?.[1]
+    serve.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+      const url = /^(http:\/\/\S+\/api)$/m.exec(stdout)?.[1]
       if (url) resolve(url)
     })
-    serve.on('exit', (code) => reject(new Error(`pgrig serve exited ${code}: ${stderr}`)))
+    serve.on('exit', (code) => reject(new Error(`pgrig serve exited ${code}: ${stdout}${stderr}`)))
   })
 })
 

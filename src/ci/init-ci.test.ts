@@ -152,8 +152,11 @@ describe('.env.test.example', () => {
       .map((l) => l.split('=')[0])
     const server = {
       name: 'main',
+      host: '127.0.0.1',
+      port: 5432,
+      socketDir: '/run/socket',
       tls: { caFile: 'a', certFile: 'b', keyFile: 'c' },
-      superuser: { user: 'postgres', password: 'x', url: 'postgres://postgres:x@127.0.0.1:5432/app' },
+      superuser: { user: 'postgres', password: 'x', url: 'postgresql://postgres:x@127.0.0.1:5432/postgres' },
     } as Parameters<typeof connectionEnv>[0][number]
     const exported = Object.keys(connectionEnv([server]))
     expect(keys.sort()).toEqual([...exported, ...Object.keys(RUN_VARIABLES)].sort())

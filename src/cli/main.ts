@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander'
 import { isPgrigError } from '../errors.js'
 import { diskFull, isDiskFull } from '../servers/disk-full.js'
+import { pgrigVersion } from '../report/environment.js'
 import { registerCache } from './commands/cache.js'
 import { registerChaos } from './commands/chaos.js'
 import { registerDoctor } from './commands/doctor.js'
@@ -17,6 +18,7 @@ import { registerUp } from './commands/up.js'
 
 const program = new Command('pgrig')
   .description('Real PostgreSQL for every test, in milliseconds, without Docker.')
+  .version(pgrigVersion(), '-V, --version', "print pgrig's version")
   .enablePositionalOptions()
   .showHelpAfterError('(run pgrig --help for usage)')
   .exitOverride()

@@ -1,7 +1,11 @@
+import path from 'node:path'
 import { isCompanionAlive, listCompanions, type ServiceDetails } from '../servers/companions.js'
 import { livePostmasterPid } from '../servers/process-alive.js'
 import { listRuns, type RunState } from '../servers/run-dir.js'
 import type { ServerInfo } from '../servers/server-info.js'
+import { chooseDefault, type DefaultChoice } from '../servers/default-server.js'
+import { DEFAULT_SERVER_NAME, resolveServers } from '../config/resolve.js'
+import { configOf } from './server-flags.js'
 
 export interface RunningServer {
   run: RunState
@@ -22,6 +26,29 @@ export function runningServers(): RunningServer[] {
           (server.dataDir !== null && livePostmasterPid(server.dataDir) !== undefined),
       })),
     )
+}
+
+/**
+ * The server `DATABASE_URL` and `PG*` mean for `pgrig env` and `status` (one rule, `chooseDefault`):
+ * `--name`; inside `pgrig run`, the run's own; else the config's first server. The config is read
+ * only when the first two do not decide.
+ */
+export async function defaultServer(
+  live: RunningServer[],
+  flags: { name?: string | undefined; config?: string | undefined },
+): Promise<DefaultChoice | undefined> {
+  const servers = live.map(({ run, server }) => ({ runId: run.runId, server }))
+  const runId = process.env.PGRIG_RUN_ID
+  const port = Number(process.env.PGPORT) || undefined
+  const inRun = runId !== undefined && servers.some((s) => s.runId === runId)
+  let configFirst: string | undefined
+  if (flags.name === undefined && !inRun) {
+    const loaded = await configOf({ config: flags.config })
+    configFirst = loaded
+      ? resolveServers(loaded.config, {}, path.dirname(loaded.file))[0]?.name
+      : DEFAULT_SERVER_NAME
+  }
+  return chooseDefault(servers, { name: flags.name, runId, port, configFirst })
 }
 
 export interface RunningService {

@@ -1,6 +1,8 @@
 import path from 'node:path'
 import type { z } from 'zod'
 import { PgrigError } from '../errors.js'
+import { checkedBefore, rememberChecked } from './checked-options.js'
+import { resolveHba, type HbaRule } from './hba.js'
 import {
   schemas,
   type AuthMethod,
@@ -35,6 +37,8 @@ export interface ServerSpec {
   tls: TlsMode
   clientCert: ClientCertMode
   auth: AuthMethod
+  /** The config's `hba` rules, checked, written before pgrig's own pg_hba.conf lines. */
+  hba: HbaRule[]
   certDir: string | undefined
   tmpfs: boolean
   dataChecksums: boolean
@@ -57,7 +61,8 @@ const OWNED_SETTINGS: Record<string, string> = {
   unix_socket_directories: 'pgrig puts the socket in the run folder',
   data_directory: 'pgrig manages the data dir',
   config_file: 'pgrig writes postgresql.conf',
-  hba_file: 'pgrig writes pg_hba.conf from auth, tls and clientCert',
+  hba_file:
+    'pgrig writes pg_hba.conf from auth, tls and clientCert; give per-role rules as hba: [{ user, database, method }]',
   ident_file: 'pgrig writes pg_ident.conf',
   external_pid_file: 'pgrig tracks the postmaster itself',
 }
@@ -100,16 +105,22 @@ export function describeIssues(source: string, error: z.ZodError): string {
 }
 
 export function parseConfig(input: unknown, source: string): PgrigConfig {
+  const known = checkedBefore<PgrigConfig>('config', input)
+  if (known) return known
   const result = schemas().configSchema.safeParse(input)
   if (!result.success) throw new PgrigError('E_CONFIG_INVALID', describeIssues(source, result.error))
+  rememberChecked('config', input)
   return result.data
 }
 
 export function parseServerOptions(input: unknown, source: string): ServerOptions {
   // Nothing to check: no need to load the schemas (the common `startServer()`).
   if (isEmptyObject(input)) return {}
+  const known = checkedBefore<ServerOptions>('server', input)
+  if (known) return known
   const result = schemas().serverOptionsSchema.safeParse(input)
   if (!result.success) throw new PgrigError('E_CONFIG_INVALID', describeIssues(source, result.error))
+  rememberChecked('server', input)
   return result.data
 }
 
@@ -183,6 +194,15 @@ export function resolveServer(options: ServerOptions, baseDir = process.cwd()): 
   const settings = parsed.settings ?? {}
   checkSettings(settings, where)
   const version = parsed.pg ?? parsed.version
+  const hba = resolveHba(
+    parsed.hba ?? [],
+    {
+      superuser: superuserName,
+      tlsOff: tls === 'off',
+      sslOnly: tls === 'required' || clientCert !== 'off' || auth === 'cert',
+    },
+    where,
+  )
   return {
     name,
     engine,
@@ -202,6 +222,7 @@ export function resolveServer(options: ServerOptions, baseDir = process.cwd()): 
     tls,
     clientCert,
     auth,
+    hba,
     certDir: parsed.certDir === undefined ? undefined : path.resolve(baseDir, parsed.certDir),
     tmpfs: parsed.tmpfs ?? true,
     dataChecksums: parsed.dataChecksums ?? true,
@@ -218,7 +239,14 @@ export function resolveServers(
   overrides: ServerOptions = {},
   baseDir = process.cwd(),
 ): ServerSpec[] {
-  const { servers, versions, policy: _policy, services: _services, ...defaults } = config ?? {}
+  const {
+    servers,
+    versions,
+    policy: _policy,
+    services: _services,
+    extensions: _extensions,
+    ...defaults
+  } = config ?? {}
   const { name: selected, ...flagOptions } = overrides
   let entries: [string, ServerOptions][] = Object.entries(servers ?? {})
   if (entries.length === 0) entries = [[selected ?? DEFAULT_SERVER_NAME, {}]]

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import type { z as Zod } from 'zod'
+import { HBA_METHODS, HBA_TYPES } from './hba.js'
 
 export const PROFILES = ['plain', 'tls', 'client-cert'] as const
 export const TLS_MODES = ['off', 'on', 'required'] as const
@@ -75,6 +76,20 @@ function build(z: typeof Zod) {
     tls: z.enum(TLS_MODES).optional(),
     clientCert: z.enum(CLIENT_CERT_MODES).optional(),
     auth: z.enum(AUTH_METHODS).optional(),
+    /** pg_hba rules per role / database / method, before pgrig's own lines (src/config/hba.ts). */
+    hba: z
+      .array(
+        z.strictObject({
+          type: z.enum(HBA_TYPES, { error: `expected one of ${HBA_TYPES.join(', ')}` }).optional(),
+          database: z.string().min(1).optional(),
+          user: z.string().min(1).optional(),
+          address: z.string().min(1).optional(),
+          method: z.enum(HBA_METHODS, {
+            error: `expected a method a test server can honour: ${HBA_METHODS.join(', ')}`,
+          }),
+        }),
+      )
+      .optional(),
     certDir: z.string().optional(),
     tmpfs: z.boolean().optional(),
     dataChecksums: z.boolean().optional(),
@@ -135,6 +150,8 @@ function build(z: typeof Zod) {
     servers: z.record(serverName, serverOptionsSchema.omit({ name: true })).optional(),
     services: z.record(serverName, serviceOptionsSchema).optional(),
     versions: z.array(version).min(1).optional(),
+    /** Extensions the superuser creates in every template (`pgrig serve`, pytest-pgrig), before migrations run. */
+    extensions: z.array(z.string().min(1).max(63)).optional(),
     /** Test categories and what may fail; read by pgrig's Vitest reporter (src/report). */
     policy: policySchema.optional(),
   })

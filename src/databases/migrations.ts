@@ -8,6 +8,7 @@ import { PgrigError } from '../errors.js'
 import { quoteIdentifier } from '../servers/sql-quote.js'
 import { withClient } from './admin.js'
 import { planMigrations, type MigrationStep } from './migration-layouts.js'
+import { hashTemplateInputs } from './template-inputs.js'
 import { allowTypeScriptImports } from './typescript-imports.js'
 
 /**
@@ -30,6 +31,11 @@ export interface SchemaSource {
   seed?: string | undefined
   /** Folder that relative paths are read from; the process's cwd by default. */
   cwd?: string | undefined
+  /**
+   * The files a function or command migration reads (paths, folders or globs like `'src/db/**'`):
+   * the template is rebuilt when one changes. Unset, every file of the project counts.
+   */
+  templateInputs?: string[] | undefined
 }
 
 function readSeed(file: string): string {
@@ -40,29 +46,21 @@ function readSeed(file: string): string {
   }
 }
 
-function hashInputs(hash: ReturnType<typeof createHash>, inputs: string[], cwd: string): void {
-  for (const input of inputs) {
-    const full = path.resolve(cwd, input)
-    const stat = fs.statSync(full, { throwIfNoEntry: false })
-    if (!stat) {
-      hash.update(`missing:${input}\n`)
-    } else if (stat.isDirectory()) {
-      const entries = fs.readdirSync(full, { recursive: true, encoding: 'utf8' }).sort()
-      for (const entry of entries) {
-        const file = path.join(full, entry)
-        if (fs.statSync(file).isFile()) hash.update(`${input}/${entry}\n`).update(fs.readFileSync(file))
-      }
-    } else {
-      hash.update(`${input}\n`).update(fs.readFileSync(full))
-    }
-  }
-}
-
-/** A hash of everything in the source that shapes the schema; the caller adds server facts. */
-export function fingerprintSource(source: SchemaSource, hash: ReturnType<typeof createHash>): void {
+/**
+ * A hash of everything in the source that shapes the schema; the caller adds server facts.
+ * Says what the key covers, for the line that names it.
+ */
+export async function fingerprintSource(
+  source: SchemaSource,
+  hash: ReturnType<typeof createHash>,
+): Promise<string[]> {
   const cwd = source.cwd ?? process.cwd()
   const { migrations, seed } = source
-  if (source.extensions?.length) hash.update(`extensions:${JSON.stringify(source.extensions)}\n`)
+  const covers: string[] = []
+  if (source.extensions?.length) {
+    hash.update(`extensions:${JSON.stringify(source.extensions)}\n`)
+    covers.push(`extensions ${source.extensions.join(', ')}`)
+  }
   if (typeof migrations === 'string') {
     // What is applied, in the order it is applied: a reordered journal or a new down section counts.
     const plan = planMigrations(path.resolve(cwd, migrations))
@@ -73,13 +71,30 @@ export function fingerprintSource(source: SchemaSource, hash: ReturnType<typeof 
         .update(step.sql)
         .update('\n')
     }
-  } else if (typeof migrations === 'function') {
-    hash.update(`fn:${migrations.toString()}\n`)
-  } else if (migrations) {
-    hash.update(`command:${migrations.command}\n`)
-    hashInputs(hash, migrations.inputs ?? [], cwd)
+    covers.push(`migrations ${migrations} (${plan.steps.length} steps, ${plan.tool})`)
+  } else if (typeof migrations === 'function' || migrations) {
+    // A function or command reads files pgrig cannot see: the ones named, else the project's.
+    const named =
+      typeof migrations === 'function'
+        ? source.templateInputs
+        : migrations.inputs || source.templateInputs
+          ? [...(migrations.inputs ?? []), ...(source.templateInputs ?? [])]
+          : undefined
+    hash.update(
+      typeof migrations === 'function' ? `fn:${migrations.toString()}\n` : `command:${migrations.command}\n`,
+    )
+    const inputs = await hashTemplateInputs(hash, named, cwd)
+    covers.push(
+      `${typeof migrations === 'function' ? 'the migration function' : `\`${migrations.command}\``} and ${inputs}`,
+    )
+  } else if (source.templateInputs?.length) {
+    covers.push(`${await hashTemplateInputs(hash, source.templateInputs, cwd)}`)
   }
-  if (seed) hash.update('seed\n').update(readSeed(path.resolve(cwd, seed)))
+  if (seed) {
+    hash.update('seed\n').update(readSeed(path.resolve(cwd, seed)))
+    covers.push(`seed ${seed}`)
+  }
+  return covers
 }
 
 function lineOf(sql: string, position: string | undefined, offset: number): string {

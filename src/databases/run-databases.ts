@@ -1,9 +1,13 @@
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import { chooseDefault } from '../servers/default-server.js'
 import type { ChildProcess } from 'node:child_process'
 import { startServer, type StartedServer } from '../servers/start-server.js'
 import { connectExternal } from '../servers/external.js'
 import { isAlive } from '../servers/process-alive.js'
-import { ownedRun, Run } from '../servers/run.js'
-import { listRuns, readState, removeRunDirs } from '../servers/run-dir.js'
+import { detachedRun, ownedRun, Run } from '../servers/run.js'
+import { listRuns, readState, removeRunDirs, type RunProject } from '../servers/run-dir.js'
 import type { ServerInfo } from '../servers/server-info.js'
 import { watchServer } from '../servers/server-watch.js'
 import { resolveServer } from '../config/resolve.js'
@@ -11,16 +15,16 @@ import type { ServerOptions, ServiceOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
 import { ClonePool, type Lease } from './clone-pool.js'
 import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
+import { keepOnSignal } from './keep-on-signal.js'
 import { dropLeftovers } from './leftovers.js'
 import { holdRunLock } from './run-lock.js'
 import type { Migrations } from './migrations.js'
 import { recordServerUsed } from './servers-used.js'
 import { ensureTemplate, type Template } from './template.js'
-import { withClient } from './admin.js'
-import { readTables } from './truncate/catalog.js'
-import { assertExcludeMatches, assertExcludeShape } from './truncate/exclude.js'
+import { checkIsolationOptions, type IsolationMode } from './modes/index.js'
+import { assertExcludeShape } from './truncate/exclude.js'
 
-export type IsolationMode = 'database' | 'transaction' | 'truncate'
+export type { IsolationMode } from './modes/index.js'
 
 /** Everything the test integrations (Vitest, node:test, Jest) accept. */
 export interface PgrigOptions {
@@ -51,6 +55,11 @@ export interface PgrigOptions {
   services?: Record<string, ServiceOptions>
   /** Folder that migrations and seed paths are relative to. */
   cwd?: string
+  /**
+   * The files a function or command migration reads (paths, folders or globs like `'src/db/**'`,
+   * relative to `cwd`): a change to one rebuilds the template. Unset, every file of the project counts.
+   */
+  templateInputs?: string[]
 }
 
 /** The main-process half of a test run: a server, the template and the clone pool. */
@@ -78,17 +87,57 @@ interface Server {
   keepUp?: { note: string; detach: () => void }
 }
 
-const REUSE_NAME = 'pgrig-reuse'
+/**
+ * The project a `reuse` run belongs to: its folder (real path) and a hash of the server options.
+ * Recorded in the run's state; a run of another folder or other options is never adopted.
+ */
+function projectOf(options: PgrigOptions): RunProject {
+  const root = path.resolve(options.cwd ?? process.cwd())
+  const sorted = (value: unknown): unknown =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(
+          Object.entries(value)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([k, v]) => [k, sorted(v)]),
+        )
+      : value
+  const configHash = createHash('sha256')
+    .update(`pgrig-reuse-v1\n${JSON.stringify(sorted(options.server ?? {}))}`)
+    .digest('hex')
+  return { root: fs.existsSync(root) ? fs.realpathSync(root) : root, configHash }
+}
 
 /**
- * The server of a `pgrig run` to use: the one named, else the one `PGPORT` points at (a version
- * matrix runs several in one run, each command seeing its own), else the first.
+ * `reuse: true`: the server an earlier run of this project (same folder, same server options)
+ * left up, else a new one left up for the next run. Never another project's, nor `pgrig up`'s
+ * (a `pgrig run` names its server through PGRIG_RUN_ID instead).
  */
+async function reusedServer(options: PgrigOptions): Promise<Server> {
+  const project = projectOf(options)
+  const ours = listRuns()
+    .filter((run) => run.detached && run.project?.root === project.root)
+    .filter((run) => run.project?.configHash === project.configHash)
+    .flatMap((run) => run.servers.map((info) => ({ info, runId: run.runId })))
+    .filter(({ info }) => info.pid !== null && isAlive(info.pid))
+  const wanted = options.server?.name
+  const found = wanted ? ours.find((s) => s.info.name === wanted) : ours[0]
+  if (found) return found
+  const run = await detachedRun(project)
+  // Named after the project, so `pgrig down <name>` stops this project's server and no other.
+  const name = `pgrig-reuse-${createHash('sha256').update(`${project.root}\n${project.configHash}`).digest('hex').slice(0, 8)}`
+  try {
+    const started = await startServer({ name, ...options.server, quiet: true, run })
+    return { info: started.info, process: started.process, runId: started.runId }
+  } catch (error) {
+    removeRunDirs(run.runId)
+    throw error
+  }
+}
+
+/** The server of a `pgrig run` to use, by the rule `pgrig env` follows too (`chooseDefault`). */
 function serverOfRun(runId: string, name?: string): ServerInfo | undefined {
-  const servers = readState(runId)?.servers ?? []
-  if (name) return servers.find((s) => s.name === name)
-  const port = Number(process.env.PGPORT)
-  return servers.find((s) => s.port === port) ?? servers[0]
+  const servers = (readState(runId)?.servers ?? []).map((server) => ({ runId, server }))
+  return chooseDefault(servers, { name, runId, port: Number(process.env.PGPORT) || undefined })?.server
 }
 
 async function resolveTarget(options: PgrigOptions): Promise<Server> {
@@ -101,23 +150,7 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
     const info = serverOfRun(fromRun, options.server?.name)
     if (info) return { info, runId: fromRun }
   }
-  if (options.reuse) {
-    // A server of a detached run (`pgrig up`, or a previous run with reuse): the named one, else
-    // the one reuse started before, else any that is still running.
-    const servers = listRuns()
-      .filter((run) => run.detached)
-      .flatMap((run) => run.servers.map((info) => ({ info, runId: run.runId })))
-      .filter(({ info }) => info.pid !== null && isAlive(info.pid))
-    const wanted = options.server?.name
-    const found = wanted
-      ? servers.find((s) => s.info.name === wanted)
-      : (servers.find((s) => s.info.name === REUSE_NAME) ?? servers[0])
-    if (found) return found
-  }
-  if (options.reuse) {
-    const started = await startServer({ name: REUSE_NAME, ...options.server, quiet: true, detached: true })
-    return { info: started.info, process: started.process, runId: started.runId }
-  }
+  if (options.reuse) return reusedServer(options)
   // A run of its own, so that keeping a failed test's database can keep this server (and only it)
   // up after the test run; named after the run, so `pgrig down <name>` stops only it.
   const run = new Run(false)
@@ -142,26 +175,27 @@ async function resolveTarget(options: PgrigOptions): Promise<Server> {
   }
 }
 
-const MODES: IsolationMode[] = ['database', 'transaction', 'truncate']
-
-/** Checked before anything starts: a typo must not silently run tests without isolation. */
-function checkOptions(options: PgrigOptions): void {
-  if (options.isolation !== undefined && !MODES.includes(options.isolation)) {
+/**
+ * Every option a run takes, checked before anything starts (the integrations call it first too):
+ * a typo must not silently run tests without isolation, an option that would do nothing must not
+ * look as if it did. Returns the isolation mode.
+ */
+export function checkOptions(options: PgrigOptions): ReturnType<typeof checkIsolationOptions> {
+  // The shape first, whatever the mode: a list of names, each one a table name.
+  assertExcludeShape(options.exclude)
+  const mode = checkIsolationOptions(options)
+  const inputs = options.templateInputs
+  if (
+    inputs !== undefined &&
+    (!Array.isArray(inputs) || inputs.some((i) => typeof i !== 'string' || !i.trim()))
+  ) {
     throw new PgrigError(
       'E_CONFIG_INVALID',
-      `isolation ${JSON.stringify(options.isolation)} is not a mode; use ${MODES.map((m) => `'${m}'`).join(', ')}`,
+      `templateInputs must be a list of paths or globs relative to the project (like 'src/db/**'), got ${JSON.stringify(inputs)}`,
     )
   }
   if (options.url !== undefined) {
     assertExternalAllowed(options.url, { allowExternal: options.allowExternal, source: 'the url option' })
-  }
-  assertExcludeShape(options.exclude)
-  const mode = options.isolation ?? 'database'
-  if (options.exclude?.length && mode !== 'truncate') {
-    throw new PgrigError(
-      'E_CONFIG_INVALID',
-      `exclude names tables a truncate reset leaves alone, and isolation '${mode}' resets nothing that way (${mode === 'database' ? 'every test gets its own clone' : 'every test is rolled back'}): drop exclude, or use isolation 'truncate'`,
-    )
   }
   // Code under test often reads DATABASE_URL itself: an integration run must not go on while it
   // points at SQLite or MySQL (an empty one is as good as unset).
@@ -176,21 +210,12 @@ function checkOptions(options: PgrigOptions): void {
       )
     }
   }
-}
-
-/** A name in `exclude` that matches no table of the migrated schema fails the run before any test. */
-async function checkExclude(pool: ClonePool, exclude: string[]): Promise<void> {
-  const lease = await pool.acquire()
-  try {
-    await withClient(lease.url, async (client) => assertExcludeMatches(exclude, await readTables(client)))
-  } finally {
-    pool.release(lease.name)
-  }
+  return mode
 }
 
 /** Starts (or finds) the server, builds or reuses the template, cleans leftovers, and fills the pool. */
 export async function startRunDatabases(options: PgrigOptions = {}): Promise<RunDatabases> {
-  checkOptions(options)
+  const mode = checkOptions(options)
   const run = await ownedRun()
   const server = await resolveTarget(options)
   let runLock: Awaited<ReturnType<typeof holdRunLock>> | undefined
@@ -206,6 +231,7 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
       runId: run.runId,
       migrations: options.migrations,
       seed: options.seed,
+      templateInputs: options.templateInputs,
       extensions: options.extensions,
       cwd: options.cwd,
       settings: options.server?.settings,
@@ -225,12 +251,12 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
       // A server started here (this run's, a `pgrig run`'s or `pgrig up`'s) has a postmaster pid on this machine.
       localServer: server.info.engine !== 'external' && server.info.pid !== null,
     })
-    if (options.isolation === 'truncate' && options.exclude?.length) {
-      await checkExclude(pool, options.exclude).catch(async (error: unknown) => {
-        await pool.close()
-        throw error
-      })
-    }
+    await mode.checkSchema?.(pool, options).catch(async (error: unknown) => {
+      await pool.close()
+      throw error
+    })
+    const keepUp = server.keepUp
+    const unkeep = keepUp && keepOnSignal(() => pool.stats().kept.length > 0 && !watch.died(), keepUp.detach)
     let closing: Promise<void> | undefined
     recordServerUsed(server.info)
     return {
@@ -243,6 +269,7 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
       acquire: () => pool.acquire(),
       close: () =>
         (closing ??= (async () => {
+          unkeep?.()
           // A kept database is only worth its URL while its server runs.
           const keepUp = server.keepUp !== undefined && pool.stats().kept.length > 0 && !watch.died()
           try {

@@ -267,4 +267,41 @@ describe('ensureTemplate', () => {
     }).catch((e: Error) => e)
     expect((error as Error).message).toMatch(/^migration command `.*` exited with 3: migrate: boom;/)
   })
+
+  test('templateInputs names what a function migration reads: a change there rebuilds, elsewhere not; a glob works', async () => {
+    const project = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-tpl-inputs-'))
+    try {
+      fs.mkdirSync(path.join(project, 'src', 'db'), { recursive: true })
+      fs.writeFileSync(path.join(project, 'src', 'db', 'schema.sql'), 'create table a (id int);')
+      fs.writeFileSync(path.join(project, 'README.md'), 'one')
+      const migrations = async (url: string) => {
+        const sql = fs.readFileSync(path.join(project, 'src', 'db', 'schema.sql'), 'utf8')
+        await withClient(url, (c) => c.query(sql))
+      }
+      const options = {
+        adminUrl: pgc.superuser.url,
+        appUrl: pgc.url,
+        runId: 'inputs',
+        migrations,
+        cwd: project,
+        templateInputs: ['src/db/**/*.sql'],
+      }
+      const first = await ensureTemplate(options)
+      expect(first.key).toBe(
+        `the migration function and 1 file of 'src/db/**/*.sql', server ${first.serverVersionNum}, format pgrig-template-v2`,
+      )
+      fs.writeFileSync(path.join(project, 'README.md'), 'two')
+      expect((await ensureTemplate(options)).name).toBe(first.name)
+      fs.writeFileSync(path.join(project, 'src', 'db', 'schema.sql'), 'create table b (id int);')
+      const rebuilt = await ensureTemplate(options)
+      expect(rebuilt.name).not.toBe(first.name)
+      expect(rebuilt.built).toBe(true)
+      // Unnamed, every file of the project counts: the README too.
+      const all = await ensureTemplate({ ...options, templateInputs: undefined })
+      fs.writeFileSync(path.join(project, 'README.md'), 'three')
+      expect((await ensureTemplate({ ...options, templateInputs: undefined })).name).not.toBe(all.name)
+    } finally {
+      fs.rmSync(project, { recursive: true, force: true })
+    }
+  })
 })

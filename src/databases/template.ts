@@ -25,8 +25,13 @@ export interface Template {
   hash: string
   /** False when an existing template with the same key was reused. */
   built: boolean
+  /** What the key covers, for the line that names it: `migrations ./migrations (3 steps, sql), server 150004, format v2`. */
+  key: string
   serverVersionNum: number
 }
+
+/** pgrig's template format, part of every key: v2 keys a function or command migration by its inputs' files. */
+const TEMPLATE_FORMAT = 'pgrig-template-v2'
 
 // First half of the two-int advisory lock key; the second is the template hash.
 const LOCK_SPACE = 0x70677267
@@ -58,17 +63,18 @@ export async function ensureTemplate(options: TemplateOptions): Promise<Template
     const serverVersionNum = Number(facts?.v)
     const owner = userOf(options.appUrl)
     const hash = createHash('sha256')
-    hash.update(`pgrig-template-v1\nserver:${serverVersionNum}\nencoding:${facts?.enc}\nowner:${owner}\n`)
+    hash.update(`${TEMPLATE_FORMAT}\nserver:${serverVersionNum}\nencoding:${facts?.enc}\nowner:${owner}\n`)
     hash.update(`settings:${JSON.stringify(Object.entries(options.settings ?? {}).sort())}\n`)
-    fingerprintSource(options, hash)
+    const covers = await fingerprintSource(options, hash)
     const digest = hash.digest('hex')
+    const key = [...covers, `server ${serverVersionNum}`, `format ${TEMPLATE_FORMAT}`].join(', ')
     const name = templateDatabaseName(digest.slice(0, 16))
-    if (await exists(admin, name)) return { name, hash: digest, built: false, serverVersionNum }
+    if (await exists(admin, name)) return { name, hash: digest, built: false, serverVersionNum, key }
 
     const lockKey = Number.parseInt(digest.slice(0, 8), 16) | 0
     await admin.query('select pg_advisory_lock($1, $2)', [LOCK_SPACE, lockKey])
     try {
-      if (await exists(admin, name)) return { name, hash: digest, built: false, serverVersionNum }
+      if (await exists(admin, name)) return { name, hash: digest, built: false, serverVersionNum, key }
       const building = templateBuildDatabaseName(digest.slice(0, 16), options.runId)
       await admin.query(`drop database if exists ${quoteIdentifier(building)} with (force)`)
       await admin.query(
@@ -91,7 +97,7 @@ export async function ensureTemplate(options: TemplateOptions): Promise<Template
         await admin.query(`drop database if exists ${quoteIdentifier(building)} with (force)`).catch(() => {})
         throw error
       }
-      return { name, hash: digest, built: true, serverVersionNum }
+      return { name, hash: digest, built: true, serverVersionNum, key }
     } finally {
       await admin.query('select pg_advisory_unlock($1, $2)', [LOCK_SPACE, lockKey]).catch(() => {})
     }

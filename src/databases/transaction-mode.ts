@@ -150,5 +150,5 @@ interface ConnectionInternals {
 }
 
 function proxyUrl(a: ProxyAddress): string {
-  return `postgres://${encodeURIComponent(a.user)}:${encodeURIComponent(a.password)}@${a.host}:${a.port}/${encodeURIComponent(a.database)}?sslmode=disable`
+  return `postgresql://${encodeURIComponent(a.user)}:${encodeURIComponent(a.password)}@${a.host}:${a.port}/${encodeURIComponent(a.database)}?sslmode=disable`
 }

@@ -116,7 +116,7 @@ describe('other runners', () => {
   async function expectKeptFailure(ran: Ran): Promise<void> {
     expect(ran.code).not.toBe(0)
     const kept =
-      /pgrig: kept database (pgrig_\w+) of failed test "breaks on purpose": (postgres:\/\/\S+)/.exec(
+      /pgrig: kept database (pgrig_\w+) of failed test "breaks on purpose": (postgres(?:ql)?:\/\/\S+)/.exec(
         ran.output,
       )
     expect(kept, ran.output).not.toBeNull()

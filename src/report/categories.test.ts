@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { categoriesOf, failureAllowed, resolvePolicy, skipReason } from './categories.js'
+import { categoriesOf, categoryDefinitions, failureAllowed, resolvePolicy, skipReason } from './categories.js'
 
 const known = new Set(['smoke', 'corruption', 'destructive', 'slow'])
 
@@ -32,8 +32,23 @@ describe('categories and policy', () => {
     )
   })
 
-  test('a policy naming an unknown or malformed category is refused with the reason', () => {
-    expect(() => resolvePolicy({ allowedToFail: ['corupt'] }, {})).toThrow(/category "corupt" is not defined/)
+  test('a category the policy names under allowedToFail, mustPass or skip is defined by it', () => {
+    const policy = { allowedToFail: ['flaky'], mustPass: ['billing'], skip: ['nightly'] }
+    expect(categoryDefinitions(policy).map((c) => c.name)).toEqual(
+      expect.arrayContaining(['flaky', 'billing', 'nightly']),
+    )
+    const resolved = resolvePolicy(policy, { PGRIG_SKIP: 'flaky' })
+    expect(resolved.skipSelected).toEqual(['flaky'])
+    expect(failureAllowed(['flaky'], resolved)).toBe(true)
+  })
+
+  test('a selection naming an unknown category, or a malformed name, is refused with the reason', () => {
+    expect(() => resolvePolicy({}, { PGRIG_ONLY: 'corupt' })).toThrow(/category "corupt" is not defined/)
+    // One letter away from a defined category: a typo, not a new category.
+    expect(() => resolvePolicy({ mustPass: ['smokee'] }, {})).toThrow(/category "smokee" is not defined/)
+    expect(() => resolvePolicy({ categories: ['billing'], allowedToFail: ['biling'] }, {})).toThrow(
+      /category "biling" is not defined/,
+    )
     expect(() => resolvePolicy({ categories: ['Bad Name'] }, {})).toThrow(
       /category "Bad Name" is not a valid name/,
     )

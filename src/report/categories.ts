@@ -55,6 +55,16 @@ const DESCRIPTIONS: Record<BuiltinCategory, string> = {
   destructive: 'tests that kill, corrupt or exhaust servers',
 }
 
+/** Whether two different names differ by one inserted, deleted or replaced letter. */
+function oneEditApart(a: string, b: string): boolean {
+  if (a === b || Math.abs(a.length - b.length) > 1) return false
+  let i = 0
+  while (i < a.length && a[i] === b[i]) i++
+  const rest = (x: string, skip: number) => x.slice(i + skip)
+  if (a.length === b.length) return rest(a, 1) === rest(b, 1)
+  return a.length > b.length ? rest(a, 1) === rest(b, 0) : rest(a, 0) === rest(b, 1)
+}
+
 export function parseCategoryList(value: string | undefined): string[] {
   if (!value) return []
   return [
@@ -67,13 +77,23 @@ export function parseCategoryList(value: string | undefined): string[] {
   ]
 }
 
-/** Every category definition the policy knows: built-ins first, then the user's, with timeouts applied. */
+/**
+ * Every category definition the policy knows: built-ins first, then the user's (listed under `categories`
+ * or named by `mustPass`, `allowedToFail`, `skip` or `timeouts`), with timeouts applied.
+ */
 export function categoryDefinitions(policy: CategoryPolicy = {}): CategoryDefinition[] {
   const byName = new Map<string, CategoryDefinition>()
   for (const name of BUILTIN_CATEGORIES) byName.set(name, { name, description: DESCRIPTIONS[name] })
   for (const entry of policy.categories ?? []) {
     const definition = typeof entry === 'string' ? { name: entry } : entry
     byName.set(definition.name, { ...byName.get(definition.name), ...definition })
+  }
+  // A category the policy names (`allowedToFail: ['flaky']`) is one of its categories: tests may carry it,
+  // `--only` / `--skip` may pick it. A name one letter away from a defined one (`smokee`) is a typo, not a
+  // new category: left undefined, so resolvePolicy refuses it.
+  const defined = [...byName.keys(), ...Object.keys(policy.timeouts ?? {})]
+  for (const name of [...(policy.mustPass ?? []), ...(policy.allowedToFail ?? []), ...(policy.skip ?? [])]) {
+    if (!byName.has(name) && !defined.some((other) => oneEditApart(name, other))) byName.set(name, { name })
   }
   for (const [name, timeout] of Object.entries(policy.timeouts ?? {})) {
     byName.set(name, { ...(byName.get(name) ?? { name }), timeout })

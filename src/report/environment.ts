@@ -56,6 +56,9 @@ export function serverTargets(env: NodeJS.ProcessEnv): ServerTarget[] {
   for (const [key, url] of Object.entries(env)) {
     const match = /^PGRIG_([A-Z0-9_]+)_URL$/.exec(key)
     if (!match || !url || !/^postgres(ql)?:\/\//.test(url)) continue
+    // PGRIG_<NAME>_SUPERUSER_URL is the superuser of server <NAME>, not a server of its own.
+    const superuserOf = /^(.+)_SUPERUSER$/.exec(match[1] as string)?.[1]
+    if (superuserOf && env[`PGRIG_${superuserOf}_URL`]) continue
     const prefix = `PGRIG_${match[1]}_`
     targets.push({
       name: (match[1] as string).toLowerCase().replace(/_/g, '-'),
@@ -179,4 +182,19 @@ export async function collectEnvironment(
     ci: ciName(env),
     servers: await Promise.all(serverTargets(env).map((target) => describeServer(target))),
   }
+}
+
+/**
+ * The major a run's results are filed under: `PGRIG_PG_VERSION` if set, else the major of the server
+ * `PGPORT` points at (a run with several versions), else of the first server, else null.
+ */
+export function pgVersionOf(environment: Environment, env: NodeJS.ProcessEnv = process.env): string | null {
+  return (
+    env.PGRIG_PG_VERSION ||
+    environment.servers
+      .find((s) => s.version && s.address.endsWith(`:${env.PGPORT}`))
+      ?.version?.split('.')[0] ||
+    environment.servers.find((s) => s.version)?.version?.split('.')[0] ||
+    null
+  )
 }

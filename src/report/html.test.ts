@@ -2,20 +2,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../test/support/chromium.js'
 import { vitestRun } from '../../test/report-fixture.js'
 import { renderHtml } from './html.js'
+import { renderMarkdown } from './markdown.js'
 import { RESULTS_SCHEMA, RESULTS_VERSION, type PgrigResults, type TestRecord } from './results.js'
-
-// Debian's chromium (.ci/run installs it); playwright-core drives it without downloading a browser.
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-]
 
 let browser: Browser
 let page: Page
@@ -24,7 +15,7 @@ let dir: string
 beforeAll(async () => {
   const [report, launched] = await Promise.all([
     vitestRun({ FAIL_CORRUPTION: '1', FAIL_SMOKE: '1' }),
-    chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
+    chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS }),
   ])
   expect(report.code).toBe(1)
   dir = report.dir
@@ -126,6 +117,24 @@ describe('the HTML report in Chromium', () => {
     expect(colours.nonWhite).toBeGreaterThan(0.02)
     expect(colours.distinct).toBeGreaterThan(20)
   })
+})
+
+test("the first failure's server log is shown open, the others' collapsed (HTML and Markdown)", () => {
+  const results = manyTests(3)
+  const tests = results.runs[0]!.tests
+  for (const t of tests) Object.assign(t, { status: 'failed', serverLog: `LOG:  log of ${t.name}` })
+  const html = renderHtml(results)
+  expect(html.match(/<details( open)?><summary>Server log during the test/g)).toEqual([
+    '<details open><summary>Server log during the test',
+    '<details><summary>Server log during the test',
+    '<details><summary>Server log during the test',
+  ])
+  const markdown = renderMarkdown(results)
+  expect(markdown.match(/<details( open)?><summary>Server log during the test/g)).toEqual([
+    '<details open><summary>Server log during the test',
+    '<details><summary>Server log during the test',
+    '<details><summary>Server log during the test',
+  ])
 })
 
 function manyTests(count: number): PgrigResults {

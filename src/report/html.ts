@@ -6,7 +6,16 @@ import {
   type RunRecord,
   type TestRecord,
 } from './results.js'
-import { countsByCategory, failuresOf, formatMs, policyOf, STATUS_LABEL, testRows, titleOf } from './view.js'
+import {
+  countsByCategory,
+  failuresOf,
+  formatMs,
+  policyOf,
+  runnerOf,
+  STATUS_LABEL,
+  testRows,
+  titleOf,
+} from './view.js'
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -22,7 +31,14 @@ function esc(text: string): string {
 /** Failures past this many start collapsed: hundreds of open blocks would slow the page down. */
 const EXPANDED_FAILURES = 50
 
-function failureBlock(run: RunRecord, test: TestRecord, multiRun: boolean, open: boolean): string {
+/** The first failure's server log slice is shown open: it is the one a reader looks at first. */
+function failureBlock(
+  run: RunRecord,
+  test: TestRecord,
+  multiRun: boolean,
+  open: boolean,
+  first: boolean,
+): string {
   const errors = test.errors
     .map(
       (e) =>
@@ -31,7 +47,7 @@ function failureBlock(run: RunRecord, test: TestRecord, multiRun: boolean, open:
     .join('')
   const kept = test.keptDatabaseUrl ? `<p>Kept database: <code>${esc(test.keptDatabaseUrl)}</code></p>` : ''
   const log = test.serverLog
-    ? `<details><summary>Server log during the test</summary><pre class="log">${esc(test.serverLog)}</pre></details>`
+    ? `<details${first ? ' open' : ''}><summary>Server log during the test</summary><pre class="log">${esc(test.serverLog)}</pre></details>`
     : ''
   return `<details${open ? ' open' : ''} class="failure" data-status="${test.status}"><summary>${test.status === 'failed' ? '✗' : '⚠'} ${esc(titleOf(test))}${multiRun ? ` <span class="muted">(${esc(run.label)})</span>` : ''}</summary><p class="muted">${esc(test.file)} · ${test.categories.map((c) => `<span class="tag">${esc(c)}</span>`).join('')} · ${formatMs(test.durationMs)} · ${STATUS_LABEL[test.status]}</p>${errors}${kept}${log}</details>`
 }
@@ -139,7 +155,7 @@ function environment(results: PgrigResults): string {
           .join('')}</table></details></td></tr>`,
     )
     .join('')
-  return `<h2>Environment</h2><table id="environment"><tbody><tr><th>pgrig</th><td>${esc(env.pgrig)}</td></tr><tr><th>Vitest</th><td>${esc(env.vitest ?? 'unknown')}</td></tr><tr><th>Node</th><td>${esc(env.node)}</td></tr><tr><th>OS</th><td>${esc(`${env.os} (${env.arch}, ${env.cpus} CPUs)`)}</td></tr><tr><th>CI</th><td>${esc(env.ci ?? 'none')}</td></tr></tbody></table>
+  return `<h2>Environment</h2><table id="environment"><tbody><tr><th>pgrig</th><td>${esc(env.pgrig)}</td></tr><tr><th>Runner</th><td>${esc(runnerOf(env))}</td></tr><tr><th>Node</th><td>${esc(env.node)}</td></tr><tr><th>OS</th><td>${esc(`${env.os} (${env.arch}, ${env.cpus} CPUs)`)}</td></tr><tr><th>CI</th><td>${esc(env.ci ?? 'none')}</td></tr></tbody></table>
 ${servers.length ? `<table id="servers"><thead><tr><th>Run</th><th>Server</th><th>PostgreSQL</th><th>Profile</th><th>Engine</th><th>Address</th><th>Non-default settings</th></tr></thead><tbody>${serverRows}</tbody></table>` : '<p class="muted">No pgrig servers were in the environment.</p>'}`
 }
 
@@ -158,7 +174,7 @@ export function renderHtml(results: PgrigResults): string {
 <p id="totals">${all.total} tests${multiRun ? ` over ${results.runs.length} runs (${esc(results.runs.map((r) => r.label).join(', '))})` : ''}: <span class="passed">${all.passed} passed</span>, <span class="failed">${all.failed} failed</span>, <span class="allowed-failure">${all.allowedFailures} allowed to fail</span>, <span class="skipped">${all.skipped} skipped</span>. <span class="muted">Written ${esc(results.createdAt)}</span></p>
 ${allowed.length ? `<div class="warning" id="allowed"><strong>${allowed.length} failure${allowed.length === 1 ? '' : 's'} in allowed-to-fail categories (${esc(results.policy.allowedToFail.join(', '))}) did not fail the run.</strong></div>` : ''}
 ${summaryTables(results)}
-${failures.length ? `<h2>Failures</h2><div id="failures">${failures.map(({ run, test }, i) => failureBlock(run, test, multiRun, i < EXPANDED_FAILURES)).join('\n')}</div>` : ''}
+${failures.length ? `<h2>Failures</h2><div id="failures">${failures.map(({ run, test }, i) => failureBlock(run, test, multiRun, i < EXPANDED_FAILURES, i === 0)).join('\n')}</div>` : ''}
 ${unhandled.length ? `<h2>Errors outside tests</h2>${unhandled.map(({ run, error }) => `<pre class="message">${esc(`${multiRun ? `${run.label}: ` : ''}${error.name}: ${error.message}`)}</pre>`).join('')}` : ''}
 <h2>Slowest tests</h2>${durationChart(results)}
 <h2>Tests</h2>${resultsTable(results)}

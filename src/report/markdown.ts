@@ -6,7 +6,16 @@ import {
   type StatusCounts,
   type TestRecord,
 } from './results.js'
-import { countsByCategory, failuresOf, formatMs, policyOf, STATUS_LABEL, testRows, titleOf } from './view.js'
+import {
+  countsByCategory,
+  failuresOf,
+  formatMs,
+  policyOf,
+  runnerOf,
+  STATUS_LABEL,
+  testRows,
+  titleOf,
+} from './view.js'
 
 const ICON = { passed: '✅', failed: '❌', 'allowed-failure': '⚠️', skipped: '⏭️' } as const
 
@@ -24,7 +33,7 @@ function countCells(c: StatusCounts): string {
   return `${c.passed} | ${c.failed} | ${c.allowedFailures} | ${c.skipped}`
 }
 
-function failureSection(run: RunRecord, test: TestRecord, multiRun: boolean): string[] {
+function failureSection(run: RunRecord, test: TestRecord, multiRun: boolean, first: boolean): string[] {
   const lines = [`### ${ICON[test.status]} ${cell(titleOf(test))}${multiRun ? ` (${run.label})` : ''}`, '']
   lines.push(
     `\`${test.file}\`${test.categories.length ? ` · categories: ${test.categories.join(', ')}` : ''} · ${formatMs(test.durationMs)}`,
@@ -37,7 +46,8 @@ function failureSection(run: RunRecord, test: TestRecord, multiRun: boolean): st
   if (test.keptDatabaseUrl) lines.push(`Kept database: \`${test.keptDatabaseUrl}\``, '')
   if (test.serverLog) {
     lines.push(
-      '<details><summary>Server log during the test</summary>',
+      // The first failure's log slice open: the one a reader looks at first.
+      `<details${first ? ' open' : ''}><summary>Server log during the test</summary>`,
       '',
       fence(test.serverLog),
       '',
@@ -55,7 +65,7 @@ function environmentSection(results: PgrigResults): string[] {
   const lines = [
     '## Environment',
     '',
-    `pgrig ${env.pgrig} · Vitest ${env.vitest ?? 'unknown'} · Node ${env.node} · ${env.os} (${env.arch}, ${env.cpus} CPUs)${env.ci ? ` · ${env.ci}` : ''}`,
+    `pgrig ${env.pgrig} · ${runnerOf(env)} · Node ${env.node} · ${env.os} (${env.arch}, ${env.cpus} CPUs)${env.ci ? ` · ${env.ci}` : ''}`,
     '',
   ]
   const servers = results.runs.flatMap((run) => run.environment.servers.map((server) => ({ run, server })))
@@ -163,7 +173,8 @@ export function renderMarkdown(results: PgrigResults, options: MarkdownOptions =
   const failed = [...failuresOf(results, 'failed'), ...allowed]
   if (failed.length > 0) {
     lines.push('## Failures', '')
-    for (const { run, test } of failed) lines.push(...failureSection(run, test, multiRun))
+    for (const [i, { run, test }] of failed.entries())
+      lines.push(...failureSection(run, test, multiRun, i === 0))
   }
   const unhandled = results.runs.flatMap((run) => run.unhandledErrors.map((error) => ({ run, error })))
   if (unhandled.length > 0) {

@@ -93,7 +93,7 @@ describe('pgrig report merge', () => {
       {},
     )
     expect(missing.stderr).toMatch(
-      /^pgrig: cannot read .*nope: it does not exist; pass report folders written by pgrig's reporter\n$/,
+      /^pgrig: cannot read .*nope: it does not exist; pass report folders written by pgrig's reporter, or JUnit XML files\n$/,
     )
   })
 })
@@ -148,7 +148,7 @@ describe.concurrent('under pgrig run, against a real server, policy from pgrig.c
     }
     const card = results.runs[0]?.tests.find((t) => t.name === 'charges a card [billing]')
     expect(card?.errors[0]?.message).toMatch(
-      /^refused postgres:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/app \(password \*\*\*\)$/,
+      /^refused postgresql:\/\/app:\*\*\*@127\.0\.0\.1:\d+\/app\?sslmode=disable \(password \*\*\*\)$/,
     )
   })
 })

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { PgrigError } from '../errors.js'
+import { isPgrigError, PgrigError } from '../errors.js'
+import { readJunit } from './junit.js'
 import { createRedactor, redactDeep } from './redact.js'
 import {
   RESULTS_SCHEMA,
@@ -25,20 +26,36 @@ export interface MergeResult {
   files: WrittenReport
 }
 
+/** A report folder's results.json, else its junit.xml (a runner without pgrig's reporter), else the file itself. */
+function resultsFile(input: string): string {
+  if (!fs.existsSync(input) || !fs.statSync(input).isDirectory()) return input
+  const json = path.join(input, REPORT_FILES.json)
+  const junit = path.join(input, REPORT_FILES.junit)
+  return !fs.existsSync(json) && fs.existsSync(junit) ? junit : json
+}
+
+/** Reads pgrig's results.json, or JUnit XML from any runner (a file that starts with `<`). */
 export function readResults(input: string): PgrigResults {
-  const file =
-    fs.existsSync(input) && fs.statSync(input).isDirectory() ? path.join(input, REPORT_FILES.json) : input
+  const file = resultsFile(input)
   let raw: unknown
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'))
+    const text = fs.readFileSync(file, 'utf8')
+    if (/^\uFEFF?\s*</.test(text)) return readJunit(file, text)
+    raw = JSON.parse(text)
   } catch (error) {
+    if (isPgrigError(error)) throw error
     const reason =
       (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (error as Error).message
     throw new PgrigError(
       'E_REPORT_INVALID',
-      `cannot read ${file}: ${reason}; pass report folders written by pgrig's reporter`,
+      `cannot read ${file}: ${reason}; pass report folders written by pgrig's reporter, or JUnit XML files`,
     )
   }
+  return checkResults(raw, file)
+}
+
+/** The parsed results, checked: pgrig's schema, a version this pgrig reads, every field a renderer needs. */
+export function checkResults(raw: unknown, file: string): PgrigResults {
   const results = raw as Partial<PgrigResults>
   if (results?.schema !== RESULTS_SCHEMA || !Array.isArray(results.runs)) {
     throw new PgrigError(

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, expect, test } from 'vitest'
-import { MIN_FRAGMENT, createRedactor, redactDeep } from './redact.js'
+import { MIN_FRAGMENT, createRedactor, redactDeep, redactErrorInPlace } from './redact.js'
 import { RESULTS_SCHEMA, RESULTS_VERSION, type PgrigResults } from './results.js'
 import { writeReports } from './write.js'
 
@@ -14,6 +14,28 @@ const redact = createRedactor([password, encodeURIComponent(password)])
 function fragments(secret: string): string[] {
   return Array.from({ length: secret.length - MIN_FRAGMENT + 1 }, (_, i) => secret.slice(i, i + MIN_FRAGMENT))
 }
+
+test('a failing diff keeps which side differs: each distinct password its own mark, none shown', () => {
+  const wrong = `postgres://app:not-the-password@127.0.0.1:5432/app`
+  const error = {
+    message: `expected '${url}' to be '${wrong}'`,
+    diff: `- Expected\n+ Received\n\n- ${wrong}\n+ ${url}`,
+    expected: wrong,
+    actual: url,
+  }
+  redactErrorInPlace(error, [password])
+  expect(error.diff).toBe(
+    '- Expected\n+ Received\n\n- postgres://app:***(2)@127.0.0.1:5432/app\n+ postgres://app:***@127.0.0.1:5432/app',
+  )
+  // The same value gets the same mark in every field of the error.
+  expect(error.actual).toBe('postgres://app:***@127.0.0.1:5432/app')
+  expect(error.expected).toBe('postgres://app:***(2)@127.0.0.1:5432/app')
+  expect(error.message).toBe(`expected '${error.actual}' to be '${error.expected}'`)
+  for (const text of Object.values(error)) {
+    expect(text).not.toContain('not-the-password')
+    for (const piece of fragments(password)) expect(text).not.toContain(piece)
+  }
+})
 
 const leaks = [
   `expected '${url.slice(0, 36)}…' to be 'x'`, // Vitest's truncated assertion

@@ -56,7 +56,7 @@ export function knownPasswords(env: NodeJS.ProcessEnv = process.env): string[] {
 }
 
 /** Replaces every run of MIN_FRAGMENT or more characters that is a piece of one of the passwords. */
-function hideFragments(text: string, passwords: string[]): string {
+function hideFragments(text: string, passwords: string[], mark: (hidden: string) => string): string {
   if (passwords.length === 0 || text.length < MIN_FRAGMENT) return text
   const starts = new Set<string>()
   for (const p of passwords)
@@ -70,24 +70,50 @@ function hideFragments(text: string, passwords: string[]): string {
     }
     let end = i + MIN_FRAGMENT
     while (end < text.length && passwords.some((p) => p.includes(text.slice(i, end + 1)))) end++
-    out += text.slice(copied, i) + HIDDEN
+    out += text.slice(copied, i) + mark(text.slice(i, end))
     copied = i = end
   }
   return out + text.slice(copied)
+}
+
+export interface RedactorOptions {
+  /**
+   * Each distinct hidden value gets a mark of its own (`***`, then `***(2)`, `***(3)`, …), the same
+   * wherever it recurs in the texts this redactor sees: a failing diff of two URLs with different
+   * passwords still shows which side differs, and neither password.
+   */
+  distinct?: boolean
 }
 
 /**
  * Returns a function that hides every URL password, every `password: '…'` value and every piece of
  * MIN_FRAGMENT or more characters of a known password in a piece of text.
  */
-export function createRedactor(passwords: string[] = knownPasswords()): (text: string) => string {
+export function createRedactor(
+  passwords: string[] = knownPasswords(),
+  options: RedactorOptions = {},
+): (text: string) => string {
+  const marks = new Map<string, string>()
+  const mark = (hidden: string): string => {
+    // A later pattern meets what an earlier one hid (`user:***@` looks like a URL cut short): it stays.
+    if (!options.distinct || /^\*\*\*(\(\d+\))?$/.test(hidden)) return options.distinct ? hidden : HIDDEN
+    let found = marks.get(hidden)
+    if (!found) marks.set(hidden, (found = marks.size === 0 ? HIDDEN : `${HIDDEN}(${marks.size + 1})`))
+    return found
+  }
   return (text) => {
     const out = text
-      .replace(URL_USERINFO, (_match, head: string) => `${head}:${HIDDEN}@`)
-      .replace(URL_CUT_SHORT, (_match, head: string) => `${head}:${HIDDEN}`)
-      .replace(QUOTED_PASSWORD, (_match, head: string, quote: string) => `${head}${quote}${HIDDEN}${quote}`)
-      .replace(BARE_PASSWORD, (_match, head: string) => `${head}${HIDDEN}`)
-    return hideFragments(out, passwords)
+      .replace(URL_USERINFO, (_match, head: string, hidden: string) => `${head}:${mark(hidden)}@`)
+      .replace(
+        URL_CUT_SHORT,
+        (match: string, head: string) => `${head}:${mark(match.slice(head.length + 1))}`,
+      )
+      .replace(
+        QUOTED_PASSWORD,
+        (_match, head: string, quote: string, hidden: string) => `${head}${quote}${mark(hidden)}${quote}`,
+      )
+      .replace(BARE_PASSWORD, (match: string, head: string) => `${head}${mark(match.slice(head.length))}`)
+    return hideFragments(out, passwords, mark)
   }
 }
 
@@ -95,14 +121,22 @@ export { redactUrl }
 
 const ERROR_TEXT_FIELDS = ['message', 'stack', 'diff', 'expected', 'actual', 'stackStr', 'name'] as const
 
-/** Hides passwords in an error object as Vitest serializes it, in place (its cause too), so every reporter sees it hidden. */
-export function redactErrorInPlace(error: unknown, redact: (text: string) => string, depth = 0): void {
+/**
+ * Hides passwords in an error object as Vitest serializes it, in place (its cause too), so every
+ * reporter sees it hidden. One distinct redactor serves the whole error: its message, diff and
+ * expected / actual keep which side differs.
+ */
+export function redactErrorInPlace(error: unknown, passwords: string[]): void {
+  hideInError(error, createRedactor(passwords, { distinct: true }), 0)
+}
+
+function hideInError(error: unknown, redact: (text: string) => string, depth: number): void {
   if (!error || typeof error !== 'object' || depth > 5) return
   const fields = error as Record<string, unknown>
   for (const field of ERROR_TEXT_FIELDS) {
     if (typeof fields[field] === 'string') fields[field] = redact(fields[field] as string)
   }
-  redactErrorInPlace(fields.cause, redact, depth + 1)
+  hideInError(fields.cause, redact, depth + 1)
 }
 
 /** A copy of a JSON-like value with every string redacted. */

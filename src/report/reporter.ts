@@ -9,7 +9,7 @@ import {
   resolvePolicy,
   type CategoryPolicy,
 } from './categories.js'
-import { collectEnvironment, withServersUsed } from './environment.js'
+import { collectEnvironment, pgVersionOf, withServersUsed } from './environment.js'
 import { createRedactor, knownPasswords, redactDeep, redactErrorInPlace } from './redact.js'
 import {
   RESULTS_SCHEMA,
@@ -54,6 +54,7 @@ export class PgrigReporter implements Reporter {
   private environment: Promise<Environment> | undefined
   private startedAt = Date.now()
   private readonly passwords = new Set<string>()
+  private sortedPasswords: string[] = []
   private redact = createRedactor()
 
   constructor(private readonly options: PgrigReporterOptions = {}) {}
@@ -82,7 +83,8 @@ export class PgrigReporter implements Reporter {
   /** Passwords known now join those known before: a server may be gone by the end of the run. */
   private learnPasswords(): void {
     for (const password of knownPasswords()) this.passwords.add(password)
-    this.redact = createRedactor([...this.passwords].sort((a, b) => b.length - a.length))
+    this.sortedPasswords = [...this.passwords].sort((a, b) => b.length - a.length)
+    this.redact = createRedactor(this.sortedPasswords)
   }
 
   /** What tests print reaches every reporter (JUnit's system-out too): hidden before any of them keeps it. */
@@ -146,9 +148,9 @@ export class PgrigReporter implements Reporter {
     for (const module of testModules) {
       // The runtime task behind the reported module (not in Vitest's types): what junit.xml is written from.
       const task = (module as unknown as { task?: TaskLike }).task
-      if (task) redactTaskInPlace(task, this.redact)
+      if (task) redactTaskInPlace(task, this.redact, this.sortedPasswords)
     }
-    for (const error of unhandledErrors) redactErrorInPlace(error, this.redact)
+    for (const error of unhandledErrors) redactErrorInPlace(error, this.sortedPasswords)
     const root = this.vitest?.config.root ?? process.cwd()
     const policy = this.policyRecord ?? resolvePolicy({})
     const tests = testModules.flatMap((module) =>
@@ -179,14 +181,7 @@ export class PgrigReporter implements Reporter {
     const environment = await withServersUsed(
       await (this.environment ?? collectEnvironment(process.env, this.vitest?.version ?? null)),
     )
-    const pgVersion =
-      process.env.PGRIG_PG_VERSION ||
-      // a run with several versions: the server this process talks to is the one PGPORT names
-      environment.servers
-        .find((s) => s.version && s.address.endsWith(`:${process.env.PGPORT}`))
-        ?.version?.split('.')[0] ||
-      environment.servers.find((s) => s.version)?.version?.split('.')[0] ||
-      null
+    const pgVersion = pgVersionOf(environment)
     const shard = this.vitest?.config.shard
     const results: PgrigResults = {
       schema: RESULTS_SCHEMA,
@@ -227,10 +222,10 @@ interface TaskLike {
   tasks?: TaskLike[]
 }
 
-function redactTaskInPlace(task: TaskLike, redact: (text: string) => string): void {
-  for (const error of task.result?.errors ?? []) redactErrorInPlace(error, redact)
+function redactTaskInPlace(task: TaskLike, redact: (text: string) => string, passwords: string[]): void {
+  for (const error of task.result?.errors ?? []) redactErrorInPlace(error, passwords)
   for (const log of task.logs ?? []) log.content = redact(log.content)
-  for (const child of task.tasks ?? []) redactTaskInPlace(child, redact)
+  for (const child of task.tasks ?? []) redactTaskInPlace(child, redact, passwords)
 }
 
 /** The note pgrig/vitest appends to a failed test's first error (attachForensics), minus the log. */

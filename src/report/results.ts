@@ -55,6 +55,8 @@ export interface ServerEnvironment {
 export interface Environment {
   pgrig: string
   vitest: string | null
+  /** The runner when it is not Vitest, e.g. `pytest 7.2.1 (Python 3.11.2)` or `JUnit XML`; absent for Vitest. */
+  runner?: string | null
   node: string
   os: string
   arch: string

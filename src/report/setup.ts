@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, inject } from 'vitest'
 import { categoriesOf, skipReason } from './categories.js'
 import { formatWithOptions } from 'node:util'
-import { createRedactor, redactErrorInPlace } from './redact.js'
+import { createRedactor, knownPasswords, redactErrorInPlace } from './redact.js'
 import type { PolicyRecord } from './results.js'
 
 declare module 'vitest' {
@@ -19,7 +19,8 @@ declare module 'vitest' {
 
 const policy = inject('pgrigPolicy')
 const known = new Set(inject('pgrigCategories') ?? [])
-const redact = createRedactor()
+const passwords = knownPasswords()
+const redact = createRedactor(passwords)
 
 // Hooks destructure their context: Vitest refuses a plain parameter once a test file uses fixtures.
 beforeEach(({ task, skip }) => {
@@ -31,7 +32,7 @@ beforeEach(({ task, skip }) => {
 })
 
 afterEach(({ task }) => {
-  for (const error of task.result?.errors ?? []) redactErrorInPlace(error, redact)
+  for (const error of task.result?.errors ?? []) redactErrorInPlace(error, passwords)
 })
 
 // What tests print (console.log(db.url)) reaches every reporter and junit.xml: hide passwords on the way.

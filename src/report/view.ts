@@ -1,5 +1,6 @@
 import {
   countStatuses,
+  type Environment,
   type PgrigResults,
   type RunRecord,
   type StatusCounts,
@@ -91,4 +92,9 @@ export function failuresOf(
   return results.runs.flatMap((run) =>
     run.tests.filter((t) => t.status === status).map((test) => ({ run, test })),
   )
+}
+
+/** `Vitest 4.1.12`, or the other runner that wrote the results (`pytest 7.2.1 (Python 3.11.2)`). */
+export function runnerOf(env: Environment): string {
+  return env.runner ?? `Vitest ${env.vitest ?? 'unknown'}`
 }

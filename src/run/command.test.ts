@@ -90,4 +90,12 @@ describe('the environment a command sees', () => {
       /^--skip smok: no such test category/,
     )
   })
+
+  test('a category the policy names only as allowed to fail (or must-pass, skip) can be selected', async () => {
+    const policy = () => Promise.resolve({ allowedToFail: ['flaky'], mustPass: ['billing'] })
+    expect(await selectionEnv({ only: 'billing', skip: 'flaky' }, policy)).toEqual({
+      PGRIG_ONLY: 'billing',
+      PGRIG_SKIP: 'flaky',
+    })
+  })
 })

@@ -19,8 +19,12 @@ export interface CommandEnvOptions {
 
 /** The environment a run's command sees: pgrig's own on top of the caller's. */
 export function commandEnv(options: CommandEnvOptions): NodeJS.ProcessEnv {
+  return { ...process.env, ...pgrigEnv(options) }
+}
+
+/** pgrig's own variables of a run (what `pgrig serve --json` prints as `env`). */
+export function pgrigEnv(options: CommandEnvOptions): Record<string, string> {
   return {
-    ...process.env,
     ...(options.serveUrl ? { INTEGRESQL_CLIENT_BASE_URL: options.serveUrl } : {}),
     ...options.env,
     ...connectionEnv(options.servers),

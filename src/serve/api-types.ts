@@ -30,6 +30,11 @@ export interface DatabaseConfig {
   username: string
   password: string
   database: string
+  /**
+   * The connection's other libpq parameters (`sslmode`, and the TLS files of a TLS server), which
+   * IntegreSQL's clients add to the connection string; without `sslmode` its Go client says `disable`.
+   */
+  additionalParams?: Record<string, string>
 }
 
 export interface TemplateDatabase {

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import { BodyTooLarge, browserRefusal, readBody, type GuardOptions } from '../http-guard.js'
 import { apiError, isApiError, STATUS_OF } from './api-types.js'
 import type { TemplateManager } from './manager.js'
 
@@ -27,14 +28,14 @@ function testId(raw: string | undefined): number {
 }
 
 async function readJson(request: http.IncomingMessage): Promise<Record<string, unknown>> {
-  let size = 0
-  const chunks: Buffer[] = []
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > BODY_LIMIT) throw apiError('E_SERVE_TOO_LARGE', 'Request Entity Too Large')
-    chunks.push(chunk)
+  let body: Buffer
+  try {
+    body = await readBody(request, BODY_LIMIT)
+  } catch (error) {
+    if (error instanceof BodyTooLarge) throw apiError('E_SERVE_TOO_LARGE', 'Request Entity Too Large')
+    throw error
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim()
+  const text = body.toString('utf8').trim()
   if (text === '') return {}
   try {
     const parsed: unknown = JSON.parse(text)
@@ -116,8 +117,13 @@ function decode(segment: string): string {
 }
 
 /** The request handler: routes, runs, and turns ApiErrors into `{"message": …}` bodies. */
-export function apiHandler(manager: TemplateManager): http.RequestListener {
+export function apiHandler(manager: TemplateManager, guard: GuardOptions = {}): http.RequestListener {
   return (request, response) => {
+    const refusal = browserRefusal(request, guard)
+    if (refusal !== undefined) {
+      send(response, 403, { message: refusal })
+      return
+    }
     const path = (request.url ?? '/').split('?')[0]!
     const matching = ROUTES.filter((route) => route.pattern.test(path))
     const route = matching.find((r) => r.method === request.method)

@@ -1,4 +1,4 @@
-export { startServe, serveOptionsFromEnv, isLoopback, DEFAULT_SERVE_PORT } from './serve.js'
+export { startServe, serveOptionsFromEnv, DEFAULT_SERVE_PORT } from './serve.js'
 export type { ServeOptions, Serving } from './serve.js'
 export { TemplateManager } from './manager.js'
 export { apiError, isApiError, STATUS_OF, type ApiError, type ApiErrorCode } from './api-types.js'

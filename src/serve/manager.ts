@@ -22,6 +22,8 @@ import { within } from './within.js'
  * IntegreSQL's model over pgrig's pool: templates by the client's hash, each finalized template
  * with its own ClonePool, and test databases known by a number. A test database is leased to one
  * holder at a time; a database given back dirty is dropped and replaced, never handed out again.
+ * The number names one checkout, not a database: a database handed out again gets a new one, so a
+ * late or repeated give-back of an old number is a no-op and never reaches the next holder.
  */
 
 export interface ManagerOptions {
@@ -47,9 +49,12 @@ export interface ManagerOptions {
   forceReturn?: boolean | undefined
   /** The server runs on this machine (pgrig started it): the pool's own backends run niced. */
   localServer?: boolean | undefined
+  /**
+   * Created by the superuser in each new template, so untrusted ones (postgres_fdw) work; they are
+   * part of the template's name, so another list makes another template.
+   */
+  extensions?: string[] | undefined
 }
-
-type TestState = 'leased' | 'free' | 'gone'
 
 interface ServeTemplate {
   hash: string
@@ -60,8 +65,11 @@ interface ServeTemplate {
   settle: (error?: ApiError) => void
   finalizing?: Promise<void>
   pool?: ClonePool
-  tests: Map<number, { name: string; state: TestState }>
+  /** The checkouts still out: id → database. */
+  out: Map<number, string>
+  /** The id of each database that is out. */
   idOf: Map<string, number>
+  /** The next checkout's id; every lower one was handed out once. */
   nextId: number
 }
 
@@ -86,6 +94,8 @@ export class TemplateManager {
       username: this.owner,
       password: decodeURIComponent(this.app.password),
     }
+    const params = [...this.app.searchParams].filter(([key]) => key !== 'host' && key !== 'port')
+    if (params.length) this.server.additionalParams = Object.fromEntries(params)
   }
 
   /** POST /templates: a new, empty template database for the client to migrate. */
@@ -94,7 +104,12 @@ export class TemplateManager {
     const known = this.templates.get(hash)
     if (known && known.state !== 'discarded')
       throw apiError('E_SERVE_LOCKED', 'template is already initialized')
-    const digest = createHash('sha256').update(`pgrig-serve-v1\n${hash}`).digest('hex')
+    const extensions = this.options.extensions ?? []
+    const digest = createHash('sha256')
+      .update(
+        `pgrig-serve-v1\n${hash}${extensions.length ? `\nextensions:${JSON.stringify(extensions)}` : ''}`,
+      )
+      .digest('hex')
     const template = this.track(
       hash,
       templateBuildDatabaseName(digest.slice(0, 16), this.options.runId),
@@ -102,8 +117,13 @@ export class TemplateManager {
     )
     try {
       const reused =
-        (await createBuildDatabase(this.options.adminUrl, template, this.owner, this.options.runId)) ===
-        'reused'
+        (await createBuildDatabase(
+          this.options.adminUrl,
+          template,
+          this.owner,
+          this.options.runId,
+          extensions,
+        )) === 'reused'
       if (reused) {
         await this.open(template)
         throw apiError('E_SERVE_LOCKED', 'template is already initialized')
@@ -169,12 +189,9 @@ export class TemplateManager {
     do lease = await this.acquire(template, pool, deadline, abandoned)
     while (!pool.isLeased(lease.name))
     if (abandoned()) throw apiError('E_SERVE_ABANDONED', 'client closed the request')
-    let id = template.idOf.get(lease.name)
-    if (id === undefined) {
-      id = template.nextId++
-      template.idOf.set(lease.name, id)
-    }
-    template.tests.set(id, { name: lease.name, state: 'leased' })
+    const id = template.nextId++
+    template.out.set(id, lease.name)
+    template.idOf.set(lease.name, id)
     return { ...this.describeTemplate(template, lease.name), id }
   }
 
@@ -209,21 +226,22 @@ export class TemplateManager {
     }
   }
 
-  /** POST …/tests/:id/unlock: back untouched, reused as it is. */
+  /**
+   * POST …/tests/:id/unlock: back untouched, reused as it is. For a checkout no longer out (given
+   * back, recreated or reclaimed already) nothing happens: a retry gets the same 204.
+   */
   unlock(hash: string, id: number): void {
-    const { template, test } = this.findTest(hash, id)
-    if (test.state !== 'leased') return
-    test.state = 'free'
-    this.giveBack(template, test.name)
+    const back = this.checkIn(hash, id)
+    if (back) this.giveBack(back.template, back.name)
   }
 
-  /** POST …/tests/:id/recreate (and the deprecated DELETE …/tests/:id): back dirty; dropped and replaced by a fresh clone in the background. */
+  /**
+   * POST …/tests/:id/recreate (and the deprecated DELETE …/tests/:id): back dirty; dropped and
+   * replaced by a fresh clone in the background. A no-op for a checkout no longer out, as unlock.
+   */
   recreate(hash: string, id: number): void {
-    const { template, test } = this.findTest(hash, id)
-    if (test.state !== 'leased') return
-    test.state = 'gone'
-    template.idOf.delete(test.name)
-    template.pool?.release(test.name)
+    const back = this.checkIn(hash, id)
+    back?.template.pool?.release(back.name)
   }
 
   /** Each finalized template's pool figures: ready, leased, created, waited, reclaimed, … */
@@ -265,7 +283,7 @@ export class TemplateManager {
       state: 'initializing',
       finalized,
       settle,
-      tests: new Map(),
+      out: new Map(),
       idOf: new Map(),
       nextId: 0,
     }
@@ -308,13 +326,12 @@ export class TemplateManager {
     template.settle()
   }
 
-  /** The pool took a never-returned database back: its id is gone, whatever its holder sends later. */
+  /** The pool took a never-returned database back: its checkout is over, whatever its holder sends later. */
   private reclaimed(template: ServeTemplate, name: string): void {
     const id = template.idOf.get(name)
     if (id === undefined) return
     template.idOf.delete(name)
-    const test = template.tests.get(id)
-    if (test) test.state = 'gone'
+    template.out.delete(id)
   }
 
   private giveBack(template: ServeTemplate, name: string): void {
@@ -335,15 +352,25 @@ export class TemplateManager {
     )
   }
 
-  private findTest(hash: string, id: number) {
+  /**
+   * Ends checkout `id`: the database it named, or undefined when that checkout is over already.
+   * An id never handed out is a 404, as IntegreSQL answers an unknown one.
+   */
+  private checkIn(hash: string, id: number): { template: ServeTemplate; name: string } | undefined {
     const template = this.templates.get(hash)
     if (!template || template.state === 'discarded') throw notFound()
-    const test = template.tests.get(id)
-    if (!test) throw apiError('E_SERVE_NOT_FOUND', 'test database not found')
-    return { template, test }
+    if (id < 0 || id >= template.nextId) throw apiError('E_SERVE_NOT_FOUND', 'test database not found')
+    const name = template.out.get(id)
+    if (name === undefined) return undefined
+    template.out.delete(id)
+    template.idOf.delete(name)
+    return { template, name }
   }
 
   private describeTemplate(template: ServeTemplate, database: string): TemplateDatabase {
-    return { database: { templateHash: template.hash, config: { ...this.server, database } } }
+    const { additionalParams, ...server } = this.server
+    // IntegreSQL's field order: the parameters after the database.
+    const config = { ...server, database, ...(additionalParams ? { additionalParams } : {}) }
+    return { database: { templateHash: template.hash, config } }
   }
 }

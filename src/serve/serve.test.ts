@@ -28,6 +28,7 @@ interface Config {
   username: string
   password: string
   database: string
+  additionalParams?: Record<string, string>
 }
 
 async function call(method: string, path: string, body?: unknown) {
@@ -78,7 +79,16 @@ describe('the IntegreSQL API', () => {
     expect(Object.keys(created.json!)).toEqual(['database'])
     const database = created.json!.database as { templateHash: string; config: Config }
     expect(database.templateHash).toBe(hash)
-    expect(Object.keys(database.config)).toEqual(['host', 'port', 'username', 'password', 'database'])
+    expect(Object.keys(database.config)).toEqual([
+      'host',
+      'port',
+      'username',
+      'password',
+      'database',
+      'additionalParams',
+    ])
+    // IntegreSQL's Go client adds these to its connection string: lib/pq's default sslmode is require.
+    expect(database.config.additionalParams).toEqual({ sslmode: 'disable' })
     expect(database.config.username).toBe(pgc.info.user)
     // Templates carry pgrig's ownership marker and run id.
     const [marker] = await withClient(pgc.superuser.url, async (c) =>
@@ -178,6 +188,55 @@ describe('the IntegreSQL API', () => {
         (await c.query('select datname from pg_database where datname = any($1)', [[...seen]])).rows,
     )
     expect(left).toEqual([])
+  })
+})
+
+describe('an id names one checkout (issue 21: a late give-back hit the next holder)', () => {
+  test("a retried unlock or recreate of a database's earlier checkout leaves its next holder alone", async () => {
+    const hash = `checkout-${Date.now()}`
+    await migratedTemplate(hash)
+    const get = async () => {
+      const got = await call('GET', `/templates/${hash}/tests`)
+      expect(got.status, got.text).toBe(200)
+      const { id, database } = got.json as { id: number; database: { config: Config } }
+      return { id, config: database.config }
+    }
+    const first = await get()
+    expect((await call('POST', `/templates/${hash}/tests/${first.id}/unlock`)).status).toBe(204)
+    // Holder 2: the same database, handed out again (held databases are not free, so it comes round).
+    const others: { id: number; config: Config }[] = []
+    let second = await get()
+    while (second.config.database !== first.config.database) {
+      others.push(second)
+      expect(others.length, 'the unlocked database is handed out again').toBeLessThan(7)
+      second = await get()
+    }
+    expect(second.id, 'a new checkout, a new id').not.toBe(first.id)
+    const session = new pg.Client({ connectionString: dsn(second.config) })
+    await session.connect()
+    try {
+      await session.query("create table mine (v text); insert into mine values ('holder 2')")
+      // Holder 1's retries, late: each a documented no-op.
+      for (const late of ['unlock', 'recreate', 'unlock']) {
+        expect((await call('POST', `/templates/${hash}/tests/${first.id}/${late}`)).status).toBe(204)
+      }
+      expect((await call('DELETE', `/templates/${hash}/tests/${first.id}`)).status).toBe(204)
+      // Nobody else gets holder 2's database while it is out.
+      for (let i = 0; i < 3; i++) {
+        const next = await get()
+        others.push(next)
+        expect(next.config.database).not.toBe(second.config.database)
+      }
+      // Holder 2's session lives on, its table in place.
+      expect((await session.query('select v from mine')).rows).toEqual([{ v: 'holder 2' }])
+    } finally {
+      await session.end().catch(() => {})
+    }
+    // An id never handed out is still unknown.
+    expect((await call('POST', `/templates/${hash}/tests/999999/unlock`)).status).toBe(404)
+    expect((await call('POST', `/templates/${hash}/tests/${second.id}/unlock`)).status).toBe(204)
+    for (const other of others) await call('POST', `/templates/${hash}/tests/${other.id}/unlock`)
+    expect((await call('DELETE', `/templates/${hash}`)).status).toBe(204)
   })
 })
 

@@ -1,12 +1,12 @@
 import http from 'node:http'
 import os from 'node:os'
-import type { AddressInfo } from 'node:net'
 import { ownedRun } from '../servers/run.js'
 import type { ServerInfo } from '../servers/server-info.js'
 import { assertExternalAllowed } from '../databases/guard.js'
 import { dropLeftovers } from '../databases/leftovers.js'
 import { holdRunLock } from '../databases/run-lock.js'
 import { PgrigError } from '../errors.js'
+import { listenHttp } from '../http-guard.js'
 import { apiHandler } from './http.js'
 import { TemplateManager } from './manager.js'
 
@@ -17,6 +17,8 @@ export interface ServeOptions {
   allowExternal?: boolean | undefined
   /** Address the API listens on (default 127.0.0.1; anything beyond loopback must be asked for). */
   host?: string | undefined
+  /** Host names besides its address that may reach the API (`--allow-host`); see http-guard.ts. */
+  allowedHosts?: readonly string[] | undefined
   /** API port (default 5000, IntegreSQL's; 0 picks a free one). */
   port?: number | undefined
   /** Test databases kept ready per template (default: the number of CPUs, as IntegreSQL). */
@@ -38,6 +40,8 @@ export interface ServeOptions {
    * back instead, so a fleet that forgets to give back never outgrows the cap.
    */
   forceReturn?: boolean | undefined
+  /** Extensions the superuser creates in every new template before the client migrates it (config `extensions`). */
+  extensions?: string[] | undefined
 }
 
 export interface Serving {
@@ -55,35 +59,6 @@ export interface Serving {
 }
 
 export const DEFAULT_SERVE_PORT = 5000
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
-}
-
-function listen(server: http.Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'EADDRINUSE'
-          ? new PgrigError(
-              'E_PORT_IN_USE',
-              `port ${port} on ${host} is already taken, so the API cannot listen there; pass --port <n> (or INTEGRESQL_PORT), or 0 for a free one`,
-            )
-          : error.code === 'EADDRNOTAVAIL'
-            ? new PgrigError(
-                'E_USAGE',
-                `--host ${host} is not an address of this machine; use 127.0.0.1 or one of its interfaces`,
-              )
-            : error,
-      )
-    }
-    server.once('error', onError)
-    server.listen(port, host, () => {
-      server.off('error', onError)
-      resolve((server.address() as AddressInfo).port)
-    })
-  })
-}
 
 /**
  * The IntegreSQL-compatible API over pgrig's pool, on a running server: holds this run's lock on
@@ -118,13 +93,22 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       getTimeoutMs: options.getTimeoutMs ?? 60_000,
       cleaningWorkers: options.cleaningWorkers ?? Math.min(8, Math.max(4, cpus * 2)),
       forceReturn: options.forceReturn,
+      extensions: options.extensions,
       localServer: server.engine !== 'external' && server.pid !== null,
     })
-    const http_ = http.createServer({ keepAliveTimeout: 60_000 }, apiHandler(manager))
+    const http_ = http.createServer(
+      { keepAliveTimeout: 60_000 },
+      apiHandler(manager, { allowedHosts: options.allowedHosts }),
+    )
     const host = options.host ?? '127.0.0.1'
     let port: number
     try {
-      port = await listen(http_, host, options.port ?? DEFAULT_SERVE_PORT)
+      ;({ port } = await listenHttp(
+        http_,
+        host,
+        options.port ?? DEFAULT_SERVE_PORT,
+        'pass --port <n> (or INTEGRESQL_PORT), or 0 for a free one',
+      ))
     } catch (error) {
       await manager.close()
       throw error

@@ -1,4 +1,6 @@
 import { withClient } from '../databases/admin.js'
+import { createExtensions } from '../databases/migrations.js'
+import { withDatabase } from '../servers/libpq-url.js'
 import { ownerMarker } from '../databases/guard.js'
 import { quoteIdentifier, quoteLiteral } from '../servers/sql-quote.js'
 
@@ -23,8 +25,9 @@ export async function createBuildDatabase(
   { buildName, finalName }: TemplateNames,
   owner: string,
   runId: string,
+  extensions: string[] = [],
 ): Promise<'reused' | 'created'> {
-  return withClient(adminUrl, async (admin) => {
+  const made = await withClient(adminUrl, async (admin) => {
     // A template finalized by an earlier run on this server (same hash, same schema) is used as it is.
     const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [finalName])
     if ((rowCount ?? 0) > 0) return 'reused'
@@ -33,8 +36,11 @@ export async function createBuildDatabase(
     await admin.query(
       `comment on database ${quoteIdentifier(buildName)} is ${quoteLiteral(ownerMarker({ runId, kind: 'template' }))}`,
     )
-    return 'created'
+    return 'created' as const
   })
+  // As the superuser, so untrusted extensions (postgres_fdw) work though the app role migrates.
+  if (made === 'created') await createExtensions(withDatabase(adminUrl, buildName), extensions, undefined)
+  return made
 }
 
 /** The client's migrations are done: the build database becomes the template clones are made from. */

@@ -100,7 +100,7 @@ function validity(): { notBefore: Date; notAfter: Date } {
 }
 
 /** Temp file + rename: a concurrent reader sees the old file or the new one, never half of one. */
-async function writeAtomic(file: string, data: string, mode: number): Promise<void> {
+async function writeAtomic(file: string, data: string | Buffer, mode: number): Promise<void> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   try {
     await writeFile(tmp, data, { mode })
@@ -225,7 +225,20 @@ async function generate(dir: string, clientUser: string): Promise<CertFiles> {
     ])
   }
 
+  await writeDerKey(clientKeyFile)
   return { dir, caFile, caKeyFile, serverCertFile, serverKeyFile, clientCertFile, clientKeyFile }
+}
+
+/** Where the client key is also written as PKCS-8 DER (`client.pk8`): the only form JDBC's `sslkey` reads. */
+export function derKeyFile(keyFile: string): string {
+  return `${keyFile.replace(/\.key$/, '')}.pk8`
+}
+
+async function writeDerKey(keyFile: string): Promise<void> {
+  const der = createPrivateKey(await readFile(keyFile)).export({ type: 'pkcs8', format: 'der' })
+  const target = derKeyFile(keyFile)
+  const current = await readFile(target).catch(() => undefined)
+  if (!current?.equals(der)) await writeAtomic(target, der, 0o600)
 }
 
 /**

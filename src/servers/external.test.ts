@@ -61,7 +61,7 @@ describe('an external server reports the TLS its URL connects with', () => {
     const asked = external(withoutParams(tlsOn.url), 'on')
     await expect(asked).rejects.toMatchObject({ code: 'E_EXTERNAL_SERVER' })
     await expect(asked).rejects.toThrow(
-      /^external server main \(postgres:\/\/app:\*\*\*@[^)]+\): tls on was asked, but this URL connects without TLS; add \?sslmode=verify-full&sslrootcert=<CA file> \(or sslmode=require\) to the URL$/,
+      /^external server main \(postgresql:\/\/app:\*\*\*@[^)]+\): tls on was asked, but this URL connects without TLS; add \?sslmode=verify-full&sslrootcert=<CA file> \(or sslmode=require\) to the URL$/,
     )
   })
 })

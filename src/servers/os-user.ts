@@ -6,12 +6,29 @@ import type { RunAs } from '../engine/types.js'
 /** The identity initdb and postgres run under; `undefined` when pgrig itself is not root. */
 export type { RunAs }
 
+function fromPasswdLine(name: string, line: string | undefined): RunAs | undefined {
+  const [, , uid, gid] = (line ?? '').trim().split(':')
+  if (!uid || !gid) return undefined
+  return { name, uid: Number(uid), gid: Number(gid) }
+}
+
+/**
+ * /etc/passwd first (a read, where `getent` is a process of its own on every first start), then
+ * `getent` for accounts only the name service knows (LDAP, systemd's dynamic users).
+ */
 function lookup(name: string): RunAs | undefined {
   try {
-    const line = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim()
-    const [, , uid, gid] = line.split(':')
-    if (uid === undefined || gid === undefined) return undefined
-    return { name, uid: Number(uid), gid: Number(gid) }
+    const lines = fs.readFileSync('/etc/passwd', 'utf8').split('\n')
+    const local = fromPasswdLine(
+      name,
+      lines.find((line) => line.startsWith(`${name}:`)),
+    )
+    if (local) return local
+  } catch {
+    // no /etc/passwd to read: ask the name service
+  }
+  try {
+    return fromPasswdLine(name, execFileSync('getent', ['passwd', name], { encoding: 'utf8' }))
   } catch {
     return undefined
   }

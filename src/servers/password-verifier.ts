@@ -3,16 +3,13 @@ import { promisify } from 'node:util'
 
 const pbkdf2Async = promisify(pbkdf2)
 
-/** PostgreSQL's default `scram_iterations`: what a password someone chose is stored with. */
-const SCRAM_ITERATIONS = 4096
-
 /**
- * For the passwords pgrig generates (144 random bits): iterations slow down guessing a password
- * from its stored verifier, and no count of them matters against 2^144 guesses, while every
- * connection pays for them twice (client and server, ~1.5 ms each here). The server takes the
- * count from the stored verifier, so this works on every version pgrig runs, and stays SCRAM.
+ * PostgreSQL's default `scram_iterations` (RFC 7677's minimum), for every password, generated ones
+ * too: a lower count would be as safe against a 144-bit generated password, but clients refuse it
+ * (Go's lib/pq: `server sent an invalid SCRAM-SHA-256 iteration count: "i=16"`). What it costs per
+ * connection: `npm run bench:connect` and docs/speed.md.
  */
-export const GENERATED_PASSWORD_ITERATIONS = 16
+export const SCRAM_ITERATIONS = 4096
 
 /**
  * The stored form of a role's password, computed here while the server is still starting, so

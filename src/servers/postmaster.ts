@@ -166,25 +166,37 @@ function settingHint(logFile: string): string {
 
 /**
  * Fast shutdown (SIGINT: disconnect clients, checkpoint, exit); if that does not finish in time,
- * the whole process group is killed so nothing is left behind.
+ * the whole process group is killed so nothing is left behind. Waits until the pid is gone too
+ * (`waitReaped`).
  */
 export async function stopPostmaster(pid: number, timeoutMs = 10_000): Promise<void> {
-  if (!isAlive(pid)) return
-  signal(pid, 'SIGINT')
-  if (await waitUntil(() => !isAlive(pid), timeoutMs)) {
-    await waitUntil(() => !isGroupAlive(pid), 2_000)
-  } else {
-    await killGroup(pid)
-  }
+  await haltPostmaster(pid, timeoutMs)
   await waitReaped(pid)
 }
 
 /**
- * A detached server's parent is init, which may take a second to reap it; until then the pid still
- * exists as a zombie and `kill -0` in a user's script says it is alive. Wait it out, briefly.
+ * `stopPostmaster` up to the postmaster's exit (its port, shared memory and data dir free), without
+ * waiting for its parent to reap it: what `pgrig down` overlaps with removing the server's folders.
  */
-async function waitReaped(pid: number): Promise<void> {
-  await waitUntil(() => !signal(pid, 0), 5_000, 25)
+export async function haltPostmaster(pid: number, timeoutMs = 10_000): Promise<void> {
+  if (!isAlive(pid)) return
+  signal(pid, 'SIGINT')
+  // A throwaway server's fast shutdown takes a few ms (its checkpoint writes to tmpfs, fsync off):
+  // look often, the look is one kill(0) and one small /proc read.
+  if (await waitUntil(() => !isAlive(pid), timeoutMs, 2)) {
+    await waitUntil(() => !isGroupAlive(pid), 2_000, 5)
+  } else {
+    await killGroup(pid)
+  }
+}
+
+/**
+ * A detached server's parent is init, which may take a while to reap it (this project's CI machine's
+ * init reaps every 2 s); until then the pid still exists as a zombie and `kill -0` in a user's
+ * script says it is alive. Wait it out, briefly.
+ */
+export async function waitReaped(pid: number): Promise<void> {
+  await waitUntil(() => !signal(pid, 0), 5_000, 10)
 }
 
 /** SIGKILL to postmaster and backends at once: what a power cut or OOM kill looks like to PostgreSQL. */

@@ -23,6 +23,14 @@ export interface RunState {
   starting?: number
   /** Data dirs of template builds a start waits on (a postmaster runs there for a moment); stopped with the run. */
   buildDirs?: string[]
+  /** The project whose test run left this run up (`reuse: true`): only that project adopts it. */
+  project?: RunProject
+}
+
+/** Which project a run belongs to: its folder and a hash of the options its servers were started with. */
+export interface RunProject {
+  root: string
+  configHash: string
 }
 
 const uid = () => (typeof process.getuid === 'function' ? process.getuid() : 0)

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { listCompanions } from './companions.js'
 import { spawnReaper } from './reaper.js'
-import { createRunDir, newRunId, removeRunDirs, writeState } from './run-dir.js'
+import { createRunDir, newRunId, removeRunDirs, writeState, type RunProject } from './run-dir.js'
 import { reapStaleRunsOnce } from './teardown.js'
 import type { ServerInfo } from './server-info.js'
 
@@ -20,7 +20,11 @@ export class Run {
   private closed = false
   private readonly buildDirs = new Set<string>()
 
-  constructor(private isDetached: boolean) {
+  constructor(
+    private isDetached: boolean,
+    /** The project a `reuse` run belongs to, written into the state so only that project adopts it. */
+    readonly project?: RunProject,
+  ) {
     this.dir = createRunDir(this.runId)
     // A detached run has a reaper too: it tears the run down when the owner dies in the middle of
     // a start (Ctrl-C or SIGKILL of `pgrig up`) and does nothing once every start has finished.
@@ -89,6 +93,15 @@ export class Run {
     this.save()
   }
 
+  /** Puts the servers in the order of `names` (the config's), whatever order their starts finished in. */
+  order(names: string[]): void {
+    const rank = (name: string) => names.indexOf(name) // -1: recorded before, stays first
+    const sorted = [...this.servers.values()].sort((a, b) => rank(a.name) - rank(b.name))
+    this.servers.clear()
+    for (const server of sorted) this.servers.set(server.name, server)
+    this.save()
+  }
+
   list(): ServerInfo[] {
     return [...this.servers.values()]
   }
@@ -115,6 +128,7 @@ export class Run {
       servers: this.list(),
       ...(this.starting > 0 ? { starting: this.starting } : {}),
       ...(this.buildDirs.size > 0 ? { buildDirs: [...this.buildDirs] } : {}),
+      ...(this.project ? { project: this.project } : {}),
     })
   }
 }
@@ -137,9 +151,9 @@ export function closeOwnedRun(): void {
   owned = undefined
 }
 
-export async function detachedRun(): Promise<Run> {
+export async function detachedRun(project?: RunProject): Promise<Run> {
   await reapStaleRunsOnce()
-  return new Run(true)
+  return new Run(true, project)
 }
 
 /** The run a start joins: the one it was given, else a new detached one when asked, else this process's own. */

@@ -6,7 +6,8 @@ import type { ServerSpec } from '../config/resolve.js'
  */
 export const TEST_SPEED_DEFAULTS: Record<string, string | number | boolean> = {
   fsync: false,
-  synchronous_commit: false,
+  // synchronous_commit stays on (PostgreSQL's default): off, a commit reaches the WAL up to
+  // wal_writer_delay later, so logical replication lags and crash() loses committed rows.
   full_page_writes: false,
   shared_buffers: '32MB',
   // Segments in the data dir go away with it; POSIX ones in /dev/shm outlive a SIGKILLed server.
@@ -60,14 +61,29 @@ export function renderSettings(input: ServerConfigInput): string {
 }
 
 /**
- * Superuser sessions over the unix socket are trusted (the socket dir is reachable only by the
- * server user and root); TCP follows the profile.
+ * The config's `hba` rules first (the first line that matches a connection decides), then pgrig's
+ * own: sessions over the unix socket are trusted (the socket dir is reachable only by the server
+ * user and root), TCP follows the profile. A TLS server's client-certificate setting applies to
+ * the `hba` rules too.
  */
 export function renderHba(spec: ServerSpec): string {
   const method = spec.auth
   const options = spec.clientCert !== 'off' && method !== 'cert' ? ` clientcert=${spec.clientCert}` : ''
   const type = spec.tls === 'required' || spec.clientCert !== 'off' || method === 'cert' ? 'hostssl' : 'host'
-  const lines = ['# Written by pgrig.', 'local all all trust', 'local replication all trust']
+  const lines = ['# Written by pgrig.']
+  for (const rule of spec.hba) {
+    const head = `${rule.type} ${rule.database} ${rule.user}`
+    const certOption =
+      rule.type === 'hostssl' &&
+      spec.clientCert !== 'off' &&
+      rule.method !== 'cert' &&
+      rule.method !== 'reject'
+        ? ` clientcert=${spec.clientCert}`
+        : ''
+    if (rule.type === 'local') lines.push(`${head} ${rule.method}`)
+    for (const address of rule.addresses) lines.push(`${head} ${address} ${rule.method}${certOption}`)
+  }
+  lines.push('local all all trust', 'local replication all trust')
   for (const address of ['127.0.0.1/32', '::1/128']) {
     lines.push(`${type} all all ${address} ${method}${options}`)
     lines.push(`${type} replication all ${address} ${method}${options}`)

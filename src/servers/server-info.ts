@@ -53,7 +53,8 @@ export function buildUrl(parts: {
   params?: Record<string, string>
 }): string {
   const host = parts.host.includes(':') ? `[${parts.host}]` : parts.host
-  const url = new URL(`postgres://${host}:${parts.port}/`)
+  // `postgresql://`: every driver reads it (SQLAlchemy and JDBC-style parsers refuse `postgres://`).
+  const url = new URL(`postgresql://${host}:${parts.port}/`)
   // The URL setters leave `%` (and a few others) as they are: clients would decode `ab%41` as `abA`.
   url.username = encodeURIComponent(parts.user)
   url.password = encodeURIComponent(parts.password)

@@ -42,7 +42,7 @@ describe('startServer (embedded, newest major)', () => {
   test('restart keeps data; crash goes through crash recovery; stop removes everything', async () => {
     const pgc = await startServer({ name: 'lib-crash', settings: { work_mem: '8MB' } })
     await query(pgc.url, 'create table kept (v text); insert into kept values ($$x$$)')
-    // synchronous_commit is off for speed; a checkpoint makes the row survive the SIGKILL below.
+    // A checkpoint too, so the row is in the data files, not only in the WAL, before the SIGKILL below.
     await query(pgc.superuser.url, 'checkpoint')
     const firstPid = pgc.pid
     await pgc.restart()
@@ -124,7 +124,7 @@ describe('startServer (embedded, newest major)', () => {
       const pgc = await startServer({ name: 'lib-init-super', initSql: dir, initSqlAs: 'superuser' })
       started.push(pgc)
       expect(
-        await query(pgc.superuser.url, "select tableowner from pg_tables where tablename = 'owned_by_super'"),
+        await query(pgc.url, "select tableowner from pg_tables where tablename = 'owned_by_super'"),
       ).toEqual([{ tableowner: 'postgres' }])
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })

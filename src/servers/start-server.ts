@@ -21,7 +21,7 @@ import { renderHba } from './server-config.js'
 import { buildUrl, type ServerInfo } from './server-info.js'
 import { StartedServer, type ServerContext } from './started-server.js'
 import { generatePassword } from './password.js'
-import { GENERATED_PASSWORD_ITERATIONS, passwordVerifier } from './password-verifier.js'
+import { passwordVerifier } from './password-verifier.js'
 import { assertSafeCache } from './safe-folder.js'
 
 export interface LifecycleOptions {
@@ -158,12 +158,9 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
   const encryption =
     String(spec.settings.password_encryption ?? spec.auth) === 'md5' ? 'md5' : 'scram-sha-256'
   // Hashed on the thread pool while the data dir is copied and the server starts.
-  // Cheap SCRAM only for passwords pgrig made up; a password someone chose keeps the default.
-  const iterations = (given: string | undefined) =>
-    given === undefined ? GENERATED_PASSWORD_ITERATIONS : undefined
   const verifiers = Promise.all([
-    passwordVerifier(spec.superuser.user, superPassword, encryption, iterations(spec.superuser.password)),
-    passwordVerifier(spec.user, password, encryption, iterations(spec.password)),
+    passwordVerifier(spec.superuser.user, superPassword, encryption),
+    passwordVerifier(spec.user, password, encryption),
   ])
   verifiers.catch(() => {})
   const [template, certs] = await Promise.all([
@@ -184,7 +181,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
     wantsTls ? ensureCertificates(spec.certDir ?? ctx.run.certDir, { clientUser: spec.user }) : undefined,
   ])
   // Spares are renamed into place, so only a template on the data dir's own tmpfs can have them.
-  await copyTemplate(template, ctx.dataDir, runAs, {
+  const refillSpares = await copyTemplate(template, ctx.dataDir, runAs, {
     spares: tmpfs !== undefined && template.startsWith(tmpfs),
   })
   if (certs) installServerCerts(ctx, certs)
@@ -217,6 +214,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
         `ALTER ROLE ${quoteIdentifier(spec.user)} PASSWORD ${quoteLiteral(userVerifier)}`,
     )
   } finally {
+    refillSpares()
     await client.end()
   }
   const info = describe(ctx, { port, pid: child.pid ?? null, password, superPassword, certs })
@@ -280,13 +278,16 @@ function describe(
         keyFile: parts.certs.clientKeyFile,
       }
     : null
-  const params: Record<string, string> = tls ? { sslmode: 'verify-full', sslrootcert: tls.caFile } : {}
+  // Stated either way: without it Go's lib/pq and JDBC-era defaults ask for TLS (`require`).
+  const params: Record<string, string> = tls
+    ? { sslmode: 'verify-full', sslrootcert: tls.caFile }
+    : { sslmode: 'disable' }
   if (tls && (spec.clientCert !== 'off' || spec.auth === 'cert')) {
     params.sslcert = tls.certFile
     params.sslkey = tls.keyFile
   }
-  const url = (user: string, password: string) =>
-    buildUrl({ user, password, host, port: parts.port, database: spec.database, params })
+  const url = (user: string, password: string, database = spec.database) =>
+    buildUrl({ user, password, host, port: parts.port, database, params })
   return {
     name: spec.name,
     version: ctx.engine.version,
@@ -299,7 +300,8 @@ function describe(
     superuser: {
       user: spec.superuser.user,
       password: parts.superPassword,
-      url: url(spec.superuser.user, parts.superPassword),
+      // On `postgres`, as PostgreSQL's own tools connect: admin work needs no app database.
+      url: url(spec.superuser.user, parts.superPassword, 'postgres'),
     },
     tls,
     pid: parts.pid,
@@ -326,5 +328,6 @@ export async function startServers(
     run.closeIfEmpty()
     throw failed.reason
   }
+  run.order(started.map((server) => server.info.name))
   return started
 }

@@ -9,7 +9,7 @@ import {
   stopCompanions,
 } from './companions.js'
 import { livePostmasterPid, isAlive, postmastersUnder } from './process-alive.js'
-import { stopPostmaster } from './postmaster.js'
+import { haltPostmaster, waitReaped } from './postmaster.js'
 import {
   listRunIds,
   readState,
@@ -59,15 +59,19 @@ function livePostmasters(runId: string, state: RunState | undefined): number[] {
 /** Stops whatever still runs in a run's data dirs and removes the run's folders. */
 export async function teardownRun(runId: string): Promise<void> {
   const state = readState(runId)
-  await Promise.all([
-    ...livePostmasters(runId, state).map((pid) => stopPostmaster(pid)),
-    stopCompanions(runId),
-  ])
+  const stopped = livePostmasters(runId, state)
+  await Promise.all([...stopped.map((pid) => haltPostmaster(pid)), stopCompanions(runId)])
   // An owner killed in the middle of spawning a server: that postmaster may have appeared meanwhile.
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  await Promise.all(livePostmasters(runId, state).map((pid) => stopPostmaster(pid)))
+  // A detached run whose starts all finished (`pgrig up` returned) spawns nothing more.
+  if (!state?.detached || state.starting) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const late = livePostmasters(runId, state)
+    await Promise.all(late.map((pid) => haltPostmaster(pid)))
+    stopped.push(...late)
+  }
   removeBuildDirs(state)
   removeRunDirs(runId)
+  await Promise.all(stopped.map(waitReaped))
 }
 
 /**
@@ -88,9 +92,9 @@ export async function teardownServer(runId: string, name: string): Promise<void>
   const state = readState(runId)
   if (!state) return
   const server = state.servers.find((s) => s.name === name)
+  const pid = server?.dataDir ? livePostmasterPid(server.dataDir) : undefined
   if (server?.dataDir) {
-    const pid = livePostmasterPid(server.dataDir)
-    if (pid) await stopPostmaster(pid)
+    if (pid) await haltPostmaster(pid)
     fs.rmSync(server.dataDir, { recursive: true, force: true, maxRetries: 5 })
     fs.rmSync(path.join(runDirOf(runId), name), { recursive: true, force: true, maxRetries: 5 })
   }
@@ -98,6 +102,7 @@ export async function teardownServer(runId: string, name: string): Promise<void>
   // The run's last server: its services (an S3 store the tests used with it) go with it.
   if (rest.length === 0 && (state.detached || !isAlive(state.ownerPid))) await teardownRun(runId)
   else writeState({ ...state, servers: rest })
+  if (pid) await waitReaped(pid)
 }
 
 /** Stops one companion (a configured service) of a run; the run goes when nothing of it is left. */

@@ -5,6 +5,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { serveToxiproxyApi, type ToxiproxyApi } from '../../src/chaos/proxy/http-api.js'
+import { startServe, type Serving } from '../../src/serve/serve.js'
+import { startServer, type StartedServer } from '../../src/servers/start-server.js'
+import { closeOwnedRun } from '../../src/servers/run.js'
 import { privateRunRoot } from '../support/run-root.js'
 
 /**
@@ -32,6 +35,14 @@ interface Entry {
   output?: 'stderr' | 'stdout'
   /** Needs $FULL, a 20 MB tmpfs this file mounts (as root; skipped elsewhere). */
   fullDisk?: boolean
+  /**
+   * http: the API asked. `chaos` (the default) is started as `pgrig chaos serve
+   * --allow-remote-listen`, so its entries reach what the machine cannot bind; `chaos-default` as
+   * plain `pgrig chaos serve`; `serve` is `pgrig serve` over a real server (IntegreSQL's routes).
+   */
+  api?: 'chaos' | 'chaos-default' | 'serve'
+  /** http: headers sent as they are (Host, Origin, User-Agent, Content-Type, Content-Length). */
+  headers?: Record<string, string>
 }
 
 const runRoot = privateRunRoot('hostile')
@@ -116,7 +127,14 @@ function runCli(
 
 function request(port: number, entry: Entry): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: entry.method, path: entry.path }, (res) => {
+    // $PORT: the port of the API asked (a listen address it has taken itself)
+    const own = (text: string) => text.replaceAll('$PORT', String(port))
+    const headers = Object.fromEntries(Object.entries(entry.headers ?? {}).map(([k, v]) => [k, own(v)]))
+    const payload = own(typeof entry.body === 'string' ? entry.body : JSON.stringify(entry.body ?? {}))
+    // Node sends a GET's or DELETE's body unframed unless its length is given
+    if (!entry.bodyBytes) headers['Content-Length'] ??= String(Buffer.byteLength(payload))
+    const options = { host: '127.0.0.1', port, method: entry.method, path: entry.path, headers }
+    const req = http.request(options, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (c: string) => (body += c))
@@ -136,7 +154,7 @@ function request(port: number, entry: Entry): Promise<{ status: number; body: st
       }
       pump()
     } else {
-      req.end(typeof entry.body === 'string' ? entry.body : JSON.stringify(entry.body ?? {}))
+      req.end(payload)
     }
   })
 }
@@ -173,12 +191,22 @@ describe.concurrent('CLI and config', () => {
   }
 })
 
-describe('chaos HTTP API', () => {
+describe('HTTP APIs', () => {
   let api: ToxiproxyApi
-  let port = 0
+  let plain: ToxiproxyApi
+  let server: StartedServer | undefined
+  let serving: Serving | undefined
+  const ports = { chaos: 0, 'chaos-default': 0, serve: 0 }
   beforeAll(async () => {
-    api = await serveToxiproxyApi({ port: 0 })
-    port = api.port
+    const needsServe = httpEntries.some((e) => e.api === 'serve')
+    ;[api, plain, server] = await Promise.all([
+      serveToxiproxyApi({ port: 0, allowRemoteListen: true }),
+      serveToxiproxyApi({ port: 0 }),
+      needsServe ? startServer({ name: 'hostile-serve', quiet: true }) : undefined,
+    ])
+    if (server) serving = await startServe({ server: server.info, port: 0, poolSize: 0, poolMax: 1 })
+    Object.assign(ports, { chaos: api.port, 'chaos-default': plain.port, serve: serving?.port ?? 0 })
+    const port = api.port
     const made = await request(port, {
       kind: 'http',
       why: 'setup',
@@ -189,16 +217,22 @@ describe('chaos HTTP API', () => {
     })
     expect(made.status).toBe(201)
   })
-  afterAll(() => api?.close())
+  afterAll(async () => {
+    await Promise.all([api?.close(), plain?.close(), serving?.close()])
+    await server?.stop()
+    closeOwnedRun()
+  })
 
   for (const entry of httpEntries) {
-    test(`${entry.method} ${entry.path}: ${entry.why}`, async () => {
-      const reply = await request(port, entry)
+    test(`${entry.api ?? 'chaos'} ${entry.method} ${entry.path}: ${entry.why}`, async () => {
+      const reply = await request(ports[entry.api ?? 'chaos'], entry)
       expect(reply.status, reply.body.slice(0, 300)).toBe(entry.status ?? 400)
-      const body = JSON.parse(reply.body) as { error: string; status: number }
-      expect(body.status).toBe(entry.status ?? 400)
-      expect(body.error).not.toMatch(/\n/)
-      expect(body.error).toMatch(new RegExp(entry.match))
+      // the chaos API's errors are Toxiproxy's {"error","status"}, pgrig serve's IntegreSQL's {"message"}
+      const body = JSON.parse(reply.body) as { error?: string; status?: number; message?: string }
+      if (entry.api !== 'serve') expect(body.status).toBe(entry.status ?? 400)
+      const message = entry.api === 'serve' ? body.message : body.error
+      expect(message).not.toMatch(/\n/)
+      expect(message).toMatch(new RegExp(entry.match))
     })
   }
 })

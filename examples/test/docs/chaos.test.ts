@@ -178,7 +178,9 @@ describe('the isolation-anomaly checker', () => {
     const result = check(history, { model: 'rw-register', isolation: guarantee }) // 'snapshot-isolation' here
     const { anomalyTypes, valid } = result // e.g. ['G2-item']: write skew, which REPEATABLE READ allows
     // valid: true, nothing snapshot isolation forbids
-    const report = formatCheckResult(result) // "  G2-item: T12 —rw(y)→ T15 —rw(x)→ T12  [violates repeatable-read, serializable]"
+    const report = formatCheckResult(result)
+    // "  G2-item: T12 —rw(y)→ T15 —rw(x)→ T12  [allowed at snapshot-isolation, the level judged; violates
+    //   repeatable-read in Adya's sense (PL-2.99, stricter than PostgreSQL's), serializable, …]"
     // #endregion checker
     expect(guarantee).toBe('snapshot-isolation')
     expect(valid).toBe(true)

@@ -24,7 +24,7 @@ test('a TLS server from code: restart and crash keep its data', async () => {
   onTestFinished(() => process.chdir(cwd))
   // #region start-server
   await using pg = await startServer({ profile: 'tls', initSql: ['./migrations', './seed.sql'] })
-  const url = pg.url // postgres://app:…@127.0.0.1:…/app?sslmode=verify-full&sslrootcert=…
+  const url = pg.url // postgresql://app:…@127.0.0.1:…/app?sslmode=verify-full&sslrootcert=…
   const admin = pg.superuser.url
   await pg.restart() // clean restart, same port and data
   await pg.crash() // SIGKILL of postmaster and backends, then a start through crash recovery

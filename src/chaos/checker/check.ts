@@ -87,6 +87,25 @@ export function check(history: History, options: CheckOptions): CheckResult {
   }
 }
 
+/**
+ * Which levels a finding violates, worded so a PostgreSQL user is not misled: Adya's repeatable read
+ * (PL-2.99) forbids G2-item, but PostgreSQL's REPEATABLE READ is snapshot isolation, which allows it.
+ */
+function levelsNote(violates: readonly IsolationLevel[], judged: IsolationLevel | undefined): string {
+  const named = violates.map((level) =>
+    level === 'repeatable-read'
+      ? "repeatable-read in Adya's sense (PL-2.99, stricter than PostgreSQL's)"
+      : level,
+  )
+  const notes = [`violates ${named.join(', ')}`]
+  if (violates.includes('repeatable-read') && !violates.includes('snapshot-isolation')) {
+    notes.push("allowed by snapshot-isolation, which is what PostgreSQL's REPEATABLE READ gives")
+  }
+  if (judged !== undefined && !violates.includes(judged))
+    notes.unshift(`allowed at ${judged}, the level judged`)
+  return notes.join('; ')
+}
+
 /** The result as lines a person reads in a test failure: counts, then one line per finding. */
 export function formatCheckResult(result: CheckResult): string {
   const { total, ok, fail, info } = result.transactions
@@ -95,7 +114,7 @@ export function formatCheckResult(result: CheckResult): string {
     `${result.valid ? 'valid' : 'INVALID'}${against}: ${total} transactions (${ok} ok, ${fail} failed, ${info} unknown), ${result.anomalies.length} finding(s)`,
   ]
   for (const a of result.anomalies)
-    lines.push(`  ${a.type}: ${a.description}  [violates ${a.violates.join(', ')}]`)
+    lines.push(`  ${a.type}: ${a.description}  [${levelsNote(a.violates, result.isolation)}]`)
   if (!result.graph.searchComplete)
     lines.push('  (cycle search budget exhausted: some cycles may be missing)')
   return lines.join('\n')

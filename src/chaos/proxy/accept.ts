@@ -4,6 +4,7 @@ import { openTerminated, type Opened } from './tls/handshake.js'
 import type { Termination } from './tls/options.js'
 import { Link, type LinkHost } from './link.js'
 import { readUntil } from './read-until.js'
+import { UpstreamDialer } from './upstream-dialer.js'
 import { ProxiedConnection } from './pg/proxied-connection.js'
 import type { FaultSet } from './pg/fault-set.js'
 
@@ -31,8 +32,11 @@ export class Acceptor {
   readonly links = new Set<Link>()
   /** Sockets of connections still in their TLS negotiation or first read (not yet a Link). */
   private readonly negotiating = new Set<net.Socket>()
+  private readonly dialer = new UpstreamDialer()
 
-  constructor(private readonly host: AcceptHost) {}
+  constructor(private readonly host: AcceptHost) {
+    this.dialer.prepare(host.target().host)
+  }
 
   /** `opened`: what a terminating proxy negotiated (the TLS ends and the TCP under them). */
   accept(socket: net.Socket, opened?: Opened, first?: 'startup' | 'other'): void {
@@ -43,8 +47,7 @@ export class Acceptor {
     }
     const client = opened?.client ?? socket
     const target = host.target()
-    const server =
-      opened?.server ?? net.connect({ host: target.host, port: target.port, allowHalfOpen: true })
+    const server = opened?.server ?? this.dialer.dial(target)
     let link: Link | undefined = undefined
     const proxied =
       host.protocol === 'postgres'

@@ -38,8 +38,8 @@ function portOf(listen: string): number {
   return Number(listen.split(':').pop())
 }
 
-async function call(method: string, route: string, body?: unknown) {
-  const response = await fetch(`${api.url}${route}`, {
+async function call(method: string, route: string, body?: unknown, base = api.url) {
+  const response = await fetch(`${base}${route}`, {
     method,
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   })
@@ -211,6 +211,47 @@ describe('raw HTTP: routes, shapes and status codes as Toxiproxy 2.x', () => {
   })
 })
 
+describe('a proxy beyond loopback (issue 21: a web page opened PostgreSQL to the network)', () => {
+  test('is refused (403, one line) on create, populate and update; nothing listens', async () => {
+    for (const listen of ['0.0.0.0:0', '[::]:0', '192.0.2.1:5', 'example.com:5']) {
+      const created = await call('POST', '/proxies', { name: 'remote', upstream: upstream(), listen })
+      expect(created.status, created.text).toBe(403)
+      expect((created.json as { error: string }).error).toMatch(
+        /beyond loopback: .* start pgrig chaos serve with --allow-remote-listen/,
+      )
+    }
+    const populated = await call('POST', '/populate', [
+      { name: 'remote', upstream: upstream(), listen: '0.0.0.0:0' },
+    ])
+    expect(populated.status).toBe(403)
+    expect((await call('GET', '/proxies')).json).not.toHaveProperty('remote')
+    await call('POST', '/proxies', { name: 'moved', upstream: upstream() })
+    const moved = await call('POST', '/proxies/moved', { listen: '0.0.0.0:0' })
+    expect(moved.status).toBe(403)
+    expect((await call('GET', '/proxies/moved')).json).toMatchObject({
+      listen: expect.stringMatching(/^127\.0\.0\.1:/),
+    })
+    await call('DELETE', '/proxies/moved')
+    for (const listen of ['127.0.0.1:0', 'localhost:0', '[::1]:0', '127.0.0.2:0']) {
+      const local = await call('POST', '/proxies', { name: 'local', upstream: upstream(), listen })
+      expect(local.status, `${listen}: ${local.text}`).toBe(201)
+      await call('DELETE', '/proxies/local')
+    }
+  })
+
+  test('is taken when the API was started with allowRemoteListen (--allow-remote-listen)', async () => {
+    await using open = await serveToxiproxyApi({ port: 0, allowRemoteListen: true })
+    const created = await call(
+      'POST',
+      '/proxies',
+      { name: 'remote', upstream: upstream(), listen: '0.0.0.0:0' },
+      open.url,
+    )
+    expect(created.status, created.text).toBe(201)
+    expect((created.json as { listen: string }).listen).toMatch(/^0\.0\.0\.0:\d+$/)
+  })
+})
+
 describe('pgrig chaos serve', () => {
   test('--port 0 prints the API address; a Toxiproxy client drives it; SIGTERM stops it', async () => {
     const { stdout: line, child } = await chaosServe()
@@ -223,6 +264,23 @@ describe('pgrig chaos serve', () => {
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
+  })
+
+  test('--allow-remote-listen lets proxies listen beyond loopback; without it they are refused', async () => {
+    for (const flags of [[], ['--allow-remote-listen']]) {
+      const { stdout, child } = await chaosServe(flags)
+      const url = /http:\/\/\S+/.exec(stdout)![0]
+      const created = await call(
+        'POST',
+        '/proxies',
+        { name: 'r', upstream: upstream(), listen: '0.0.0.0:0' },
+        url,
+      )
+      expect(created.status, created.text).toBe(flags.length > 0 ? 201 : 403)
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await exited
+    }
   })
 
   test('a taken port is a one-line error', async () => {

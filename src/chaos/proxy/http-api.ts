@@ -1,7 +1,8 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { isPgrigError, PgrigError, type PgrigErrorCode } from '../../errors.js'
-import { joinHostPort } from './address.js'
+import { BodyTooLarge, browserRefusal, isLoopbackHost, listenHttp, readBody } from '../../http-guard.js'
+import { joinHostPort, splitHostPort } from './address.js'
 import { ChaosProxy, createProxy } from './proxy.js'
 import type { ToxicSpec } from './toxic.js'
 import type { ProxyTls } from './tls/options.js'
@@ -26,7 +27,10 @@ export class ToxiproxyApi implements AsyncDisposable {
   readonly proxies = new Map<string, ChaosProxy>()
 
   /** @internal use serveToxiproxyApi() */
-  constructor(private readonly server: http.Server) {}
+  constructor(
+    private readonly server: http.Server,
+    private readonly options: { allowRemoteListen: boolean } = { allowRemoteListen: false },
+  ) {}
 
   get port(): number {
     return (this.server.address() as AddressInfo).port
@@ -40,7 +44,7 @@ export class ToxiproxyApi implements AsyncDisposable {
   }
 
   async handle(method: string, path: string, body: string): Promise<Reply> {
-    const parts = path.split('?')[0]!.split('/').filter(Boolean).map(decodeURIComponent)
+    const parts = path.split('?')[0]!.split('/').filter(Boolean).map(decodeSegment)
     const [root, name, sub, toxicName] = parts
     const route = (methods: Record<string, () => Promise<Reply> | Reply>): Promise<Reply> | Reply => {
       const handler = methods[method === 'PATCH' ? 'POST' : method]
@@ -58,7 +62,7 @@ export class ToxiproxyApi implements AsyncDisposable {
           status: 200,
           body: Object.fromEntries([...this.proxies].map(([k, p]) => [k, p.toJSON()])),
         }),
-        POST: async () => ({ status: 201, body: (await this.create(json(body))).toJSON() }),
+        POST: async () => ({ status: 201, body: (await this.create(object(json(body)))).toJSON() }),
       })
     }
     const proxy = () => this.proxies.get(name!) ?? raise(notFound('proxy'))
@@ -67,8 +71,7 @@ export class ToxiproxyApi implements AsyncDisposable {
         GET: () => ({ status: 200, body: proxy().toJSON() }),
         POST: async () => {
           const p = proxy()
-          const input = json(body) as { listen?: string; upstream?: string; enabled?: boolean }
-          await p.update(pick(input))
+          await p.update(this.pick(proxyFields(object(json(body)))))
           return { status: 200, body: p.toJSON() }
         },
         DELETE: async () => {
@@ -82,14 +85,17 @@ export class ToxiproxyApi implements AsyncDisposable {
     if (parts.length === 3) {
       return route({
         GET: () => ({ status: 200, body: proxy().listToxics() }),
-        POST: () => ({ status: 200, body: proxy().addToxic(json(body) as ToxicSpec) }),
+        POST: () => ({
+          status: 200,
+          body: proxy().addToxic(toxicFields(json(body)) as unknown as ToxicSpec),
+        }),
       })
     }
     const toxic = () => proxy().getToxic(toxicName!) ?? raise(notFound('toxic'))
     return route({
       GET: () => ({ status: 200, body: toxic() }),
       POST: () => {
-        const input = json(body) as { attributes?: Record<string, unknown>; toxicity?: number }
+        const input = toxicFields(json(body)) as { attributes?: Record<string, unknown>; toxicity?: number }
         return { status: 200, body: proxy().updateToxic(toxic().name, input) }
       },
       DELETE: () => {
@@ -99,14 +105,8 @@ export class ToxiproxyApi implements AsyncDisposable {
     })
   }
 
-  private async create(input: unknown, enabledDefault = true): Promise<ChaosProxy> {
-    const spec = (input ?? {}) as {
-      name?: unknown
-      listen?: unknown
-      upstream?: unknown
-      enabled?: unknown
-      tls?: unknown
-    }
+  private async create(input: Record<string, unknown>, enabledDefault = true): Promise<ChaosProxy> {
+    const spec = proxyFields(input)
     if (typeof spec.name !== 'string' || !spec.name)
       throw new PgrigError('E_CHAOS_INVALID', 'missing required field: name')
     if (typeof spec.upstream !== 'string' || !spec.upstream) {
@@ -115,10 +115,12 @@ export class ToxiproxyApi implements AsyncDisposable {
     if (this.proxies.has(spec.name)) throw new PgrigError('E_CHAOS_EXISTS', 'proxy already exists')
     // pgrig's own field: a terminating proxy reads PostgreSQL inside TLS, so it follows the protocol
     const terminate = spec.tls !== undefined && spec.tls !== null && spec.tls !== 'passthrough'
+    const listen = typeof spec.listen === 'string' && spec.listen ? spec.listen : '127.0.0.1:0'
+    this.assertListenAllowed(listen)
     const proxy = await createProxy({
       name: spec.name,
       upstream: spec.upstream,
-      listen: typeof spec.listen === 'string' && spec.listen ? spec.listen : '127.0.0.1:0',
+      listen,
       enabled: typeof spec.enabled === 'boolean' ? spec.enabled : enabledDefault,
       // follows PostgreSQL so the pg_* toxics can act; any other protocol is spotted at its
       // first bytes and passed through untouched
@@ -134,10 +136,11 @@ export class ToxiproxyApi implements AsyncDisposable {
       throw new PgrigError('E_CHAOS_INVALID', 'bad request body: expected an array of proxies')
     const done: ChaosProxy[] = []
     try {
-      for (const spec of input as { name?: string; listen?: string; upstream?: string }[]) {
-        const existing = spec?.name ? this.proxies.get(spec.name) : undefined
+      for (const entry of input as unknown[]) {
+        const spec = proxyFields(object(entry))
+        const existing = typeof spec.name === 'string' ? this.proxies.get(spec.name) : undefined
         if (existing && typeof spec.upstream === 'string') {
-          await existing.update(pick(spec))
+          await existing.update(this.pick(spec))
           done.push(existing)
         } else {
           done.push(await this.create(spec))
@@ -148,6 +151,30 @@ export class ToxiproxyApi implements AsyncDisposable {
       return { status, body: { error: message, status, proxies: done.map((p) => p.toJSON()) } }
     }
     return { status: 201, body: { proxies: done.map((p) => p.toJSON()) } }
+  }
+
+  /**
+   * A proxy is a listener in front of its upstream: beyond loopback it would open a loopback-only
+   * server to other machines, so that needs the operator's word (`--allow-remote-listen`).
+   */
+  private assertListenAllowed(listen: string): void {
+    if (this.options.allowRemoteListen) return
+    const address = splitHostPort(listen)
+    // not host:port at all: createProxy says so (400)
+    if (!address || isLoopbackHost(address.host)) return
+    throw new PgrigError(
+      'E_UNSAFE_TARGET',
+      `listen ${listen} is beyond loopback: the proxy would let other machines reach its upstream, and this API was not started to allow that; listen on 127.0.0.1 (or localhost, ::1), or start pgrig chaos serve with --allow-remote-listen`,
+    )
+  }
+
+  private pick(input: { listen?: unknown; upstream?: unknown; enabled?: unknown }) {
+    if (typeof input.listen === 'string' && input.listen) this.assertListenAllowed(input.listen)
+    return {
+      ...(typeof input.listen === 'string' && input.listen ? { listen: input.listen } : {}),
+      ...(typeof input.upstream === 'string' && input.upstream ? { upstream: input.upstream } : {}),
+      ...(typeof input.enabled === 'boolean' ? { enabled: input.enabled } : {}),
+    }
   }
 
   private async reset(): Promise<Reply> {
@@ -171,13 +198,70 @@ function raise(error: Error): never {
   throw error
 }
 
-function pick(input: { listen?: unknown; upstream?: unknown; enabled?: unknown }) {
-  return {
-    ...(typeof input.listen === 'string' && input.listen ? { listen: input.listen } : {}),
-    ...(typeof input.upstream === 'string' && input.upstream ? { upstream: input.upstream } : {}),
-    ...(typeof input.enabled === 'boolean' ? { enabled: input.enabled } : {}),
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new PgrigError(
+      'E_CHAOS_INVALID',
+      `bad path: ${JSON.stringify(segment.slice(0, 60))} is not valid percent-encoding; encode names as UTF-8 (encodeURIComponent)`,
+    )
   }
 }
+
+function object(input: unknown): Record<string, unknown> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new PgrigError('E_CHAOS_INVALID', 'bad request body: expected a JSON object')
+  }
+  return input as Record<string, unknown>
+}
+
+type FieldType = 'string' | 'boolean' | 'number' | 'object'
+
+/** The body's known fields, each of its JSON type (null counts as absent), or a 400 naming the field. */
+function typed(input: Record<string, unknown>, fields: Record<string, FieldType>): Record<string, unknown> {
+  for (const [field, type] of Object.entries(fields)) {
+    const value = input[field]
+    if (value === undefined || value === null) continue
+    const ok =
+      type === 'object'
+        ? typeof value === 'object' && !Array.isArray(value)
+        : type === 'number'
+          ? typeof value === 'number' && Number.isFinite(value)
+          : typeof value === type
+    if (!ok) {
+      const want = {
+        string: 'a string',
+        boolean: 'true or false',
+        number: 'a number',
+        object: 'a JSON object',
+      }
+      throw new PgrigError(
+        'E_CHAOS_INVALID',
+        `bad request body: ${field} must be ${want[type]}, not ${JSON.stringify(value)?.slice(0, 60)}`,
+      )
+    }
+  }
+  return input
+}
+
+const proxyFields = (input: Record<string, unknown>) =>
+  typed(input, { name: 'string', listen: 'string', upstream: 'string', enabled: 'boolean' }) as {
+    name?: unknown
+    listen?: unknown
+    upstream?: unknown
+    enabled?: unknown
+    tls?: unknown
+  }
+
+const toxicFields = (input: unknown) =>
+  typed(object(input), {
+    name: 'string',
+    type: 'string',
+    stream: 'string',
+    toxicity: 'number',
+    attributes: 'object',
+  })
 
 function json(body: string): unknown {
   if (!body.trim()) return {}
@@ -208,6 +292,8 @@ const STATUS_OF: Partial<Record<PgrigErrorCode, number>> = {
   E_TLS_CONFIG: 400,
   E_CHAOS_NOT_FOUND: 404,
   E_CHAOS_EXISTS: 409,
+  E_PORT_IN_USE: 409,
+  E_UNSAFE_TARGET: 403,
 }
 
 function errorReply(error: unknown): { status: number; message: string } {
@@ -229,63 +315,50 @@ function errorReply(error: unknown): { status: number; message: string } {
  * picks a free port).
  */
 export async function serveToxiproxyApi(
-  options: { host?: string; port?: number } = {},
+  options: {
+    host?: string
+    port?: number
+    /** Proxies may listen beyond loopback (`pgrig chaos serve --allow-remote-listen`). */
+    allowRemoteListen?: boolean
+    /** Host names besides its address that may reach the API (`--allow-host`). */
+    allowedHosts?: readonly string[]
+  } = {},
 ): Promise<ToxiproxyApi> {
   const host = options.host ?? '127.0.0.1'
   const port = options.port ?? 8474
   const server = http.createServer((request, response) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let refused = false
-    request.on('data', (chunk: Buffer) => {
-      if (refused) return
-      size += chunk.length
-      if (size <= MAX_BODY_BYTES) {
-        chunks.push(chunk)
-        return
+    const reply = (status: number, body?: unknown, text?: string) => {
+      if (response.writableEnded || response.destroyed) return
+      if (body !== undefined) {
+        response.writeHead(status, { 'Content-Type': 'application/json' })
+        response.end(JSON.stringify(body) + '\n')
+      } else if (text !== undefined) {
+        response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' })
+        response.end(text)
+      } else {
+        response.writeHead(status).end()
       }
-      // Refused as soon as it is too big: a huge body must not sit in memory.
-      refused = true
-      chunks.length = 0
-      const status = 413
-      const error = `request body larger than ${MAX_BODY_BYTES} bytes; send proxies and toxics in smaller requests`
-      response.writeHead(status, { 'Content-Type': 'application/json', Connection: 'close' })
-      response.end(JSON.stringify({ error, status }) + '\n', () => request.destroy())
-    })
-    request.on('end', () => {
-      if (refused) return
-      api
-        .handle(request.method ?? 'GET', request.url ?? '/', Buffer.concat(chunks).toString('utf8'))
-        .catch((error: unknown): Reply => {
-          const { status, message } = errorReply(error)
-          return { status, body: { error: message, status } }
-        })
-        .then((reply) => {
-          if (reply.body !== undefined) {
-            response.writeHead(reply.status, { 'Content-Type': 'application/json' })
-            response.end(JSON.stringify(reply.body) + '\n')
-          } else if (reply.text !== undefined) {
-            response.writeHead(reply.status, { 'Content-Type': 'text/plain; charset=utf-8' })
-            response.end(reply.text)
-          } else {
-            response.writeHead(reply.status).end()
-          }
-        })
-    })
+    }
+    const refusal = browserRefusal(request, { allowedHosts: options.allowedHosts })
+    if (refusal !== undefined) return reply(403, { error: refusal, status: 403 })
+    readBody(request, MAX_BODY_BYTES)
+      .then((body) => api.handle(request.method ?? 'GET', request.url ?? '/', body.toString('utf8')))
+      .catch((error: unknown): Reply => {
+        if (error instanceof BodyTooLarge) {
+          const message = `request body larger than ${MAX_BODY_BYTES} bytes; send proxies and toxics in smaller requests`
+          return { status: 413, body: { error: message, status: 413 } }
+        }
+        const { status, message } = errorReply(error)
+        return { status, body: { error: message, status } }
+      })
+      .then((r) => reply(r.status, r.body, r.text))
   })
-  const api = new ToxiproxyApi(server)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        error.code === 'EADDRINUSE'
-          ? new PgrigError(
-              'E_PORT_IN_USE',
-              `cannot serve the chaos API on ${joinHostPort(host, port)}: the port is taken (another toxiproxy or pgrig chaos serve?); pass --port 0 or another port`,
-            )
-          : error,
-      ),
-    )
-    server.listen(port, host, () => resolve())
-  })
+  const api = new ToxiproxyApi(server, { allowRemoteListen: options.allowRemoteListen === true })
+  await listenHttp(
+    server,
+    host,
+    port,
+    'another toxiproxy or pgrig chaos serve? pass --port 0 or another port',
+  )
   return api
 }

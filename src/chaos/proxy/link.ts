@@ -237,15 +237,30 @@ class Direction {
   }
 }
 
+/**
+ * Waits `ms`, never less: Node's timers count from the event loop's clock, which runs up to a
+ * millisecond behind, so a timer may fire that much early; the last part of a wait that came up
+ * short is waited out turn by turn (a latency toxic promises its delay to ±2 ms).
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (ms <= 0 || signal?.aborted) return Promise.resolve()
+  const deadline = performance.now() + ms
   return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
+    let timer: NodeJS.Timeout | undefined
+    let turn: NodeJS.Immediate | undefined
+    const check = () => {
+      const left = deadline - performance.now()
+      if (left >= 1) timer = setTimeout(check, left)
+      else if (left > 0) turn = setImmediate(check)
+      else done()
+    }
     function done() {
       clearTimeout(timer)
+      if (turn) clearImmediate(turn)
       signal?.removeEventListener('abort', done)
       resolve()
     }
     signal?.addEventListener('abort', done, { once: true })
+    timer = setTimeout(check, ms)
   })
 }

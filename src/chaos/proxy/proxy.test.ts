@@ -1,9 +1,10 @@
-import net from 'node:net'
+import { once } from 'node:events'
+import http from 'node:http'
+import net, { type AddressInfo } from 'node:net'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { startServer, type StartedServer } from '../../servers/start-server.js'
 import { isPgrigError } from '../../errors.js'
-import { serveToxiproxyApi } from './http-api.js'
 import { createProxy, type ChaosProxy } from './proxy.js'
 
 let cluster: StartedServer
@@ -218,16 +219,21 @@ describe('upstreams that are not a pgrig cluster', () => {
   })
 
   test('any protocol passes through, in tcp mode and in postgres mode (which stops reading)', async () => {
-    const api = await serveToxiproxyApi({ port: 0 })
+    // Any HTTP server: the Toxiproxy API would refuse the proxy's Host header, as it should.
+    const api = http
+      .createServer((_req, res) => res.end(JSON.stringify({ version: 'x' })))
+      .listen(0, '127.0.0.1')
+    await once(api, 'listening')
     try {
       for (const protocol of ['tcp', 'postgres'] as const) {
-        const p = await createProxy({ upstream: { host: '127.0.0.1', port: api.port }, protocol })
+        const port = (api.address() as AddressInfo).port
+        const p = await createProxy({ upstream: { host: '127.0.0.1', port }, protocol })
         proxies.push(p)
         const response = await fetch(`http://127.0.0.1:${p.port}/version`)
         expect(await response.json()).toHaveProperty('version')
       }
     } finally {
-      await api.close()
+      api.close()
     }
   })
 

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { editLibpqUrl } from '../../servers/libpq-url.js'
+import { editLibpqUrl, parseLibpqUrl } from '../../servers/libpq-url.js'
 
 /**
  * What a server fault needs: a superuser URL. A `StartedServer` is one; so is
@@ -7,14 +7,21 @@ import { editLibpqUrl } from '../../servers/libpq-url.js'
  */
 export type AdminTarget = { superuser: { url: string } } | string
 
-export function superuserUrl(target: AdminTarget, database?: string): string {
+/** A StartedServer's app database: its superuser URL names `postgres`, but faults are meant for the app's. */
+function appDatabase(target: AdminTarget): string | undefined {
+  if (typeof target === 'string' || !('database' in target)) return undefined
+  return typeof target.database === 'string' ? target.database : undefined
+}
+
+export function superuserUrl(target: AdminTarget, database = appDatabase(target)): string {
   return editLibpqUrl(typeof target === 'string' ? target : target.superuser.url, (url) => {
     if (database !== undefined) url.pathname = `/${encodeURIComponent(database)}`
   })
 }
 
+/** The database a fault acts in by default: a server's app database, else the URL's own. */
 export function databaseOf(target: AdminTarget): string {
-  return decodeURIComponent(new URL(superuserUrl(target)).pathname.slice(1))
+  return decodeURIComponent(parseLibpqUrl(superuserUrl(target)).pathname.slice(1))
 }
 
 /** A superuser session named so that pgrig's own faults never pick it as a victim. */

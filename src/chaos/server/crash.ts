@@ -47,10 +47,10 @@ const RECOVERY_LINES = [
  * connections, with the log lines that prove recovery ran. Throws E_RECOVERY_NOT_SEEN if the log
  * does not show it.
  *
- * pgrig servers run with synchronous_commit off, so a commit acknowledged in the last ~200 ms
- * (wal_writer_delay) may be lost, exactly as PostgreSQL documents for that setting; sessions whose
- * commits must survive the crash set `synchronous_commit = on` (fsync stays off: the kernel keeps
- * written WAL across a process crash). Open connections see their socket closed.
+ * pgrig servers run with synchronous_commit on (PostgreSQL's default), so every acknowledged commit
+ * survives (fsync stays off: the kernel keeps written WAL across a process crash); a server started
+ * with `settings: { synchronous_commit: false }` may lose those of the last ~200 ms
+ * (wal_writer_delay), as PostgreSQL documents. Open connections see their socket closed.
  */
 export const crashServer = markDestructive(async function crashServer(
   server: Restartable,

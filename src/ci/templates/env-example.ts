@@ -18,7 +18,7 @@ function exampleServer(): ServerInfo {
     superuser: {
       user: 'postgres',
       password: EXAMPLE_PASSWORD,
-      url: buildUrl({ ...parts, user: 'postgres' }),
+      url: buildUrl({ ...parts, user: 'postgres', database: 'postgres', params: { sslmode: 'verify-full' } }),
     },
     tls: {
       mode: 'on',
@@ -31,7 +31,7 @@ function exampleServer(): ServerInfo {
     dataDir: null,
     logFile: null,
     engine: 'embedded',
-    socketDir: null,
+    socketDir: '/tmp/pgrig-0/run/main/socket',
     clientCert: 'off',
     auth: 'scram-sha-256',
   }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { connectionEnv } from '../../servers/connection-env.js'
 import { PgrigError } from '../../errors.js'
-import { runningServers, runningServices } from '../running.js'
+import { defaultServer, runningServers, runningServices } from '../running.js'
 
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`
@@ -42,30 +42,38 @@ export function registerEnv(program: Command): void {
     .description('print connection variables of running servers (eval "$(npx pgrig env)")')
     .option('--name <name>', 'the server whose values go into DATABASE_URL and PG*')
     .option('--format <format>', 'sh | dotenv | json', 'sh')
-    .action((flags: { name?: string; format: string }) => {
+    .option(
+      '--config <file>',
+      'config file whose first server is the default (default: pgrig.config.{ts,js,json} here)',
+    )
+    .action(async (flags: { name?: string; format: string; config?: string }) => {
       if (!['sh', 'dotenv', 'json'].includes(flags.format)) {
         throw new PgrigError('E_USAGE', `--format ${flags.format} is not known; use sh, dotenv or json`)
       }
-      const servers = runningServers()
-        .filter((s) => s.alive)
-        .map((s) => s.server)
-      if (servers.length === 0) {
+      const live = runningServers().filter((s) => s.alive)
+      if (live.length === 0) {
         throw new PgrigError('E_NOT_RUNNING', 'no pgrig server is running; start one with npx pgrig up')
       }
-      let ordered = servers
-      if (flags.name) {
-        const chosen = servers.filter((s) => s.name === flags.name)
-        if (chosen.length === 0) {
-          throw new PgrigError(
-            'E_NOT_RUNNING',
-            `no running server is named ${flags.name} (running: ${servers.map((s) => s.name).join(', ')})`,
-          )
-        }
-        ordered = [...chosen, ...servers.filter((s) => s.name !== flags.name)]
+      const chosen = await defaultServer(live, flags)
+      if (!chosen) {
+        throw new PgrigError(
+          'E_NOT_RUNNING',
+          `no running server is named ${flags.name} (running: ${live.map((s) => s.server.name).join(', ')}); pick one of those with --name`,
+        )
       }
+      // Inside pgrig run, only the run's own servers: an unrelated pgrig up's never leak into PGRIG_<NAME>_*.
+      const inRun = live.filter(
+        (s) => s.run.runId === chosen.runId && chosen.runId === process.env.PGRIG_RUN_ID,
+      )
+      const servers = (inRun.length > 0 ? inRun : live).map((s) => s.server)
+      const ordered = [chosen.server, ...servers.filter((s) => s !== chosen.server)]
+      const note = `# DATABASE_URL and PG*: server ${chosen.server.name}, ${chosen.why}\n`
       // The services' own variables (S3_ENDPOINT_URL, …), as pgrig run exports them; the connection wins a clash.
       const services = runningServices().filter((s) => s.state !== 'stopped')
       const serviceEnv = Object.assign({}, ...services.map((s) => s.service.env)) as Record<string, string>
-      process.stdout.write(formatEnv({ ...serviceEnv, ...connectionEnv(ordered) }, flags.format))
+      const env = formatEnv({ ...serviceEnv, ...connectionEnv(ordered) }, flags.format)
+      // sh and dotenv read a # line as a comment; JSON has none, so there the note goes to stderr.
+      if (flags.format === 'json') process.stderr.write(note)
+      process.stdout.write(flags.format === 'json' ? env : note + env)
     })
 }

@@ -100,7 +100,10 @@ export function registerRun(program: Command): void {
           env: selection,
           reportDir: flags.reportDir,
           ...(flags.serve
-            ? { serve: (server) => serveOver(server, { port: 0, allowExternal: flags.allowExternal }) }
+            ? {
+                serve: (server) =>
+                  serveOver(server, { port: 0, allowExternal: flags.allowExternal, config: flags.config }),
+              }
             : {}),
           onUp: (servers, serviceInfos) => {
             if (flags.quiet) return

@@ -1,19 +1,21 @@
 import type { Command } from 'commander'
 import { startServers, type StartedServer } from '../../servers/start-server.js'
 import { connectExternal } from '../../servers/external.js'
-import { closeOwnedRun } from '../../servers/run.js'
+import { closeOwnedRun, joinedRun } from '../../servers/run.js'
+import { connectionEnv } from '../../servers/connection-env.js'
+import { checkPrograms } from '../../services/service.js'
+import { startServices, type StartedServices } from '../../services/services.js'
 import type { ServerInfo } from '../../servers/server-info.js'
 import { assertPostgresUrl } from '../../databases/guard.js'
 import { PgrigError } from '../../errors.js'
-import {
-  DEFAULT_SERVE_PORT,
-  isLoopback,
-  serveOptionsFromEnv,
-  startServe,
-  type Serving,
-} from '../../serve/index.js'
-import { serversFromFlags, type ServerFlags } from '../server-flags.js'
+import { isLoopbackHost } from '../../http-guard.js'
+import { DEFAULT_SERVE_PORT, serveOptionsFromEnv, startServe, type Serving } from '../../serve/index.js'
+import { configOf, servicesFromFlags, serversFromFlags, type ServerFlags } from '../server-flags.js'
 import { parseLibpqUrl } from '../../servers/libpq-url.js'
+import { DEFAULT_SERVER_NAME } from '../../config/resolve.js'
+import { describeServer } from '../../run/describe.js'
+import { pgrigEnv, sharedMajor } from '../../run/env.js'
+import { describeServices } from '../print.js'
 
 interface ServeFlags {
   port?: string
@@ -25,6 +27,10 @@ interface ServeFlags {
   config?: string
   name?: string
   quiet?: boolean
+  json?: boolean
+  services?: boolean
+  untilStdinCloses?: boolean
+  allowHost?: string
 }
 
 function refuseExternal(url: string): never {
@@ -50,7 +56,13 @@ function portFlag(value: string | undefined): number | undefined {
 /** The API over one server `run --serve` or `serve` already has; INTEGRESQL_* variables fill what flags leave out. */
 export async function serveOver(
   server: ServerInfo,
-  flags: { port?: number | undefined; host?: string | undefined; allowExternal?: boolean | undefined },
+  flags: {
+    port?: number | undefined
+    host?: string | undefined
+    allowExternal?: boolean | undefined
+    config?: string | undefined
+    allowedHosts?: string[] | undefined
+  },
 ): Promise<Serving> {
   const env = serveOptionsFromEnv()
   if (server.engine === 'external' && !flags.allowExternal) refuseExternal(server.url)
@@ -58,15 +70,54 @@ export async function serveOver(
     ...env,
     server,
     allowExternal: flags.allowExternal,
+    extensions: await configExtensions(flags.config),
     ...(flags.port !== undefined ? { port: flags.port } : {}),
     ...(flags.host !== undefined ? { host: flags.host } : {}),
+    ...(flags.allowedHosts !== undefined ? { allowedHosts: flags.allowedHosts } : {}),
   })
-  if (!isLoopback(serving.host)) {
+  if (!isLoopbackHost(serving.host)) {
     process.stderr.write(
       `pgrig: the API listens on ${serving.host}, beyond this machine: it has no authentication (like IntegreSQL), so only bind it to a network you trust\n`,
     )
   }
   return serving
+}
+
+/** The config's `extensions`: created by the superuser in every template the API makes. */
+async function configExtensions(config: string | undefined): Promise<string[]> {
+  const loaded = await configOf({ ...(config !== undefined ? { config } : {}) })
+  return (loaded?.config as { extensions?: string[] } | undefined)?.extensions ?? []
+}
+
+/**
+ * Resolves when stdin reaches its end: the process holding its write end (a test runner that
+ * started `pgrig serve --until-stdin-closes`) exited, however it exited, SIGKILL included.
+ */
+function stdinClosed(): Promise<'stdin'> {
+  return new Promise((resolve) => {
+    process.stdin.on('data', () => {})
+    process.stdin.on('end', () => resolve('stdin'))
+    process.stdin.on('close', () => resolve('stdin'))
+    process.stdin.on('error', () => resolve('stdin'))
+    process.stdin.resume()
+  })
+}
+
+/** `--allow-host a,b`: the names, or undefined when not given. */
+export function hostNames(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+  const bad = names.find((name) => !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.?$/i.test(name))
+  if (bad !== undefined || names.length === 0) {
+    throw new PgrigError(
+      'E_USAGE',
+      `--allow-host ${JSON.stringify(value)}: ${bad === undefined ? 'no name given' : `${JSON.stringify(bad)} is not a host name`}; pass names like integresql,serve.ci.internal`,
+    )
+  }
+  return names
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {
@@ -92,15 +143,29 @@ export function registerServe(program: Command): void {
       '--host <host>',
       'API address (default 127.0.0.1, or INTEGRESQL_ADDRESS; beyond loopback only if given)',
     )
+    .option(
+      '--allow-host <names>',
+      'host names (comma-separated) clients may reach the API by besides its address, e.g. a compose service',
+    )
     .option('--url <url>', 'an external PostgreSQL to make the databases on (needs --allow-external)')
     .option('--allow-external', 'let pgrig create its own pgrig_* databases on the --url server')
     .option('--pg <version>', 'PostgreSQL major or version of the server pgrig starts (default: newest)')
     .option('--engine <engine>', 'where binaries come from: embedded | system')
     .option('--config <file>', 'config file (default: pgrig.config.{ts,js,json} here)')
     .option('--name <name>', 'with a config: the server to serve')
-    .option('--quiet', 'print only the API address')
+    .option('--quiet', 'print only the API address (on stdout)')
+    .option(
+      '--json',
+      'print one JSON line on stdout when ready: the API address and the env pgrig run exports',
+    )
+    .option('--no-services', "start none of the config's services")
+    .option(
+      '--until-stdin-closes',
+      'also stop when stdin closes (the process holding it exited, SIGKILL included)',
+    )
     .action(async (flags: ServeFlags) => {
       const port = portFlag(flags.port)
+      const allowedHosts = hostNames(flags.allowHost)
       serveOptionsFromEnv() // a wrong INTEGRESQL_* variable stops the command before a server starts
       if (flags.url !== undefined) {
         assertPostgresUrl(flags.url, '--url')
@@ -111,35 +176,70 @@ export function registerServe(program: Command): void {
         if (flags[key] !== undefined) Object.assign(serverFlags, { [key]: flags[key] })
       }
       const specs = await serversFromFlags(serverFlags)
-      const spec = specs[0]
-      if (!spec) throw new PgrigError('E_CONFIG_INVALID', 'the config names no server to serve')
+      const serviceSpecs = flags.url !== undefined ? [] : await servicesFromFlags(flags)
+      if (!specs[0]) throw new PgrigError('E_CONFIG_INVALID', 'the config names no server to serve')
+      checkPrograms(serviceSpecs)
+      const ownerGone = flags.untilStdinCloses ? stdinClosed() : undefined
       const started = Date.now()
-      let startedServer: StartedServer | undefined
+      let startedServers: StartedServer[] = []
+      let services: StartedServices | undefined
       let serving: Serving | undefined
       try {
-        let server: ServerInfo
-        if (spec.engine === 'external') server = await connectExternal(spec)
+        let servers: ServerInfo[]
+        if (specs[0].engine === 'external') servers = [await connectExternal(specs[0])]
         else {
-          ;[startedServer] = await startServers([spec], {
+          // Servers and services share one run, so they stop (and are reaped) together.
+          const run = serviceSpecs.length === 0 ? undefined : await joinedRun({ detached: false })
+          startedServers = await startServers(specs, {
             detached: false,
-            explicitName: flags.name !== undefined,
+            explicitName: flags.name !== undefined || specs.some((s) => s.name !== DEFAULT_SERVER_NAME),
+            ...(run ? { run } : {}),
           })
-          server = startedServer!.info
+          servers = startedServers.map((s) => s.info)
+          services = await startServices(serviceSpecs, {
+            ...(run ? { run } : {}),
+            processEnv: connectionEnv(servers),
+          })
         }
-        serving = await serveOver(server, { port, host: flags.host, allowExternal: flags.allowExternal })
-        const lines = flags.quiet
-          ? [serving.baseUrl]
-          : [
-              `pgrig: IntegreSQL API on ${serving.url} over PostgreSQL ${server.version} on ${server.host}:${server.port} (ready in ${Date.now() - started} ms)`,
-              `  INTEGRESQL_CLIENT_BASE_URL=${serving.baseUrl}`,
-              'Stop: Ctrl-C',
-            ]
-        process.stderr.write(lines.join('\n') + '\n')
-        await untilSignal()
+        const server = servers[0]!
+        serving = await serveOver(server, {
+          port,
+          host: flags.host,
+          allowExternal: flags.allowExternal,
+          config: flags.config,
+          allowedHosts,
+        })
+        if (flags.json) {
+          const env = pgrigEnv({
+            servers,
+            serveUrl: serving.baseUrl,
+            env: services?.env,
+            runId: startedServers[0]?.runId,
+            pgVersion: sharedMajor(servers.map((s) => s.version)),
+          })
+          const out = { baseUrl: serving.baseUrl, version: server.version, env }
+          process.stdout.write(JSON.stringify(out) + '\n')
+        } else if (flags.quiet) process.stdout.write(serving.baseUrl + '\n')
+        else {
+          const others = [
+            ...servers.slice(1).map(describeServer),
+            ...describeServices(services?.list.map((s) => s.info) ?? []),
+          ]
+          const lines = [
+            `pgrig: IntegreSQL API on ${serving.url} over PostgreSQL ${server.version} on ${server.host}:${server.port} (ready in ${Date.now() - started} ms)`,
+            ...(others.length ? [`  also up: ${others.join(', ')}`] : []),
+            `  INTEGRESQL_CLIENT_BASE_URL=${serving.baseUrl}`,
+            'Stop: Ctrl-C',
+          ]
+          process.stderr.write(lines.join('\n') + '\n')
+        }
+        await Promise.race([untilSignal(), ...(ownerGone ? [ownerGone] : [])])
       } finally {
         await serving?.close()
-        await startedServer?.stop()
+        await Promise.all([...startedServers.map((s) => s.stop()), services?.stop()])
         closeOwnedRun()
       }
+      // stdin, when watched, would keep the process alive.
+      if (ownerGone) process.stdin.destroy()
     })
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { redactUrl, type ServerInfo } from '../../servers/server-info.js'
 import { hideEnvSecrets } from '../print.js'
-import { runningServers, runningServices, type RunningService } from '../running.js'
+import { defaultServer, runningServers, runningServices, type RunningService } from '../running.js'
 
 export function registerStatus(program: Command): void {
   program
@@ -9,14 +9,24 @@ export function registerStatus(program: Command): void {
     .description('list the servers pgrig runs on this machine')
     .option('--json', 'print as JSON')
     .option('--show-secrets', 'print passwords and full URLs (hidden by default)')
-    .action((flags: { json?: boolean; showSecrets?: boolean }) => {
+    .option(
+      '--config <file>',
+      'config file whose first server is the default (default: pgrig.config.{ts,js,json} here)',
+    )
+    .action(async (flags: { json?: boolean; showSecrets?: boolean; config?: string }) => {
       const servers = runningServers()
       const services = runningServices()
+      const chosen = await defaultServer(
+        servers.filter((s) => s.alive),
+        { config: flags.config },
+      )
+      const isDefault = (server: ServerInfo) => chosen?.server === server
       if (flags.json) {
         const rows = servers.map(({ run, server, alive }) => ({
           runId: run.runId,
           detached: run.detached,
           alive,
+          default: isDefault(server),
           ...(flags.showSecrets ? server : hideSecrets(server)),
         }))
         const serviceRows = services.map(({ run, service, state }) => ({
@@ -45,6 +55,9 @@ export function registerStatus(program: Command): void {
       ])
       const header = ['NAME', 'STATE', 'VERSION', 'ADDRESS', 'PID', 'TLS', 'RUN', 'URL']
       const sections = table.length ? [formatTable(header, table)] : []
+      if (chosen) {
+        sections.push(`Default (DATABASE_URL and PG* of pgrig env): ${chosen.server.name}, ${chosen.why}`)
+      }
       if (services.length) sections.push(formatTable(SERVICE_HEADER, services.map(serviceRow)))
       process.stdout.write(sections.join('\n\n') + '\n')
     })

@@ -1,10 +1,8 @@
 import type { PgrigOptions } from '../../databases/run-databases.js'
-import { PgrigError } from '../../errors.js'
 import { CurrentDatabase } from '../lifecycle/current-database.js'
-import { printForensics } from '../lifecycle/forensics.js'
-import { oneLine } from '../lifecycle/one-line.js'
 import type { PgrigProvided } from '../lifecycle/provided.js'
 import type { ProxyOption } from '../lifecycle/proxy.js'
+import { concurrentTestsRefused, usage, type RunnerInfo } from '../lifecycle/runner-info.js'
 import { startRun, type StartedRun } from '../lifecycle/start-run.js'
 import { TestLifecycle } from '../lifecycle/test-lifecycle.js'
 import { CONCURRENT_TESTS, PGRIG_ENVIRONMENT, TEST_FAILED } from './test-state.js'
@@ -28,8 +26,6 @@ export interface UseTestDatabaseOptions {
 /** How globalSetup tells Jest's workers about the run (JSON of PgrigProvided; no password in it). */
 const PROVIDED_ENV = 'PGRIG_JEST'
 const STATE = Symbol.for('pgrig.jest')
-
-const usage = (message: string) => oneLine(new PgrigError('E_USAGE', message))
 
 /**
  * Jest's globalSetup runs in the main process before any worker starts; workers inherit the
@@ -83,39 +79,31 @@ export function useTestDatabase(options: UseTestDatabaseOptions = {}): CurrentDa
     )
   }
   const provided = JSON.parse(json) as PgrigProvided
-  const lifecycle = new TestLifecycle(provided, {
-    runner: 'Jest',
+  const info: RunnerInfo = {
+    name: 'Jest',
     slot: process.env.JEST_WORKER_ID ?? '1',
     concurrencyFix: 'use test instead of test.concurrent (Jest workers still run files in parallel)',
-  })
-  const current = new CurrentDatabase({
-    proxy: Boolean(options.proxy),
-    proxyHint: 'useTestDatabase({ proxy: true })',
-    redisHint: "globalSetup({ redis: true }) from 'pgrig/jest'",
-  })
+    hints: {
+      redis: "globalSetup({ redis: true }) from 'pgrig/jest'",
+      proxy: 'useTestDatabase({ proxy: true })',
+    },
+  }
+  const lifecycle = new TestLifecycle(provided, info)
+  const current = new CurrentDatabase(info, options.proxy)
   jest.beforeAll(async () => {
     // Jest runs no beforeEach/afterEach for test.concurrent tests: they would get no database.
     const concurrent = jest[CONCURRENT_TESTS] ?? []
     if (concurrent.length > 0) {
-      throw usage(
-        `Jest runs test.concurrent tests ("${concurrent[0]}") side by side in one process, without beforeEach, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: use test instead of test.concurrent (Jest workers still run files in parallel)`,
+      throw concurrentTestsRefused(
+        `Jest runs test.concurrent tests ("${concurrent[0]}") side by side in one process, without beforeEach`,
+        info.concurrencyFix,
       )
     }
   })
-  jest.beforeEach(async () => {
-    const name = jest.expect?.getState().currentTestName ?? 'unknown test'
-    current.current = await lifecycle.begin(name, {
-      proxy: options.proxy,
-      redis: provided.redis !== undefined,
-    })
-  })
-  jest.afterEach(async () => {
-    const active = current.current
-    current.current = undefined
-    if (!active) return
-    const forensics = await lifecycle.end(active, { failed: jest[TEST_FAILED] === true })
-    if (forensics) printForensics(active.name, forensics)
-  })
+  jest.beforeEach(() =>
+    current.beforeEach(lifecycle, jest.expect?.getState().currentTestName ?? 'unknown test'),
+  )
+  jest.afterEach(() => current.afterEach(lifecycle, { failed: jest[TEST_FAILED] === true }))
   jest.afterAll(async () => lifecycle.close())
   return current
 }

@@ -1,21 +1,10 @@
 import type { ChaosProxy } from '../../chaos/proxy/proxy.js'
 import type { TestDatabase } from '../../databases/test-database.js'
-import { PgrigError } from '../../errors.js'
-import { oneLine } from './one-line.js'
+import { printForensics } from './forensics.js'
+import type { ProxyOption } from './proxy.js'
 import type { ProvidedService } from './provided.js'
-import type { ActiveTest, TestRedis } from './test-lifecycle.js'
-
-export interface CurrentDatabaseOptions {
-  /** Whether every test of this file gets a proxy. */
-  proxy: boolean
-  /** How a user of this runner turns the proxy on, e.g. `usePgrig({ proxy: true })`. */
-  proxyHint: string
-  /** How a user of this runner turns Redis on. */
-  redisHint: string
-}
-
-/** The runner prints it as its one line, without a stack into pgrig. */
-const usage = (message: string) => oneLine(new PgrigError('E_USAGE', message))
+import { usage, type RunnerInfo } from './runner-info.js'
+import type { ActiveTest, TestLifecycle, TestRedis } from './test-lifecycle.js'
 
 const OUTSIDE_TEST = 'is only available inside a test (between beforeEach and afterEach)'
 
@@ -27,7 +16,31 @@ export class CurrentDatabase implements TestDatabase {
   /** The test that runs now; set and cleared by the runner's adapter. */
   current: ActiveTest | undefined
 
-  constructor(private readonly options: CurrentDatabaseOptions) {}
+  constructor(
+    private readonly info: RunnerInfo,
+    /** A fresh proxy in front of every test's database of this file (`db.proxy`), with these options. */
+    private readonly proxyOption?: ProxyOption,
+  ) {}
+
+  /**
+   * The runner's beforeEach (node:test, Jest): begins the test, this handle points at its
+   * database, and so do DATABASE_URL and PG* until its afterEach.
+   */
+  async beforeEach(lifecycle: TestLifecycle, name: string): Promise<void> {
+    this.current = await lifecycle.begin(name, {
+      proxy: this.proxyOption,
+      redis: lifecycle.provided.redis !== undefined,
+    })
+  }
+
+  /** The runner's afterEach: ends the test, and prints what to look at when it failed. */
+  async afterEach(lifecycle: TestLifecycle | undefined, outcome: { failed: boolean }): Promise<void> {
+    const active = this.current
+    this.current = undefined
+    if (!active || !lifecycle) return
+    const forensics = await lifecycle.end(active, outcome)
+    if (forensics) printForensics(active.name, forensics)
+  }
 
   private get db(): TestDatabase {
     if (!this.current) throw usage(`the pgrig database ${OUTSIDE_TEST}`)
@@ -39,8 +52,8 @@ export class CurrentDatabase implements TestDatabase {
    * database through it (add toxics or statement faults to it); closed after the test.
    */
   get proxy(): ChaosProxy {
-    if (!this.options.proxy) {
-      throw usage(`db.proxy is off for this file: turn it on with ${this.options.proxyHint}`)
+    if (!this.proxyOption) {
+      throw usage(`db.proxy is off for this file: turn it on with ${this.info.hints.proxy}`)
     }
     const proxy = this.current?.proxy
     if (!proxy) throw usage(`the pgrig proxy ${OUTSIDE_TEST}`)
@@ -50,7 +63,7 @@ export class CurrentDatabase implements TestDatabase {
   /** This worker's Redis database (`redis.url`), flushed before each test. */
   get redis(): TestRedis {
     if (this.current && !this.current.redis) {
-      throw usage(`db.redis is off for this run: turn it on with ${this.options.redisHint}`)
+      throw usage(`db.redis is off for this run: turn it on with ${this.info.hints.redis}`)
     }
     const redis = this.current?.redis
     if (!redis) throw usage(`pgrig's Redis ${OUTSIDE_TEST}`)

@@ -9,17 +9,19 @@ import { privateRunRoot } from '../../../test/support/run-root.js'
 privateRunRoot('lifecycle')
 
 /**
- * One scenario (test/fixtures/lifecycle-project/scenario.mjs: app code that opens its own
- * pg.Pool from DATABASE_URL, commits and ends its pool) under every runner × isolation mode,
- * with DATABASE_URL and PG* pre-set to a live "dev" database pgrig did not create.
+ * Two scenarios under every runner × isolation mode, with DATABASE_URL and PG* pre-set to a live
+ * "dev" database pgrig did not create: test/fixtures/lifecycle-project/scenario.mjs (app code that
+ * opens its own pg.Pool from DATABASE_URL, commits and ends its pool) and hooks-scenario.mjs (the
+ * app's pool built in a plain beforeEach that asks pgrig for nothing, used in the test body).
  */
 const RUNNERS = {
-  vitest: [path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'vitest.spec'],
-  'node:test': ['--test', 'node.test.mjs'],
+  vitest: [path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'vitest.spec', 'hooks.spec'],
+  'node:test': ['--test', 'node.test.mjs', 'node-hooks.test.mjs'],
   jest: [
     '--experimental-vm-modules',
     path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'),
     'jest.test.mjs',
+    'jest-hooks.test.mjs',
   ],
 } as const
 const MODES = ['database', 'transaction', 'truncate'] as const
@@ -28,6 +30,28 @@ let pgc: StartedServer
 let dir: string
 let devUrl: string
 const devEnv: Record<string, string> = {}
+
+/**
+ * The dev database's committed transactions, once the server's statistics have settled (a
+ * backend reports its own as it ends): read from another database, so reading adds none.
+ */
+async function devCommits(): Promise<number> {
+  const read = () =>
+    withClient(pgc.superuser.url, async (c) => {
+      const { rows } = await c.query<{ n: string }>(
+        "select xact_commit::text as n from pg_stat_database where datname = 'devdb'",
+      )
+      return Number(rows[0]?.n)
+    })
+  let last = await read()
+  for (let i = 0; i < 40; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 750))
+    const now = await read()
+    if (now === last) return now
+    last = now
+  }
+  return last
+}
 
 /** Everything a byte-for-byte comparison of the dev database needs: its tables, row counts, a checksum. */
 const fingerprint = () =>
@@ -79,6 +103,7 @@ type Cell = { runner: keyof typeof RUNNERS; mode: (typeof MODES)[number] }
 /** Runs the cells three at a time and checks every one, and that the dev database did not change. */
 async function expectCells(cells: Cell[]): Promise<void> {
   const before = await fingerprint()
+  const commitsBefore = await devCommits()
   // Three at a time: the machine has two cores and each runner starts its own workers.
   const results: { runner: string; mode: string; ran: Ran }[] = []
   for (let i = 0; i < cells.length; i += 3) {
@@ -91,8 +116,21 @@ async function expectCells(cells: Cell[]): Promise<void> {
   for (const { runner, mode, ran } of results) {
     const label = `${runner} × ${mode}\n${ran.output}`
     expect(ran.code, label).toBe(0)
-    const tests = ran.records.filter((r) => r.test !== 'after')
-    expect(tests.map((r) => r.test).sort(), label).toEqual(['commits', 'isolated'])
+    const tests = ran.records.filter((r) => !['after', 'hooks-after'].includes(r.test))
+    const fixture = runner === 'vitest' ? ['fixture'] : []
+    expect(tests.map((r) => r.test).sort(), label).toEqual([
+      'commits',
+      ...fixture,
+      'hooks',
+      'hooks',
+      'isolated',
+    ])
+    // An afterEach declared after pgrig's: Vitest's still sees the test's database (pgrig's part ends
+    // after the last afterEach); node:test and Jest run pgrig's afterEach, declared first, before it.
+    const hooksAfter = ran.records.filter((r) => r.test === 'hooks-after')
+    expect(hooksAfter.length, label).toBe(2 + fixture.length)
+    for (const r of hooksAfter)
+      expect((r as unknown as { url: boolean }).url, label).toBe(runner === 'vitest')
     // DATABASE_URL was the test's own database while it ran…
     for (const r of tests) expect((r as unknown as { url: boolean }).url, label).toBe(true)
     for (const r of tests) expect(r.name, label).toMatch(/^pgrig_/)
@@ -101,6 +139,8 @@ async function expectCells(cells: Cell[]): Promise<void> {
     expect(after.length, label).toBeGreaterThan(0)
     for (const r of after) expect((r as unknown as { databaseUrl: string }).databaseUrl, label).toBe(devUrl)
   }
+  // Not one transaction reached the dev database (its rows could be put back; its counter cannot).
+  expect(await devCommits()).toBe(commitsBefore)
   expect(await fingerprint()).toEqual(before)
 }
 
@@ -143,7 +183,7 @@ describe('refused in one line, never silently ignored', () => {
     ])
     expect(vitest.code, vitest.output).not.toBe(0)
     expect(vitest.output).toContain(
-      `Vitest runs "one of two concurrent tests" concurrently with other tests of its file, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)`,
+      `Vitest runs "one of two concurrent tests" concurrently with other tests of its file, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: drop test.concurrent / describe.concurrent from the tests of pgrig/vitest's test (Vitest still runs files in parallel)`,
     )
     expect(sequence.code, sequence.output).not.toBe(0)
     expect(sequence.output).toContain(
@@ -151,7 +191,7 @@ describe('refused in one line, never silently ignored', () => {
     )
     expect(node.code, node.output).not.toBe(0)
     expect(node.output).toMatch(
-      /node:test ran "(one|two)" while "(one|two)" still runs in the same process; pgrig points process\.env \(DATABASE_URL, PG\*\) at one test's database at a time, so tests using it cannot run concurrently in one process: drop the concurrency option from the tests of this file \(files still run in parallel\)/,
+      /node:test ran "(one|two)" while "(one|two)" still runs in the same process, and pgrig points process\.env \(DATABASE_URL, PG\*\) at one test's database at a time: drop the concurrency option from the tests of this file \(files still run in parallel\)/,
     )
     expect(jest.code, jest.output).not.toBe(0)
     expect(jest.output).toContain(

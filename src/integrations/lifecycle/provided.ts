@@ -1,7 +1,6 @@
 import type { IsolationMode } from '../../databases/run-databases.js'
 
-/** The test runners pgrig drives, as named in its messages. */
-export type RunnerName = 'Vitest' | 'node:test' | 'Jest'
+export type { RunnerName } from './runner-info.js'
 
 /**
  * What the run's main process tells the processes that run tests: survives structuredClone

@@ -2,8 +2,7 @@ import path from 'node:path'
 import { connectionEnv } from '../../servers/connection-env.js'
 import { resolveServices } from '../../config/services.js'
 import { startBroker } from '../../databases/broker.js'
-import { startRunDatabases, type PgrigOptions } from '../../databases/run-databases.js'
-import { PgrigError } from '../../errors.js'
+import { checkOptions, startRunDatabases, type PgrigOptions } from '../../databases/run-databases.js'
 import type { StartedRedis } from '../../services/redis.js'
 import { checkPrograms } from '../../services/service.js'
 import { startServices, type StartedServices } from '../../services/services.js'
@@ -28,17 +27,6 @@ export interface StartRunOptions {
   keepFailedDefault?: boolean
 }
 
-/** Refused before anything starts: an option that would do nothing must not look as if it did. */
-function checkRunOptions(options: PgrigOptions): void {
-  const isolation = options.isolation ?? 'database'
-  if (options.keepFailed === true && isolation !== 'database') {
-    throw new PgrigError(
-      'E_CONFIG_INVALID',
-      `keepFailed keeps a failed test's own database, which isolation '${isolation}' does not give a test (the worker's database is reset for the next one); use isolation 'database' to keep failed databases`,
-    )
-  }
-}
-
 /**
  * The run's pieces, started once in the runner's main process (Vitest's and Jest's globalSetup;
  * node:test's file process): the server and template (databases), the clone pool's broker that
@@ -46,11 +34,15 @@ function checkRunOptions(options: PgrigOptions): void {
  */
 export async function startRun(options: PgrigOptions, run: StartRunOptions = {}): Promise<StartedRun> {
   const started = async (): Promise<StartedRun> => {
-    checkRunOptions(options)
+    const mode = checkOptions(options)
     const serviceSpecs = resolveServices(options.services, options.cwd ?? run.cwd)
     // A missing program is named before the server starts.
     checkPrograms(serviceSpecs)
     const databases = await startRunDatabases({ ...(run.cwd ? { cwd: run.cwd } : {}), ...options })
+    const { template } = databases
+    // Names the key, so a template that should have been rebuilt is seen at once.
+    if (!template.built)
+      console.error(`pgrig: template reused: ${template.name} (key covers ${template.key})`)
     let redis: StartedRedis | undefined
     let services: StartedServices | undefined
     let restoreEnv: (() => void) | undefined
@@ -75,7 +67,7 @@ export async function startRun(options: PgrigOptions, run: StartRunOptions = {})
       )
       const provided: PgrigProvided = {
         socketPath: broker.socketPath,
-        isolation: options.isolation ?? 'database',
+        isolation: mode.name as PgrigProvided['isolation'],
         keepFailed: options.keepFailed ?? run.keepFailedDefault ?? false,
         runId: databases.runId,
         templateName: databases.template.name,

@@ -1,8 +1,8 @@
 import { after, afterEach, before, beforeEach } from 'node:test'
 import type { PgrigOptions } from '../../databases/run-databases.js'
 import { CurrentDatabase } from '../lifecycle/current-database.js'
-import { printForensics } from '../lifecycle/forensics.js'
 import type { ProxyOption } from '../lifecycle/proxy.js'
+import type { RunnerInfo } from '../lifecycle/runner-info.js'
 import { startRun, type StartedRun } from '../lifecycle/start-run.js'
 import { TestLifecycle } from '../lifecycle/test-lifecycle.js'
 
@@ -22,6 +22,14 @@ export interface UsePgrigOptions extends PgrigOptions {
   proxy?: ProxyOption
 }
 
+const NODE_TEST: RunnerInfo = {
+  name: 'node:test',
+  // node:test runs each file in a process of its own.
+  slot: '1',
+  concurrencyFix: 'drop the concurrency option from the tests of this file (files still run in parallel)',
+  hints: { redis: 'usePgrig({ redis: true })', proxy: 'usePgrig({ proxy: true })' },
+}
+
 /**
  * Call once at the top of a node:test file: every test in the file gets its database (per
  * `isolation`) behind the returned handle, with DATABASE_URL and PG* pointing at it while it
@@ -30,33 +38,18 @@ export interface UsePgrigOptions extends PgrigOptions {
  */
 export function usePgrig(options: UsePgrigOptions = {}): CurrentDatabase {
   const { proxy, ...runOptions } = options
-  const current = new CurrentDatabase({
-    proxy: Boolean(proxy),
-    proxyHint: 'usePgrig({ proxy: true })',
-    redisHint: 'usePgrig({ redis: true })',
-  })
+  const current = new CurrentDatabase(NODE_TEST, proxy)
   let run: StartedRun | undefined
   let lifecycle: TestLifecycle | undefined
   before(async () => {
     run = await startRun({ pool: { size: 2 }, ...runOptions })
-    lifecycle = new TestLifecycle(run.provided, {
-      runner: 'node:test',
-      slot: '1',
-      concurrencyFix: 'drop the concurrency option from the tests of this file (files still run in parallel)',
-    })
+    lifecycle = new TestLifecycle(run.provided, NODE_TEST)
   })
   beforeEach(async (t) => {
-    if (!lifecycle) return
-    current.current = await lifecycle.begin(t.name, { proxy, redis: Boolean(options.redis) })
+    if (lifecycle) await current.beforeEach(lifecycle, t.name)
   })
-  afterEach(async (t) => {
-    const active = current.current
-    current.current = undefined
-    if (!active || !lifecycle) return
-    // Node 20.x's test context says whether the test passed; older contexts leave it undefined.
-    const forensics = await lifecycle.end(active, { failed: (t as { passed?: boolean }).passed === false })
-    if (forensics) printForensics(active.name, forensics)
-  })
+  // Node 20.x's test context says whether the test passed; older contexts leave it undefined.
+  afterEach((t) => current.afterEach(lifecycle, { failed: (t as { passed?: boolean }).passed === false }))
   after(async () => {
     await lifecycle?.close()
     await run?.close()

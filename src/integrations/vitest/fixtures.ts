@@ -1,12 +1,11 @@
-import { inject, test as base, type TaskMeta } from 'vitest'
+import { inject, test as base, type TaskMeta, type TestAPI } from 'vitest'
 import type { ChaosProxy, ProxyOptions } from '../../chaos/proxy/proxy.js'
 import type { TestDatabase } from '../../databases/test-database.js'
 import { PgrigError } from '../../errors.js'
 import type { Forensics } from '../lifecycle/forensics.js'
-import { oneLine } from '../lifecycle/one-line.js'
 import { startTestProxy } from '../lifecycle/proxy.js'
 import type { ProvidedService } from '../lifecycle/provided.js'
-import { TestLifecycle, type TestRedis } from '../lifecycle/test-lifecycle.js'
+import { TestLifecycle, type ActiveTest, type TestRedis } from '../lifecycle/test-lifecycle.js'
 import './provided.js'
 import { printablePgClients } from './printable-pg.js'
 import { SERVER_LOG_NOTE } from './task-meta.js'
@@ -45,11 +44,12 @@ function connect(): TestLifecycle {
   if (lifecycle?.provided.socketPath !== provided.socketPath) {
     void lifecycle?.close()
     lifecycle = new TestLifecycle(provided, {
-      runner: 'Vitest',
+      name: 'Vitest',
       // The worker slot: reused by later workers, never by two at once.
       slot: process.env.VITEST_POOL_ID ?? '1',
       concurrencyFix:
-        'drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)',
+        "drop test.concurrent / describe.concurrent from the tests of pgrig/vitest's test (Vitest still runs files in parallel)",
+      hints: { redis: 'pgrig({ redis: true }) in vitest.config', proxy: 'the proxy fixture' },
     })
   }
   return lifecycle
@@ -69,8 +69,8 @@ function attachForensics(
   const meta = (task.meta.pgrig ??= {})
   const notes: string[] = []
   if (keptLine) {
+    // Once, in the first error's message (every reporter prints it), not also on stderr.
     notes.push(keptLine)
-    console.error(keptLine)
     meta.keptDatabaseUrl = keptUrl
   }
   if (serverLog) {
@@ -81,29 +81,37 @@ function attachForensics(
   if (first && notes.length) first.message = `${first.message ?? ''}\n\n${notes.join('\n')}`
 }
 
-function extend() {
-  return base.extend<PgrigFixtures>({
-    db: async ({ task }, use) => {
-      const lifecycle = connect()
-      if (task.concurrent) {
-        throw oneLine(
-          new PgrigError(
-            'E_USAGE',
-            `Vitest runs "${task.name}" concurrently with other tests of its file, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: drop test.concurrent / describe.concurrent for tests that use db (Vitest still runs files in parallel)`,
-          ),
-        )
-      }
-      const active = await lifecycle.begin(task.name)
-      // The code under test has loaded its pg by now (at import, as a rule).
-      printablePgClients()
-      if (lifecycle.provided.isolation === 'database')
-        (task.meta.pgrig ??= {}).provisionMs = active.provisionMs
-      try {
-        await use(active.db)
-      } finally {
-        const forensics = await lifecycle.end(active, { failed: task.result?.state === 'fail' })
-        if (forensics) attachForensics(task, forensics, active.lease.url)
-      }
+/** The test pgrig began for this test; not part of the typed context (reach it through `db`). */
+interface PgrigTestFixture {
+  pgrigTest: ActiveTest
+}
+
+function extend(): TestAPI<PgrigFixtures> {
+  const extended = base.extend<PgrigFixtures & PgrigTestFixture>({
+    /**
+     * Automatic, so it is set up before the test's first beforeEach (Vitest resolves a test's auto
+     * fixtures before each hook and the body) and torn down after its last afterEach (fixtures end
+     * after the hooks): DATABASE_URL and PG* point at the test's database in every hook, whether or
+     * not anything asks for db.
+     */
+    pgrigTest: [
+      async ({ task }, use) => {
+        const lifecycle = connect()
+        const active = await lifecycle.begin(task.name, { concurrent: task.concurrent === true })
+        // The code under test has loaded its pg by now (at import, as a rule).
+        printablePgClients()
+        if (active.provisionMs !== undefined) (task.meta.pgrig ??= {}).provisionMs = active.provisionMs
+        try {
+          await use(active)
+        } finally {
+          const forensics = await lifecycle.end(active, { failed: task.result?.state === 'fail' })
+          if (forensics) attachForensics(task, forensics, active.lease.url)
+        }
+      },
+      { auto: true },
+    ],
+    db: async ({ pgrigTest }, use) => {
+      await use(pgrigTest.db)
     },
     proxyOptions: {},
     proxy: async ({ db, proxyOptions }, use) => {
@@ -123,6 +131,7 @@ function extend() {
       await use(connect().services)
     },
   })
+  return extended as unknown as TestAPI<PgrigFixtures>
 }
 
 type PgrigTest = ReturnType<typeof extend>

@@ -1,6 +1,5 @@
 import type { TestProject } from 'vitest/node'
-import { PgrigError } from '../../errors.js'
-import { oneLine } from '../lifecycle/one-line.js'
+import { concurrentTestsRefused } from '../lifecycle/runner-info.js'
 import { startRun } from '../lifecycle/start-run.js'
 import { registry } from './plugin.js'
 import { printablePgClients } from './printable-pg.js'
@@ -9,11 +8,10 @@ import './provided.js'
 /** Runs once in Vitest's main process; the pool outlives every worker and every watch rerun. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (project.config.sequence.concurrent) {
-    throw oneLine(
-      new PgrigError(
-        'E_CONFIG_INVALID',
-        "Vitest's sequence.concurrent runs a file's tests side by side in one process, and pgrig points process.env (DATABASE_URL, PG*) at one test's database at a time: turn sequence.concurrent off (Vitest still runs files in parallel)",
-      ),
+    throw concurrentTestsRefused(
+      "Vitest's sequence.concurrent runs a file's tests side by side in one process",
+      'turn sequence.concurrent off (Vitest still runs files in parallel)',
+      'E_CONFIG_INVALID',
     )
   }
   const options = registry().byProject.get(project) ?? registry().last ?? {}

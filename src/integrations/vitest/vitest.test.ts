@@ -123,7 +123,7 @@ describe('pgrig/vitest', () => {
     })
     expect(result.code).toBe(1)
     const kept =
-      /pgrig: kept database (pgrig_\w+) of failed test "breaks on purpose": (postgres:\/\/\S+)/.exec(
+      /pgrig: kept database (pgrig_\w+) of failed test "breaks on purpose": (postgres(?:ql)?:\/\/\S+)/.exec(
         result.output,
       )
     expect(kept, result.output).not.toBeNull()
@@ -238,6 +238,47 @@ describe('pgrig/vitest', () => {
     expect(new Set(tests.map((t) => t.name)).size).toBe(6)
   })
 
+  test('watch mode ended by SIGTERM or SIGINT: the kept database is printed once and its server stays up', async () => {
+    const endBy = async (signal: 'SIGTERM' | 'SIGINT') => {
+      // A server of its own (no PGRIG_RUN_ID): the run's, which only a kept database keeps up.
+      const child = spawn(process.execPath, [vitestBin, '--watch', 'fail.spec.ts'], {
+        cwd: dir,
+        env: { ...process.env, FIXTURE_FAIL: '1', FIXTURE_KEEP: '1', NO_COLOR: '1', PGRIG_RUN_ID: '' },
+      })
+      let output = ''
+      child.stdout.on('data', (c: Buffer) => (output += c))
+      child.stderr.on('data', (c: Buffer) => (output += c))
+      const exited = new Promise((resolve) => child.on('close', resolve))
+      const deadline = Date.now() + 60_000
+      while (!/Watching for file changes/.test(output)) {
+        if (Date.now() > deadline) throw new Error(`the watch run did not finish:\n${output}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      child.kill(signal)
+      await exited
+      return output
+    }
+    for (const output of await Promise.all([endBy('SIGTERM'), endBy('SIGINT')])) {
+      const lines =
+        output.match(/pgrig: kept database (pgrig_\w+) .*\(its server (\S+) stays up after the run/g) ?? []
+      expect(lines, output).toHaveLength(1)
+      const [, keptName, serverName] = /kept database (pgrig_\w+) .*\(its server (\S+) stays up/.exec(
+        lines[0]!,
+      )!
+      const run = listRuns().find((r) => r.servers.some((s) => s.name === serverName))
+      expect(run?.detached, output).toBe(true)
+      try {
+        const kept = await rows<{ datname: string }>(
+          run!.servers[0]!.superuser.url,
+          `select datname from pg_database where datname = '${keptName}'`,
+        )
+        expect(kept).toHaveLength(1)
+      } finally {
+        await teardownRun(run!.runId)
+      }
+    }
+  })
+
   test('truncate and transaction modes reset the worker database between tests; redis is flushed per test', async () => {
     const [truncate, transaction, typo] = await Promise.all([
       vitest(dir, ['modes.spec.ts'], { ...onServer(), FIXTURE_ISOLATION: 'truncate', FIXTURE_REDIS: '1' }),
@@ -265,7 +306,8 @@ describe('pgrig/vitest', () => {
   })
 
   slowTest('reuse: the server outlives the run and the next run clones the same template', async () => {
-    const reused = () => listRuns().find((r) => r.detached && r.servers.some((s) => s.name === 'pgrig-reuse'))
+    const reused = () =>
+      listRuns().find((r) => r.detached && r.servers.some((s) => s.name.startsWith('pgrig-reuse-')))
     const first = await vitest(dir, ['a.spec.ts'], { FIXTURE_REUSE: '1' })
     expect(first.code, first.output).toBe(0)
     const run = reused()

@@ -301,10 +301,14 @@ describe('the negotiation', () => {
   test('a server that refuses TLS: TLS clients get one FATAL line, or plain TCP with upstream sslmode prefer', async () => {
     const dir = path.dirname(tlsCluster.tls!.caFile)
     const identity = { cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key') }
-    const refusing = await createProxy({ upstream: plainCluster, tls: identity })
+    // The plain server's URL says sslmode=disable, which a terminating proxy would follow: ask for TLS.
+    const refusing = await createProxy({
+      upstream: plainCluster,
+      tls: { ...identity, upstream: { sslmode: 'require' } },
+    })
     cleanups.push(() => refusing.close())
     const error = await failure(pgTls(refusing, { ca }, plainCluster))
-    expect(error.code).toBe('08001')
+    expect(error.code, error.message).toBe('08001')
     expect(error.message).toMatch(
       /^pgrig proxy \S+: the server at 127\.0\.0\.1:\d+ does not accept TLS \(it answered N to SSLRequest\); .*sslmode: 'prefer'/,
     )
