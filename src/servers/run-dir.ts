@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { PgrigError } from '../errors.js'
+import { diskFull, isDiskFull } from './disk-full.js'
 import { makeDir } from './make-dir.js'
 import { assertSafeFolder, ensureSafeFolder, unsafeFolderReason } from './safe-folder.js'
 import type { ServerInfo } from './server-info.js'
@@ -38,7 +40,16 @@ export function runsRoot(): string {
 }
 
 function runsBase(): string {
-  return process.env.PGRIG_RUN_ROOT ?? os.tmpdir()
+  const explicit = process.env.PGRIG_RUN_ROOT
+  if (explicit === undefined) return os.tmpdir()
+  // Sockets and state files are found by this path from any shell: it must name one folder.
+  if (!path.isAbsolute(explicit)) {
+    throw new PgrigError(
+      'E_RUN_DIR_UNREACHABLE',
+      `PGRIG_RUN_ROOT is ${explicit === '' ? 'empty' : `a relative path (${explicit})`}, and pgrig keeps sockets and logs under it for every shell to find; set it to an absolute folder (e.g. /tmp) or unset it`,
+    )
+  }
+  return explicit
 }
 
 /** The folder the runs root goes in must exist and be writable: one line instead of a stack (or a hang under /proc). */
@@ -123,9 +134,15 @@ export function writeState(state: RunState): void {
   const dir = runDirOf(state.runId)
   const file = path.join(dir, 'state.json')
   const temp = `${file}.${process.pid}.tmp`
-  // The state holds passwords: readable by the owner only.
-  fs.writeFileSync(temp, JSON.stringify(state, null, 2), { mode: 0o600 })
-  fs.renameSync(temp, file)
+  try {
+    // The state holds passwords: readable by the owner only.
+    fs.writeFileSync(temp, JSON.stringify(state, null, 2), { mode: 0o600 })
+    fs.renameSync(temp, file)
+  } catch (error) {
+    fs.rmSync(temp, { force: true })
+    if (isDiskFull(error)) throw diskFull(`writing the run's state ${file}`, dir, error)
+    throw error
+  }
 }
 
 export function readState(runId: string): RunState | undefined {
