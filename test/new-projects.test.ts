@@ -117,3 +117,33 @@ slowTest(
   },
   180_000,
 )
+
+// Installs Vitest 5 from the npm registry (this repo's own is Vitest 4): about 15 s with a warm npm cache.
+test('Vitest 5: installs from the packed tarball with no peer or prepare warning, and runs green', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-vitest5-'))
+  dirs.push(dir)
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: 'v5', private: true, type: 'module' }),
+  )
+  for (const file of ['vitest.config.ts', 'users.test.ts'])
+    fs.cpSync(path.join(repoRoot, 'test', 'fixtures', 'commonjs-vitest-project', file), path.join(dir, file))
+  const install = await runIn(dir, [
+    'npm',
+    'install',
+    '--no-audit',
+    '--no-fund',
+    'vitest@5',
+    'pg',
+    packedTarball(),
+  ])
+  expect(install.code, install.output).toBe(0)
+  expect(install.output).not.toMatch(/ERESOLVE|prepare: npm run build/)
+  const ran = await runIn(dir, [
+    process.execPath,
+    path.join(dir, 'node_modules', 'vitest', 'vitest.mjs'),
+    'run',
+  ])
+  expect(ran.code, ran.output).toBe(0)
+  expect(ran.output).toMatch(/Tests\s+1 passed/)
+}, 180_000)
