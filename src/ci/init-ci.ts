@@ -19,6 +19,7 @@ import { GITLAB_CI_PATH, gitlabCi } from './templates/gitlab.js'
 import { JENKINSFILE_PATH, jenkinsfile } from './templates/jenkins.js'
 import { MAKEFILE_PATH, makefile } from './templates/makefile.js'
 import { parseVersionList } from '../run/version-list.js'
+import { detectTests, planWarning, type TestPlan } from './detect.js'
 
 export const CI_TARGETS = ['github', 'gitlab', 'jenkins', 'make', 'env'] as const
 export type CiTarget = (typeof CI_TARGETS)[number]
@@ -43,6 +44,10 @@ export interface InitCiOptions {
   only?: CiTarget[]
   /** The config's services (their variables go into .env.test.example, their programs into the CI notes). */
   services?: Record<string, ServiceOptions>
+  /** The command that runs the tests (default: found from package.json, the runner's config, or pytest). */
+  testCommand?: string
+  /** The integration test files (default: `**\/*.integration.test.*` when the project has some, else every test). */
+  integrationGlob?: string
 }
 
 export interface CiFile {
@@ -61,6 +66,11 @@ function usage(message: string): PgrigError {
 
 /** Checks the options and renders every requested file, without touching the disk. */
 export function planCiFiles(options: InitCiOptions = {}): CiFile[] {
+  return planCi(options).files
+}
+
+/** The files, the test plan they were written for, and the warning when its globs match no test file. */
+export function planCi(options: InitCiOptions = {}): { files: CiFile[]; tests: TestPlan; warning?: string } {
   const dir = path.resolve(options.dir ?? '.')
 
   const versions =
@@ -72,7 +82,22 @@ export function planCiFiles(options: InitCiOptions = {}): CiFile[] {
   if (versions.some((v) => !/^\d+$/.test(v))) {
     throw usage(`--pg ${versions.join(',')} must list PostgreSQL majors (e.g. 15,16,17), not minor versions`)
   }
-  const shards = options.shards ?? 2
+  if (options.testCommand !== undefined && !options.testCommand.trim()) {
+    throw usage(
+      '--test-command is empty; pass the command that runs your tests, e.g. --test-command "npm test"',
+    )
+  }
+  if (options.integrationGlob !== undefined && !options.integrationGlob.trim()) {
+    throw usage(
+      '--integration-glob is empty; pass the glob of your integration test files, e.g. "test/db/**"',
+    )
+  }
+  const tests = detectTests(dir, {
+    ...(options.testCommand ? { testCommand: options.testCommand } : {}),
+    ...(options.integrationGlob ? { integrationGlob: options.integrationGlob } : {}),
+  })
+  // pytest has no shards of its own: one job per version.
+  const shards = tests.language === 'python' ? 1 : (options.shards ?? 2)
   if (!Number.isInteger(shards) || shards < 1 || shards > 64) {
     throw usage(`--shards ${options.shards} is not a whole number from 1 to 64`)
   }
@@ -91,9 +116,20 @@ export function planCiFiles(options: InitCiOptions = {}): CiFile[] {
     pm: packageManagerCommands(pmName),
     ...(pmName === 'pnpm' && !declaresPackageManager(dir) ? { pnpmVersion: DEFAULT_PNPM_VERSION } : {}),
     ...(options.services ? { services: exampleServices(options.services, dir) } : {}),
+    tests,
+    unit:
+      tests.language === 'js' &&
+      (tests.runner === 'vitest' || tests.runner === 'jest') &&
+      tests.integrationGlob !== undefined &&
+      (!tests.detected || tests.testFiles > tests.integrationFiles),
   }
   const targets = options.only ?? CI_TARGETS
-  return targets.map((target) => ({ path: TEMPLATES[target].file, content: TEMPLATES[target].render(ci) }))
+  const files = targets.map((target) => ({
+    path: TEMPLATES[target].file,
+    content: TEMPLATES[target].render(ci),
+  }))
+  const warning = planWarning(tests, dir)
+  return { files, tests, ...(warning ? { warning } : {}) }
 }
 
 /** The services with example values for `{port}` (54400, 54401, …) and `{dir}`, as a run would fill them. */

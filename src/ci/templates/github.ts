@@ -2,7 +2,32 @@ import { BLOB_DIR, generatedHeader, laneCommands, REPORT_PATHS, type CiOptions }
 
 export const GITHUB_WORKFLOW_PATH = '.github/workflows/test.yml'
 
+export const PYTHON_VERSION = '3.12'
+
 function setupSteps(o: CiOptions): string {
+  if (o.tests.language === 'python') {
+    const node = o.tests.hasPackageJson
+      ? `      - uses: actions/setup-node@v4
+        with:
+          node-version: ${o.node}
+          cache: ${o.pm.name}
+      - run: ${laneCommands(o).install}
+`
+      : `      - uses: actions/setup-node@v4
+        with:
+          node-version: ${o.node}
+`
+    return `      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: '${PYTHON_VERSION}'
+${node}${o.tests
+      .pythonInstall!.map(
+        (line) => `      - run: ${line}
+`,
+      )
+      .join('')}`
+  }
   const pnpm =
     o.pm.name === 'pnpm'
       ? `      - uses: pnpm/action-setup@v4
@@ -18,11 +43,40 @@ ${pnpm}${corepack}      - uses: actions/setup-node@v4
 `
 }
 
+function lintJob(o: CiOptions): string {
+  const c = laneCommands(o)
+  return `  lint:
+    if: github.event_name != 'schedule'
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    steps:
+${setupSteps(o)}      - run: ${c.lint}
+      - run: ${c.typecheck}
+
+`
+}
+
+function unitJob(o: CiOptions): string {
+  return `  unit:
+    if: github.event_name != 'schedule'
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    steps:
+${setupSteps(o)}      - run: ${laneCommands(o).unit}
+      - uses: actions/upload-artifact@v4
+        if: always()
+        with:
+          name: junit-unit
+          path: reports/
+
+`
+}
+
 export function githubWorkflow(o: CiOptions): string {
   const c = laneCommands(o)
   const shards = Array.from({ length: o.shards }, (_, i) => i + 1).join(', ')
   const reportPaths = REPORT_PATHS.map((p) => `            ${p}`).join('\n')
-  return `${generatedHeader('#', 'GitHub Actions: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services)}
+  return `${generatedHeader('#', 'GitHub Actions: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services, o.tests)}
 name: test
 
 on:
@@ -45,27 +99,7 @@ env:
   CI: true
 
 jobs:
-  lint:
-    if: github.event_name != 'schedule'
-    runs-on: ubuntu-latest
-    timeout-minutes: 10
-    steps:
-${setupSteps(o)}      - run: ${c.lint}
-      - run: ${c.typecheck}
-
-  unit:
-    if: github.event_name != 'schedule'
-    runs-on: ubuntu-latest
-    timeout-minutes: 10
-    steps:
-${setupSteps(o)}      - run: ${c.unit}
-      - uses: actions/upload-artifact@v4
-        if: always()
-        with:
-          name: junit-unit
-          path: reports/
-
-  integration:
+${o.tests.language === 'js' ? lintJob(o) : ''}${o.unit ? unitJob(o) : ''}  integration:
     if: github.event_name != 'schedule'
     runs-on: ubuntu-latest
     timeout-minutes: 30
@@ -88,8 +122,7 @@ ${setupSteps(o)}      - uses: actions/cache@v4
           name: integration-pg\${{ matrix.pg }}-shard\${{ matrix.shard }}
           include-hidden-files: true
           path: |
-${reportPaths}
-            ${BLOB_DIR}
+${reportPaths}${o.tests.runner === 'vitest' ? `\n            ${BLOB_DIR}` : ''}
 
   report:
     # Runs when a shard failed too: the merged report is what tells which version broke.
@@ -102,8 +135,12 @@ ${setupSteps(o)}      - uses: actions/download-artifact@v4
         with:
           pattern: integration-*
           merge-multiple: true
-      - run: ${c.mergeJunit}
-      # Also writes the step summary: pass/fail by category and PostgreSQL version.
+${
+  c.mergeJunit
+    ? `      - run: ${c.mergeJunit}
+`
+    : ''
+}      # Also writes the step summary: pass/fail by category and PostgreSQL version.
       - run: ${c.mergeReports}
         if: always()
       - uses: actions/upload-artifact@v4

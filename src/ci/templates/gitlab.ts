@@ -7,16 +7,54 @@ function cacheKeyFile(o: CiOptions): string {
 }
 
 function installLines(o: CiOptions): string {
+  if (o.tests.language === 'python') {
+    // node:N-bookworm has Node; Debian's Python comes from apt, in a venv so pip may install.
+    return [
+      '    - apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip >/dev/null',
+      '    - python3 -m venv .venv',
+      '    - . .venv/bin/activate',
+      ...(o.tests.hasPackageJson ? ['    - npm ci --cache .npm --prefer-offline'] : []),
+      ...o.tests.pythonInstall!.map((line) => `    - ${line}`),
+    ].join('\n')
+  }
   if (o.pm.name === 'pnpm')
     return `    - corepack enable\n    - pnpm config set store-dir .pnpm-store\n    - ${o.pm.install}`
   if (o.pm.name === 'yarn') return `    - corepack enable\n    - ${o.pm.install} --cache-folder .yarn-cache`
   return `    - npm ci --cache .npm --prefer-offline`
 }
 
+function lintJob(o: CiOptions): string {
+  const c = laneCommands(o)
+  return `lint:
+  stage: check
+  extends: .pull-request-lane
+  timeout: 10m
+  script:
+    - ${c.lint}
+    - ${c.typecheck}
+
+`
+}
+
+function unitJob(o: CiOptions): string {
+  return `unit:
+  stage: test
+  extends: .pull-request-lane
+  timeout: 10m
+  script:
+    - ${laneCommands(o).unit}
+  artifacts:
+    when: always
+    reports:
+      junit: reports/junit-unit.xml
+
+`
+}
+
 export function gitlabCi(o: CiOptions): string {
   const c = laneCommands(o)
   const paths = [...REPORT_PATHS].map((p) => `      - ${p}`).join('\n')
-  return `${generatedHeader('#', 'GitLab CI: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services)}
+  return `${generatedHeader('#', 'GitLab CI: lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services, o.tests)}
 # The comprehensive lane runs on pipeline schedules (CI/CD > Schedules, e.g. weekly); to have a failed
 # schedule open an issue, set a masked ISSUE_TOKEN variable (a project access token with api scope).
 
@@ -59,26 +97,7 @@ ${installLines(o)}
       when: never
     - when: on_success
 
-lint:
-  stage: check
-  extends: .pull-request-lane
-  timeout: 10m
-  script:
-    - ${c.lint}
-    - ${c.typecheck}
-
-unit:
-  stage: test
-  extends: .pull-request-lane
-  timeout: 10m
-  script:
-    - ${c.unit}
-  artifacts:
-    when: always
-    reports:
-      junit: reports/junit-unit.xml
-
-integration:
+${o.tests.language === 'js' ? lintJob(o) : ''}${o.unit ? unitJob(o) : ''}integration:
   stage: test
   extends: .pull-request-lane
   parallel:
@@ -90,10 +109,9 @@ integration:
   artifacts:
     when: always
     reports:
-      junit: reports/junit-pg*.xml
+      junit: ${c.junitGlob}
     paths:
-${paths}
-      - ${BLOB_DIR}
+${paths}${o.tests.runner === 'vitest' ? `\n      - ${BLOB_DIR}` : ''}
 
 report:
   stage: report
@@ -104,8 +122,7 @@ report:
     - when: always
   timeout: 10m
   script:
-    - ${c.mergeJunit} || true
-    - ${c.mergeReports}
+${c.mergeJunit ? `    - ${c.mergeJunit} || true\n` : ''}    - ${c.mergeReports}
   artifacts:
     when: always
     paths:

@@ -16,7 +16,7 @@ export function jenkinsfile(o: CiOptions): string {
   const c = laneCommands(o)
   const values = (list: string[]) => list.map((v) => `'${v}'`).join(', ')
   const shards = Array.from({ length: o.shards }, (_, i) => String(i + 1))
-  return `${generatedHeader('//', 'Jenkins (declarative): lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services)}
+  return `${generatedHeader('//', 'Jenkins (declarative): lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services, o.tests)}
 // Needs Node.js ${o.node} and ${o.pm.name} on the agent, and the JUnit and Workspace Cleanup plugins.
 
 pipeline {
@@ -91,8 +91,7 @@ ${sh(c.integration('$PG', '$SHARD'), '              ')}
     stage('Report') {
       when { not { triggeredBy 'TimerTrigger' } }
       steps {
-${sh(`${c.mergeJunit} || true`, '        ')}
-${sh(c.mergeReports, '        ')}
+${c.mergeJunit ? `${sh(`${c.mergeJunit} || true`, '        ')}\n` : ''}${sh(c.mergeReports, '        ')}
       }
     }
 

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { Option, type Command } from 'commander'
-import { CI_TARGETS, parseTargets, planCiFiles, writeCiFiles } from '../../ci/init-ci.js'
+import { CI_TARGETS, parseTargets, planCi, writeCiFiles } from '../../ci/init-ci.js'
 import { PACKAGE_MANAGERS, type PackageManager } from '../../ci/package-manager.js'
 import { loadConfig } from '../../config/load.js'
 import { PgrigError } from '../../errors.js'
@@ -15,6 +15,8 @@ interface InitCiFlags {
   force?: boolean
   dryRun?: boolean
   config?: string
+  testCommand?: string
+  integrationGlob?: string
 }
 
 export function registerInit(program: Command): void {
@@ -31,6 +33,14 @@ export function registerInit(program: Command): void {
     )
     .option('--node <major>', 'Node.js major the jobs run on', '20')
     .option('--only <files>', `which files (${CI_TARGETS.join(',')})`)
+    .option(
+      '--test-command <command>',
+      'the command that runs your tests (default: found from package.json, the runner config, pytest)',
+    )
+    .option(
+      '--integration-glob <glob>',
+      'the integration test files (default: *.integration.test.* when there are some, else every test)',
+    )
     .option('--dir <dir>', 'the repository to write into', '.')
     .option('--force', 'overwrite files that exist')
     .option('--dry-run', 'print what would be written, write nothing')
@@ -44,8 +54,10 @@ export function registerInit(program: Command): void {
         throw new PgrigError('E_USAGE', `--shards ${flags.shards} is not a whole number`)
       // --config is relative to where it was typed; without it, the config is the repository's own.
       const loaded = await loadConfig(flags.config && path.resolve(flags.config), flags.dir)
-      const files = planCiFiles({
+      const { files, warning } = planCi({
         dir: flags.dir,
+        ...(flags.testCommand !== undefined ? { testCommand: flags.testCommand } : {}),
+        ...(flags.integrationGlob !== undefined ? { integrationGlob: flags.integrationGlob } : {}),
         ...(loaded?.config.services ? { services: loaded.config.services } : {}),
         pg: flags.pg,
         shards,
@@ -55,10 +67,12 @@ export function registerInit(program: Command): void {
       })
       if (flags.dryRun) {
         for (const file of files) process.stdout.write(`--- ${file.path} (would write)\n${file.content}\n`)
-        return
+      } else {
+        for (const written of writeCiFiles(files, { dir: flags.dir, force: flags.force === true })) {
+          process.stderr.write(`pgrig: wrote ${written}\n`)
+        }
       }
-      for (const written of writeCiFiles(files, { dir: flags.dir, force: flags.force === true })) {
-        process.stderr.write(`pgrig: wrote ${written}\n`)
-      }
+      // The files are written all the same, exit 0: their jobs fail on zero tests, so nothing passes quietly.
+      if (warning) process.stderr.write(`pgrig: warning: ${warning}\n`)
     })
 }
