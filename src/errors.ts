@@ -56,6 +56,10 @@ export type PgrigErrorCode =
   | 'E_SERVE_ABANDONED'
   | 'E_SERVE_UNAVAILABLE'
   | 'E_SERVE_FAILED'
+  /** Disk full, an unusable cache folder, a damaged cached template: what to free, clean or point elsewhere. */
+  | 'E_DISK_FULL'
+  | 'E_CACHE_UNUSABLE'
+  | 'E_TEMPLATE_DAMAGED'
 
 export class PgrigError extends Error {
   override readonly name = 'PgrigError'

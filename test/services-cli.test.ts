@@ -7,6 +7,7 @@ import { afterAll, describe, expect, onTestFinished, test } from 'vitest'
 import { listCompanions } from '../src/servers/companions.js'
 import { isAlive, isGroupAlive, waitUntil } from '../src/servers/process-alive.js'
 import { listRuns } from '../src/servers/run-dir.js'
+import { configProject } from './support/config-project.js'
 import { privateRunRoot } from './support/run-root.js'
 import { CLI, pgrig } from './support/cli.js'
 
@@ -19,14 +20,7 @@ afterAll(async () => {
   await pgrig(['down', '--all'])
 })
 
-/** A project folder with this pgrig.config.json, removed when the test ends. */
-function project(config: unknown): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-services-'))
-  fs.chmodSync(dir, 0o755)
-  fs.writeFileSync(path.join(dir, 'pgrig.config.json'), JSON.stringify(config, null, 2))
-  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
+const project = (config: unknown) => configProject(config, 'services')
 
 function refuses(port: number): Promise<boolean> {
   return new Promise((resolve) => {

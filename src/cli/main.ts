@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander'
 import { isPgrigError } from '../errors.js'
+import { diskFull, isDiskFull } from '../servers/disk-full.js'
 import { pgrigVersion } from '../report/environment.js'
 import { registerCache } from './commands/cache.js'
 import { registerChaos } from './commands/chaos.js'
@@ -44,6 +45,11 @@ try {
   } else if (isPgrigError(error)) {
     process.stderr.write(`pgrig: ${error.message}\n`)
     process.exitCode = error.exitCode
+  } else if (isDiskFull(error)) {
+    // A full disk is the machine's state, not a bug: one line wherever the write was.
+    const where = (error as { path?: string }).path ?? process.cwd()
+    process.stderr.write(`pgrig: ${diskFull('writing', where, error).message}\n`)
+    process.exitCode = 1
   } else {
     // not a user mistake: the stack is what a bug report needs
     console.error(error)

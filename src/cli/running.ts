@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { isCompanionAlive, listCompanions, type ServiceDetails } from '../servers/companions.js'
+import { livePidOf, listCompanions, type ServiceDetails } from '../servers/companions.js'
 import { livePostmasterPid } from '../servers/process-alive.js'
 import { listRuns, type RunState } from '../servers/run-dir.js'
 import type { ServerInfo } from '../servers/server-info.js'
@@ -65,12 +65,13 @@ export function runningServices(): RunningService[] {
     .flatMap((run) =>
       listCompanions(run.runId).flatMap((record) => {
         if (!record.service) return []
-        const alive = isCompanionAlive(record)
-        const state = alive ? 'running' : record.service.once ? 'done' : 'stopped'
+        // The process that runs it now: its own after an `exec`, one it left behind after a `sh -c '… &'`.
+        const pid = livePidOf(record)
+        const state = pid !== undefined ? 'running' : record.service.once ? 'done' : 'stopped'
         return [
           {
             run,
-            service: { name: record.name, pid: record.pid, ...record.service },
+            service: { name: record.name, pid: pid ?? record.pid, ...record.service },
             state,
           } as RunningService,
         ]

@@ -93,10 +93,15 @@ export function rememberChecked(kind: CheckedKind, input: unknown): void {
   const file = memoFile()
   const temp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}`
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 })
+    // One level, never recursive: Node's recursive mkdir spins forever under /proc (PGRIG_CACHE_DIR=/proc/…).
+    if (!fs.existsSync(path.dirname(file))) fs.mkdirSync(path.dirname(file), { mode: 0o755 })
     fs.writeFileSync(temp, JSON.stringify(current), { mode: 0o600, flag: 'wx' })
     fs.renameSync(temp, file)
   } catch {
-    fs.rmSync(temp, { force: true })
+    try {
+      fs.rmSync(temp, { force: true })
+    } catch {
+      // the cache is a file, or not ours to read (ENOTDIR, EACCES): there is no temp file to remove
+    }
   }
 }

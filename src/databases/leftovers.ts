@@ -17,12 +17,27 @@ export function liveRunIds(): Set<string> {
  * A run is gone only when it is not alive here (`alive`, the local run folders) and holds no run
  * lock on the server (`holdRunLock`): runs of other machines sharing the server are left alone.
  */
-export async function dropLeftovers(
+export function dropLeftovers(
   adminUrl: string,
   alive: (runId: string) => boolean = (
     (live) => (id: string) =>
       live.has(id)
   )(liveRunIds()),
+): Promise<string[]> {
+  return dropOwned(adminUrl, (runId, held) => !alive(runId) && !held.has(runLockKey(runId)))
+}
+
+/**
+ * Drops one run's own clones, worker databases and half-built templates, its run lock or not: what
+ * a run interrupted by a signal would leave on a server that outlives it (an external one, `pgrig up`'s).
+ */
+export function dropRunDatabases(adminUrl: string, runId: string): Promise<string[]> {
+  return dropOwned(adminUrl, (owner) => owner === runId)
+}
+
+async function dropOwned(
+  adminUrl: string,
+  doomed: (runId: string, heldLocks: Set<number>) => boolean,
 ): Promise<string[]> {
   return withClient(adminUrl, async (client) => {
     const { rows } = await client.query<{
@@ -43,7 +58,7 @@ export async function dropLeftovers(
         allowConnections: row.datallowconn,
         connectionLimit: row.datconnlimit,
       })
-      if (!marker || alive(marker.runId) || held.has(runLockKey(marker.runId))) continue
+      if (!marker || !doomed(marker.runId, held)) continue
       const halfBuilt = marker.kind === 'template' && row.datname.startsWith('pgrig_tplb_')
       if (marker.kind === 'template' && !halfBuilt) continue
       await client.query(`drop database if exists ${quoteIdentifier(row.datname)} with (force)`)

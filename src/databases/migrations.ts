@@ -103,6 +103,43 @@ function lineOf(sql: string, position: string | undefined, offset: number): stri
   return ` (line ${line})`
 }
 
+/** Statements that end, nest or escape a transaction: a file with them is not replayed to find a line. */
+const NOT_REPLAYED =
+  /^\s*(begin|start|commit|end|rollback|abort|savepoint|release|prepare|vacuum|create\s+database|drop\s+database|alter\s+system|copy\b|\\)/i
+
+/**
+ * ` (line N)` for the statement of `sql` that fails, found by running the statements one by one in
+ * a transaction that is rolled back (the file's own run already rolled back as a whole); '' when
+ * the file holds statements that cannot be replayed so, or none fails again.
+ */
+async function failingStatementLine(client: pg.Client, sql: string, offset: number): Promise<string> {
+  // Loaded only for a failed file: every run that migrates imports this module.
+  const { splitQuery, postgreSplitterOptions } = await import('dbgate-query-splitter')
+  const statements = splitQuery(sql, { ...postgreSplitterOptions, returnRichInfo: true }).filter(
+    (part): part is Exclude<typeof part, string> => typeof part !== 'string',
+  )
+  const code = (text: string) => text.replace(/^(\s+|--[^\n]*\n?|\/\*[\s\S]*?\*\/)+/, '')
+  if (statements.length < 2 || statements.some((part) => NOT_REPLAYED.test(code(part.text)))) return ''
+  try {
+    await client.query('begin')
+    for (const part of statements) {
+      try {
+        await client.query(part.text)
+      } catch {
+        // The statement's first line of code, after leading comments and blank lines.
+        const lead = part.text.length - code(part.text).length
+        const line = sql.slice(0, (part.trimStart ?? part.start).position + lead).split('\n').length + offset
+        return ` (line ${line})`
+      }
+    }
+    return ''
+  } catch {
+    return ''
+  } finally {
+    await client.query('rollback').catch(() => {})
+  }
+}
+
 /** The server's reason, or the missing-extension line when that is what it says. */
 function reasonOf(error: unknown, server: ExtensionServer | undefined): string {
   const message = (error as Error).message
@@ -132,9 +169,13 @@ async function runStep(
       await client.query(sql)
     } catch (error) {
       const e = error as Error & { position?: string }
+      // PostgreSQL gives a position for syntax errors only; for the rest, find the statement that fails.
+      const at = e.position
+        ? lineOf(sql, e.position, step.lineOffset)
+        : await failingStatementLine(client, sql, step.lineOffset)
       throw new PgrigError(
         'E_MIGRATION_FAILED',
-        `${label} ${shown} failed${lineOf(sql, e.position, step.lineOffset)}: ${missingExtension(e.message) ? reasonOf(e, server) : `${e.message}${adviceFor(e.message)}`}`,
+        `${label} ${shown} failed${at}: ${missingExtension(e.message) ? reasonOf(e, server) : `${e.message}${adviceFor(e.message)}`}`,
         { cause: error },
       )
     }

@@ -15,6 +15,7 @@ import type { ServerOptions, ServiceOptions } from '../config/schema.js'
 import { PgrigError } from '../errors.js'
 import { ClonePool, type Lease } from './clone-pool.js'
 import { assertExternalAllowed, assertPostgresUrl } from './guard.js'
+import { dropOnSignal } from './drop-on-signal.js'
 import { keepOnSignal } from './keep-on-signal.js'
 import { dropLeftovers } from './leftovers.js'
 import { holdRunLock } from './run-lock.js'
@@ -257,6 +258,8 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
     })
     const keepUp = server.keepUp
     const unkeep = keepUp && keepOnSignal(() => pool.stats().kept.length > 0 && !watch.died(), keepUp.detach)
+    // A server that outlives this process keeps what an interrupted run leaves on it until some later start.
+    const unguard = server.stop ? undefined : dropOnSignal(adminUrl, run.runId)
     let closing: Promise<void> | undefined
     recordServerUsed(server.info)
     return {
@@ -270,6 +273,7 @@ export async function startRunDatabases(options: PgrigOptions = {}): Promise<Run
       close: () =>
         (closing ??= (async () => {
           unkeep?.()
+          unguard?.()
           // A kept database is only worth its URL while its server runs.
           const keepUp = server.keepUp !== undefined && pool.stats().kept.length > 0 && !watch.died()
           try {

@@ -142,6 +142,35 @@ describe('ensureTemplate', () => {
     expect(b.name).not.toBe(a.name)
   })
 
+  test('a seed that fails at run time (no position from PostgreSQL) names the line of the failing statement', async () => {
+    const cases: [string, string, string][] = [
+      [
+        'seed-dup.sql',
+        "insert into users (name) values ('a');\n\n-- again, by id\ninsert into users (id, name) values (1, 'x'), (1, 'y');\n",
+        'line 4',
+      ],
+      ['seed-div.sql', '/* header */\nselect 1;\n  select 1/0;\nselect $$;$$;\n', 'line 3'],
+      [
+        'seed-null.sql',
+        "insert into users (name) values ('ok');\ninsert into users (name) values (null);",
+        'line 2',
+      ],
+    ]
+    for (const [file, sql, line] of cases) {
+      fs.writeFileSync(path.join(dir, file), sql)
+      const error = await ensureTemplate({
+        adminUrl: pgc.superuser.url,
+        appUrl: pgc.url,
+        runId: 'seedline',
+        migrations: 'migrations',
+        seed: file,
+        cwd: dir,
+      }).catch((e: Error) => e)
+      expect(error).toMatchObject({ code: 'E_MIGRATION_FAILED' })
+      expect((error as Error).message).toMatch(new RegExp(`^seed ${file} failed \\(${line}\\): `))
+    }
+  })
+
   test('a failing migration is one line naming the file, the line and the server error; nothing is left behind', async () => {
     fs.mkdirSync(path.join(dir, 'bad'))
     fs.writeFileSync(path.join(dir, 'bad', '001_ok.sql'), 'create table ok (id int);')

@@ -37,3 +37,9 @@ test('new cache folders are 0755 whatever the umask', async () => {
   expect((await stat(join(base, 'a', 'engines'))).mode & 0o777).toBe(0o755)
   await rm(base, { recursive: true, force: true })
 })
+
+test('a cache folder under /proc fails at once instead of spinning (Node recursive mkdir loops there)', async () => {
+  const started = Date.now()
+  await expect(ensureWorldReadableDir('/proc/nope/engines')).rejects.toThrow(/ENOENT/)
+  expect(Date.now() - started).toBeLessThan(5_000)
+})

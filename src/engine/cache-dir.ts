@@ -1,4 +1,4 @@
-import { chmod, mkdir } from 'node:fs/promises'
+import { chmod, mkdir, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 
@@ -28,15 +28,32 @@ export function engineCacheDir(packageVersion: string): string {
 
 /**
  * mkdir -p whose new folders end up 0755 whatever the umask, so an unprivileged postgres
- * user can traverse into engines cached by root.
+ * user can traverse into engines cached by root. One level at a time below the nearest folder
+ * that exists: Node's recursive mkdir spins forever under /proc.
  */
 export async function ensureWorldReadableDir(path: string): Promise<void> {
-  const first = await mkdir(path, { recursive: true, mode: 0o755 })
-  if (first === undefined) return
-  const created: string[] = []
-  for (let dir = resolve(path); ; dir = dirname(dir)) {
-    created.push(dir)
-    if (dir === resolve(first) || dir === dirname(dir)) break
+  const missing: string[] = []
+  for (let dir = resolve(path); !(await isThere(dir)); dir = dirname(dir)) {
+    missing.unshift(dir)
+    if (dir === dirname(dir)) break
   }
-  for (const dir of created) await chmod(dir, 0o755)
+  for (const dir of missing) {
+    try {
+      await mkdir(dir, { mode: 0o755 })
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue
+      throw error
+    }
+    await chmod(dir, 0o755)
+  }
+}
+
+async function isThere(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw error
+  }
 }

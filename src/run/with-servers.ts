@@ -59,16 +59,16 @@ export async function runWithServers(options: ServersRunOptions): Promise<number
   process.on('SIGINT', onSignal)
   try {
     const external = await Promise.all(specs.filter((s) => s.engine === 'external').map(connectExternal))
-    // Servers and services share one run, so they stop (and are reaped) together.
-    const run = options.services.length === 0 ? undefined : await joinedRun({ detached: keep })
+    // Servers, services and the command share one run, so they stop (and are reaped) together.
+    const run = await joinedRun({ detached: keep })
     startedServers = await startServers(
       specs.filter((s) => s.engine !== 'external'),
-      { detached: keep, explicitName: options.explicitName, ...(run ? { run } : {}) },
+      { detached: keep, explicitName: options.explicitName, run },
     )
     deaths = startedServers.map((c) => reportDeath(c.info, c.process, c.runId, options.onDeath))
     const servers = [...startedServers.map((c) => c.info), ...external]
     services = await startServices(options.services, {
-      ...(run ? { run } : {}),
+      run,
       processEnv: connectionEnv(servers),
     }).catch(async (error: unknown) => {
       // Stopped on purpose: not a death to report.
@@ -91,6 +91,7 @@ export async function runWithServers(options: ServersRunOptions): Promise<number
         pgVersion: sharedMajor(servers.map((s) => s.version)),
         reportDir: options.reportDir,
       }),
+      runId: run.runId,
     })
   } finally {
     process.off('SIGINT', onSignal)

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { isAlive, isGroupAlive, signal, waitUntil } from './process-alive.js'
+import { startTimeOf, treePids } from './process-tree.js'
 import { runDirOf } from './run-dir.js'
 
 /**
@@ -10,6 +11,7 @@ import { runDirOf } from './run-dir.js'
  */
 export interface CompanionRecord {
   name: string
+  /** 0 for a command recorded before it was spawned: only its tag finds it then. */
   pid: number
   /** A word the process's command line must contain: pids get reused, and pgrig must never signal a stranger. */
   command: string
@@ -18,6 +20,16 @@ export interface CompanionRecord {
    * (`sh -c '…'` and what it runs): stopped together, and alive while any of it is.
    */
   group?: boolean
+  /**
+   * When `pid` started (/proc/<pid>/stat): the same after the process `exec`s into another program,
+   * different for a stranger given the same pid later. Where it is known, it identifies the process
+   * instead of `command`.
+   */
+  startTime?: number
+  /** The value of `PGRIG_PROCESS_TAG` its processes inherit: finds those that left the group (a double fork). */
+  tag?: string
+  /** Dies with the run's owner even when the run is detached (the command of `pgrig run --keep`). */
+  withOwner?: boolean
   /** What `pgrig status`, `pgrig env` and `pgrig down` show and export of a configured service. */
   service?: ServiceDetails
 }
@@ -70,30 +82,97 @@ export function listCompanions(runId: string): CompanionRecord[] {
   return records
 }
 
-/** True when `pid` is alive and its command line names `command` (for a group: while any of it lives). */
-export function isCompanionAlive(record: CompanionRecord): boolean {
-  if (!Number.isInteger(record.pid) || record.pid <= 0) return false
-  // A group outlives its leader (`sh -c 'server &'`); its id cannot be handed to a new process meanwhile.
-  if (!isAlive(record.pid)) return record.group === true && isGroupAlive(record.pid)
+/** True when `record.pid` is the very process the record was made for, alive. */
+function leaderAlive(record: CompanionRecord): boolean {
+  if (!isAlive(record.pid)) return false
+  if (record.startTime !== undefined) {
+    const started = startTimeOf(record.pid)
+    // no /proc (macOS): a live pid is the best evidence there is
+    return started === undefined || started === record.startTime
+  }
   try {
     return fs.readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').includes(record.command)
   } catch {
-    // no /proc (macOS): a live pid is the best evidence there is
     return true
   }
 }
 
-/** SIGTERM, then SIGKILL when the process (or its group) has not gone within `graceMs`. */
-export async function stopCompanion(record: CompanionRecord, graceMs = 3_000): Promise<void> {
-  if (!isCompanionAlive(record)) return
-  const target = record.group ? -record.pid : record.pid
-  const gone = () => (record.group ? !isGroupAlive(record.pid) : !isAlive(record.pid))
-  signal(target, 'SIGTERM')
-  if (await waitUntil(gone, graceMs)) return
-  signal(target, 'SIGKILL')
-  await waitUntil(gone, 2_000)
+/**
+ * The group is the companion's while its leader lives, or once the leader is gone: a pid cannot be
+ * given to a new process while a group of that id exists. A live stranger under the leader's pid
+ * means the group emptied before the pid was reused.
+ */
+function ownGroup(record: CompanionRecord): boolean {
+  return record.group === true && (!isAlive(record.pid) || leaderAlive(record))
 }
 
-export async function stopCompanions(runId: string): Promise<void> {
-  await Promise.all(listCompanions(runId).map((record) => stopCompanion(record)))
+/** The live processes of a companion: its leader, its group, and whatever carries its tag (`group`: those of its group). */
+function companionPids(record: CompanionRecord): { all: number[]; group: number[] } {
+  const all = new Set<number>()
+  let group: number[] = []
+  const leader = validPid(record) && leaderAlive(record)
+  if (leader) all.add(record.pid)
+  // Gone when no process has the group's id: one syscall spares a pass over /proc.
+  const grouped = validPid(record) && ownGroup(record) && (leader || signal(-record.pid, 0))
+  if (grouped || record.tag) {
+    const found = treePids({
+      ...(grouped ? { pgid: record.pid } : {}),
+      ...(record.tag ? { tag: record.tag, since: record.startTime } : {}),
+    })
+    if (found) {
+      group = found.group
+      for (const pid of [...found.group, ...found.tagged]) all.add(pid)
+    } else if (grouped && isGroupAlive(record.pid)) {
+      all.add(record.pid)
+      group = [record.pid]
+    }
+  }
+  return { all: [...all], group }
+}
+
+function validPid(record: CompanionRecord): boolean {
+  return Number.isInteger(record.pid) && record.pid > 0
+}
+
+/** True while anything of the companion runs (for a group: while any of it lives; a tagged grandchild counts). */
+export function isCompanionAlive(record: CompanionRecord): boolean {
+  if (validPid(record) && leaderAlive(record)) return true
+  return companionPids(record).all.length > 0
+}
+
+/**
+ * The pid that runs the companion now: its leader while that lives (after `exec` too), else the
+ * oldest process left of its group or tag (`sh -c 'server &'`); undefined when nothing is left.
+ */
+export function livePidOf(record: CompanionRecord): number | undefined {
+  if (!validPid(record)) return undefined
+  if (leaderAlive(record)) return record.pid
+  return companionPids(record).all.sort((a, b) => (startTimeOf(a) ?? 0) - (startTimeOf(b) ?? 0) || a - b)[0]
+}
+
+/** SIGTERM, then SIGKILL when anything of the companion (its group, its tagged processes) has not gone within `graceMs`. */
+export async function stopCompanion(record: CompanionRecord, graceMs = 3_000): Promise<void> {
+  // Once to the group, once to each process outside it: some programs take a second SIGTERM as "hurry".
+  const kill = (sig: NodeJS.Signals) => {
+    const { all, group } = companionPids(record)
+    const members = new Set(validPid(record) && ownGroup(record) && signal(-record.pid, sig) ? group : [])
+    for (const pid of all) if (!members.has(pid)) signal(pid, sig)
+  }
+  const gone = () => companionPids(record).all.length === 0
+  if (gone()) return
+  kill('SIGTERM')
+  if (await waitUntil(gone, graceMs, 25)) return
+  kill('SIGKILL')
+  await waitUntil(gone, 2_000, 25)
+}
+
+export async function stopCompanions(
+  runId: string,
+  which: (record: CompanionRecord) => boolean = () => true,
+): Promise<void> {
+  await Promise.all(
+    listCompanions(runId)
+      .filter(which)
+      .map((record) => stopCompanion(record)),
+  )
 }

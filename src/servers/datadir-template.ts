@@ -6,16 +6,19 @@ import { promisify } from 'node:util'
 import { cacheDir } from '../engine/cache-dir.js'
 import type { Engine } from '../engine/types.js'
 import { PgrigError } from '../errors.js'
+import { diskFull, isDiskFull } from './disk-full.js'
 import { quoteIdentifier } from './sql-quote.js'
+import { markTemplate, usableTemplate } from './template-check.js'
 import type { RunAs } from './os-user.js'
 import { logTail, serverEnv, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
 import { claimSpare, refillSpares } from './spare-datadirs.js'
 import { pruneCache, touchTemplate } from './tmpfs-cache.js'
+import { untaggedEnv } from './process-tree.js'
 
 const run = promisify(execFile)
 
-/** Bump when the template's layout changes, so old caches are not reused. */
-const TEMPLATE_FORMAT = 3
+/** Bump when the template's layout changes, so old caches are not reused (4: marked complete, template-check.ts). */
+const TEMPLATE_FORMAT = 4
 
 export interface TemplateInput {
   engine: Engine
@@ -71,7 +74,9 @@ export async function dataDirTemplate(
   const name = `${input.engine.version}-${templateKey(input)}`
   const onDisk = path.join(cacheDir(), 'datadirs', name)
   const onTmpfs = tmpfs && path.join(tmpfs, 'templates', name)
-  const ready = (dir: string | undefined) => dir !== undefined && fs.existsSync(path.join(dir, 'PG_VERSION'))
+  // A damaged template (see template-check.ts) is removed here and made again below.
+  const ready = (dir: string | undefined) =>
+    dir !== undefined && fs.existsSync(path.join(dir, 'PG_VERSION')) && usableTemplate(dir)
   if (ready(onTmpfs)) {
     touchTemplate(onTmpfs!)
     if (!ready(onDisk)) copyInBackground(onTmpfs!, onDisk, input.runAs)
@@ -113,6 +118,8 @@ function copyInBackground(source: string, target: string, runAs: RunAs | undefin
   const script = 'cp -a "$1" "$2" && mv -T "$2" "$3" 2>/dev/null || rm -rf "$2"'
   const child = spawn('sh', ['-c', script, 'copy-template', source, temp, target], {
     detached: true,
+    // A cache job that outlives the command it was started under: not stopped with that command's tree.
+    env: untaggedEnv(),
     stdio: 'ignore',
     ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
   })
@@ -136,6 +143,7 @@ async function buildTemplate(input: TemplateInput, finalDir: string, watch?: Bui
     fs.appendFileSync(path.join(dataDir, 'postgresql.conf'), "\ninclude_if_exists = 'pgrig.conf'\n")
     const segment = await createAppRoleAndDatabase(input, dataDir, socketDir, path.join(work, 'build.log'))
     trimWal(dataDir, segment)
+    markTemplate(dataDir, input.runAs)
     fs.rmSync(socketDir, { recursive: true, force: true })
     fs.rmSync(path.join(work, 'build.log'), { force: true })
     try {
@@ -195,6 +203,8 @@ async function initdb(input: TemplateInput, dataDir: string): Promise<void> {
     const stderr = String((error as { stderr?: string }).stderr ?? error)
       .trim()
       .split('\n')
+    if (isDiskFull(error))
+      throw diskFull(`initdb of PostgreSQL ${input.engine.version} into ${dataDir}`, dataDir, error)
     const reason = stderr.find((line) => /error|invalid|could not/i.test(line)) ?? stderr[stderr.length - 1]
     throw new PgrigError(
       'E_INITDB_FAILED',
@@ -239,6 +249,8 @@ async function createAppRoleAndDatabase(
       await client.end()
     }
   } catch (error) {
+    if (isDiskFull(error) || /No space left on device/.test(logTail(logFile, 30)))
+      throw diskFull(`preparing the data dir template in ${dataDir}`, dataDir, error)
     if (error instanceof PgrigError) throw error
     throw new PgrigError(
       'E_INITDB_FAILED',
@@ -267,7 +279,19 @@ export async function copyTemplate(
   fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 })
   chownTo(path.dirname(target), runAs)
   if (!(options.spares && claimSpare(template, target))) {
-    await run('cp', ['-a', template, target], runAs ? { uid: runAs.uid, gid: runAs.gid } : {})
+    try {
+      await run('cp', ['-a', template, target], runAs ? { uid: runAs.uid, gid: runAs.gid } : {})
+    } catch (error) {
+      fs.rmSync(target, { recursive: true, force: true })
+      if (isDiskFull(error)) throw diskFull(`copying the data dir template to ${target}`, target, error)
+      const first =
+        String((error as { stderr?: string }).stderr ?? '').split('\n')[0] || (error as Error).message
+      throw new PgrigError(
+        'E_INITDB_FAILED',
+        `copying the data dir template ${template} to ${target} failed: ${first}; pgrig cache clean drops the cached templates`,
+        { cause: error },
+      )
+    }
   }
   return options.spares ? () => refillSpares(template, runAs) : () => {}
 }

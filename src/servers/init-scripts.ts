@@ -104,8 +104,13 @@ export async function runInitScripts(scripts: string[], target: InitTarget, labe
     } catch (error) {
       if (error instanceof PgrigError) throw error
       const stderr = String((error as { stderr?: string }).stderr ?? '').trim()
+      const lines = stderr.split('\n').filter((line) => line.trim())
+      // One line: the server's error, else what the script said last, else how it ended.
+      const exit = (error as { code?: unknown }).code
       const failure =
-        stderr.split('\n').find((line) => /ERROR|FATAL|error/.test(line)) ?? (error as Error).message
+        lines.find((line) => /ERROR|FATAL|error/.test(line)) ??
+        (lines.length ? `${lines[lines.length - 1]!.trim()} (exit code ${String(exit)})` : undefined) ??
+        (typeof exit === 'number' ? `it exited with code ${exit}` : (error as Error).message.split('\n')[0]!)
       const extension = missingExtension(failure)
       const reason = extension ? missingExtensionHint(extension, target.server) : failure
       throw new PgrigError(

@@ -95,7 +95,7 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
       if (exitCode !== undefined) {
         throw new PgrigError(
           'E_SERVER_EXITED',
-          `PostgreSQL server ${options.label} exited during startup (code ${exitCode}): ${lastError(options.logFile)}`,
+          `PostgreSQL server ${options.label} exited during startup (code ${exitCode}): ${lastError(options.logFile)}${settingHint(options.logFile)}${damageHint(lastError(options.logFile))}`,
         )
       }
       const client = new pg.Client({
@@ -111,13 +111,13 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
       } catch (error) {
         await client.end().catch(() => {})
         const code = (error as { code?: string }).code ?? ''
-        if (!RETRYABLE.has(code)) throw error
+        if (!RETRYABLE.has(code)) throw refused(options.label, error)
       }
       const waited = Date.now() - started
       if (waited > options.timeoutMs) {
         throw new PgrigError(
           'E_STARTUP_TIMEOUT',
-          `PostgreSQL server ${options.label} did not accept a connection on ${options.socketDir} (port ${options.port}) after ${options.timeoutMs} ms; raise startupTimeout if the machine is busy. Last log lines:\n${logTail(options.logFile)}`,
+          `PostgreSQL server ${options.label} did not accept a connection on ${options.socketDir} (port ${options.port}) after ${options.timeoutMs} ms (startupTimeout), waited ${waited} ms${logEnding(options.logFile)}; raise startupTimeout if the machine is busy`,
         )
       }
       await new Promise((resolve) => setTimeout(resolve, waited < 200 ? 3 : 20))
@@ -130,13 +130,38 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
 /** The log lines that explain a failed start (a bad setting is logged before the FATAL that follows it). */
 export function lastError(logFile: string): string {
   const tail = logTail(logFile, 30).split('\n')
-  const telling = tail.filter((line) =>
-    /\b(FATAL|PANIC|ERROR):|invalid value for parameter|unrecognized configuration parameter/.test(line),
-  )
+  const telling = tail.filter((line) => /\b(FATAL|PANIC|ERROR):|parameter "|syntax error in file/.test(line))
   const lines = (telling.length ? telling.slice(0, 2) : tail.slice(-1)).map((line) =>
     line.replace(/^.*?\b(FATAL|PANIC|ERROR|LOG):\s*/, '').trim(),
   )
   return lines.filter(Boolean).join('; ') || `see ${logFile}`
+}
+
+const DAMAGED_FILES =
+  /incompatible with server|invalid (checkpoint|page|primary checkpoint|resource manager)|could not read|checksum|control file|corrupt/i
+
+/** `; … may be damaged …` when what PostgreSQL said points at the data dir's files, copied from a cached template. */
+function damageHint(said: string): string {
+  return DAMAGED_FILES.test(said)
+    ? '; its data dir is a copy of a cached template, which may be damaged: pgrig doctor checks the cached templates, pgrig cache clean removes them'
+    : ''
+}
+
+/** The first connection failed for good (not "starting up"): one line, never the driver's stack. */
+function refused(label: string, error: unknown): PgrigError {
+  const message = (error as Error).message
+  const sqlState = (error as { code?: string }).code ?? ''
+  return new PgrigError(
+    /^XX00[12]$/.test(sqlState) ? 'E_TEMPLATE_DAMAGED' : 'E_SERVER_EXITED',
+    `PostgreSQL server ${label} refused pgrig's first connection: ${message}${/^XX00[12]$/.test(sqlState) ? damageHint('corrupt') : damageHint(message)}`,
+    { cause: error },
+  )
+}
+
+/** `; check the setting x …` when the log names the parameter a failed start tripped on. */
+function settingHint(logFile: string): string {
+  const named = /parameter "([^"]+)"/.exec(logTail(logFile, 30))?.[1]
+  return named ? `; fix or remove the setting ${named} (settings in the config, or --setting)` : ''
 }
 
 /**

@@ -22,7 +22,16 @@ async function reap(runId: string): Promise<void> {
   // A detached run (`pgrig up`) outlives its owner once every start has finished; one the owner
   // left in the middle of a start (Ctrl-C, SIGKILL) is taken down like any other.
   const state = readState(runId)
-  if (state?.detached && !state.starting) return
+  if (state?.detached && !state.starting) {
+    // What must not outlive the owner even so: the command of `pgrig run --keep`.
+    const { stopCompanions } = await import('./companions.js')
+    const withOwner = (record: { withOwner?: boolean }) => record.withOwner === true
+    await stopCompanions(runId, withOwner)
+    // An owner killed while spawning it: the command may have appeared meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await stopCompanions(runId, withOwner)
+    return
+  }
   const { teardownRun } = await import('./teardown.js')
   await teardownRun(runId)
 }

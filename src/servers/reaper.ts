@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { untaggedEnv } from './process-tree.js'
 
 /** The compiled reaper script; from sources (tests), the build output next to them. */
 function reaperScript(): string {
@@ -29,6 +30,8 @@ export function spawnReaper(runId: string): void {
   const child = spawn(command, args, {
     detached: true,
     stdio: ['pipe', 'ignore', 'ignore'],
+    // Started from a command pgrig runs, it must outlive that command's tree to clean up after it.
+    env: untaggedEnv(),
   })
   child.unref()
   const pipe = child.stdin as unknown as { unref?: () => void; on: (e: string, f: () => void) => void }

@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { PgrigError } from '../errors.js'
+import { diskFull, isDiskFull } from './disk-full.js'
 import { makeDir } from './make-dir.js'
+import { isAlive } from './process-alive.js'
 import { assertSafeFolder, ensureSafeFolder, unsafeFolderReason } from './safe-folder.js'
 import type { ServerInfo } from './server-info.js'
 
@@ -38,7 +41,16 @@ export function runsRoot(): string {
 }
 
 function runsBase(): string {
-  return process.env.PGRIG_RUN_ROOT ?? os.tmpdir()
+  const explicit = process.env.PGRIG_RUN_ROOT
+  if (explicit === undefined) return os.tmpdir()
+  // Sockets and state files are found by this path from any shell: it must name one folder.
+  if (!path.isAbsolute(explicit)) {
+    throw new PgrigError(
+      'E_RUN_DIR_UNREACHABLE',
+      `PGRIG_RUN_ROOT is ${explicit === '' ? 'empty' : `a relative path (${explicit})`}, and pgrig keeps sockets and logs under it for every shell to find; set it to an absolute folder (e.g. /tmp) or unset it`,
+    )
+  }
+  return explicit
 }
 
 /** The folder the runs root goes in must exist and be writable: one line instead of a stack (or a hang under /proc). */
@@ -123,9 +135,15 @@ export function writeState(state: RunState): void {
   const dir = runDirOf(state.runId)
   const file = path.join(dir, 'state.json')
   const temp = `${file}.${process.pid}.tmp`
-  // The state holds passwords: readable by the owner only.
-  fs.writeFileSync(temp, JSON.stringify(state, null, 2), { mode: 0o600 })
-  fs.renameSync(temp, file)
+  try {
+    // The state holds passwords: readable by the owner only.
+    fs.writeFileSync(temp, JSON.stringify(state, null, 2), { mode: 0o600 })
+    fs.renameSync(temp, file)
+  } catch (error) {
+    fs.rmSync(temp, { force: true })
+    if (isDiskFull(error)) throw diskFull(`writing the run's state ${file}`, dir, error)
+    throw error
+  }
 }
 
 export function readState(runId: string): RunState | undefined {
@@ -155,8 +173,108 @@ export function listRuns(): RunState[] {
     .filter((state): state is RunState => state !== undefined)
 }
 
-/** Removes a run's folders, and the per-user roots once they are empty. */
+const CLAIM_PREFIX = '.name-'
+
+function claimFile(name: string): string {
+  return path.join(runsRoot(), `${CLAIM_PREFIX}${encodeURIComponent(name)}`)
+}
+
+/**
+ * A claim is stale once its run is gone or cannot hold the name any more: no state, an owner that
+ * died (an owned run), or a detached run that neither starts nor records the server. A fresh claim
+ * counts as held: its run records the server only once it is up.
+ */
+function claimHeld(file: string, runId: string, name: string): boolean {
+  const state = readState(runId)
+  if (!state) return false
+  if (!state.detached) return isAlive(state.ownerPid)
+  if (state.starting || state.servers.some((server) => server.name === name)) return true
+  try {
+    return Date.now() - fs.lstatSync(file).mtimeMs < 30_000
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Claims a server name for `runId` among every run of this user, atomically: a symlink in the run
+ * root named after the server, pointing at the run, is made or it is not (EEXIST). Of any number
+ * of `pgrig up --name same` at once, one gets the name. A stale claim (its run gone) is taken over.
+ */
+export function claimServerName(name: string, runId: string): boolean {
+  const file = claimFile(name)
+  ensureRunsRoot()
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      fs.symlinkSync(runId, file)
+      return true
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+    let holder: string
+    try {
+      holder = fs.readlinkSync(file)
+    } catch {
+      continue // released meanwhile: try again
+    }
+    if (holder === runId) return true
+    if (claimHeld(file, holder, name)) return false
+    dropStaleClaim(file, holder)
+  }
+  return false
+}
+
+/**
+ * Moves the claim aside before removing it, so a claim another process made in the meantime is
+ * never removed: one that is not the stale one is put back.
+ */
+function dropStaleClaim(file: string, holder: string): void {
+  const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`
+  try {
+    fs.renameSync(file, aside)
+  } catch {
+    return
+  }
+  try {
+    const moved = fs.readlinkSync(aside)
+    if (moved !== holder) fs.symlinkSync(moved, file)
+  } catch {
+    // another claim took its place: that one stands
+  } finally {
+    fs.rmSync(aside, { force: true })
+  }
+}
+
+/** Gives up a run's claim on a server name (only its own). */
+export function releaseServerName(name: string, runId: string): void {
+  const file = claimFile(name)
+  try {
+    if (fs.readlinkSync(file) === runId) fs.rmSync(file, { force: true })
+  } catch {
+    // not claimed
+  }
+}
+
+function releaseClaimsOf(runId: string): void {
+  let entries: string[]
+  try {
+    entries = fs.readdirSync(runsRoot()).filter((entry) => entry.startsWith(CLAIM_PREFIX))
+  } catch {
+    return
+  }
+  for (const entry of entries) {
+    const file = path.join(runsRoot(), entry)
+    try {
+      if (fs.readlinkSync(file) === runId) fs.rmSync(file, { force: true })
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** Removes a run's folders and its name claims, and the per-user roots once they are empty. */
 export function removeRunDirs(runId: string): void {
+  if (usableRoot(runsRoot())) releaseClaimsOf(runId)
   const roots = [runsRoot(), tmpfsRoot()].filter(usableRoot)
   for (const root of roots) {
     // maxRetries: a server killed a moment ago may still be writing files (ENOTEMPTY)

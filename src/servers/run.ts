@@ -1,7 +1,15 @@
 import path from 'node:path'
 import { listCompanions } from './companions.js'
 import { spawnReaper } from './reaper.js'
-import { createRunDir, newRunId, removeRunDirs, writeState, type RunProject } from './run-dir.js'
+import {
+  claimServerName,
+  createRunDir,
+  newRunId,
+  releaseServerName,
+  removeRunDirs,
+  writeState,
+  type RunProject,
+} from './run-dir.js'
 import { reapStaleRunsOnce } from './teardown.js'
 import type { ServerInfo } from './server-info.js'
 
@@ -16,6 +24,8 @@ export class Run {
   readonly createdAt = new Date().toISOString()
   private readonly servers = new Map<string, ServerInfo>()
   private readonly names = new Set<string>()
+  /** Names claimed among every run (see `claimName`). */
+  private readonly claims = new Set<string>()
   private starting = 0
   private closed = false
   private readonly buildDirs = new Set<string>()
@@ -70,19 +80,35 @@ export class Run {
     return path.join(this.dir, 'certs')
   }
 
-  /** Reserves a server name in this run: `main`, then `main-2`, … unless the caller insisted on one. */
-  claimName(name: string, explicit: boolean, takenElsewhere: Set<string> = new Set()): string | undefined {
-    const taken = (n: string) => this.names.has(n) || takenElsewhere.has(n)
+  /**
+   * Reserves a name in this run: `main`, then `main-2`, … unless the caller insisted on one. A
+   * server's name in a detached run (`acrossRuns`) is claimed among every run of this user too,
+   * atomically, so concurrent `pgrig up`s never share one and `pgrig down <name>` stops one server.
+   */
+  claimName(
+    name: string,
+    explicit: boolean,
+    takenElsewhere: Set<string> = new Set(),
+    acrossRuns = false,
+  ): string | undefined {
+    const free = (n: string) => {
+      if (this.names.has(n) || takenElsewhere.has(n)) return false
+      if (!acrossRuns || !this.isDetached) return true
+      if (!claimServerName(n, this.runId)) return false
+      this.claims.add(n)
+      return true
+    }
     let chosen = name
-    if (taken(chosen)) {
+    if (!free(chosen)) {
       if (explicit) return undefined
-      for (let i = 2; taken(chosen); i++) chosen = `${name}-${i}`
+      for (let i = 2; !free(chosen); i++) chosen = `${name}-${i}`
     }
     this.names.add(chosen)
     return chosen
   }
 
   releaseName(name: string): void {
+    if (this.claims.delete(name)) releaseServerName(name, this.runId)
     this.names.delete(name)
     this.servers.delete(name)
     this.save()

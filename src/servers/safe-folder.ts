@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { cacheDir, enginesDir } from '../engine/cache-dir.js'
 import { PgrigError } from '../errors.js'
+import { makeDir } from './make-dir.js'
 import type { RunAs } from './os-user.js'
 
 const myUid = () => (typeof process.getuid === 'function' ? process.getuid() : undefined)
@@ -84,9 +85,25 @@ export function ensureSafeFolder(dir: string, mode: number, hint: string): void 
  * another user could write to (PGRIG_CACHE_DIR in /tmp, say) is refused like the run root.
  */
 export function assertSafeCache(runAs: RunAs | undefined): void {
+  ensureCacheDir()
   const hint = 'set PGRIG_CACHE_DIR to a folder of your own that others cannot write to'
   assertSafeFolder(cacheDir(), hint)
   assertSafeFolder(enginesDir(), hint)
   // As root, the server user pgrig runs as builds the data-dir templates, and owns their folder.
   assertSafeFolder(path.join(cacheDir(), 'datadirs'), hint, runAs?.uid)
+}
+
+/**
+ * The cache folder, made if absent: one line when it cannot be (under /proc, /sys, a file, no
+ * permission) instead of Node's recursive mkdir, which spins forever under /proc.
+ */
+export function ensureCacheDir(): string {
+  const explicit = process.env.PGRIG_CACHE_DIR
+  return makeDir(cacheDir(), {
+    what: explicit
+      ? 'PGRIG_CACHE_DIR, where pgrig caches engines and data dir templates'
+      : 'the cache folder',
+    code: 'E_CACHE_UNUSABLE',
+    hint: 'set PGRIG_CACHE_DIR to a folder of your own you can write to (e.g. ~/.cache/pgrig)',
+  })
 }

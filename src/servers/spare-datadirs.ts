@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { RunAs } from './os-user.js'
+import { untaggedEnv } from './process-tree.js'
 
 /**
  * Ready-made copies of a data dir template, kept next to it on tmpfs. Copying the template is the
@@ -78,6 +79,8 @@ export function refillSpares(template: string, runAs: RunAs | undefined): void {
     'for n in $(seq "$1"); do t="$3/.tmp-$(od -An -N6 -tx1 /dev/urandom | tr -d " \\n")"; cp -a "$2" "$t" && mv "$t" "$3/${t##*/.tmp-}" || rm -rf "$t"; done'
   const child = spawn('sh', ['-c', script, 'refill-spares', String(missing), template, dir], {
     detached: true,
+    // A cache job that outlives the command it was started under: not stopped with that command's tree.
+    env: untaggedEnv(),
     stdio: 'ignore',
     ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
   })

@@ -13,7 +13,8 @@ import { collectInitScripts, runInitScripts } from './init-scripts.js'
 import { own, unprivilegedUser, type RunAs } from './os-user.js'
 import { firstUnprivilegedPort, freePort, isPortFree } from './ports.js'
 import { livePostmasterPid } from './process-alive.js'
-import { killGroup, lastError, launch, type Launched } from './postmaster.js'
+import { diskFull, isDiskFull } from './disk-full.js'
+import { killGroup, lastError, launch, logTail, type Launched } from './postmaster.js'
 import { joinedRun, type Run } from './run.js'
 import { ensureTmpfsRoot, runsRoot, tmpfsRoot } from './run-dir.js'
 import { renderHba } from './server-config.js'
@@ -84,7 +85,7 @@ export async function startFromSpec(
     { runAs, ...(options.quiet !== undefined ? { quiet: options.quiet } : {}) },
   )
   const run = await joinedRun(options)
-  const name = run.claimName(spec.name, options.explicitName ?? true, options.takenNames)
+  const name = run.claimName(spec.name, options.explicitName ?? true, options.takenNames, true)
   if (!name) {
     throw new PgrigError(
       'E_NAME_TAKEN',
@@ -109,12 +110,18 @@ export async function startFromSpec(
   try {
     started = await provision(ctx, initScripts)
   } catch (error) {
+    // Read before the cleanup below removes the log.
+    const full = isDiskFull(error) || /No space left on device/.test(logTail(ctx.logFile, 30))
     const pid = livePostmasterPid(ctx.dataDir)
     if (pid) await killGroup(pid)
     fs.rmSync(ctx.dataDir, { recursive: true, force: true, maxRetries: 5 })
     run.releaseName(name)
     run.endStart()
     if (!options.run) run.closeIfEmpty()
+    if (full) {
+      const where = (error as { path?: string }).path ?? ctx.dataDir
+      throw diskFull(`starting server ${name}`, where, error)
+    }
     throw error
   }
   run.endStart()

@@ -13,6 +13,7 @@ import { haltPostmaster, waitReaped } from './postmaster.js'
 import {
   listRunIds,
   readState,
+  releaseServerName,
   removeRunDirs,
   runDirOf,
   usableTmpfsRoot,
@@ -59,12 +60,15 @@ function livePostmasters(runId: string, state: RunState | undefined): number[] {
 /** Stops whatever still runs in a run's data dirs and removes the run's folders. */
 export async function teardownRun(runId: string): Promise<void> {
   const state = readState(runId)
+  // The command of `pgrig run` first: it must not see its servers go (`the database system is shutting down`).
+  await stopCompanions(runId, (record) => record.withOwner === true)
   const stopped = livePostmasters(runId, state)
   await Promise.all([...stopped.map((pid) => haltPostmaster(pid)), stopCompanions(runId)])
-  // An owner killed in the middle of spawning a server: that postmaster may have appeared meanwhile.
+  // An owner killed in the middle of spawning a server (or its command): that process may have appeared meanwhile.
   // A detached run whose starts all finished (`pgrig up` returned) spawns nothing more.
   if (!state?.detached || state.starting) {
     await new Promise((resolve) => setTimeout(resolve, 50))
+    await stopCompanions(runId, (record) => record.withOwner === true)
     const late = livePostmasters(runId, state)
     await Promise.all(late.map((pid) => haltPostmaster(pid)))
     stopped.push(...late)
@@ -98,6 +102,7 @@ export async function teardownServer(runId: string, name: string): Promise<void>
     fs.rmSync(server.dataDir, { recursive: true, force: true, maxRetries: 5 })
     fs.rmSync(path.join(runDirOf(runId), name), { recursive: true, force: true, maxRetries: 5 })
   }
+  releaseServerName(name, runId)
   const rest = state.servers.filter((s) => s.name !== name)
   // The run's last server: its services (an S3 store the tests used with it) go with it.
   if (rest.length === 0 && (state.detached || !isAlive(state.ownerPid))) await teardownRun(runId)

@@ -7,6 +7,7 @@ import {
   stopCompanion,
   type CompanionRecord,
 } from '../servers/companions.js'
+import { PROCESS_TAG_ENV, processTag, startTimeOf } from '../servers/process-tree.js'
 import { freePort } from '../servers/ports.js'
 import { logTail } from '../servers/postmaster.js'
 import { joinedRun, type Run } from '../servers/run.js'
@@ -156,8 +157,16 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Start
   try {
     for (let attempt = 1; ; attempt++) {
       const port = options.port || (await freePortOn(host))
-      const child = spawnRedis(binary, { host, port, databases, dir, logFile })
-      const record: CompanionRecord = { name, pid: child.pid ?? -1, command: path.basename(binary) }
+      const tag = processTag(run.runId, name)
+      const child = spawnRedis(binary, { host, port, databases, dir, logFile, tag })
+      const record: CompanionRecord = {
+        name,
+        pid: child.pid ?? -1,
+        command: path.basename(binary),
+        group: true,
+        tag,
+        ...(child.pid ? { startTime: startTimeOf(child.pid) } : {}),
+      }
       // Recorded before readiness, so the reaper stops a server that hangs in startup too.
       if (child.pid) recordCompanion(run.runId, record)
       try {
@@ -202,7 +211,7 @@ async function freePortOn(host: string): Promise<number> {
 
 function spawnRedis(
   binary: string,
-  o: { host: string; port: number; databases: number; dir: string; logFile: string },
+  o: { host: string; port: number; databases: number; dir: string; logFile: string; tag: string },
 ): ChildProcess {
   const args = [
     '--port',
@@ -227,7 +236,7 @@ function spawnRedis(
     // Own process group: a Ctrl-C meant for the test runner must not stop Redis before the tests do.
     detached: true,
     stdio: 'ignore',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', [PROCESS_TAG_ENV]: o.tag },
   })
   child.on('error', () => {
     // surfaced by waitForPing through the exit

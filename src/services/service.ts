@@ -9,6 +9,7 @@ import {
   type ServiceDetails,
 } from '../servers/companions.js'
 import { freePort } from '../servers/ports.js'
+import { PROCESS_TAG_ENV, processTag, startTimeOf } from '../servers/process-tree.js'
 import { logEnding } from '../servers/postmaster.js'
 import { joinedRun, type Run } from '../servers/run.js'
 import { resolveServices, type ServiceSpec } from '../config/services.js'
@@ -178,9 +179,10 @@ export async function launchService(
       const fill = (text: string) => fillPlaceholders(text, port, dir)
       const env = Object.fromEntries(Object.entries(spec.env).map(([key, value]) => [key, fill(value)]))
       const readiness = spec.ready && readinessOf(filledCheck(spec.ready, fill), logFile)
+      const tag = processTag(run.runId, name)
       const child = spawnService(program, spec.command.slice(1).map(fill), {
         cwd: spec.cwd,
-        env: { ...process.env, ...context.processEnv, ...env },
+        env: { ...process.env, ...context.processEnv, ...env, [PROCESS_TAG_ENV]: tag },
         logFile,
       })
       if (!child.pid) {
@@ -194,6 +196,9 @@ export async function launchService(
         pid: child.pid,
         command: path.basename(program),
         group: true,
+        // The pid stays the service's across `exec` (`sh -c 'exec server'`); its start time tells it from a stranger.
+        startTime: startTimeOf(child.pid),
+        tag,
         service: { port, dir, logFile, env, once: spec.once, ready: describeReady(spec, readiness) },
       }
       // Recorded before readiness, so the reaper stops a service that hangs in startup too.

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
@@ -29,6 +29,12 @@ interface Entry {
   status?: number
   body?: unknown
   bodyBytes?: number
+  /** Kill the CLI after this many ms (default 30000): a hang is a failure, not a slow pass. */
+  bound?: number
+  /** Where the one line goes: stderr (default), or stdout for doctor's report. */
+  output?: 'stderr' | 'stdout'
+  /** Needs $FULL, a 20 MB tmpfs this file mounts (as root; skipped elsewhere). */
+  fullDisk?: boolean
   /**
    * http: the API asked. `chaos` (the default) is started as `pgrig chaos serve
    * --allow-remote-listen`, so its entries reach what the machine cannot bind; `chaos-default` as
@@ -48,15 +54,40 @@ const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-hostile-'))
 fs.chmodSync(scratch, 0o755)
 const FILE = path.join(scratch, 'a-file')
 fs.writeFileSync(FILE, 'not a folder\n')
-afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }))
+// A small file system to fill: the template copy and initdb run out of space on it.
+const FULL = process.getuid?.() === 0 ? mountSmallTmpfs(path.join(scratch, 'full')) : undefined
+let cleaned = false
+/** Unmounts $FULL, then removes the scratch folder holding it; also run by the last check, whatever it finds. */
+function cleanUp(): void {
+  if (cleaned) return
+  cleaned = true
+  if (FULL) execFileSync('umount', ['-l', FULL])
+  fs.rmSync(scratch, { recursive: true, force: true })
+}
+afterAll(cleanUp)
 
 const isRoot = process.getuid?.() === 0
-let counter = 0
-function substitute(text: string, tmp: string): string {
-  return text.replaceAll('$TMP', tmp).replaceAll('$FILE', FILE)
+function mountSmallTmpfs(dir: string): string | undefined {
+  fs.mkdirSync(dir, { mode: 0o755 })
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m,mode=755', 'tmpfs', dir], { stdio: 'ignore' })
+    return dir
+  } catch {
+    return undefined // no mount privilege (a container): the disk-full entries are skipped
+  }
 }
 
-function runCli(entry: Entry): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+let counter = 0
+function substitute(text: string, tmp: string): string {
+  return text
+    .replaceAll('$TMP', tmp)
+    .replaceAll('$FILE', FILE)
+    .replaceAll('$FULL', FULL ?? '/nonexistent')
+}
+
+function runCli(
+  entry: Entry,
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   const tmp = path.join(scratch, `e${++counter}`)
   fs.mkdirSync(tmp, { recursive: true, mode: 0o755 })
   for (const [file, content] of Object.entries(entry.files ?? {})) {
@@ -80,12 +111,13 @@ function runCli(entry: Entry): Promise<{ code: number | null; signal: string | n
     execFile(
       file,
       argv,
-      { cwd: tmp, env, timeout: 30_000, killSignal: 'SIGKILL' },
-      (error, _stdout, stderr) => {
+      { cwd: tmp, env, timeout: entry.bound ?? 30_000, killSignal: 'SIGKILL' },
+      (error, stdout, stderr) => {
         const e = error as (Error & { code?: number; signal?: string }) | null
         resolve({
           code: e ? (typeof e.code === 'number' ? e.code : null) : 0,
           signal: e?.signal ?? null,
+          stdout,
           stderr,
         })
       },
@@ -136,18 +168,25 @@ function assertOneLine(stderr: string, match: string, oneLine = true): void {
 const cliEntries = corpus.entries.filter((e) => e.kind !== 'http')
 const httpEntries = corpus.entries.filter((e) => e.kind === 'http')
 
-test('the corpus holds at least 100 hostile inputs', () => {
-  expect(corpus.entries.length).toBeGreaterThanOrEqual(100)
+test('the corpus holds at least 200 hostile inputs', () => {
+  expect(corpus.entries.length).toBeGreaterThanOrEqual(200)
 })
 
 describe.concurrent('CLI and config', () => {
   for (const entry of cliEntries) {
     const title = `${entry.kind} ${JSON.stringify(entry.args)}${entry.env ? ` ${JSON.stringify(entry.env)}` : ''}: ${entry.why}`
-    test.skipIf(entry.asNobody && !isRoot)(title, async () => {
+    test.skipIf((entry.asNobody && !isRoot) || (entry.fullDisk && !FULL))(title, async () => {
       const result = await runCli(entry)
-      expect(result.signal, 'no hang').toBeNull()
+      expect(result.signal, `no hang past ${entry.bound ?? 30_000} ms`).toBeNull()
       expect(result.code, result.stderr).not.toBe(0)
-      assertOneLine(result.stderr, entry.match, entry.oneLine !== false)
+      if (entry.output === 'stdout') {
+        // doctor: a report of one line per check on stdout, the failing one saying why.
+        expect(result.stderr).toBe('')
+        expect(result.stdout, 'no stack trace').not.toMatch(/\n\s+at |TypeError|ReferenceError/)
+        expect(result.stdout).toMatch(new RegExp(entry.match))
+      } else {
+        assertOneLine(result.stderr, entry.match, entry.oneLine !== false)
+      }
     })
   }
 })
@@ -199,6 +238,14 @@ describe('HTTP APIs', () => {
 })
 
 afterAll(async () => {
+  try {
+    await nothingLeft()
+  } finally {
+    cleanUp()
+  }
+})
+
+async function nothingLeft(): Promise<void> {
   // Nothing left running and no run folder: every entry failed before a server started, or cleaned up.
   const left = fs.existsSync(runRoot)
     ? fs.readdirSync(runRoot).flatMap((d) => fs.readdirSync(path.join(runRoot, d)).map((r) => `${d}/${r}`))
@@ -208,4 +255,4 @@ afterAll(async () => {
     execFile('ps', ['-eo', 'args'], (_e, stdout) => resolve(stdout)),
   )
   expect(ps.split('\n').filter((line) => line.includes(runRoot) || line.includes(scratch))).toEqual([])
-})
+}

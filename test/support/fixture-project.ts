@@ -54,15 +54,24 @@ export function sweepPacks(): void {
   }
 }
 
-/** `npm pack` of this checkout's build, once per test process (scripts off: dist/ is built already). */
+/**
+ * `npm pack` of this checkout's build, once per test process. It packs a copy of what the package
+ * ships (dist/ is built already) with the package's own prepack/postpack, so the tarball's
+ * package.json is the stripped one a user installs, and parallel packs never rewrite the repo's.
+ */
 export function packedTarball(): string {
   if (tarball && fs.existsSync(tarball)) return tarball
   sweepPacks()
   const dest = fs.mkdtempSync(path.join(os.tmpdir(), `pgrig-pack-${process.ppid}-`))
-  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dest], {
-    cwd: repoRoot,
+  const stage = path.join(dest, 'stage')
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { files: string[] }
+  for (const entry of [...pkg.files, 'package.json', 'README.md', 'scripts/pack-manifest.mjs'])
+    fs.cpSync(path.join(repoRoot, entry), path.join(stage, entry), { recursive: true })
+  const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', dest], {
+    cwd: stage,
     encoding: 'utf8',
   })
+  fs.rmSync(stage, { recursive: true, force: true })
   tarball = path.join(dest, out.trim().split('\n').pop()!)
   process.once('exit', () => fs.rmSync(dest, { recursive: true, force: true }))
   return tarball

@@ -148,7 +148,10 @@ describe('server faults, corruption, property tests', () => {
     // #endregion corruption
     const findings = await verify(pg)
     expect(findings.some((f) => f.relation === 'public.orders' && f.block === 2)).toBe(true)
-    await sql(pg.superuser.url, 'drop table orders')
+    // The superuser's URL names the postgres database; the table lives in the app's.
+    const admin = new URL(pg.superuser.url)
+    admin.pathname = `/${pg.database}`
+    await sql(admin.href, 'drop table orders')
   })
 
   test('a property over a ledger', async () => {

@@ -125,7 +125,8 @@ describe('pgProperty [property]', () => {
   test("isolation 'database': each case gets its own clone, so committed rows never leak", async () => {
     await pgProperty(
       cluster,
-      [fc.integer({ min: 1, max: 100 })],
+      // 14 and up: the ledger refuses 13 (the shrinking test above looks for it), which would fail a case here.
+      [fc.integer({ min: 14, max: 100 })],
       async (sql, amount) => {
         await sql`insert into ledger (amount) values (${amount})`
         const { rows } = await sql<{

@@ -1,9 +1,12 @@
 import fs from 'node:fs'
+import path from 'node:path'
 import type { Command } from 'commander'
 import { unprivilegedUser } from '../../servers/os-user.js'
 import { tmpfsRoot } from '../../servers/run-dir.js'
-import { cacheEntries, cacheLimits, formatMb } from '../../servers/tmpfs-cache.js'
+import { cacheEntries, cacheLimits, formatMb, templatesDir } from '../../servers/tmpfs-cache.js'
+import { isMarked, templateDamage } from '../../servers/template-check.js'
 import { cacheDir } from '../../engine/cache-dir.js'
+import { ensureCacheDir } from '../../servers/safe-folder.js'
 import { listInstalledEngines, resolveEngine } from '../../engine/index.js'
 import { embeddedPackageName } from '../../engine/platform.js'
 import { findPsql } from '../../engine/system.js'
@@ -46,12 +49,7 @@ export function registerDoctor(program: Command): void {
             ? `servers run as ${user.name} (uid ${user.uid}) because pgrig runs as root`
             : 'not root: servers run as you'
         }),
-        await attempt('cache', () => {
-          const dir = cacheDir()
-          fs.mkdirSync(dir, { recursive: true })
-          fs.accessSync(dir, fs.constants.W_OK)
-          return dir
-        }),
+        await attempt('cache', () => ensureCacheDir()),
         await attempt('embedded PostgreSQL', async () => {
           const engine = await resolveEngine({ engine: 'embedded', version: undefined }, { install: false })
           return `${engine.version} at ${engine.binDir}`
@@ -103,6 +101,7 @@ export function registerDoctor(program: Command): void {
           },
           true,
         ),
+        await attempt('cached templates', () => checkTemplates()),
         ...(await serviceChecks()),
       ]
       for (const check of checks) {
@@ -111,6 +110,42 @@ export function registerDoctor(program: Command): void {
       }
       if (checks.some((c) => !c.ok && !c.optional)) process.exitCode = 1
     })
+}
+
+/**
+ * Every cached data dir template a start could copy (tmpfs and disk), checked file by file against
+ * the mark written when it was built; a damaged one fails the doctor, naming it.
+ */
+function checkTemplates(): string {
+  const root = tmpfsRoot()
+  const folders = [root && templatesDir(root), path.join(cacheDir(), 'datadirs')].filter(
+    (dir): dir is string => Boolean(dir),
+  )
+  const templates = folders.flatMap((dir) => {
+    try {
+      return fs
+        .readdirSync(dir)
+        .filter((name) => !name.startsWith('.') && !name.endsWith('.spares') && !name.includes('.tmp-'))
+        .map((name) => path.join(dir, name))
+    } catch {
+      return []
+    }
+  })
+  const marked = templates.filter(isMarked)
+  const damaged = marked.flatMap((dir) => {
+    const why = templateDamage(dir, true)
+    return why ? [`${dir} (${why})`] : []
+  })
+  const unmarked = templates.length - marked.length
+  const older = unmarked
+    ? `; ${unmarked} unmarked (from an older pgrig, never used: pgrig cache clean removes them)`
+    : ''
+  if (damaged.length) {
+    throw new Error(
+      `${damaged.length} of ${marked.length} damaged: ${damaged.join(', ')}; the next start rebuilds a damaged template, pgrig cache clean removes them all${older}`,
+    )
+  }
+  return `${marked.length} checked, all whole${older}`
 }
 
 /** The programs of the config's services: a run fails at once without them. */

@@ -7,10 +7,32 @@ function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`
 }
 
+/**
+ * A value as a dotenv line reads it back exactly, with the dotenv npm package and python-dotenv
+ * alike. Neither unescapes the same way (npm's dotenv takes single quotes literally and turns only
+ * `\n` / `\r` in double quotes into line breaks; python-dotenv unescapes `\\` and `\'` in single
+ * quotes, every escape in double quotes, and expands `${…}` in both), so: single quotes, or double
+ * quotes for a value with a `'`, or a one-line refusal for what no quoting carries through both.
+ */
+export function dotenvQuote(key: string, value: string): string {
+  const carried = !/[\r\n]/.test(value) && !value.includes('${')
+  if (carried && !value.includes("'") && !/\\[\\']|\\$/.test(value)) return `'${value}'`
+  if (carried && !/["\\]/.test(value)) return `"${value}"`
+  const holds = /[\r\n]/.test(value)
+    ? 'a line break'
+    : value.includes('${')
+      ? '${ (python-dotenv expands it)'
+      : 'quotes and backslashes'
+  throw new PgrigError(
+    'E_USAGE',
+    `the value of ${key} holds ${holds}, which no dotenv quoting reads back the same in both the dotenv npm package and python-dotenv; use pgrig env --format json (or sh), or choose another password`,
+  )
+}
+
 export function formatEnv(env: Record<string, string>, format: string): string {
   if (format === 'json') return JSON.stringify(env, null, 2) + '\n'
   const entries = Object.entries(env)
-  if (format === 'dotenv') return entries.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n') + '\n'
+  if (format === 'dotenv') return entries.map(([k, v]) => `${k}=${dotenvQuote(k, v)}`).join('\n') + '\n'
   return entries.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') + '\n'
 }
 

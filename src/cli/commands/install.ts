@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { loadConfig } from '../../config/load.js'
 import { resolveEngine } from '../../engine/index.js'
 import { PgrigError } from '../../errors.js'
+import { ensureCacheDir } from '../../servers/safe-folder.js'
 
 export function registerInstall(program: Command): void {
   program
@@ -16,6 +17,7 @@ export function registerInstall(program: Command): void {
           'name the majors to install (pgrig install 15 16) or list versions in the config',
         )
       }
+      ensureCacheDir()
       for (const version of versions) {
         const engine = await resolveEngine({ engine: 'embedded', version })
         process.stderr.write(`pgrig: PostgreSQL ${engine.version} ready in ${engine.binDir}\n`)

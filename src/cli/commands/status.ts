@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { redactUrl, type ServerInfo } from '../../servers/server-info.js'
+import { hideEnvSecrets } from '../print.js'
 import { defaultServer, runningServers, runningServices, type RunningService } from '../running.js'
 
 export function registerStatus(program: Command): void {
@@ -83,20 +84,6 @@ function formatTable(header: string[], rows: string[][]): string {
       .join('  ')
       .trimEnd()
   return [header, ...rows].map(format).join('\n')
-}
-
-/** Values whose names say they are secrets (`…_PASSWORD`, `…SECRET…`, `…TOKEN…`), and passwords in URLs, as `***`. */
-function hideEnvSecrets(env: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(env).map(([key, value]) => [
-      key,
-      /PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|_KEY$/i.test(key)
-        ? '***'
-        : value.includes('@')
-          ? redactUrl(value)
-          : value,
-    ]),
-  )
 }
 
 /** A server as status shows it by default: passwords hidden, in the URLs too (`pgrig env` prints them on purpose). */

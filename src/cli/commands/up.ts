@@ -14,7 +14,8 @@ export function registerUp(program: Command): void {
   addServerFlags(program.command('up').description('start PostgreSQL server(s) in the background'))
     .option('--json', 'print the servers as one JSON object')
     .option('--no-services', "start none of the config's services")
-    .action(async (flags: ServerFlags & { json?: boolean; services?: boolean }) => {
+    .option('--show-secrets', 'print passwords in the URLs even when not at a terminal or under CI')
+    .action(async (flags: ServerFlags & { json?: boolean; services?: boolean; showSecrets?: boolean }) => {
       const specs = await serversFromFlags(flags)
       const serviceSpecs = await servicesFromFlags(flags)
       if (specs.some((s) => s.engine === 'external')) {
@@ -51,7 +52,9 @@ export function registerUp(program: Command): void {
         if (flags.json) {
           const out = { runId: run.runId, servers, ...(infos.length ? { services: infos } : {}) }
           process.stdout.write(JSON.stringify(out, null, 2) + '\n')
-        } else printStarted(servers, Date.now() - started, 'pgrig down', infos)
+        } else {
+          printStarted(servers, Date.now() - started, 'pgrig down', infos, { showSecrets: flags.showSecrets })
+        }
       } finally {
         run.endStart()
       }

@@ -3,7 +3,8 @@ import { PgrigError } from '../../errors.js'
 import { oneLine } from '../lifecycle/one-line.js'
 
 /** The Vitest majors pgrig/vitest runs on (package.json's peerDependencies says the same). */
-const SUPPORTED_MAJOR = 4
+const SUPPORTED_MAJORS = [4, 5]
+const LATEST = SUPPORTED_MAJORS[SUPPORTED_MAJORS.length - 1]!
 
 /**
  * Imported first by pgrig/vitest, before anything that imports Vitest's runtime: an older Vitest
@@ -18,11 +19,11 @@ function checkVitest(): void {
     return
   }
   const major = Number(version.split('.')[0])
-  if (major >= SUPPORTED_MAJOR) return
+  if (SUPPORTED_MAJORS.includes(major)) return
   throw oneLine(
     new PgrigError(
       'E_USAGE',
-      `pgrig/vitest runs on Vitest ${SUPPORTED_MAJOR} and this project has Vitest ${version}: npm install -D vitest@^${SUPPORTED_MAJOR} (or use pgrig/node-test, or run the suite under npx pgrig run for one shared database)`,
+      `pgrig/vitest needs Vitest ${SUPPORTED_MAJORS.join(' or ')}, found ${version}: npm i -D vitest@${LATEST} (or use pgrig/node-test, or run the suite under npx pgrig run for one shared database)`,
     ),
   )
 }

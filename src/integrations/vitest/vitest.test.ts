@@ -258,24 +258,28 @@ describe('pgrig/vitest', () => {
       await exited
       return output
     }
-    for (const output of await Promise.all([endBy('SIGTERM'), endBy('SIGINT')])) {
-      const lines =
-        output.match(/pgrig: kept database (pgrig_\w+) .*\(its server (\S+) stays up after the run/g) ?? []
-      expect(lines, output).toHaveLength(1)
-      const [, keptName, serverName] = /kept database (pgrig_\w+) .*\(its server (\S+) stays up/.exec(
-        lines[0]!,
-      )!
-      const run = listRuns().find((r) => r.servers.some((s) => s.name === serverName))
-      expect(run?.detached, output).toBe(true)
-      try {
+    const outputs = await Promise.all([endBy('SIGTERM'), endBy('SIGINT')])
+    try {
+      for (const output of outputs) {
+        const lines =
+          output.match(/pgrig: kept database (pgrig_\w+) .*\(its server (\S+) stays up after the run/g) ?? []
+        expect(lines, output).toHaveLength(1)
+        const [, keptName, serverName] = /kept database (pgrig_\w+) .*\(its server (\S+) stays up/.exec(
+          lines[0]!,
+        )!
+        const run = listRuns().find((r) => r.servers.some((s) => s.name === serverName))
+        expect(run?.detached, output).toBe(true)
         const kept = await rows<{ datname: string }>(
           run!.servers[0]!.superuser.url,
           `select datname from pg_database where datname = '${keptName}'`,
         )
         expect(kept).toHaveLength(1)
-      } finally {
-        await teardownRun(run!.runId)
       }
+    } finally {
+      // Every server a kept line names, passed or failed: nothing of this test outlives it.
+      const named = outputs.flatMap((o) => [...o.matchAll(/its server (test-\w+)/g)].map((m) => m[1]!))
+      for (const run of listRuns().filter((r) => r.servers.some((s) => named.includes(s.name))))
+        await teardownRun(run.runId)
     }
   })
 
