@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import path from 'node:path'
 import { Option, type Command } from 'commander'
 import { CI_TARGETS, parseTargets, planCi, writeCiFiles } from '../../ci/init-ci.js'
@@ -52,6 +53,13 @@ export function registerInit(program: Command): void {
       const shards = Number(flags.shards)
       if (!Number.isInteger(shards))
         throw new PgrigError('E_USAGE', `--shards ${flags.shards} is not a whole number`)
+      // The project is read (its runner, its tests) before anything is written: a file there is one line.
+      const dir = flags.dir ?? '.'
+      if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory())
+        throw new PgrigError(
+          'E_USAGE',
+          `--dir ${flags.dir} is a file, not a folder; give the repository's folder`,
+        )
       // --config is relative to where it was typed; without it, the config is the repository's own.
       const loaded = await loadConfig(flags.config && path.resolve(flags.config), flags.dir)
       const { files, warning } = planCi({
