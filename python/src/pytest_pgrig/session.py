@@ -126,9 +126,9 @@ class PgrigSession:
     def stop(self, timeout: float = 60) -> None:
         """Stops what this session started (closing pgrig's stdin); a reused pgrig is left alone."""
         proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
         try:
+            if proc is None or proc.poll() is not None:
+                return
             if proc.stdin:
                 proc.stdin.close()
             proc.wait(timeout)
@@ -136,6 +136,7 @@ class PgrigSession:
             proc.terminate()
             proc.wait(10)
         finally:
+            # The log is removed however pgrig ended (it may have exited before pytest did).
             if self.log_file:
                 Path(self.log_file).unlink(missing_ok=True)
 
@@ -247,6 +248,7 @@ def start(rootdir, command: List[str], config: Optional[str], extra: List[str] =
         )
     except OSError as error:
         os.close(fd)
+        Path(log_file).unlink(missing_ok=True)
         raise PgrigStartError(
             f"pgrig: cannot run {shlex.join(command)}: {error.strerror}; fix --pgrig-bin / PGRIG_BIN"
         ) from None
@@ -260,8 +262,10 @@ def start(rootdir, command: List[str], config: Optional[str], extra: List[str] =
             if left <= 0 or not sel.select(left):
                 proc.kill()
                 proc.wait()
+                said = _last_line(log_file)
+                Path(log_file).unlink(missing_ok=True)
                 raise PgrigStartError(
-                    f"pgrig: {shlex.join(args)} was not ready within {timeout:.0f} s; its log said: {_last_line(log_file)}"
+                    f"pgrig: {shlex.join(args)} was not ready within {timeout:.0f} s; its log said: {said}"
                 )
             chunk = os.read(proc.stdout.fileno(), 65536)
             if not chunk:
