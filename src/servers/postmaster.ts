@@ -191,12 +191,22 @@ export async function haltPostmaster(pid: number, timeoutMs = 10_000): Promise<v
 }
 
 /**
- * A detached server's parent is init, which may take a while to reap it (this project's CI machine's
- * init reaps every 2 s); until then the pid still exists as a zombie and `kill -0` in a user's
- * script says it is alive. Wait it out, briefly.
+ * Until the pid is gone altogether, zombie included: what a stop of a server this process spawned
+ * waits for (Node reaps its own child at once). A detached server's parent is init, which may take a
+ * while to reap it (this project's CI machine's init reaps every 2 s): `pgrig down` does not wait
+ * for that (`waitExited`).
  */
 export async function waitReaped(pid: number): Promise<void> {
   await waitUntil(() => !signal(pid, 0), 5_000, 10)
+}
+
+/**
+ * Until `pid` has exited: gone, or a zombie (it runs nothing, holds no port, shared memory or data
+ * dir; only its parent's wait is left). What `pgrig down` waits for: a detached server's parent is
+ * init, and waiting for init to reap it cost `down` 0–2 s on a machine whose init reaps every 2 s.
+ */
+export async function waitExited(pid: number, timeoutMs = 5_000): Promise<boolean> {
+  return waitUntil(() => !isAlive(pid), timeoutMs, 2)
 }
 
 /** SIGKILL to postmaster and backends at once: what a power cut or OOM kill looks like to PostgreSQL. */

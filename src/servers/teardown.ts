@@ -9,7 +9,7 @@ import {
   stopCompanions,
 } from './companions.js'
 import { livePostmasterPid, isAlive, postmastersUnder } from './process-alive.js'
-import { haltPostmaster, waitReaped } from './postmaster.js'
+import { haltPostmaster, waitExited } from './postmaster.js'
 import {
   listRunIds,
   readState,
@@ -75,7 +75,8 @@ export async function teardownRun(runId: string): Promise<void> {
   }
   removeBuildDirs(state)
   removeRunDirs(runId)
-  await Promise.all(stopped.map(waitReaped))
+  // Exited, not necessarily reaped: a detached server's parent is init, which reaps on its own time.
+  await Promise.all(stopped.map((pid) => waitExited(pid)))
 }
 
 /**
@@ -107,7 +108,7 @@ export async function teardownServer(runId: string, name: string): Promise<void>
   // The run's last server: its services (an S3 store the tests used with it) go with it.
   if (rest.length === 0 && (state.detached || !isAlive(state.ownerPid))) await teardownRun(runId)
   else writeState({ ...state, servers: rest })
-  if (pid) await waitReaped(pid)
+  if (pid) await waitExited(pid)
 }
 
 /** Stops one companion (a configured service) of a run; the run goes when nothing of it is left. */
