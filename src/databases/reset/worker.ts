@@ -67,6 +67,7 @@ export async function settle(db: ResetDatabase): Promise<string[]> {
 
 /** Puts the written tables and sequences back, then moves the catalog horizon past the reset's own writes. */
 export async function resetInPlace(db: ResetDatabase): Promise<void> {
-  await db.truncate.reset()
-  db.baseline = await takeBaseline(db.control, db.baseline.catalogs)
+  // A reset that wrote nothing changed no catalog row: the horizon still holds.
+  if ((await db.truncate.reset()).truncated)
+    db.baseline = await takeBaseline(db.control, db.baseline.catalogs)
 }
