@@ -7,7 +7,7 @@
  *   - isolation: N tests (default 500) on a 20-table, 4,000-row schema (the body of bench/isolation.mjs),
  *     each on its own `pg` connection.
  * Rows per suite: no isolation (one shared database, nothing reset), each pgrig mode
- * (database / transaction / truncate, through the `pgrig/vitest` plugin), and `CREATE DATABASE …
+ * (database / transaction / truncate / reset, through the `pgrig/vitest` plugin), and `CREATE DATABASE …
  * TEMPLATE` per test without a pool (create, connect, test, drop on the critical path); each with
  * its ratio to no isolation. Then a per-test breakdown for database mode, timed in this process
  * through the same broker the Vitest workers use: waiting for a clone, the fixture's own client,
@@ -80,11 +80,12 @@ const ROWS = [
   { key: 'database', label: 'pgrig database mode' },
   { key: 'transaction', label: 'pgrig transaction mode' },
   { key: 'truncate', label: 'pgrig truncate mode' },
+  { key: 'reset', label: 'pgrig reset mode' },
   { key: 'template', label: 'CREATE DATABASE … TEMPLATE per test, no pool' },
 ].filter((r) => !ONLY_ROWS || r.key === 'none' || ONLY_ROWS.includes(r.key))
 if (ONLY_ROWS && ROWS.length !== new Set([...ONLY_ROWS, 'none']).size) {
   console.error(
-    `--rows takes a comma-separated list of none, database, transaction, truncate, template; got ${ONLY_ROWS}`,
+    `--rows takes a comma-separated list of none, database, transaction, truncate, reset, template; got ${ONLY_ROWS}`,
   )
   process.exit(2)
 }
@@ -130,7 +131,7 @@ if (AB || AB_ROOT || AB_NODE || AB_LINKED) {
 
 /** One spec file of the suite for one row; tests n = first … first + count - 1. */
 function specSource(suite, row, first, count) {
-  const pgrigRow = ['database', 'transaction', 'truncate'].includes(row)
+  const pgrigRow = ['database', 'transaction', 'truncate', 'reset'].includes(row)
   const head = pgrigRow
     ? `import { test } from 'pgrig/vitest'\n`
     : `import { test${row === 'template' ? ', beforeAll, afterAll' : ''} } from 'vitest'\n`
@@ -192,7 +193,7 @@ export default class PoolStats {
 `
 
 function configSource(row) {
-  const pgrigRow = ['database', 'transaction', 'truncate'].includes(row)
+  const pgrigRow = ['database', 'transaction', 'truncate', 'reset'].includes(row)
   return `import { defineConfig } from 'vitest/config'
 ${pgrigRow ? "import { pgrig } from 'pgrig/vitest'" : ''}
 export default defineConfig({

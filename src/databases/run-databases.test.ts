@@ -8,7 +8,7 @@ describe('startRunDatabases option checks', () => {
   test.each([
     [
       { isolation: 'databse' },
-      `isolation "databse" is not a mode; use 'database', 'transaction', 'truncate'`,
+      `isolation "databse" is not a mode; use 'database', 'transaction', 'truncate', 'reset'`,
     ],
     [{ pool: { max: 0 } }, 'pool.max must be a whole number ≥ 1, got 0'],
     [{ pool: { size: 1.5 } }, 'pool.size must be a whole number ≥ 0, got 1.5'],

@@ -47,6 +47,8 @@ export interface TruncateIsolation {
   reset(): Promise<ResetResult>
   /** Closes the connection reset() uses; the database itself is the pool's to drop. */
   close(): Promise<void>
+  /** The backend pid of the connection reset() uses (it holds the snapshot's temporary tables). */
+  readonly pid: number
 }
 
 const name = (t: { schema: string; name: string }) => `${t.schema}.${t.name}`
@@ -68,8 +70,12 @@ export async function createTruncateIsolation(options: TruncateIsolationOptions)
   /** Tables and sequences a reset never looks at: excluded, owned by an extension, or not ours to set. */
   let ignored: number[]
   const tablesByOid = new Map<number, StoredTable>()
+  let pid = 0
   try {
-    const { rows } = await client.query<{ db: string }>('select current_database() as db')
+    const { rows } = await client.query<{ db: string; pid: number }>(
+      'select current_database() as db, pg_backend_pid() as pid',
+    )
+    pid = rows[0]?.pid ?? 0
     await assertOwned(client, rows[0]?.db ?? '', options.runId)
     await client.query(`set lock_timeout = ${Math.max(1, Math.trunc(options.lockTimeoutMs ?? 5000))}`)
     const all = await readTables(client)
@@ -194,6 +200,7 @@ export async function createTruncateIsolation(options: TruncateIsolationOptions)
 
   return {
     reset,
+    pid,
     async close() {
       if (closed) return
       closed = true

@@ -1,6 +1,7 @@
 import { PgrigError } from '../../errors.js'
 import type { PgrigOptions } from '../run-databases.js'
 import { databaseMode } from './database.js'
+import { resetMode } from './reset.js'
 import type { IsolationStrategy } from './strategy.js'
 import { transactionMode } from './transaction.js'
 import { truncateMode } from './truncate.js'
@@ -8,7 +9,7 @@ import { truncateMode } from './truncate.js'
 export type { IsolationStrategy, TestCheckout, WorkerContext, WorkerIsolation } from './strategy.js'
 
 /** Every isolation mode, by name; the first is the default. A new mode is one file and one entry here. */
-const STRATEGIES = [databaseMode, transactionMode, truncateMode] as const
+const STRATEGIES = [databaseMode, transactionMode, truncateMode, resetMode] as const
 
 /** The `isolation` option's values. */
 export type IsolationMode = (typeof STRATEGIES)[number]['name']

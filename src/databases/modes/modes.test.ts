@@ -69,7 +69,7 @@ test('no mode name is compared outside its strategy file', () => {
 test('options are checked once, in one line each', () => {
   expect(isolationStrategy(undefined).name).toBe('database')
   expect(() => isolationStrategy('rollback')).toThrow(
-    "isolation \"rollback\" is not a mode; use 'database', 'transaction', 'truncate'",
+    "isolation \"rollback\" is not a mode; use 'database', 'transaction', 'truncate', 'reset'",
   )
   expect(() => checkIsolationOptions({ isolation: 'transaction', keepFailed: true })).toThrow(
     "keepFailed keeps a failed test's own database, which isolation 'transaction' does not give a test (every test is rolled back); use isolation 'database' to keep failed databases",

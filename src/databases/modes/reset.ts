@@ -1,0 +1,89 @@
+import { openTestDatabase } from '../test-database.js'
+import type { IsolationStrategy } from './strategy.js'
+import type { ResetDatabase, ResetDecision } from '../reset/worker.js'
+
+/**
+ * `isolation: 'reset'`: one database per worker, as truncate mode, but with database mode's
+ * guarantee: before each test every other connection to it is ended, prepared transactions are
+ * rolled back, and the database is either reset in place (only the written tables and sequences)
+ * or, when a catalog changed (DDL, large objects, database settings) or a swap is predicted
+ * cheaper, swapped for a fresh clone of the template.
+ */
+export const resetMode: IsolationStrategy<'reset'> = {
+  name: 'reset',
+  summary: "the worker's database is reset (or swapped for a fresh clone) for the next one",
+  keepsFailedDatabase: false,
+  databasePerTest: false,
+  openWorker: (context) => {
+    let current: ResetDatabase | undefined
+    let used = false
+    let tools: typeof import('../reset/worker.js') | undefined
+    const load = async () => (tools ??= await import('../reset/worker.js'))
+    let inPlace: InstanceType<typeof import('../reset/worker.js').Ewma> | undefined
+    let swap: InstanceType<typeof import('../reset/worker.js').Ewma> | undefined
+    /** What each reset did, newest last (read by the tests). */
+    const decisions: ResetDecision[] = []
+
+    const openFresh = async (): Promise<ResetDatabase> => {
+      const t = await load()
+      const lease = await context.broker.workerDatabase(context.slot, { fresh: true })
+      return t.openResetDatabase(lease, context.runId, context.exclude)
+    }
+
+    const prepare = async (): Promise<ResetDatabase> => {
+      const t = await load()
+      inPlace ??= new t.Ewma()
+      swap ??= new t.Ewma()
+      if (!current) {
+        current = await openFresh()
+        used = false
+        return current
+      }
+      if (!used) return current
+      const started = performance.now()
+      const changed = await t.settle(current)
+      // Prefer the path predicted cheaper; an unmeasured swap is assumed dearer than a reset in place.
+      const predictedInPlace = inPlace.estimate ?? 0
+      const predictedSwap = swap.estimate ?? Number.POSITIVE_INFINITY
+      if (changed.length > 0 || predictedSwap < predictedInPlace) {
+        const old = current
+        current = undefined
+        await t.closeResetDatabase(old)
+        current = await openFresh()
+        const ms = performance.now() - started
+        swap.add(ms)
+        decisions.push({ path: 'swap', changed, ms })
+      } else {
+        await t.resetInPlace(current)
+        const ms = performance.now() - started
+        inPlace.add(ms)
+        decisions.push({ path: 'in-place', changed, ms })
+      }
+      if (decisions.length > 100) decisions.shift()
+      used = false
+      return current
+    }
+
+    return Object.assign(
+      {
+        beforeEach: async () => {
+          const worker = await prepare()
+          used = true
+          const lease = await context.broker.workerDatabase(context.slot)
+          const db = await openTestDatabase(worker.lease)
+          return {
+            db,
+            lease: { ...worker.lease, logOffset: lease.logOffset },
+            afterEach: () => db.close(),
+          }
+        },
+        close: async () => {
+          const closing = current
+          current = undefined
+          if (closing) await (await load()).closeResetDatabase(closing)
+        },
+      },
+      { decisions },
+    )
+  },
+}
