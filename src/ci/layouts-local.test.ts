@@ -47,6 +47,15 @@ async function sh(command: string, cwd: string, extra: Record<string, string> = 
     HOME: process.env.HOME ?? os.homedir(),
     CI: 'true',
     ...(process.env.PGRIG_RUN_ROOT ? { PGRIG_RUN_ROOT: process.env.PGRIG_RUN_ROOT } : {}),
+    // The machine's own way to the registry (its CA bundle, a proxy), as a CI runner has its own:
+    // a new machine has no cached engine, so the step fetches one.
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        (e): e is [string, string] =>
+          e[1] !== undefined &&
+          /^(NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|https?_proxy|no_proxy|npm_config_.*)$/i.test(e[0]),
+      ),
+    ),
     ...extra,
   }
   try {

@@ -103,6 +103,8 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
         port: options.port,
         user: options.user,
         database: 'postgres',
+        // A connection the server holds open (pre_auth_delay, a stuck start) ends with the deadline.
+        connectionTimeoutMillis: Math.max(50, options.timeoutMs - (Date.now() - started)),
       })
       client.on('error', () => {})
       try {
@@ -111,7 +113,8 @@ export async function waitReady(options: ReadyOptions): Promise<pg.Client> {
       } catch (error) {
         await client.end().catch(() => {})
         const code = (error as { code?: string }).code ?? ''
-        if (!RETRYABLE.has(code)) throw refused(options.label, error)
+        if (!RETRYABLE.has(code) && Date.now() - started <= options.timeoutMs)
+          throw refused(options.label, error)
       }
       const waited = Date.now() - started
       if (waited > options.timeoutMs) {
