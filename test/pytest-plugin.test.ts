@@ -40,7 +40,7 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(() => {
-  if (work) fs.rmSync(work, { recursive: true, force: true })
+  for (const dir of [work, ...copies]) if (dir) fs.rmSync(dir, { recursive: true, force: true })
 })
 
 interface Result {
@@ -67,8 +67,13 @@ async function pytest(dir: string, args: string[], env: NodeJS.ProcessEnv = {}):
   }
 }
 
+/** The fixture copies this file made, removed with the venv at the end. */
+const copies: string[] = []
+
 function project(name: string): string {
-  return fixtureProject(name, { install: 'link' })
+  const dir = fixtureProject(name, { install: 'link' })
+  copies.push(dir)
+  return dir
 }
 
 function passed(output: string): number {
