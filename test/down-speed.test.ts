@@ -4,9 +4,19 @@ import { isAlive } from '../src/servers/process-alive.js'
 import { privateRunRoot } from './support/run-root.js'
 import { CLI, pgrig } from './support/cli.js'
 
-// `pgrig down NAME` ends once its server's postmaster has exited, not once init has reaped it: a
-// server of `pgrig up` is an orphan, and an init that reaps every 2 s cost `down` 0–2 s (issue 23).
+// `pgrig down NAME` ends once its server's postmaster has exited, and the pid is gone altogether
+// (`kill -0` fails, as the shared CLI contract checks): a server of `pgrig up` keeps a parent that
+// reaps it at once, where an orphan waited for an init that reaps every 2 s (issue 23).
 privateRunRoot('down-speed')
+
+function signalable(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 afterAll(async () => {
   await pgrig(['down', '--all'])
@@ -33,4 +43,7 @@ test('pgrig down of a detached server exits within 1 s of its postmaster exiting
   expect(isAlive(pid)).toBe(false)
   expect(exitedAt, 'the postmaster exited before down did').toBeDefined()
   expect(doneAt - exitedAt!).toBeLessThan(1_000)
+  // not a zombie waiting for init either: within 100 ms of down, kill(pid, 0) fails
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  expect(signalable(pid), `pid ${pid} is still there (a zombie nobody reaps) after down`).toBe(false)
 }, 60_000)

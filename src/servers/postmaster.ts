@@ -5,7 +5,7 @@ import pg from 'pg'
 import { PgrigError } from '../errors.js'
 import type { ServerSpec } from '../config/resolve.js'
 import { own, type RunAs } from './os-user.js'
-import { isAlive, isGroupAlive, signal, waitUntil } from './process-alive.js'
+import { isAlive, isGroupAlive, livePostmasterPid, signal, waitUntil } from './process-alive.js'
 import { renderSettings } from './server-config.js'
 
 export interface SpawnOptions {
@@ -13,6 +13,8 @@ export interface SpawnOptions {
   dataDir: string
   logFile: string
   runAs: RunAs | undefined
+  /** Spawned under `keeperCommand()` (defined): see `LaunchTarget.outlivesCaller`. */
+  keeper?: string[] | undefined
 }
 
 /** Environment for server processes: English messages and nothing of the caller's PG* variables. */
@@ -29,8 +31,10 @@ export function spawnPostmaster(options: SpawnOptions): ChildProcess {
   // Private to this user (the server writes through the inherited descriptor), and never through a link.
   const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants
   const log = fs.openSync(options.logFile, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600)
+  const postgres = [path.join(options.binDir, 'postgres'), '-D', options.dataDir]
+  const [command, ...args] = [...(options.keeper ?? []), ...postgres]
   try {
-    const child = spawn(path.join(options.binDir, 'postgres'), ['-D', options.dataDir], {
+    const child = spawn(command!, args, {
       stdio: ['ignore', log, log],
       detached: true,
       env: serverEnv(),
@@ -43,6 +47,22 @@ export function spawnPostmaster(options: SpawnOptions): ChildProcess {
   } finally {
     fs.closeSync(log)
   }
+}
+
+/**
+ * `setsid --fork --wait`: the parent a server that outlives this process keeps. The postmaster (the
+ * fork, its own session and process group, as without it) is reaped the moment it exits, not when
+ * init gets round to it (up to 2 s on this project's CI machine), so a pid `pgrig down` stopped is
+ * gone when down returns. Undefined where util-linux's setsid is not installed (macOS): the
+ * postmaster is then spawned as it is for a server of this process.
+ */
+let foundKeeper: string[] | undefined | null = null
+export function keeperCommand(): string[] | undefined {
+  if (foundKeeper === null) {
+    const setsid = ['/usr/bin/setsid', '/bin/setsid'].find((file) => fs.existsSync(file))
+    foundKeeper = process.platform === 'linux' && setsid ? [setsid, '--fork', '--wait'] : undefined
+  }
+  return foundKeeper
 }
 
 export function logTail(logFile: string, lines = 8): string {
@@ -228,11 +248,19 @@ export interface LaunchTarget {
   dataDir: string
   socketDir: string
   logFile: string
+  /**
+   * The server outlives the process that starts it (`pgrig up`): it gets a keeper parent that reaps
+   * it at once (`keeperCommand`), since this process will not be there to.
+   */
+  outlivesCaller: boolean
 }
 
 /** A postmaster this process spawned, and a superuser connection to it. */
 export interface Launched {
+  /** The spawned process: the postmaster, or its keeper, which exits when the postmaster does. */
   child: ChildProcess
+  /** The postmaster's pid. */
+  pid: number
   client: pg.Client
 }
 
@@ -254,6 +282,8 @@ export async function launch(
           keyFile: path.join(ctx.dataDir, 'server.key'),
           caFile: path.join(ctx.dataDir, 'ca.crt'),
         }
+  const keeper = ctx.outlivesCaller ? keeperCommand() : undefined
+  const kept = keeper !== undefined
   const conf = path.join(ctx.dataDir, 'pgrig.conf')
   fs.writeFileSync(conf, renderSettings({ spec, port, socketDir: ctx.socketDir, tls }))
   own(conf, runAs)
@@ -262,9 +292,11 @@ export async function launch(
     dataDir: ctx.dataDir,
     logFile: ctx.logFile,
     runAs,
+    keeper,
   })
-  // Recorded before readiness, so a reaper or `pgrig down` can find a server that hangs in startup.
-  onSpawn(child.pid ?? null)
+  // Recorded before readiness, so a reaper or `pgrig down` can find a server that hangs in startup
+  // (a kept one by its data dir: its pid is known once it has written postmaster.pid).
+  onSpawn(kept ? null : (child.pid ?? null))
   const client = await waitReady({
     child,
     socketDir: ctx.socketDir,
@@ -276,5 +308,14 @@ export async function launch(
   })
   // The server's lifetime is managed explicitly (stop(), the reaper, `pgrig down`), never by our event loop.
   child.unref()
-  return { child, client }
+  const pid = kept ? livePostmasterPid(ctx.dataDir) : child.pid
+  if (!pid) {
+    await client.end()
+    throw new PgrigError(
+      'E_SERVER_EXITED',
+      `PostgreSQL server ${spec.name} answered but its pid is not in ${ctx.dataDir}/postmaster.pid${logEnding(ctx.logFile)}`,
+    )
+  }
+  if (kept) onSpawn(pid)
+  return { child, pid, client }
 }

@@ -104,6 +104,7 @@ export async function startFromSpec(
     socketDir: path.join(serverDir, 'socket'),
     dataDir: tmpfs ? path.join(tmpfs, run.runId, name) : path.join(serverDir, 'data'),
     logFile: path.join(serverDir, 'postgres.log'),
+    outlivesCaller: run.detached,
   }
   run.beginStart()
   let started: StartedServer
@@ -205,7 +206,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
       port = await freePort(spec.host)
     }
   }
-  const { child, client } = launched
+  const { child, pid, client } = launched
   try {
     const [superVerifier, userVerifier] = await verifiers
     // One round trip: the simple query protocol runs both statements in one implicit transaction.
@@ -217,7 +218,7 @@ async function provision(ctx: ServerContext, initScripts: string[]): Promise<Sta
     refillSpares()
     await client.end()
   }
-  const info = describe(ctx, { port, pid: child.pid ?? null, password, superPassword, certs })
+  const info = describe(ctx, { port, pid, password, superPassword, certs })
   ctx.run.record(info)
   if (initScripts.length) {
     await runInitScripts(
