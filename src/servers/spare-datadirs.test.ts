@@ -51,7 +51,13 @@ afterAll(async () => {
 describe('spare data dirs on tmpfs', () => {
   test('the template keeps only the WAL segments a clean start reads', async () => {
     started.push(await startServer({ name: 'spare-first', quiet: true }))
-    const template = fs.readdirSync(templatesDir).find((name) => /^\d[^/]*-[0-9a-f]{16}$/.test(name))!
+    // The tmpfs copy of the cached template is made in the background: on a busy machine it may still be on its way.
+    const copied = () =>
+      (fs.existsSync(templatesDir) ? fs.readdirSync(templatesDir) : []).find(
+        (n) => /^\d[^/]*-[0-9a-f]{16}$/.test(n) && fs.existsSync(path.join(templatesDir, n, 'PG_VERSION')),
+      )
+    expect(await waitUntil(() => copied() !== undefined, 20_000)).toBe(true)
+    const template = copied()!
     const segments = fs
       .readdirSync(path.join(templatesDir, template, 'pg_wal'))
       .filter((name) => /^[0-9A-F]{24}$/.test(name))
