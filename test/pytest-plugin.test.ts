@@ -321,12 +321,16 @@ describe('SIGKILL of pytest', () => {
         '',
       ].join('\n'),
     )
+    // pgrig's stderr log is a file without a name: nothing of it is left in the temp folder either.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pgrig-killed-pytest-'))
+    fs.chmodSync(tmp, 0o755)
     const child = spawn(
       venvPython,
       ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', ...args, 'tests/test_hold.py'],
       {
         cwd: dir,
         stdio: 'ignore',
+        env: { ...process.env, TMPDIR: tmp },
       },
     )
     for (let i = 0; !fs.existsSync(info) && i < 1200; i++) await new Promise((r) => setTimeout(r, 50))
@@ -346,6 +350,8 @@ describe('SIGKILL of pytest', () => {
     expect(left).toEqual([])
     expect(await listening(Number(held.PGPORT))).toBe(false)
     expect(await listening(redisPort)).toBe(false)
+    expect(fs.readdirSync(tmp).filter((name) => name.startsWith('pgrig-pytest-'))).toEqual([])
+    fs.rmSync(tmp, { recursive: true, force: true })
   })
 })
 

@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import IO, Dict, List, Optional
 from urllib.parse import quote, urlsplit, urlunsplit
 
 #: Exported by the process that started pgrig, for xdist workers (and subprocesses) to reuse it.
@@ -85,7 +85,8 @@ class PgrigSession:
     #: True when this pytest started pgrig (and stops it); False when it reused a running one.
     started: bool = False
     process: Optional[subprocess.Popen] = field(default=None, repr=False)
-    log_file: Optional[str] = field(default=None, repr=False)
+    #: pgrig's stderr: a file without a name (removed however pytest ends, SIGKILL included).
+    log: Optional[IO[bytes]] = field(default=None, repr=False)
 
     @property
     def servers(self) -> Dict[str, ServerInfo]:
@@ -136,9 +137,8 @@ class PgrigSession:
             proc.terminate()
             proc.wait(10)
         finally:
-            # The log is removed however pgrig ended (it may have exited before pytest did).
-            if self.log_file:
-                Path(self.log_file).unlink(missing_ok=True)
+            if self.log:
+                self.log.close()
 
 
 _current: Optional[PgrigSession] = None
@@ -215,11 +215,13 @@ def from_env(env=os.environ) -> Optional[PgrigSession]:
     )
 
 
-def _last_line(log_file: str) -> str:
+def _last_line(log: IO[bytes]) -> str:
     try:
-        lines = [line.strip() for line in Path(log_file).read_text(errors="replace").splitlines() if line.strip()]
+        log.seek(0)
+        text = log.read().decode(errors="replace")
     except OSError:
         return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     own = [line for line in lines if line.startswith("pgrig")]
     errors = [line for line in lines if "error" in line.lower()]
     return own[-1] if own else errors[0] if errors else lines[-1] if lines else ""
@@ -230,7 +232,8 @@ def start(rootdir, command: List[str], config: Optional[str], extra: List[str] =
 
     pytest holds the write end of the child's stdin: when pytest exits, however it exits, stdin closes
     and pgrig stops everything it started (``--until-stdin-closes``)."""
-    fd, log_file = tempfile.mkstemp(prefix="pgrig-pytest-", suffix=".log")
+    # No name on disk (O_TMPFILE): nothing is left behind when pytest is killed.
+    log = tempfile.TemporaryFile(prefix="pgrig-pytest-", suffix=".log")
     args = [*command, "serve", "--port", "0", "--json", "--until-stdin-closes", *extra]
     if config:
         args += ["--config", config]
@@ -241,18 +244,16 @@ def start(rootdir, command: List[str], config: Optional[str], extra: List[str] =
             cwd=str(rootdir),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=fd,
+            stderr=log,
             env=env,
             # Ctrl-C reaches pytest, which then stops pgrig in order (the servers first, cleanly).
             start_new_session=True,
         )
     except OSError as error:
-        os.close(fd)
-        Path(log_file).unlink(missing_ok=True)
+        log.close()
         raise PgrigStartError(
             f"pgrig: cannot run {shlex.join(command)}: {error.strerror}; fix --pgrig-bin / PGRIG_BIN"
         ) from None
-    os.close(fd)
     line = b""
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as sel:
@@ -262,16 +263,16 @@ def start(rootdir, command: List[str], config: Optional[str], extra: List[str] =
             if left <= 0 or not sel.select(left):
                 proc.kill()
                 proc.wait()
-                said = _last_line(log_file)
-                Path(log_file).unlink(missing_ok=True)
+                said = _last_line(log)
+                log.close()
                 raise PgrigStartError(
                     f"pgrig: {shlex.join(args)} was not ready within {timeout:.0f} s; its log said: {said}"
                 )
             chunk = os.read(proc.stdout.fileno(), 65536)
             if not chunk:
                 proc.wait()
-                reason = _last_line(log_file) or f"exit {proc.returncode}"
-                Path(log_file).unlink(missing_ok=True)
+                reason = _last_line(log) or f"exit {proc.returncode}"
+                log.close()
                 if not reason.startswith("pgrig"):
                     reason = (
                         f"pgrig: {shlex.join(command)} serve failed: {reason}; install pgrig in the project "
@@ -287,5 +288,5 @@ def start(rootdir, command: List[str], config: Optional[str], extra: List[str] =
         env=dict(ready["env"]),
         started=True,
         process=proc,
-        log_file=log_file,
+        log=log,
     )
