@@ -12,12 +12,32 @@ function sh(command: string, indent: string): string {
   return `${indent}sh '''${body}${body.endsWith("'") ? ' ' : ''}'''`
 }
 
+/**
+ * A Python project's Install stage makes a virtualenv (`.venv`), and every later step that runs
+ * Python activates it first: each `sh` step is a shell of its own.
+ */
+function python(o: CiOptions): { install: string[]; inVenv: (command: string) => string } {
+  if (o.tests.language !== 'python')
+    return { install: [laneCommands(o).install], inVenv: (command) => command }
+  const inVenv = (command: string) => `. .venv/bin/activate && ${command}`
+  return {
+    install: [
+      'python3 -m venv .venv',
+      ...(o.tests.hasPackageJson ? [laneCommands(o).install] : []),
+      ...o.tests.pythonInstall!.map(inVenv),
+    ],
+    inVenv,
+  }
+}
+
 export function jenkinsfile(o: CiOptions): string {
   const c = laneCommands(o)
+  const { install, inVenv } = python(o)
+  const js = o.tests.language === 'js'
   const values = (list: string[]) => list.map((v) => `'${v}'`).join(', ')
   const shards = Array.from({ length: o.shards }, (_, i) => String(i + 1))
   return `${generatedHeader('//', 'Jenkins (declarative): lint, unit, integration over PostgreSQL majors × shards, weekly comprehensive lane.', o.services, o.tests)}
-// Needs Node.js ${o.node} and ${o.pm.name} on the agent, and the JUnit and Workspace Cleanup plugins.
+// Needs Node.js ${o.node} and ${o.pm.name}${js ? '' : ', python3 and its venv module'} on the agent, and the JUnit and Workspace Cleanup plugins.
 
 pipeline {
   agent any
@@ -44,27 +64,11 @@ pipeline {
       options { timeout(time: 10, unit: 'MINUTES') }
       steps {
 ${sh(`node -e 'const want = process.env.NODE_MAJOR; const have = process.versions.node.split(".")[0]; if (have !== want) { console.error("Node.js " + want + " wanted, " + have + " found"); process.exit(1) }'`, '        ')}
-${sh(c.install, '        ')}
+${install.map((line) => sh(line, '        ')).join('\n')}
       }
     }
 
-    stage('Lint') {
-      when { not { triggeredBy 'TimerTrigger' } }
-      steps {
-${sh(c.lint, '        ')}
-${sh(c.typecheck, '        ')}
-      }
-    }
-
-    stage('Unit') {
-      when { not { triggeredBy 'TimerTrigger' } }
-      options { timeout(time: 10, unit: 'MINUTES') }
-      steps {
-${sh(c.unit, '        ')}
-      }
-    }
-
-    stage('Integration') {
+${js ? lintStage(o) : ''}${o.unit ? unitStage(o) : ''}    stage('Integration') {
       when { not { triggeredBy 'TimerTrigger' } }
       options { timeout(time: 30, unit: 'MINUTES') }
       matrix {
@@ -81,7 +85,7 @@ ${sh(c.unit, '        ')}
         stages {
           stage('PostgreSQL') {
             steps {
-${sh(c.integration('$PG', '$SHARD'), '              ')}
+${sh(inVenv(c.integration('$PG', '$SHARD')), '              ')}
             }
           }
         }
@@ -91,7 +95,7 @@ ${sh(c.integration('$PG', '$SHARD'), '              ')}
     stage('Report') {
       when { not { triggeredBy 'TimerTrigger' } }
       steps {
-${c.mergeJunit ? `${sh(`${c.mergeJunit} || true`, '        ')}\n` : ''}${sh(c.mergeReports, '        ')}
+${c.mergeJunit ? `${sh(`${c.mergeJunit} || true`, '        ')}\n` : ''}${sh(inVenv(c.mergeReports), '        ')}
       }
     }
 
@@ -99,7 +103,7 @@ ${c.mergeJunit ? `${sh(`${c.mergeJunit} || true`, '        ')}\n` : ''}${sh(c.me
       when { triggeredBy 'TimerTrigger' }
       options { timeout(time: 120, unit: 'MINUTES') }
       steps {
-${sh(c.comprehensive(), '        ')}
+${sh(inVenv(c.comprehensive()), '        ')}
       }
     }
   }
@@ -114,5 +118,30 @@ ${sh(c.comprehensive(), '        ')}
     }
   }
 }
+`
+}
+
+function lintStage(o: CiOptions): string {
+  const c = laneCommands(o)
+  return `    stage('Lint') {
+      when { not { triggeredBy 'TimerTrigger' } }
+      steps {
+${sh(c.lint, '        ')}
+${sh(c.typecheck, '        ')}
+      }
+    }
+
+`
+}
+
+function unitStage(o: CiOptions): string {
+  return `    stage('Unit') {
+      when { not { triggeredBy 'TimerTrigger' } }
+      options { timeout(time: 10, unit: 'MINUTES') }
+      steps {
+${sh(laneCommands(o).unit, '        ')}
+      }
+    }
+
 `
 }
