@@ -37,15 +37,7 @@ export {
   type ExternalOptions,
 } from './databases/guard.js'
 export { quoteIdentifier, quoteLiteral } from './servers/sql-quote.js'
-export {
-  BOOKKEEPING_TABLES,
-  createTruncateIsolation,
-  type TruncateIsolation,
-  type TruncateIsolationOptions,
-  type ResetResult,
-} from './databases/truncate-mode.js'
-export {
-  createTransactionIsolation,
-  type TransactionIsolation,
-  type TransactionIsolationOptions,
-} from './databases/transaction-mode.js'
+export { BOOKKEEPING_TABLES } from './databases/truncate/exclude.js'
+export type { TruncateIsolation, TruncateIsolationOptions, ResetResult } from './databases/truncate-mode.js'
+export type { TransactionIsolation, TransactionIsolationOptions } from './databases/transaction-mode.js'
+export { createTruncateIsolation, createTransactionIsolation } from './databases/lazy-modes.js'

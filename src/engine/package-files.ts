@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, lstatSync } from 'node:fs'
 import { chmod, lstat, mkdtemp, readFile, readdir, rename, rm, symlink } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 
@@ -60,6 +60,8 @@ export async function restoreSymlinks(packageRoot: string): Promise<number> {
     const from = resolve(root, source)
     const at = resolve(root, target)
     if (!at.startsWith(root + sep) || !from.startsWith(root + sep)) continue
+    // Nearly always there already (every start looks): a look costs no error and no thread-pool trip.
+    if (lstatSync(at, { throwIfNoEntry: false })) continue
     try {
       // Relative, so the tree still works after being copied or renamed.
       await symlink(relative(dirname(at), from), at)

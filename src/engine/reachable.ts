@@ -1,4 +1,4 @@
-import { realpath, stat } from 'node:fs/promises'
+import { realpathSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { RunAs } from './types.js'
 import { executable, packageRootOf } from './package-files.js'
@@ -6,11 +6,15 @@ import { executable, packageRootOf } from './package-files.js'
 const READ = 4
 const EXECUTE = 1
 
-/** Classic Unix permission check for a uid whose only group is `gid` (we drop supplementary groups). */
+/**
+ * Classic Unix permission check for a uid whose only group is `gid` (we drop supplementary groups).
+ * A sync stat: every start makes a dozen of these, microseconds each, where a promise each cost a
+ * thread-pool round trip and an event-loop turn (on a busy machine, milliseconds of a first start).
+ */
 async function allows(path: string, who: RunAs, wanted: number): Promise<boolean> {
   let info
   try {
-    info = await stat(path)
+    info = statSync(path)
   } catch {
     return false
   }
@@ -39,7 +43,7 @@ export async function isReachableBy(binDir: string, who: RunAs): Promise<boolean
   if (process.platform === 'win32') return true
   let bin: string
   try {
-    bin = await realpath(binDir)
+    bin = realpathSync(binDir)
   } catch {
     return false
   }
