@@ -1,3 +1,4 @@
+import { logOffsetOf } from '../log-slice.js'
 import { openTestDatabase } from '../test-database.js'
 import type { IsolationStrategy } from './strategy.js'
 import type { ResetDatabase, ResetDecision } from '../reset/worker.js'
@@ -27,7 +28,7 @@ export const resetMode: IsolationStrategy<'reset'> = {
     const openFresh = async (): Promise<ResetDatabase> => {
       const t = await load()
       const lease = await context.broker.workerDatabase(context.slot, { fresh: true })
-      return t.openResetDatabase(lease, context.runId, context.exclude)
+      return t.openResetDatabase(lease, context.runId)
     }
 
     const prepare = async (): Promise<ResetDatabase> => {
@@ -35,14 +36,17 @@ export const resetMode: IsolationStrategy<'reset'> = {
       inPlace ??= new t.Ewma()
       swap ??= new t.Ewma()
       if (!current) {
+        const started = performance.now()
         current = await openFresh()
+        // The first database costs what a swap costs: the cost rule can weigh a swap from the start.
+        swap.add(performance.now() - started)
         used = false
         return current
       }
       if (!used) return current
       const started = performance.now()
       const changed = await t.settle(current)
-      // Prefer the path predicted cheaper; an unmeasured swap is assumed dearer than a reset in place.
+      // Prefer the path predicted cheaper; an unmeasured reset in place is assumed the cheaper.
       const predictedInPlace = inPlace.estimate ?? 0
       const predictedSwap = swap.estimate ?? Number.POSITIVE_INFINITY
       if (changed.length > 0 || predictedSwap < predictedInPlace) {
@@ -69,11 +73,10 @@ export const resetMode: IsolationStrategy<'reset'> = {
         beforeEach: async () => {
           const worker = await prepare()
           used = true
-          const lease = await context.broker.workerDatabase(context.slot)
           const db = await openTestDatabase(worker.lease)
           return {
             db,
-            lease: { ...worker.lease, logOffset: lease.logOffset },
+            lease: { ...worker.lease, logOffset: logOffsetOf(worker.lease.logFile) },
             afterEach: () => db.close(),
           }
         },

@@ -1,13 +1,16 @@
 import pg from 'pg'
 import type { Lease } from '../clone-pool.js'
-import type { TruncateIsolation } from '../truncate-mode.js'
+import { assertOwned } from '../guard.js'
+import { openDeltaReset, type DeltaReset } from './delta.js'
 import { changedCatalogs, endOtherSessions, takeBaseline, type CatalogBaseline } from './guard.js'
 
-/** What one worker database holds for reset mode: its truncate reset, its control connection, its catalog baseline. */
+/** What one worker database holds for reset mode: its control connection, its row snapshot, its catalog baseline. */
 export interface ResetDatabase {
   lease: Lease
-  truncate: TruncateIsolation
+  /** A superuser connection kept for the worker database's life: it holds the snapshot. */
   control: pg.Client
+  /** `undefined`: a trigger or rule would fire on a restore, so every used database is swapped. */
+  delta: DeltaReset | undefined
   baseline: CatalogBaseline & { catalogs: string[] }
 }
 
@@ -32,42 +35,38 @@ export interface ResetDecision {
   ms: number
 }
 
-/** Opens reset mode's side of a fresh worker database: the truncate snapshot, then the catalog baseline. */
-export async function openResetDatabase(
-  lease: Lease,
-  runId: string,
-  exclude: string[] | undefined,
-): Promise<ResetDatabase> {
-  const { createTruncateIsolation } = await import('../truncate-mode.js')
-  const truncate = await createTruncateIsolation({ url: lease.url, runId, exclude })
+/** Opens reset mode's side of a fresh worker database: the row snapshot, then the catalog baseline. */
+export async function openResetDatabase(lease: Lease, runId: string): Promise<ResetDatabase> {
   const control = new pg.Client({ connectionString: lease.adminUrl })
   control.on('error', () => {})
   try {
     await control.connect()
+    await assertOwned(control, lease.name, runId)
+    const delta = await openDeltaReset(control)
     const baseline = await takeBaseline(control)
-    return { lease, truncate, control, baseline }
+    return { lease, control, delta, baseline }
   } catch (error) {
-    await Promise.allSettled([truncate.close(), control.end()])
+    await control.end().catch(() => {})
     throw error
   }
 }
 
 export async function closeResetDatabase(db: ResetDatabase): Promise<void> {
-  await Promise.allSettled([db.truncate.close(), db.control.end()])
+  await db.control.end().catch(() => {})
 }
 
 /**
- * Ends the test's connections and prepared transactions, then says whether the database can be
- * put back in place: not when a guarded catalog changed (DDL, large objects, database settings).
+ * Ends the test's connections and prepared transactions, then says what stops the database from
+ * being put back in place: the guarded catalogs that changed (DDL, large objects, database
+ * settings), or `triggers` when a restore would fire one.
  */
 export async function settle(db: ResetDatabase): Promise<string[]> {
-  await endOtherSessions(db.control, [db.truncate.pid])
+  await endOtherSessions(db.control)
+  if (!db.delta) return ['triggers']
   return changedCatalogs(db.control, db.baseline)
 }
 
-/** Puts the written tables and sequences back, then moves the catalog horizon past the reset's own writes. */
+/** Puts the written rows and sequences back (no catalog row changes, so the catalog horizon holds). */
 export async function resetInPlace(db: ResetDatabase): Promise<void> {
-  // A reset that wrote nothing changed no catalog row: the horizon still holds.
-  if ((await db.truncate.reset()).truncated)
-    db.baseline = await takeBaseline(db.control, db.baseline.catalogs)
+  await db.delta?.reset()
 }
