@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { quoteLiteral } from '../../servers/sql-quote.js'
+import { FLUSH_OWN_WRITES } from './counters.js'
 import { readSequences, readTables } from '../truncate/catalog.js'
 import {
   quoted,
@@ -17,8 +18,14 @@ import {
  * which neither user triggers, rules nor foreign-key checks fire).
  */
 export interface DeltaReset {
-  /** Puts every written table and sequence back; `false` when nothing had been written. */
-  reset(): Promise<boolean>
+  /**
+   * Puts every written table and sequence back; `false` when nothing had been written. `written`:
+   * the tables known to be the only ones written (from the server's counters), so no table is
+   * scanned to find them; the sequences are always compared.
+   */
+  reset(written?: readonly number[]): Promise<boolean>
+  /** The tables it restores, by oid. */
+  readonly tables: readonly number[]
 }
 
 /**
@@ -85,10 +92,19 @@ export async function openDeltaReset(client: pg.Client): Promise<DeltaReset | un
     ...allTables.filter((t) => t.fromExtension).map((t) => t.oid),
     ...allSequences.filter((s) => !s.usable || s.fromExtension).map((s) => s.oid),
   ]
+  const movedSequences = sequencesQuery(snapshot)
   return {
-    async reset() {
-      const dirty = (await client.query<{ oid: number; kind: 'r' | 'S' }>(writtenQuery(snapshot, ignored, 0)))
-        .rows
+    tables: [...snapshot.tables.keys()],
+    async reset(written) {
+      const dirty = written
+        ? [
+            ...written.map((oid) => ({ oid, kind: 'r' as const })),
+            ...(await client.query<{ oid: number }>(movedSequences)).rows.map((r) => ({
+              oid: r.oid,
+              kind: 'S' as const,
+            })),
+          ]
+        : (await client.query<{ oid: number; kind: 'r' | 'S' }>(writtenQuery(snapshot, ignored, 0))).rows
       if (dirty.length === 0) return false
       const statements = dirty.flatMap((d) => {
         if (d.kind === 'S') {
@@ -98,12 +114,32 @@ export async function openDeltaReset(client: pg.Client): Promise<DeltaReset | un
         const t = snapshot.tables.get(d.oid)
         return t ? restoreTable(t, keys.get(d.oid), horizon) : []
       })
-      statements.push('select pg_current_xact_id()::xid::text as xid')
+      statements.push(FLUSH_OWN_WRITES, 'select pg_current_xact_id()::xid::text as xid')
       const results = (await client.query(statements.join(';\n'))) as unknown as pg.QueryResult[]
       horizon = (results.at(-1)?.rows[0] as { xid: string }).xid
       for (const [oid, t] of snapshot.tables) snapshot.tables.set(oid, { ...t, horizon })
       return true
     },
+  }
+}
+
+/** The sequences whose state moved (one never called, whose value `pg_sequence_last_value` hides, is read). */
+function sequencesQuery(snapshot: Snapshot): pg.QueryConfig<unknown[]> {
+  const all = [...snapshot.sequences]
+  const called = all.filter(([, s]) => s.called)
+  const uncalled = all
+    .filter(([, s]) => !s.called)
+    .map(
+      ([oid, s]) =>
+        `select ${oid}::oid where exists (select from ${quoted(s)} where is_called or last_value <> ${quoteLiteral(s.last)}::int8)`,
+    )
+  return {
+    name: 'pgrig_reset_sequences',
+    text: [
+      `select o as oid from unnest($1::oid[], $2::int8[]) as s(o, v) where pg_sequence_last_value(o) is distinct from v`,
+      ...uncalled,
+    ].join('\nunion all\n'),
+    values: [called.map(([oid]) => oid), called.map(([, s]) => s.last)],
   }
 }
 

@@ -84,6 +84,15 @@ async function present(client: pg.Client): Promise<string[]> {
   return rows.map((r) => r.name).sort()
 }
 
+/** The oids of the named catalogs. */
+export async function catalogOids(client: pg.Client, names: readonly string[]): Promise<number[]> {
+  const { rows } = await client.query<{ oid: number }>(
+    `select c.oid from pg_class c where c.relnamespace = 'pg_catalog'::regnamespace and c.relname = any($1::name[])`,
+    [names],
+  )
+  return rows.map((r) => r.oid)
+}
+
 const SETTINGS = `select coalesce((select setconfig::text from pg_db_role_setting
    where setdatabase = (select oid from pg_database where datname = current_database()) and setrole = 0), '') as settings`
 
