@@ -25,10 +25,20 @@ export const resetMode: IsolationStrategy<'reset'> = {
     /** What each reset did, newest last (read by the tests). */
     const decisions: ResetDecision[] = []
 
+    /** A clone from the pool, ready before it was asked for: a swap waits for no CREATE DATABASE. */
     const openFresh = async (): Promise<ResetDatabase> => {
       const t = await load()
-      const lease = await context.broker.workerDatabase(context.slot, { fresh: true })
-      return t.openResetDatabase(lease, context.runId)
+      const lease = await context.broker.acquire()
+      return t.openResetDatabase(lease, context.runId).catch(async (error: unknown) => {
+        await context.broker.release(lease.name)
+        throw error
+      })
+    }
+    /** Ends its connection and gives the clone back to the pool, which drops it. */
+    const retire = async (db: ResetDatabase) => {
+      const t = await load()
+      await t.closeResetDatabase(db)
+      await context.broker.release(db.lease.name)
     }
 
     const prepare = async (): Promise<ResetDatabase> => {
@@ -52,7 +62,7 @@ export const resetMode: IsolationStrategy<'reset'> = {
       if (changed.length > 0 || predictedSwap < predictedInPlace) {
         const old = current
         current = undefined
-        await t.closeResetDatabase(old)
+        await retire(old)
         current = await openFresh()
         const ms = performance.now() - started
         swap.add(ms)
@@ -83,7 +93,7 @@ export const resetMode: IsolationStrategy<'reset'> = {
         close: async () => {
           const closing = current
           current = undefined
-          if (closing) await (await load()).closeResetDatabase(closing)
+          if (closing) await retire(closing)
         },
       },
       { decisions },
