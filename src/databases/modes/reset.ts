@@ -1,3 +1,4 @@
+import { logOffsetOf } from '../log-slice.js'
 import { openTestDatabase } from '../test-database.js'
 import type { IsolationStrategy } from './strategy.js'
 import type { ResetDatabase, ResetDecision } from '../reset/worker.js'
@@ -24,10 +25,20 @@ export const resetMode: IsolationStrategy<'reset'> = {
     /** What each reset did, newest last (read by the tests). */
     const decisions: ResetDecision[] = []
 
+    /** A clone from the pool, ready before it was asked for: a swap waits for no CREATE DATABASE. */
     const openFresh = async (): Promise<ResetDatabase> => {
       const t = await load()
-      const lease = await context.broker.workerDatabase(context.slot, { fresh: true })
-      return t.openResetDatabase(lease, context.runId, context.exclude)
+      const lease = await context.broker.acquire()
+      return t.openResetDatabase(lease, context.runId).catch(async (error: unknown) => {
+        await context.broker.release(lease.name)
+        throw error
+      })
+    }
+    /** Ends its connection and gives the clone back to the pool, which drops it. */
+    const retire = async (db: ResetDatabase) => {
+      const t = await load()
+      await t.closeResetDatabase(db)
+      await context.broker.release(db.lease.name)
     }
 
     const prepare = async (): Promise<ResetDatabase> => {
@@ -35,20 +46,23 @@ export const resetMode: IsolationStrategy<'reset'> = {
       inPlace ??= new t.Ewma()
       swap ??= new t.Ewma()
       if (!current) {
+        const started = performance.now()
         current = await openFresh()
+        // The first database costs what a swap costs: the cost rule can weigh a swap from the start.
+        swap.add(performance.now() - started)
         used = false
         return current
       }
       if (!used) return current
       const started = performance.now()
       const changed = await t.settle(current)
-      // Prefer the path predicted cheaper; an unmeasured swap is assumed dearer than a reset in place.
+      // Prefer the path predicted cheaper; an unmeasured reset in place is assumed the cheaper.
       const predictedInPlace = inPlace.estimate ?? 0
       const predictedSwap = swap.estimate ?? Number.POSITIVE_INFINITY
       if (changed.length > 0 || predictedSwap < predictedInPlace) {
         const old = current
         current = undefined
-        await t.closeResetDatabase(old)
+        await retire(old)
         current = await openFresh()
         const ms = performance.now() - started
         swap.add(ms)
@@ -69,18 +83,17 @@ export const resetMode: IsolationStrategy<'reset'> = {
         beforeEach: async () => {
           const worker = await prepare()
           used = true
-          const lease = await context.broker.workerDatabase(context.slot)
           const db = await openTestDatabase(worker.lease)
           return {
             db,
-            lease: { ...worker.lease, logOffset: lease.logOffset },
+            lease: { ...worker.lease, logOffset: logOffsetOf(worker.lease.logFile) },
             afterEach: () => db.close(),
           }
         },
         close: async () => {
           const closing = current
           current = undefined
-          if (closing) await (await load()).closeResetDatabase(closing)
+          if (closing) await retire(closing)
         },
       },
       { decisions },

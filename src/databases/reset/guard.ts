@@ -84,6 +84,15 @@ async function present(client: pg.Client): Promise<string[]> {
   return rows.map((r) => r.name).sort()
 }
 
+/** The oids of the named catalogs. */
+export async function catalogOids(client: pg.Client, names: readonly string[]): Promise<number[]> {
+  const { rows } = await client.query<{ oid: number }>(
+    `select c.oid from pg_class c where c.relnamespace = 'pg_catalog'::regnamespace and c.relname = any($1::name[])`,
+    [names],
+  )
+  return rows.map((r) => r.oid)
+}
+
 const SETTINGS = `select coalesce((select setconfig::text from pg_db_role_setting
    where setdatabase = (select oid from pg_database where datname = current_database()) and setrole = 0), '') as settings`
 
@@ -137,31 +146,28 @@ export async function changedCatalogs(
 }
 
 /**
- * Ends every other connection to the database but `keep` (the reset's own), waits until they are
- * gone, and rolls back the transactions prepared on it: what a dropped clone would have ended.
+ * Ends every other connection to the database but the reset's own, waiting (up to `timeoutMs`)
+ * until each is gone, and rolls back the transactions prepared on it: what a dropped clone would
+ * have ended. One round trip when there is nothing to end.
  */
-export async function endOtherSessions(
-  client: pg.Client,
-  keep: readonly number[],
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const { rows } = await client.query<{ n: number }>({
-      name: 'pgrig_reset_terminate',
-      text: `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
-              where datname = current_database() and pid <> pg_backend_pid() and pid <> all($1::int[])
-                and backend_type <> 'autovacuum worker'`,
-      values: [keep],
-    })
-    if (rows[0]?.n === 0) break
-    if (Date.now() > deadline) throw new Error('connections to the worker database did not end in time')
-    await new Promise((r) => setTimeout(r, 2))
+export async function endOtherSessions(client: pg.Client, timeoutMs = 5000): Promise<void> {
+  const { rows } = await client.query<{ ended: boolean | null; gid: string | null }>({
+    name: 'pgrig_reset_terminate',
+    text: `select pg_terminate_backend(pid, $1) as ended, null as gid from pg_stat_activity
+            where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'
+           union all
+           select null, gid from pg_prepared_xacts where database = current_database()`,
+    values: [timeoutMs],
+  })
+  // false: timed out, or the backend had already left (a warning then); only one still there counts.
+  if (rows.some((r) => r.ended === false)) {
+    const left = await client.query(
+      `select from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()
+          and backend_type = 'client backend'`,
+    )
+    if (left.rows.length > 0) throw new Error('connections to the worker database did not end in time')
   }
-  const prepared = await client.query<{ gid: string }>(
-    'select gid from pg_prepared_xacts where database = current_database()',
-  )
-  for (const { gid } of prepared.rows) {
-    await client.query(`rollback prepared '${gid.replaceAll("'", "''")}'`)
+  for (const { gid } of rows) {
+    if (gid !== null) await client.query(`rollback prepared '${gid.replaceAll("'", "''")}'`)
   }
 }
