@@ -165,8 +165,10 @@ class Direction {
       ...run.stub,
       arrivedAt: at,
       // The next toxic sees the bytes when this one lets them go (Toxiproxy chains toxics by
-      // channels): two 100 ms latencies delay by 200 ms, not by overlapping 100 ms.
-      forward: (bytes) => this.runToxics(toxics, index + 1, bytes, performance.now()),
+      // channels): two 100 ms latencies delay by 200 ms, not by overlapping 100 ms. A latency
+      // toxic says when it was due to let them go, so a late timer is not paid again downstream.
+      forward: (bytes, leftAt) =>
+        this.runToxics(toxics, index + 1, bytes, Math.min(leftAt ?? Infinity, performance.now())),
     })
   }
 

@@ -329,7 +329,59 @@ export class ChaosProxy implements AsyncDisposable {
 
 /** Starts a proxy in front of `upstream` and resolves once it listens. */
 export async function createProxy(options: ProxyOptions): Promise<ChaosProxy> {
+  await warmUp()
   const proxy = new ChaosProxy(options)
   if (options.enabled !== false) await proxy.enable()
   return proxy
+}
+
+let warmedUp: Promise<void> | undefined
+
+/**
+ * Once per process, before the first proxy: one line round trip through a throwaway loopback
+ * proxy with a 1 ms latency toxic each way. The first connection of a process runs the accept,
+ * Link and toxic code for the first time (V8 compiles it then), 1.5–2 ms on a quiet machine and
+ * more under load, and that time lands in front of the first chunk's arrival, so a test's first
+ * latency measurement came out that much long. Failures are ignored (it only warms the code).
+ */
+function warmUp(): Promise<void> {
+  warmedUp ??= (async () => {
+    const echo = net.createServer((socket) => {
+      socket.on('error', () => undefined)
+      socket.on('data', (bytes) => socket.end(bytes))
+    })
+    let proxy: ChaosProxy | undefined
+    let client: net.Socket | undefined
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await new Promise<void>((resolve, reject) => {
+        echo.once('error', reject)
+        echo.listen(0, '127.0.0.1', resolve)
+      })
+      const { port } = echo.address() as net.AddressInfo
+      proxy = new ChaosProxy({ name: 'pgrig_warm_up', upstream: `localhost:${port}`, protocol: 'tcp' })
+      await proxy.enable()
+      for (const stream of ['upstream', 'downstream'] as const) {
+        proxy.addToxic({ type: 'latency', stream, attributes: { latency: 1 } })
+      }
+      const socket = net.connect(proxy.port, '127.0.0.1')
+      client = socket
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2000)
+        timer.unref()
+        socket.on('error', () => resolve())
+        socket.once('data', () => resolve())
+        socket.once('close', () => resolve())
+        socket.write('warm\n')
+      })
+    } catch {
+      // nothing to warm: the proxy works cold
+    } finally {
+      clearTimeout(timer)
+      client?.destroy()
+      await proxy?.close().catch(() => undefined)
+      echo.close()
+    }
+  })()
+  return warmedUp
 }

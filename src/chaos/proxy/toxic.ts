@@ -33,8 +33,13 @@ export interface ToxicStub {
   readonly state: Record<string, number>
   /** Aborted when the toxic is removed or the connection closes. */
   readonly signal: AbortSignal
-  /** Passes bytes on to the next toxic (or the socket); waits while the socket is full. */
-  forward(chunk: Buffer): Promise<void>
+  /**
+   * Passes bytes on to the next toxic (or the socket); waits while the socket is full. `leftAt`
+   * (`performance.now()` ms, default now) is when the bytes count as leaving this toxic, the next
+   * toxic's `arrivedAt`: a delaying toxic gives its deadline, so a timer that fired late does not
+   * push the deadlines of the toxics after it (Toxiproxy moves a chunk's timestamp on by the sleep).
+   */
+  forward(chunk: Buffer, leftAt?: number): Promise<void>
   /** Resolves after `ms`, or at once when `signal` aborts. */
   sleep(ms: number): Promise<void>
   /** Closes both sides of the connection: `end` sends FIN, `reset` sends RST. */

@@ -7,8 +7,11 @@ registerToxic({
   async pipe(chunk, stub) {
     const { latency = 0, jitter = 0 } = stub.attributes
     const delay = latency + (jitter ? (Math.random() * 2 - 1) * jitter : 0)
-    // time already spent queued behind earlier chunks counts, so a stream is not slowed twice
-    await stub.sleep(delay - (performance.now() - stub.arrivedAt))
-    await stub.forward(chunk)
+    // An absolute deadline from the chunk's arrival: time already spent queued behind earlier
+    // chunks (or in the toxics before this one) counts, so a stream is not slowed twice.
+    const due = stub.arrivedAt + delay
+    await stub.sleep(due - performance.now())
+    // the next toxic counts from the deadline, not from when this timer happened to fire
+    await stub.forward(chunk, due)
   },
 })
