@@ -1,4 +1,4 @@
-import { logOffsetOf } from '../log-slice.js'
+import { logOffsetOf } from '../log-offset.js'
 import { openTestDatabase } from '../test-database.js'
 import type { IsolationStrategy } from './strategy.js'
 import type { ResetDatabase, ResetDecision } from '../reset/worker.js'
