@@ -11,7 +11,7 @@ import { quoteIdentifier } from './sql-quote.js'
 import { markTemplate, usableTemplate } from './template-check.js'
 import type { RunAs } from './os-user.js'
 import { logTail, serverEnv, spawnPostmaster, stopPostmaster, waitReady } from './postmaster.js'
-import { claimSpare, lowerPriority, refillSpares } from './spare-datadirs.js'
+import { claimSpare, refillSpares } from './spare-datadirs.js'
 import { pruneCache, touchTemplate } from './tmpfs-cache.js'
 import { untaggedEnv } from './process-tree.js'
 
@@ -123,7 +123,6 @@ function copyInBackground(source: string, target: string, runAs: RunAs | undefin
     stdio: 'ignore',
     ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
   })
-  lowerPriority(child.pid)
   child.on('error', () => {})
   child.unref()
 }

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import type { RunAs } from './os-user.js'
 import { untaggedEnv } from './process-tree.js'
@@ -48,32 +47,6 @@ export function claimSpare(template: string, target: string): boolean {
   return false
 }
 
-/**
- * A copy job's niceness. A detached job is its own session, so on Linux with autogroups (the
- * default) plain `nice` only ranks it inside that session: its session's autogroup
- * (`/proc/<pid>/autogroup`) is set too. At 10, a copy started as a server answers no longer takes
- * a core from that server's first connections (a new process's first start paid it, on two
- * cores), yet still gets about a tenth of a busy core, so spares keep coming while tests run.
- */
-const COPY_NICENESS = 10
-
-/** Lowers a just-spawned copy job's priority, its session's with it; best effort. */
-export function lowerPriority(pid: number | undefined): void {
-  if (pid === undefined || process.platform === 'win32') return
-  try {
-    os.setPriority(pid, COPY_NICENESS)
-  } catch {
-    // not ours to change: it keeps the normal priority
-  }
-  if (process.platform !== 'linux') return
-  try {
-    // The job is a session leader already: spawn returns once it has exec'd.
-    fs.writeFileSync(`/proc/${pid}/autogroup`, String(COPY_NICENESS))
-  } catch {
-    // no autogroups here, or not ours to change
-  }
-}
-
 const refilling = new Set<string>()
 
 /**
@@ -111,7 +84,6 @@ export function refillSpares(template: string, runAs: RunAs | undefined): void {
     stdio: 'ignore',
     ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
   })
-  lowerPriority(child.pid)
   child.on('error', () => refilling.delete(template))
   child.on('exit', () => refilling.delete(template))
   child.unref()
